@@ -1,0 +1,82 @@
+import type { DeviceKind } from './device.js';
+import type { Dtype, HostArray } from './dtype.js';
+import { DeviceError, describe } from './errors.js';
+import type { Storage } from './storage.js';
+
+/**
+ * One attention call after validation: every backend receives exactly this. The mask is already in its
+ * general form: key j is allowed for query i iff
+ *   (windowLeft  < 0 || j >= i + diagonalOffset - windowLeft) &&
+ *   (windowRight < 0 || j <= i + diagonalOffset + windowRight)
+ * `diagonalOffset` is lk - lq for an ordinary call (bottom-right alignment); ring attention sets it from
+ * the global positions of the query and key blocks it pairs.
+ */
+export interface AttentionProblem {
+  n: number;
+  lq: number;
+  lk: number;
+  h: number;
+  hk: number;
+  d: number;
+  dtype: Dtype;
+  device: string;
+  softmaxScale: number;
+  windowLeft: number;
+  windowRight: number;
+  diagonalOffset: number;
+  /** dtype of o (forward) and of dq, dk, dv (backward); float32 lets ring attention merge before rounding. */
+  outDtype: Dtype;
+}
+
+export interface ForwardResult {
+  /** [n, lq, h, d] in outDtype */
+  out: Storage;
+  /** [n, h, lq] float32 */
+  lse: Storage;
+}
+
+export interface BackwardResult {
+  dq: Storage;
+  dk: Storage;
+  dv: Storage;
+}
+
+/** What a backend must provide. Backends never validate: the front door already did. */
+export interface Backend {
+  readonly kind: DeviceKind;
+  /** Number of devices of this kind on this machine; throws BackendUnavailableError when there is none. */
+  deviceCount(): number;
+  /** Largest element count of one tensor the backend can address. */
+  readonly maxElements: number;
+  supportsDtype(dtype: Dtype): boolean;
+  /** Puts host data (in the storage format of `dtype`, owned by the callee from now on) onto `device`. */
+  upload(data: HostArray, dtype: Dtype, device: string): Storage;
+  forward(p: AttentionProblem, q: Storage, k: Storage, v: Storage): ForwardResult;
+  backward(
+    p: AttentionProblem,
+    dout: Storage,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    out: Storage,
+    lse: Storage,
+  ): BackwardResult;
+}
+
+const registry = new Map<DeviceKind, Backend>();
+
+export function registerBackend(backend: Backend): void {
+  registry.set(backend.kind, backend);
+}
+
+export function backendFor(kind: DeviceKind): Backend {
+  const backend = registry.get(kind);
+  if (!backend) {
+    throw new DeviceError(`device: no backend is registered for ${describe(kind)}; 'cpu' is always available`);
+  }
+  return backend;
+}
+
+export function registeredBackends(): Backend[] {
+  return [...registry.values()];
+}

@@ -1,0 +1,54 @@
+import { DeviceError, describe } from './errors.js';
+
+export type DeviceKind = 'cpu' | 'cuda';
+
+/** A parsed device name: `'cpu'` is `cpu:0`, `'cuda'` is `cuda:0`. */
+export interface DeviceId {
+  kind: DeviceKind;
+  index: number;
+}
+
+const DEVICE_PATTERN = /^(cpu|cuda)(?::(\d+))?$/;
+
+export function parseDevice(name: unknown, argument = 'device'): DeviceId {
+  const match = typeof name === 'string' ? DEVICE_PATTERN.exec(name) : null;
+  if (!match) {
+    throw new DeviceError(
+      `${argument}: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got ${describe(name)}`,
+    );
+  }
+  return { kind: match[1] as DeviceKind, index: match[2] === undefined ? 0 : Number(match[2]) };
+}
+
+/** The canonical spelling of a device: always with its index, like `cpu:0`. */
+export function canonicalDevice(name: unknown, argument = 'device'): string {
+  const { kind, index } = parseDevice(name, argument);
+  return `${kind}:${index}`;
+}
+
+/**
+ * Number of virtual CPU devices, like JAX's forced host device count. They share the host's memory
+ * and compute; they exist so that multi-device code (ring attention) runs and is tested on one machine.
+ */
+let cpuDeviceCount = readCpuDeviceCount();
+
+function readCpuDeviceCount(): number {
+  const raw = process.env.FLASH_ATTN_CPU_DEVICES;
+  if (raw === undefined) return 8;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new DeviceError(`FLASH_ATTN_CPU_DEVICES: expected a positive integer, got ${describe(raw)}`);
+  }
+  return n;
+}
+
+export function getCpuDeviceCount(): number {
+  return cpuDeviceCount;
+}
+
+export function setCpuDeviceCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1) {
+    throw new DeviceError(`count: expected a positive integer, got ${describe(count)}`);
+  }
+  cpuDeviceCount = count;
+}

@@ -1,0 +1,65 @@
+/** Every error flash-attn throws on purpose is a FlashAttentionError with a stable `code`. */
+export class FlashAttentionError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An argument has the wrong shape, rank, dtype, device or value. */
+export class ShapeError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_SHAPE', message);
+  }
+}
+
+export class DtypeError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_DTYPE', message);
+  }
+}
+
+export class DeviceError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_DEVICE', message);
+  }
+}
+
+/** An option (softmaxScale, windowSize, ...) has a value outside its domain. */
+export class OptionError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_OPTION', message);
+  }
+}
+
+/** A tensor was used after dispose(). */
+export class DisposedError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_DISPOSED', message);
+  }
+}
+
+/** The problem is larger than the backend can address. */
+export class SizeLimitError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_SIZE_LIMIT', message);
+  }
+}
+
+/** A backend (CUDA, NCCL) is not available on this machine. */
+export class BackendUnavailableError extends FlashAttentionError {
+  constructor(message: string) {
+    super('ERR_BACKEND_UNAVAILABLE', message);
+  }
+}
+
+/** Describes a value for an error message: shapes as [a, b], strings quoted. */
+export function describe(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return String(value);
+}

@@ -1,0 +1,24 @@
+import { registerBackend } from './backend.js';
+import { cpuBackend } from './backend/cpu/index.js';
+
+registerBackend(cpuBackend);
+
+export { Tensor, tensor, randn, zeros } from './tensor.js';
+export type { TensorOptions, RandomOptions } from './tensor.js';
+export type { Dtype } from './dtype.js';
+export { float16Bits, bfloat16Bits, float16ToNumber, bfloat16ToNumber } from './dtype.js';
+export { flashMha, flashMhaFwd, flashMhaBwd, flashMhaVjp } from './attention.js';
+export type { ForwardOutputs, Gradients, VjpFunction } from './attention.js';
+export type { AttentionOptions } from './params.js';
+export { devices } from './devices.js';
+export { setCpuDeviceCount } from './device.js';
+export {
+  FlashAttentionError,
+  ShapeError,
+  DtypeError,
+  DeviceError,
+  OptionError,
+  DisposedError,
+  SizeLimitError,
+  BackendUnavailableError,
+} from './errors.js';

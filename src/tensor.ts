@@ -1,0 +1,192 @@
+import { backendFor } from './backend.js';
+import { canonicalDevice, parseDevice } from './device.js';
+import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
+import { DeviceError, DisposedError, DtypeError, ShapeError, describe } from './errors.js';
+import type { Storage } from './storage.js';
+
+export interface TensorOptions {
+  dtype?: Dtype;
+  device?: string;
+}
+
+/**
+ * An n-dimensional, row-major, contiguous array on one device. Operations never consume their inputs;
+ * `dispose()` (or `using`) frees the storage at once.
+ */
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: Dtype;
+  readonly device: string;
+  #storage: Storage | undefined;
+
+  /** @internal Wraps a storage the tensor now owns. Use `tensor()` to build one from data. */
+  constructor(storage: Storage, shape: readonly number[]) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = storage.dtype;
+    this.device = storage.device;
+    this.#storage = storage;
+  }
+
+  get size(): number {
+    return elementCount(this.shape);
+  }
+
+  get isDisposed(): boolean {
+    return this.#storage === undefined;
+  }
+
+  /** @internal The storage, for backends; throws if the tensor was disposed. */
+  storage(argument = 'tensor'): Storage {
+    if (!this.#storage) throw new DisposedError(`${argument}: the tensor was disposed and cannot be used`);
+    return this.#storage;
+  }
+
+  /** The raw elements: Float32Array for float32, Uint16Array of float16/bfloat16 bits otherwise. */
+  async data(): Promise<HostArray> {
+    return this.storage().read();
+  }
+
+  async toFloat32Array(): Promise<Float32Array> {
+    return decodeArray(await this.data(), this.dtype);
+  }
+
+  /** A copy on another device (a new tensor even when the device is the same). */
+  async to(device: string): Promise<Tensor> {
+    const target = checkDevice(device);
+    const raw = await this.data();
+    return new Tensor(backendFor(parseDevice(target).kind).upload(raw, this.dtype, target), this.shape);
+  }
+
+  dispose(): void {
+    this.#storage?.dispose();
+    this.#storage = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(${describe([...this.shape])}, ${this.dtype}, ${this.device})`;
+  }
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function checkShape(shape: unknown): number[] {
+  if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
+    throw new ShapeError(`shape: expected an array of non-negative integers, got ${describe(shape)}`);
+  }
+  return shape;
+}
+
+function checkDtype(dtype: unknown): Dtype {
+  if (!isDtype(dtype)) {
+    throw new DtypeError(`dtype: expected 'float32', 'float16' or 'bfloat16', got ${describe(dtype)}`);
+  }
+  return dtype;
+}
+
+/** Validates a device name and that the device exists; returns its canonical name. */
+export function checkDevice(device: unknown): string {
+  const id = parseDevice(device);
+  const count = backendFor(id.kind).deviceCount();
+  if (id.index >= count) {
+    throw new DeviceError(`device: ${describe(device)} does not exist; this machine has ${count} ${id.kind} device(s)`);
+  }
+  return canonicalDevice(device);
+}
+
+function uploadChecked(raw: HostArray, shape: number[], dtype: Dtype, device: string): Tensor {
+  const backend = backendFor(parseDevice(device).kind);
+  if (!backend.supportsDtype(dtype)) {
+    throw new DtypeError(`dtype: the ${parseDevice(device).kind} backend does not support ${describe(dtype)}`);
+  }
+  return new Tensor(backend.upload(raw, dtype, device), shape);
+}
+
+/**
+ * Builds a tensor from host data. A Float32Array or number[] is rounded to `dtype` (float32 by default);
+ * a Uint16Array is taken as raw float16/bfloat16 bits (dtype must then be one of those, float16 by default).
+ */
+export function tensor(
+  data: Float32Array | Uint16Array | readonly number[],
+  shape: readonly number[],
+  options: TensorOptions = {},
+): Tensor {
+  const dims = checkShape(shape);
+  const isBits = data instanceof Uint16Array;
+  const dtype = checkDtype(options.dtype ?? (isBits ? 'float16' : 'float32'));
+  const device = checkDevice(options.device ?? 'cpu');
+  if (!isBits && !(data instanceof Float32Array) && !Array.isArray(data)) {
+    throw new ShapeError(`data: expected a Float32Array, Uint16Array or number[], got ${describe(data)}`);
+  }
+  const expected = elementCount(dims);
+  if (data.length !== expected) {
+    throw new ShapeError(`data: expected ${expected} elements for shape ${describe(dims)}, got ${data.length}`);
+  }
+  if (isBits && dtype === 'float32') {
+    throw new DtypeError(`data: a Uint16Array holds float16 or bfloat16 bits, but dtype is 'float32'`);
+  }
+  const raw = isBits ? (data as Uint16Array).slice() : encodeArray(data as ArrayLike<number>, dtype);
+  return uploadChecked(raw, dims, dtype, device);
+}
+
+export interface RandomOptions extends TensorOptions {
+  seed?: number;
+  /** Standard deviation of the normal distribution (default 1). */
+  scale?: number;
+}
+
+/** A small, fast, seeded generator (mulberry32): reproducible across machines. */
+export function seededUniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples (Box-Muller over the seeded uniform generator). */
+export function normalSamples(count: number, seed: number, scale = 1): Float32Array {
+  const uniform = seededUniform(seed);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const u = 1 - uniform();
+    const radius = scale * Math.sqrt(-2 * Math.log(u));
+    const angle = 2 * Math.PI * uniform();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < count) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}
+
+export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
+  const dims = checkShape(shape);
+  return tensor(normalSamples(elementCount(dims), options.seed ?? 0, options.scale ?? 1), dims, options);
+}
+
+export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  const dims = checkShape(shape);
+  return tensor(new Float32Array(elementCount(dims)), dims, options);
+}
+
+/** @internal Checks that a value is a live tensor, naming the argument otherwise. */
+export function checkTensor(value: unknown, argument: string): Tensor {
+  if (!(value instanceof Tensor)) {
+    throw new ShapeError(`${argument}: expected a Tensor, got ${describe(value)}`);
+  }
+  if (value.isDisposed) throw new DisposedError(`${argument}: the tensor was disposed and cannot be used`);
+  return value;
+}
+
+export function assertSameDevice(a: Tensor, b: Tensor, nameA: string, nameB: string): void {
+  if (a.device !== b.device) {
+    throw new DeviceError(`${nameB}: expected device ${describe(a.device)} (the device of ${nameA}), got ${describe(b.device)}`);
+  }
+}
