@@ -1,0 +1,42 @@
+// The one ABI between TypeScript and every flash-attn kernel. Mirrored field by field in
+// src/backend/cuda/abi.ts; tests/unit/abi.test.ts compiles this header with the host C++ compiler and
+// checks that every offset and the total size agree. Plain C types only, so both compilers see one layout.
+//
+// Tensors are row-major and contiguous: q, o, dout, dq are [n, lq, h, d]; k, v, dk, dv are [n, lk, hk, d];
+// lse and softmax_d are [n, h, lq] float32; dq_accum is [n, lq, h, d] float32. Offsets into them are
+// computed in 64 bits inside the kernels (a tensor may exceed 2^31 elements).
+//
+// Mask (already resolved on the host; isCausal arrives as window_right = 0): key j is allowed for query i iff
+//   (window_left  < 0 || j >= i + diagonal_offset - window_left) &&
+//   (window_right < 0 || j <= i + diagonal_offset + window_right)
+// diagonal_offset is lk - lq for an ordinary call (bottom-right alignment).
+#pragma once
+#include <stdint.h>
+
+typedef struct FlashParams {
+  // Device addresses (CUdeviceptr). Unused ones are 0.
+  uint64_t q;         // [n, lq, h, d]  dtype
+  uint64_t k;         // [n, lk, hk, d] dtype
+  uint64_t v;         // [n, lk, hk, d] dtype
+  uint64_t o;         // [n, lq, h, d]  dtype, or float32 when out_float32
+  uint64_t lse;       // [n, h, lq]     float32
+  uint64_t dout;      // [n, lq, h, d]  dtype (backward)
+  uint64_t dq;        // [n, lq, h, d]  dtype, or float32 when out_float32 (backward)
+  uint64_t dk;        // [n, lk, hk, d] dtype, or float32 when out_float32 (backward)
+  uint64_t dv;        // [n, lk, hk, d] dtype, or float32 when out_float32 (backward)
+  uint64_t dq_accum;  // [n, lq, h, d]  float32 workspace (backward)
+  uint64_t softmax_d; // [n, h, lq]     float32 workspace: D_i = dot(dout_i, o_i) (backward)
+
+  int32_t n;
+  int32_t lq;
+  int32_t lk;
+  int32_t h;
+  int32_t hk;
+  int32_t d;               // actual head dim, 1..256; the kernel's compiled head dim is >= d
+  int32_t window_left;     // -1 = unbounded
+  int32_t window_right;    // -1 = unbounded; 0 when causal
+  int32_t diagonal_offset; // lk - lq unless ring attention sets it
+  int32_t out_float32;     // 1: o, dq, dk, dv are written as float32 (ring attention merges before rounding)
+  float softmax_scale;     // multiplies q.k
+  float softmax_scale_log2; // softmax_scale * log2(e), for exp2-based softmax
+} FlashParams;
