@@ -61,6 +61,8 @@ export interface Backend {
     out: Storage,
     lse: Storage,
   ): BackwardResult;
+  /** Wraps `length` elements at a device address owned by someone else (not freed on dispose). */
+  wrap?(pointer: bigint, dtype: Dtype, length: number, device: string): Storage;
 }
 
 const registry = new Map<DeviceKind, Backend>();

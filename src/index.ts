@@ -1,7 +1,9 @@
 import { registerBackend } from './backend.js';
 import { cpuBackend } from './backend/cpu/index.js';
+import { cudaBackend } from './backend/cuda/index.js';
 
 registerBackend(cpuBackend);
+registerBackend(cudaBackend);
 
 export { Tensor, tensor, randn, zeros } from './tensor.js';
 export type { TensorOptions, RandomOptions } from './tensor.js';
@@ -22,3 +24,4 @@ export {
   SizeLimitError,
   BackendUnavailableError,
 } from './errors.js';
+export { CudaError } from './backend/cuda/errors.js';

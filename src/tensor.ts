@@ -27,6 +27,26 @@ export class Tensor {
     this.#storage = storage;
   }
 
+  /**
+   * Wraps device memory owned by someone else (another CUDA library), without a copy: `pointer` holds
+   * `shape` elements of `dtype`, row-major. dispose() does not free it; the owner must keep it alive and
+   * finish writing it (synchronize its stream) before flash-attn reads it.
+   */
+  static fromDevicePointer(pointer: bigint | number, shape: readonly number[], dtype: Dtype, device: string): Tensor {
+    const dims = checkShape(shape);
+    const type = checkDtype(dtype);
+    const target = checkDevice(device);
+    const backend = backendFor(parseDevice(target).kind);
+    if (!backend.wrap) {
+      throw new DeviceError(`device: ${describe(target)} has no device pointers; fromDevicePointer needs a 'cuda' device`);
+    }
+    const isAddress = typeof pointer === 'bigint' ? pointer >= 0n : Number.isSafeInteger(pointer) && pointer >= 0;
+    if (!isAddress || (BigInt(pointer) === 0n && elementCount(dims) > 0)) {
+      throw new ShapeError(`pointer: expected a non-null device address (bigint), got ${describe(pointer)}`);
+    }
+    return new Tensor(backend.wrap(BigInt(pointer), type, elementCount(dims), target), dims);
+  }
+
   get size(): number {
     return elementCount(this.shape);
   }

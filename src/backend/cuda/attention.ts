@@ -1,0 +1,136 @@
+/**
+ * Forward and backward on one GPU: allocate outputs from the pool, enqueue the kernels on the device's
+ * stream and return without waiting. Reading a result waits.
+ */
+import type { AttentionProblem, BackwardResult, ForwardResult } from '../../backend.js';
+import { DeviceError, describe } from '../../errors.js';
+import type { Storage } from '../../storage.js';
+import { type FlashParams, packFlashParams } from './abi.js';
+import { launchKernel, resolveKernel } from './modules.js';
+import { type CudaDevice, cudaDevice } from './runtime.js';
+import { CudaStorage } from './storage.js';
+
+/** float32 -Infinity, the lse of a row with no allowed key. */
+const NEGATIVE_INFINITY_BITS = 0xff800000;
+
+function cudaStorage(storage: Storage, name: string): CudaStorage {
+  if (!(storage instanceof CudaStorage)) {
+    throw new DeviceError(`${name}: expected cuda storage, got storage on ${describe(storage.device)}`);
+  }
+  return storage;
+}
+
+/** The struct every kernel receives; pointers the phase does not use stay 0. */
+function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d', CudaStorage>>): FlashParams {
+  const address = (s: CudaStorage | undefined): bigint => (s ? s.pointer : 0n);
+  return {
+    q: address(pointers.q),
+    k: address(pointers.k),
+    v: address(pointers.v),
+    o: address(pointers.o),
+    lse: address(pointers.lse),
+    dout: address(pointers.dout),
+    dq: address(pointers.dq),
+    dk: address(pointers.dk),
+    dv: address(pointers.dv),
+    dq_accum: address(pointers.dq_accum),
+    softmax_d: address(pointers.softmax_d),
+    n: p.n,
+    lq: p.lq,
+    lk: p.lk,
+    h: p.h,
+    hk: p.hk,
+    d: p.d,
+    window_left: p.windowLeft,
+    window_right: p.windowRight,
+    diagonal_offset: p.diagonalOffset,
+    out_float32: p.outDtype === 'float32' ? 1 : 0,
+    softmax_scale: p.softmaxScale,
+    softmax_scale_log2: p.softmaxScale * Math.LOG2E,
+  };
+}
+
+/** Runs `body` with storages allocated on the way; on a throw, disposes them so nothing leaks. */
+function allocating<T>(body: (allocate: (dtype: CudaStorage['dtype'], length: number) => CudaStorage) => T, device: CudaDevice): T {
+  const allocated: CudaStorage[] = [];
+  try {
+    return body((dtype, length) => {
+      const storage = CudaStorage.allocate(device, dtype, length);
+      allocated.push(storage);
+      return storage;
+    });
+  } catch (error) {
+    for (const storage of allocated) storage.dispose();
+    throw error;
+  }
+}
+
+export function cudaForward(p: AttentionProblem, qs: Storage, ks: Storage, vs: Storage): ForwardResult {
+  const device = cudaDevice(p.device);
+  const [q, k, v] = [cudaStorage(qs, 'q'), cudaStorage(ks, 'k'), cudaStorage(vs, 'v')];
+  return allocating((allocate) => {
+    const out = allocate(p.outDtype, p.n * p.lq * p.h * p.d);
+    const lse = allocate('float32', p.n * p.h * p.lq);
+    if (p.lq === 0) return { out, lse };
+    if (p.lk === 0) {
+      device.fillBytes(out.pointer, 0, out.byteLength);
+      device.fillWords(lse.pointer, NEGATIVE_INFINITY_BITS, lse.length);
+      return { out, lse };
+    }
+    const kernel = resolveKernel(device, 'fwd', p);
+    launchKernel(device, kernel, packFlashParams(flashParams(p, { q, k, v, o: out, lse })));
+    return { out, lse };
+  }, device);
+}
+
+export function cudaBackward(
+  p: AttentionProblem,
+  douts: Storage,
+  qs: Storage,
+  ks: Storage,
+  vs: Storage,
+  outs: Storage,
+  lses: Storage,
+): BackwardResult {
+  const device = cudaDevice(p.device);
+  const [dout, q, k, v, out, lse] = [
+    cudaStorage(douts, 'dout'),
+    cudaStorage(qs, 'q'),
+    cudaStorage(ks, 'k'),
+    cudaStorage(vs, 'v'),
+    cudaStorage(outs, 'out'),
+    cudaStorage(lses, 'lse'),
+  ];
+  return allocating((allocate) => {
+    const dq = allocate(p.outDtype, p.n * p.lq * p.h * p.d);
+    const dk = allocate(p.outDtype, p.n * p.lk * p.hk * p.d);
+    const dv = allocate(p.outDtype, p.n * p.lk * p.hk * p.d);
+    if (p.lq === 0 || p.lk === 0) {
+      // No query or no key: every gradient that exists is zero.
+      for (const g of [dq, dk, dv]) device.fillBytes(g.pointer, 0, g.byteLength);
+      return { dq, dk, dv };
+    }
+    const kernels = {
+      pre: resolveKernel(device, 'bwd_pre', p),
+      main: resolveKernel(device, 'bwd', p),
+      dq: resolveKernel(device, 'bwd_dq', p),
+    };
+    // Workspaces live for this call only: freed in stream order right after the launches that use them.
+    const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
+    const dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
+    try {
+      // The main kernel adds into dq_accum from many key blocks; it must start at zero.
+      device.fillBytes(dqAccum.pointer, 0, dqAccum.byteLength);
+      const params = packFlashParams(
+        flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }),
+      );
+      launchKernel(device, kernels.pre, params);
+      launchKernel(device, kernels.main, params);
+      launchKernel(device, kernels.dq, params);
+    } finally {
+      softmaxD.dispose();
+      dqAccum.dispose();
+    }
+    return { dq, dk, dv };
+  }, device);
+}

@@ -1,0 +1,22 @@
+import type { Backend } from '../../backend.js';
+import type { Dtype, HostArray } from '../../dtype.js';
+import { cudaBackward, cudaForward } from './attention.js';
+import type { CUdeviceptr } from './driver.js';
+import { cudaDevice, cudaRuntime } from './runtime.js';
+import { CudaStorage } from './storage.js';
+
+/** NVIDIA GPUs through the driver API; kernels prebuilt into kernels/build. */
+export const cudaBackend: Backend = {
+  kind: 'cuda',
+  // The kernels compute offsets in 64 bits; the limit is what a JS number counts exactly.
+  maxElements: Number.MAX_SAFE_INTEGER,
+  deviceCount: () => cudaRuntime().deviceCount(),
+  supportsDtype: (dtype: Dtype) => dtype === 'float16' || dtype === 'bfloat16',
+  upload: (data: HostArray, dtype: Dtype, device: string) => CudaStorage.upload(cudaDevice(device), data, dtype),
+  forward: cudaForward,
+  backward: cudaBackward,
+  wrap: (pointer: bigint, dtype: Dtype, length: number, device: string) =>
+    CudaStorage.wrap(cudaDevice(device), pointer as CUdeviceptr, dtype, length),
+};
+
+export { CudaError } from './errors.js';

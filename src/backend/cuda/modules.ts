@@ -1,0 +1,84 @@
+/**
+ * Loads the prebuilt fatbins into a device's context and finds kernels in them, once per device.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AttentionProblem } from '../../backend.js';
+import { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type CUfunction, type CUmodule, type Raw64 } from './driver.js';
+import { type CudaDevice, asHandle } from './runtime.js';
+import { type KernelDtype, type KernelEntry, type Phase, kernelManifest, launchGrid, selectKernel } from './table.js';
+
+/** Shared memory a block gets without opting in; more needs cuFuncSetAttribute. */
+const DEFAULT_SHARED_MEMORY = 48 * 1024;
+
+class DeviceKernels {
+  readonly #modules = new Map<string, CUmodule>();
+  readonly #functions = new Map<KernelEntry, CUfunction>();
+
+  constructor(readonly device: CudaDevice) {
+    device.onDispose(() => this.#unloadAll());
+  }
+
+  function(entry: KernelEntry): CUfunction {
+    let fn = this.#functions.get(entry);
+    if (fn !== undefined) return fn;
+    const device = this.device;
+    const driver = device.runtime.driver;
+    device.makeCurrent();
+    const module = this.#module(entry.file);
+    const out: [Raw64] = [0];
+    device.check(driver.cuModuleGetFunction(out, module, entry.symbol), `cuModuleGetFunction(${entry.symbol})`);
+    fn = asHandle<CUfunction>(out[0]);
+    if (entry.smemBytes > DEFAULT_SHARED_MEMORY) {
+      device.check(
+        driver.cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, entry.smemBytes),
+        `cuFuncSetAttribute(${entry.symbol})`,
+      );
+    }
+    this.#functions.set(entry, fn);
+    return fn;
+  }
+
+  #module(file: string): CUmodule {
+    let module = this.#modules.get(file);
+    if (module === undefined) {
+      const image = readFileSync(join(kernelManifest().directory, file));
+      const out: [Raw64] = [0];
+      this.device.check(this.device.runtime.driver.cuModuleLoadData(out, image), `cuModuleLoadData(${file})`);
+      module = asHandle<CUmodule>(out[0]);
+      this.#modules.set(file, module);
+    }
+    return module;
+  }
+
+  #unloadAll(): void {
+    for (const module of this.#modules.values()) {
+      this.device.check(this.device.runtime.driver.cuModuleUnload(module), 'cuModuleUnload');
+    }
+    this.#modules.clear();
+    this.#functions.clear();
+  }
+}
+
+const perDevice = new WeakMap<CudaDevice, DeviceKernels>();
+
+/** A kernel ready to launch on one device for one problem. */
+export interface ResolvedKernel {
+  entry: KernelEntry;
+  fn: CUfunction;
+  grid: [number, number, number];
+}
+
+export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProblem): ResolvedKernel {
+  let kernels = perDevice.get(device);
+  if (!kernels) {
+    kernels = new DeviceKernels(device);
+    perDevice.set(device, kernels);
+  }
+  const entry = selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
+  return { entry, fn: kernels.function(entry), grid: launchGrid(entry, p) };
+}
+
+export function launchKernel(device: CudaDevice, kernel: ResolvedKernel, params: Uint8Array): void {
+  device.launch(kernel.fn, kernel.grid, kernel.entry.threads, kernel.entry.smemBytes, params);
+}

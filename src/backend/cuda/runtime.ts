@@ -1,0 +1,360 @@
+/**
+ * Checked wrappers over the raw driver: every call goes through `check()`, which turns a failure into a
+ * CudaError carrying the driver's own name and description. One primary context and one stream per
+ * device; device memory comes from the device's default memory pool in stream order.
+ */
+import { BackendUnavailableError, DeviceError, FlashAttentionError, describe } from '../../errors.js';
+import {
+  CUDA_ERROR_NOT_READY,
+  CUDA_SUCCESS,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+  CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+  CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
+  CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+  CU_EVENT_DISABLE_TIMING,
+  CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+  CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+  CU_STREAM_DEFAULT,
+  type CUcontext,
+  type CUdevice,
+  type CUdeviceptr,
+  type CUevent,
+  type CUfunction,
+  type CUmemoryPool,
+  type CUresult,
+  type CUstream,
+  type CudaDriver,
+  type Handle,
+  type HostBuffer,
+  type Raw64,
+  driverLibraryName,
+  loadDriver,
+} from './driver.js';
+import { CudaError } from './errors.js';
+
+/** Keep every byte the pool has reserved: repeated calls then never go back to the OS allocator. */
+const KEEP_ALL_MEMORY = 0xffff_ffff_ffff_ffffn;
+
+export function asHandle<H extends Handle<string>>(raw: Raw64): H {
+  return BigInt(raw) as H;
+}
+
+export class CudaRuntime {
+  readonly #devices = new Map<number, CudaDevice>();
+  #count: number | undefined;
+
+  constructor(readonly driver: CudaDriver) {}
+
+  /** Throws CudaError for anything but CUDA_SUCCESS. */
+  check(result: CUresult, call: string): void {
+    if (result === CUDA_SUCCESS) return;
+    const { name, description } = this.describeResult(result);
+    throw new CudaError(call, result, name, description);
+  }
+
+  /** The driver's name and description of a CUresult (a fallback when the driver does not know it). */
+  describeResult(result: CUresult): { name: string; description: string } {
+    const name: [string | null] = [null];
+    const description: [string | null] = [null];
+    const nameOk = this.driver.cuGetErrorName(result, name) === CUDA_SUCCESS && name[0] !== null;
+    const descriptionOk = this.driver.cuGetErrorString(result, description) === CUDA_SUCCESS && description[0] !== null;
+    return {
+      name: nameOk ? (name[0] as string) : `CUresult ${result}`,
+      description: descriptionOk ? (description[0] as string) : 'no description from the driver',
+    };
+  }
+
+  deviceCount(): number {
+    if (this.#count === undefined) {
+      const count: [number] = [0];
+      this.check(this.driver.cuDeviceGetCount(count), 'cuDeviceGetCount');
+      this.#count = count[0];
+    }
+    return this.#count;
+  }
+
+  /** The device with this ordinal, set up on first use. */
+  device(ordinal: number): CudaDevice {
+    let device = this.#devices.get(ordinal);
+    if (!device) {
+      const count = this.deviceCount();
+      if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal >= count) {
+        throw new DeviceError(`device: 'cuda:${ordinal}' does not exist; this machine has ${count} cuda device(s)`);
+      }
+      device = new CudaDevice(this, ordinal);
+      this.#devices.set(ordinal, device);
+    }
+    return device;
+  }
+
+  dispose(): void {
+    for (const device of this.#devices.values()) device.dispose();
+    this.#devices.clear();
+  }
+}
+
+/** One GPU: its primary context, its stream, its memory pool and what the kernels need to know of it. */
+export class CudaDevice {
+  readonly name: string;
+  readonly computeCapability: readonly [number, number];
+  readonly multiprocessorCount: number;
+  /** Largest dynamic shared memory a block may opt in to, in bytes. */
+  readonly sharedMemoryPerBlockOptin: number;
+  readonly #handle: CUdevice;
+  readonly #context: CUcontext;
+  readonly #stream: CUstream;
+  readonly #pool: CUmemoryPool;
+  readonly #disposers: (() => void)[] = [];
+  #disposed = false;
+
+  constructor(
+    readonly runtime: CudaRuntime,
+    readonly ordinal: number,
+  ) {
+    const driver = runtime.driver;
+    const handle: [number] = [0];
+    this.check(driver.cuDeviceGet(handle, ordinal), 'cuDeviceGet');
+    this.#handle = handle[0] as CUdevice;
+    const context: [Raw64] = [0];
+    this.check(driver.cuDevicePrimaryCtxRetain(context, this.#handle), 'cuDevicePrimaryCtxRetain');
+    this.#context = asHandle<CUcontext>(context[0]);
+    this.makeCurrent();
+    const stream: [Raw64] = [0];
+    this.check(driver.cuStreamCreate(stream, CU_STREAM_DEFAULT), 'cuStreamCreate');
+    this.#stream = asHandle<CUstream>(stream[0]);
+    this.name = this.#readName();
+    this.computeCapability = [
+      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+    ];
+    this.multiprocessorCount = this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    this.sharedMemoryPerBlockOptin = this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+    if (this.attribute(CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED) !== 1) {
+      throw new BackendUnavailableError(
+        `cuda:${ordinal} (${this.name}) does not support stream-ordered memory pools (cuMemAllocAsync), which flash-attn needs; the 'cpu' backend is available`,
+      );
+    }
+    const pool: [Raw64] = [0];
+    this.check(driver.cuDeviceGetDefaultMemPool(pool, this.#handle), 'cuDeviceGetDefaultMemPool');
+    this.#pool = asHandle<CUmemoryPool>(pool[0]);
+    this.check(
+      driver.cuMemPoolSetAttribute(this.#pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]),
+      'cuMemPoolSetAttribute',
+    );
+  }
+
+  get label(): string {
+    return `cuda:${this.ordinal}`;
+  }
+
+  get stream(): CUstream {
+    return this.#stream;
+  }
+
+  check(result: CUresult, call: string): void {
+    this.runtime.check(result, call);
+  }
+
+  /** Primary contexts are per device; every public operation starts by making ours current. */
+  makeCurrent(): void {
+    this.check(this.runtime.driver.cuCtxSetCurrent(this.#context), 'cuCtxSetCurrent');
+  }
+
+  attribute(attribute: number): number {
+    const value: [number] = [0];
+    this.check(this.runtime.driver.cuDeviceGetAttribute(value, attribute, this.#handle), 'cuDeviceGetAttribute');
+    return value[0];
+  }
+
+  #readName(): string {
+    const buffer = new Uint8Array(256);
+    this.check(this.runtime.driver.cuDeviceGetName(buffer, buffer.length, this.#handle), 'cuDeviceGetName');
+    const end = buffer.indexOf(0);
+    return new TextDecoder().decode(buffer.subarray(0, end < 0 ? buffer.length : end));
+  }
+
+  // --- memory (stream-ordered on this device's stream) ---
+
+  /** `bytes` of device memory from the pool, usable by work enqueued after this call. 0 bytes: null. */
+  allocate(bytes: number): CUdeviceptr {
+    if (bytes === 0) return 0n as CUdeviceptr;
+    this.makeCurrent();
+    const pointer: [Raw64] = [0];
+    this.check(this.runtime.driver.cuMemAllocAsync(pointer, bytes, this.#stream), 'cuMemAllocAsync');
+    return asHandle<CUdeviceptr>(pointer[0]);
+  }
+
+  /** Returns memory to the pool once the work enqueued so far is done with it. */
+  free(pointer: CUdeviceptr): void {
+    if (pointer === 0n) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemFreeAsync(pointer, this.#stream), 'cuMemFreeAsync');
+  }
+
+  /** Host to device; the host data is staged before the call returns, so it may be reused at once. */
+  copyToDevice(dst: CUdeviceptr, src: HostBuffer): void {
+    if (src.byteLength === 0) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemcpyHtoDAsync(dst, src, src.byteLength, this.#stream), 'cuMemcpyHtoDAsync');
+  }
+
+  /** Device to host, after all enqueued work; returns when `dst` holds the data. */
+  copyToHost(dst: HostBuffer, src: CUdeviceptr): void {
+    if (dst.byteLength === 0) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemcpyDtoHAsync(dst, src, dst.byteLength, this.#stream), 'cuMemcpyDtoHAsync');
+    this.synchronize();
+  }
+
+  fillBytes(dst: CUdeviceptr, value: number, count: number): void {
+    if (count === 0) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemsetD8Async(dst, value, count, this.#stream), 'cuMemsetD8Async');
+  }
+
+  fillWords(dst: CUdeviceptr, value: number, count: number): void {
+    if (count === 0) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemsetD32Async(dst, value, count, this.#stream), 'cuMemsetD32Async');
+  }
+
+  /** Bytes of the pool handed out and not yet freed (work still in flight may hold some). */
+  memoryInUse(): number {
+    const value: [Raw64] = [0];
+    this.check(
+      this.runtime.driver.cuMemPoolGetAttribute(this.#pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, value),
+      'cuMemPoolGetAttribute',
+    );
+    return Number(value[0]);
+  }
+
+  // --- launches, events, waiting ---
+
+  launch(fn: CUfunction, grid: readonly [number, number, number], threads: number, sharedBytes: number, params: Uint8Array): void {
+    const driver = this.runtime.driver;
+    this.makeCurrent();
+    this.check(
+      driver.cuLaunchKernel(fn, grid[0], grid[1], grid[2], threads, 1, 1, sharedBytes, this.#stream, driver.kernelParams(params), null),
+      'cuLaunchKernel',
+    );
+  }
+
+  createEvent(flags = CU_EVENT_DISABLE_TIMING): CUevent {
+    this.makeCurrent();
+    const event: [Raw64] = [0];
+    this.check(this.runtime.driver.cuEventCreate(event, flags), 'cuEventCreate');
+    return asHandle<CUevent>(event[0]);
+  }
+
+  destroyEvent(event: CUevent): void {
+    this.check(this.runtime.driver.cuEventDestroy(event), 'cuEventDestroy');
+  }
+
+  recordEvent(event: CUevent): void {
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuEventRecord(event, this.#stream), 'cuEventRecord');
+  }
+
+  /** Resolves once `event` has completed, polling so the event loop keeps running meanwhile. */
+  async whenComplete(event: CUevent): Promise<void> {
+    for (let polls = 0; ; polls++) {
+      const result = this.runtime.driver.cuEventQuery(event);
+      if (result === CUDA_SUCCESS) return;
+      if (result !== CUDA_ERROR_NOT_READY) this.check(result, 'cuEventQuery');
+      await new Promise<void>((resolve) => (polls < 64 ? setImmediate(resolve) : setTimeout(resolve, 1)));
+    }
+  }
+
+  /** Resolves once everything enqueued on this device so far has finished. */
+  async idle(): Promise<void> {
+    const event = this.createEvent();
+    try {
+      this.recordEvent(event);
+      await this.whenComplete(event);
+    } finally {
+      this.destroyEvent(event);
+    }
+  }
+
+  /** Blocks the thread until the device's stream is idle. */
+  synchronize(): void {
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuStreamSynchronize(this.#stream), 'cuStreamSynchronize');
+  }
+
+  elapsedMilliseconds(start: CUevent, end: CUevent): number {
+    const ms: [number] = [0];
+    this.check(this.runtime.driver.cuEventElapsedTime(ms, start, end), 'cuEventElapsedTime');
+    return ms[0];
+  }
+
+  /** Registers cleanup for something owned by this device (loaded modules), run by dispose(). */
+  onDispose(disposer: () => void): void {
+    this.#disposers.push(disposer);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.makeCurrent();
+    this.synchronize();
+    for (const disposer of this.#disposers.splice(0).reverse()) disposer();
+    this.check(this.runtime.driver.cuStreamDestroy(this.#stream), 'cuStreamDestroy');
+    this.check(this.runtime.driver.cuDevicePrimaryCtxRelease(this.#handle), 'cuDevicePrimaryCtxRelease');
+  }
+}
+
+// --- the process-wide runtime, created on first use ---
+
+let state: { runtime: CudaRuntime } | { error: FlashAttentionError } | undefined;
+let driverOverride: CudaDriver | undefined;
+
+function initialize(): { runtime: CudaRuntime } | { error: FlashAttentionError } {
+  let driver: CudaDriver;
+  try {
+    driver = driverOverride ?? loadDriver();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      error: new BackendUnavailableError(
+        `cuda: the NVIDIA driver library (libcuda, looked up as ${describe(driverLibraryName())}) was not found or could not be loaded (${reason}); install the NVIDIA driver to use 'cuda', or use the 'cpu' backend, which is available`,
+      ),
+    };
+  }
+  const runtime = new CudaRuntime(driver);
+  const result = driver.cuInit(0);
+  if (result !== CUDA_SUCCESS) {
+    const { name, description } = runtime.describeResult(result);
+    return {
+      error: new BackendUnavailableError(
+        `cuda: the driver was found but cuInit failed with ${name} (${description}); the 'cpu' backend is available`,
+      ),
+    };
+  }
+  if (runtime.deviceCount() === 0) {
+    return { error: new BackendUnavailableError(`cuda: the driver reports no CUDA device; the 'cpu' backend is available`) };
+  }
+  return { runtime };
+}
+
+/** The runtime; throws BackendUnavailableError (the same one each time) where CUDA cannot be used. */
+export function cudaRuntime(): CudaRuntime {
+  state ??= initialize();
+  if ('error' in state) throw state.error;
+  return state.runtime;
+}
+
+/** The device behind a canonical name like `cuda:0`. */
+export function cudaDevice(name: string): CudaDevice {
+  const match = /^cuda:(\d+)$/.exec(name);
+  if (!match) throw new DeviceError(`device: expected a cuda device like 'cuda:0', got ${describe(name)}`);
+  return cudaRuntime().device(Number(match[1]));
+}
+
+/** @internal Tests only: run the runtime over another driver (a fake); `undefined` restores libcuda. */
+export function useDriverForTesting(driver: CudaDriver | undefined): void {
+  if (state && 'runtime' in state) state.runtime.dispose();
+  state = undefined;
+  driverOverride = driver;
+}

@@ -1,0 +1,138 @@
+/**
+ * Which compiled kernel runs a call, and with which launch shape. The kernel build writes
+ * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, phase, dtype, headDim,
+ * threads, smemBytes, tileRows, gridRows, gridHeads }`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AttentionProblem } from '../../backend.js';
+import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.js';
+
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
+const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq'];
+export type KernelDtype = 'float16' | 'bfloat16';
+const KERNEL_DTYPES: readonly KernelDtype[] = ['float16', 'bfloat16'];
+
+export interface KernelEntry {
+  /** The fatbin, relative to the manifest's folder. */
+  file: string;
+  /** The kernel's (extern "C") name in the fatbin. */
+  symbol: string;
+  phase: Phase;
+  dtype: KernelDtype;
+  /** Compiled head dim; serves every d <= headDim not served by a smaller one. */
+  headDim: number;
+  threads: number;
+  /** Dynamic shared memory per block, in bytes. */
+  smemBytes: number;
+  /** Rows (of lq or lk) one block handles. */
+  tileRows: number;
+  gridRows: 'lq' | 'lk';
+  gridHeads: 'h' | 'hk';
+}
+
+export interface KernelManifest {
+  directory: string;
+  kernels: KernelEntry[];
+}
+
+/** kernels/build of this package (not of the working directory); FLASH_ATTN_KERNEL_DIR overrides it. */
+export function kernelDirectory(): string {
+  return process.env.FLASH_ATTN_KERNEL_DIR ?? fileURLToPath(new URL('../../../../kernels/build/', import.meta.url));
+}
+
+let cached: KernelManifest | undefined;
+
+/** The manifest of the kernel directory, read once. */
+export function kernelManifest(): KernelManifest {
+  if (cached) return cached;
+  const directory = kernelDirectory();
+  const path = join(directory, 'manifest.json');
+  if (!existsSync(path)) {
+    throw new BackendUnavailableError(
+      `cuda: no compiled kernels (${path} is missing); build them with \`node scripts/build-kernels.mjs\` on a machine with nvcc, or use the 'cpu' backend`,
+    );
+  }
+  cached = { directory, kernels: parseManifest(JSON.parse(readFileSync(path, 'utf8')), path) };
+  return cached;
+}
+
+/** @internal Tests only: forget the cached manifest (after changing FLASH_ATTN_KERNEL_DIR). */
+export function forgetManifestForTesting(): void {
+  cached = undefined;
+}
+
+function field<T>(entry: Record<string, unknown>, key: string, ok: (value: unknown) => value is T, where: string, expected: string): T {
+  const value = entry[key];
+  if (!ok(value)) throw new BackendUnavailableError(`cuda: ${where}: expected ${key} to be ${expected}, got ${describe(value)}`);
+  return value;
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isPositiveInteger = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
+const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
+const oneOf =
+  <T extends string>(values: readonly T[]) =>
+  (value: unknown): value is T =>
+    values.includes(value as T);
+
+/** Checks the manifest's shape; a malformed one is a broken install, reported as such. */
+export function parseManifest(json: unknown, source: string): KernelEntry[] {
+  const list = (json as { kernels?: unknown } | null)?.kernels;
+  if (!Array.isArray(list)) throw new BackendUnavailableError(`cuda: ${source}: expected { "kernels": [...] }`);
+  return list.map((raw, i) => {
+    const where = `${source}: kernels[${i}]`;
+    if (typeof raw !== 'object' || raw === null) throw new BackendUnavailableError(`cuda: ${where}: expected an object`);
+    const entry = raw as Record<string, unknown>;
+    return {
+      file: field(entry, 'file', isString, where, 'a file name'),
+      symbol: field(entry, 'symbol', isString, where, 'a kernel name'),
+      phase: field(entry, 'phase', oneOf(PHASES), where, PHASES.join(' | ')),
+      dtype: field(entry, 'dtype', oneOf(KERNEL_DTYPES), where, KERNEL_DTYPES.join(' | ')),
+      headDim: field(entry, 'headDim', isPositiveInteger, where, 'a positive integer'),
+      threads: field(entry, 'threads', isPositiveInteger, where, 'a positive integer'),
+      smemBytes: field(entry, 'smemBytes', isCount, where, 'a byte count'),
+      tileRows: field(entry, 'tileRows', isPositiveInteger, where, 'a positive integer'),
+      gridRows: field(entry, 'gridRows', oneOf(['lq', 'lk'] as const), where, "'lq' | 'lk'"),
+      gridHeads: field(entry, 'gridHeads', oneOf(['h', 'hk'] as const), where, "'h' | 'hk'"),
+    };
+  });
+}
+
+/**
+ * The kernel for one phase: the smallest compiled head dim >= d whose shared memory fits the device;
+ * among variants of that head dim that fit, the one using the most shared memory (the larger tiles).
+ */
+export function selectKernel(
+  kernels: readonly KernelEntry[],
+  phase: Phase,
+  dtype: KernelDtype,
+  d: number,
+  sharedMemoryLimit: number,
+): KernelEntry {
+  const candidates = kernels.filter((k) => k.phase === phase && k.dtype === dtype && k.headDim >= d);
+  const fitting = candidates.filter((k) => k.smemBytes <= sharedMemoryLimit);
+  if (fitting.length === 0) {
+    const why =
+      candidates.length === 0
+        ? `none is compiled for head dim >= ${d}`
+        : `those compiled need ${Math.min(...candidates.map((k) => k.smemBytes))} bytes of shared memory per block, and this device allows ${sharedMemoryLimit}`;
+    throw new BackendUnavailableError(`cuda: no ${phase} kernel for ${dtype}, d = ${d}: ${why}`);
+  }
+  const headDim = Math.min(...fitting.map((k) => k.headDim));
+  return fitting.filter((k) => k.headDim === headDim).reduce((best, k) => (k.smemBytes > best.smemBytes ? k : best));
+}
+
+/** CUDA's limit on gridDim.y and gridDim.z. */
+const MAX_GRID_YZ = 65535;
+
+/** (ceil(rows / tileRows), heads, n) with rows and heads as the entry says. */
+export function launchGrid(entry: KernelEntry, p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk'>): [number, number, number] {
+  const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
+  const heads = entry.gridHeads === 'h' ? p.h : p.hk;
+  if (heads > MAX_GRID_YZ || p.n > MAX_GRID_YZ) {
+    throw new SizeLimitError(`q: the cuda kernels launch one block row per head and batch entry, at most ${MAX_GRID_YZ} each; got ${heads} heads and n = ${p.n}`);
+  }
+  return [Math.ceil(rows / entry.tileRows), heads, p.n];
+}

@@ -1,0 +1,359 @@
+// The CUDA backend's host logic over a fake driver (no GPU needed): device discovery, memory and its
+// release, kernel choice and launch shapes, the params bytes the kernels receive, short cuts for empty
+// problems, error naming, and Tensor.fromDevicePointer.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, test } from 'node:test';
+import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
+import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { deviceName, synchronize, timeOnDevice } from '../../src/backend/cuda/timing.js';
+import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
+import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
+import {
+  BackendUnavailableError,
+  CudaError,
+  Tensor,
+  devices,
+  flashMhaBwd,
+  flashMhaFwd,
+  randn,
+  tensor,
+} from '../../src/index.js';
+import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+import { FakeDriver, type FakeKernel, type FakeMemory } from './cuda-fake-driver.js';
+
+// --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
+
+type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
+const LAUNCH_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number }> = {
+  fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128 },
+  bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
+  bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256 },
+  bwd_dq: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
+};
+
+interface Variant {
+  phase: Phase;
+  dtype: 'float16' | 'bfloat16';
+  headDim: number;
+  smemBytes: number;
+}
+
+const VARIANTS: Variant[] = [];
+for (const dtype of ['float16', 'bfloat16'] as const) {
+  for (const phase of Object.keys(LAUNCH_SHAPES) as Phase[]) {
+    VARIANTS.push({ phase, dtype, headDim: 64, smemBytes: 40 * 1024 });
+    // Two tilings of head dim 128: the larger only fits cards with more shared memory.
+    VARIANTS.push({ phase, dtype, headDim: 128, smemBytes: 96 * 1024 });
+    VARIANTS.push({ phase, dtype, headDim: 128, smemBytes: 160 * 1024 });
+  }
+}
+const symbolOf = (v: Variant) => `flash_${v.phase}_${v.dtype}_d${v.headDim}_s${v.smemBytes}`;
+
+const kernelDir = mkdtempSync(join(tmpdir(), 'flash-fake-kernels-'));
+writeFileSync(join(kernelDir, 'fake.fatbin'), 'not a real fatbin');
+writeFileSync(
+  join(kernelDir, 'manifest.json'),
+  JSON.stringify({
+    kernels: VARIANTS.map((v) => ({ file: 'fake.fatbin', symbol: symbolOf(v), ...v, ...LAUNCH_SHAPES[v.phase] })),
+  }),
+);
+process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
+after(() => rmSync(kernelDir, { recursive: true, force: true }));
+
+type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' ? bigint : number };
+
+function decodeParams(view: DataView): Params {
+  const out: Record<string, bigint | number> = {};
+  for (const [name, type] of FLASH_PARAMS_FIELDS) {
+    const offset = FLASH_PARAMS_OFFSETS[name];
+    out[name] = type === 'uint64' ? view.getBigUint64(offset, true) : type === 'int32' ? view.getInt32(offset, true) : view.getFloat32(offset, true);
+  }
+  return out as Params;
+}
+
+const maskOf = (p: Params): Mask => ({
+  n: p.n,
+  lq: p.lq,
+  lk: p.lk,
+  h: p.h,
+  hk: p.hk,
+  d: p.d,
+  softmaxScale: p.softmax_scale,
+  windowLeft: p.window_left,
+  windowRight: p.window_right,
+  diagonalOffset: p.diagonal_offset,
+});
+
+function readTensor(memory: FakeMemory, address: bigint, count: number, dtype: Dtype): Float32Array {
+  const bytes = memory.view(address, count * (dtype === 'float32' ? 4 : 2)).slice();
+  return decodeArray(dtype === 'float32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer), dtype);
+}
+
+function writeTensor(memory: FakeMemory, address: bigint, values: ArrayLike<number>, dtype: Dtype): void {
+  const encoded = encodeArray(values, dtype);
+  memory.view(address, encoded.byteLength).set(new Uint8Array(encoded.buffer));
+}
+
+function emulated(phase: Phase, dtype: Dtype): FakeKernel {
+  return (view, memory) => {
+    const p = decodeParams(view);
+    const outDtype: Dtype = p.out_float32 ? 'float32' : dtype;
+    const qCount = p.n * p.lq * p.h * p.d;
+    const kCount = p.n * p.lk * p.hk * p.d;
+    const q = readTensor(memory, p.q, qCount, dtype);
+    const k = readTensor(memory, p.k, kCount, dtype);
+    const v = readTensor(memory, p.v, kCount, dtype);
+    if (phase === 'fwd') {
+      const ref = referenceForward(maskOf(p), q, k, v);
+      writeTensor(memory, p.o, ref.o, outDtype);
+      writeTensor(memory, p.lse, ref.lse, 'float32');
+    } else if (phase === 'bwd_pre') {
+      writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
+    } else if (phase === 'bwd') {
+      const dout = readTensor(memory, p.dout, qCount, dtype);
+      const g = referenceBackward(maskOf(p), q, k, v, dout);
+      writeTensor(memory, p.dk, g.dk, outDtype);
+      writeTensor(memory, p.dv, g.dv, outDtype);
+      // Adds into the accumulator, as the real kernel does: a missing zero fill shows up here.
+      const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
+      writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
+    } else {
+      writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
+    }
+  };
+}
+
+function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number } = {}): FakeDriver {
+  const kernels: Record<string, FakeKernel> = {};
+  for (const v of VARIANTS) kernels[symbolOf(v)] = emulated(v.phase, v.dtype);
+  const fake = new FakeDriver({ ...options, kernels });
+  useDriverForTesting(fake);
+  return fake;
+}
+
+beforeEach(() => forgetManifestForTesting());
+after(() => useDriverForTesting(undefined));
+
+// --- tests ---
+
+test('devices() lists the fake GPUs after the CPUs; deviceName reports the driver name', () => {
+  newFake({ devices: 2 });
+  const names = devices();
+  assert.deepEqual(names.slice(-2), ['cuda:0', 'cuda:1']);
+  assert.equal(deviceName('cuda:1'), 'Fake GPU 1');
+  assert.equal(deviceName('cuda'), 'Fake GPU 0');
+});
+
+test('upload, read back and move between devices keep the bits', async () => {
+  newFake();
+  for (const dtype of ['float16', 'bfloat16'] as const) {
+    const host = randn([3, 5], { seed: 7, dtype });
+    const onGpu = await host.to('cuda');
+    assert.equal(onGpu.device, 'cuda:0');
+    assert.deepEqual(await onGpu.data(), await host.data());
+    const back = await onGpu.to('cpu');
+    assert.deepEqual(await back.data(), await host.data());
+    onGpu.dispose();
+  }
+});
+
+test('float32 inputs are refused on cuda; the front door names the dtype', () => {
+  newFake();
+  assert.throws(() => tensor([1, 2], [2], { device: 'cuda', dtype: 'float32' }), /does not support 'float32'/);
+});
+
+test('forward: the smallest compiled head dim >= d, grid (ceil(lq/tileRows), h, n), params as the kernels read them', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [2, 130, 70, 4, 2, 40];
+  const q = randn([n, lq, h, d], { seed: 1, dtype: 'bfloat16', device: 'cuda' });
+  const k = randn([n, lk, hk, d], { seed: 2, dtype: 'bfloat16', device: 'cuda' });
+  const v = randn([n, lk, hk, d], { seed: 3, dtype: 'bfloat16', device: 'cuda' });
+  const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true, windowSize: [9, -1], softmaxScale: 0.3 });
+  assert.equal(fake.launches.length, 1);
+  const launch = fake.launches[0];
+  assert.equal(launch.symbol, 'flash_fwd_bfloat16_d64_s40960');
+  assert.deepEqual(launch.grid, [Math.ceil(lq / 128), h, n]);
+  assert.equal(launch.threads, 128);
+  assert.equal(launch.sharedBytes, 40 * 1024);
+  const p = decodeParams(new DataView(launch.params.buffer));
+  assert.deepEqual([p.n, p.lq, p.lk, p.h, p.hk, p.d], [n, lq, lk, h, hk, d]);
+  assert.deepEqual([p.window_left, p.window_right, p.diagonal_offset, p.out_float32], [9, 0, lk - lq, 0]);
+  assert.equal(p.softmax_scale, Math.fround(0.3));
+  assert.equal(p.softmax_scale_log2, Math.fround(0.3 * Math.LOG2E));
+  assert.deepEqual([p.dout, p.dq, p.dk, p.dv, p.dq_accum, p.softmax_d], [0n, 0n, 0n, 0n, 0n, 0n]);
+
+  // The kernels receive the scale as float32.
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: Math.fround(0.3), windowLeft: 9, windowRight: 0, diagonalOffset: lk - lq };
+  const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
+  assert.deepEqual(await out.data(), encodeArray(ref.o, 'bfloat16'));
+  assert.deepEqual(await lse.toFloat32Array(), Float32Array.from(ref.lse));
+  for (const t of [q, k, v, out, lse]) t.dispose();
+  assert.equal(fake.memory.usedBytes, 0, 'all device memory back in the pool');
+});
+
+test('the shared-memory limit of the device picks the tiling that fits; >48 KB opts in', () => {
+  for (const [limit, expected] of [
+    [227 * 1024, 'flash_fwd_float16_d128_s163840'],
+    [99 * 1024, 'flash_fwd_float16_d128_s98304'],
+  ] as const) {
+    const fake = newFake({ sharedMemoryPerBlockOptin: limit });
+    const q = randn([1, 8, 1, 100], { dtype: 'float16', device: 'cuda' });
+    const { out, lse } = flashMhaFwd(q, q, q);
+    assert.equal(fake.launches[0].symbol, expected);
+    assert.equal(fake.functionAttributes.get(`${expected}:8`), fake.launches[0].sharedBytes);
+    for (const t of [q, out, lse]) t.dispose();
+  }
+  const fake = newFake({ sharedMemoryPerBlockOptin: 48 * 1024 });
+  const q = randn([1, 8, 1, 100], { dtype: 'float16', device: 'cuda' });
+  assert.throws(() => flashMhaFwd(q, q, q), (e: unknown) => e instanceof BackendUnavailableError && /need 98304 bytes of shared memory per block, and this device allows 49152/.test(e.message));
+  q.dispose();
+  assert.equal(fake.memory.usedBytes, 0, 'outputs allocated before the throw were freed');
+});
+
+test('lk = 0: o = 0 and lse = -Infinity without a launch; lq = 0: empty outputs', async () => {
+  const fake = newFake();
+  const q = randn([2, 5, 2, 16], { dtype: 'float16', device: 'cuda' });
+  const empty = randn([2, 0, 1, 16], { dtype: 'float16', device: 'cuda' });
+  const { out, lse } = flashMhaFwd(q, empty, empty);
+  assert.ok((await out.toFloat32Array()).every((x) => Object.is(x, 0)));
+  assert.ok((await lse.toFloat32Array()).every((x) => x === -Infinity));
+  const g = flashMhaBwd(q, q, empty, empty, out, lse);
+  assert.ok((await g.dq.toFloat32Array()).every((x) => Object.is(x, 0)));
+  assert.equal(g.dk.size, 0);
+  const noQueries = randn([2, 0, 2, 16], { dtype: 'float16', device: 'cuda' });
+  const kv = randn([2, 7, 1, 16], { dtype: 'float16', device: 'cuda' });
+  const r = flashMhaFwd(noQueries, kv, kv);
+  assert.deepEqual([r.out.shape, r.lse.shape], [[2, 0, 2, 16], [2, 2, 0]]);
+  const g0 = flashMhaBwd(noQueries, noQueries, kv, kv, r.out, r.lse);
+  assert.ok((await g0.dk.toFloat32Array()).every((x) => Object.is(x, 0)));
+  assert.ok((await g0.dv.toFloat32Array()).every((x) => Object.is(x, 0)));
+  assert.equal(fake.launches.length, 0);
+  for (const t of [q, empty, out, lse, g.dq, g.dk, g.dv, noQueries, kv, r.out, r.lse, g0.dq, g0.dk, g0.dv]) t.dispose();
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; dq_accum zeroed; workspaces freed', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [1, 33, 65, 4, 1, 64];
+  const q = randn([n, lq, h, d], { seed: 4, dtype: 'float16', device: 'cuda' });
+  const k = randn([n, lk, hk, d], { seed: 5, dtype: 'float16', device: 'cuda' });
+  const v = randn([n, lk, hk, d], { seed: 6, dtype: 'float16', device: 'cuda' });
+  const dout = randn([n, lq, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
+  const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true });
+  const usedBefore = fake.memory.usedBytes;
+  const g = flashMhaBwd(dout, q, k, v, out, lse, { isCausal: true });
+  const gradientBytes = 2 * (n * lq * h * d + 2 * n * lk * hk * d);
+  assert.equal(fake.memory.usedBytes, usedBefore + gradientBytes, 'only the gradients stay allocated');
+  const launches = fake.launches.slice(1);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_float16_d64_s40960', 'flash_bwd_float16_d64_s40960', 'flash_bwd_dq_float16_d64_s40960']);
+  assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 64), hk, n], [Math.ceil(lq / 16), h, n]]);
+  assert.ok(launches.every((l) => Buffer.compare(l.params, launches[0].params) === 0));
+  const p = decodeParams(new DataView(launches[0].params.buffer));
+  assert.ok([p.q, p.k, p.v, p.o, p.lse, p.dout, p.dq, p.dk, p.dv, p.dq_accum, p.softmax_d].every((a) => a !== 0n));
+
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
+  const ref = referenceBackward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array());
+  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'float16'));
+  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
+  for (const t of [q, k, v, dout, out, lse, g.dq, g.dk, g.dv]) t.dispose();
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', () => {
+  const fake = newFake();
+  const q = randn([1, 4, 1, 8], { dtype: 'float16', device: 'cuda' });
+  fake.failures.set('cuLaunchKernel', 700);
+  assert.throws(
+    () => flashMhaFwd(q, q, q),
+    (e: unknown) =>
+      e instanceof CudaError &&
+      e.code === 'ERR_CUDA' &&
+      e.driverName === 'CUDA_ERROR_ILLEGAL_ADDRESS' &&
+      e.call === 'cuLaunchKernel' &&
+      e.message === 'cuLaunchKernel failed: CUDA_ERROR_ILLEGAL_ADDRESS (an illegal memory access was encountered)',
+  );
+  fake.failures.delete('cuLaunchKernel');
+  fake.failures.set('cuMemAllocAsync', 2);
+  assert.throws(() => randn([4], { dtype: 'float16', device: 'cuda' }), /cuMemAllocAsync failed: CUDA_ERROR_OUT_OF_MEMORY \(out of memory\)/);
+  fake.failures.set('cuMemAllocAsync', 12345);
+  assert.throws(() => randn([4], { dtype: 'float16', device: 'cuda' }), /CUresult 12345/);
+  fake.failures.clear();
+  q.dispose();
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('no driver: asking for cuda throws BackendUnavailableError naming libcuda and the cpu backend', () => {
+  const saved = process.env.FLASH_ATTN_LIBCUDA;
+  process.env.FLASH_ATTN_LIBCUDA = join(kernelDir, 'no-such-libcuda.so.1');
+  try {
+    useDriverForTesting(undefined);
+    assert.throws(
+      () => randn([2], { dtype: 'float16', device: 'cuda' }),
+      (e: unknown) => e instanceof BackendUnavailableError && /libcuda/.test(e.message) && /'cpu'/.test(e.message),
+    );
+    assert.ok(!devices().some((name) => name.startsWith('cuda')));
+  } finally {
+    if (saved === undefined) delete process.env.FLASH_ATTN_LIBCUDA;
+    else process.env.FLASH_ATTN_LIBCUDA = saved;
+  }
+});
+
+test('cuInit failure (no device) is BackendUnavailableError with the driver name', () => {
+  const fake = new FakeDriver();
+  fake.failures.set('cuInit', 100);
+  useDriverForTesting(fake);
+  assert.throws(() => randn([2], { dtype: 'float16', device: 'cuda' }), /cuInit failed with CUDA_ERROR_NO_DEVICE/);
+});
+
+test('a missing manifest says how to build the kernels', () => {
+  newFake();
+  const saved = process.env.FLASH_ATTN_KERNEL_DIR;
+  process.env.FLASH_ATTN_KERNEL_DIR = join(kernelDir, 'nowhere');
+  forgetManifestForTesting();
+  try {
+    const q = randn([1, 4, 1, 8], { dtype: 'float16', device: 'cuda' });
+    assert.throws(() => flashMhaFwd(q, q, q), /manifest\.json is missing\); build them with `node scripts\/build-kernels\.mjs`/);
+    q.dispose();
+  } finally {
+    process.env.FLASH_ATTN_KERNEL_DIR = saved;
+  }
+});
+
+test('fromDevicePointer wraps foreign memory: readable, usable, never freed by dispose', async () => {
+  const fake = newFake();
+  const foreign = fake.memory.allocate(6 * 2);
+  const bits = encodeArray([1, 2, 3, 4, 5, 6], 'float16');
+  fake.memory.view(foreign, 12).set(new Uint8Array(bits.buffer));
+  const t = Tensor.fromDevicePointer(foreign, [2, 3], 'float16', 'cuda');
+  assert.equal(t.device, 'cuda:0');
+  assert.deepEqual(Array.from(await t.toFloat32Array()), [1, 2, 3, 4, 5, 6]);
+  t.dispose();
+  assert.equal(fake.memory.liveAllocations, 1);
+  assert.deepEqual(fake.freedForeign, []);
+  assert.throws(() => Tensor.fromDevicePointer(0n, [2], 'float16', 'cuda'), /pointer: expected a non-null device address/);
+  assert.throws(() => Tensor.fromDevicePointer(foreign, [2], 'float16', 'cpu'), /fromDevicePointer needs a 'cuda' device/);
+  fake.memory.free(foreign);
+});
+
+test('timeOnDevice returns one time per repeat from event pairs; synchronize waits on the stream', async () => {
+  const fake = newFake();
+  let runs = 0;
+  const times = await timeOnDevice('cuda:0', () => runs++, 5);
+  assert.equal(runs, 5);
+  assert.deepEqual(times, [0.5, 0.5, 0.5, 0.5, 0.5]);
+  assert.equal(fake.calls.filter((c) => c === 'cuEventCreate').length, fake.calls.filter((c) => c === 'cuEventDestroy').length);
+  synchronize('cuda:0');
+  assert.equal(fake.calls.at(-1), 'cuStreamSynchronize');
+});
+
+test('runtime dispose releases every primary context it retained', () => {
+  const fake = newFake({ devices: 2 });
+  cudaDevice('cuda:0');
+  cudaDevice('cuda:1');
+  useDriverForTesting(undefined);
+  assert.equal(fake.contextsRetained, 2);
+  assert.equal(fake.contextsReleased, 2);
+});

@@ -1,0 +1,267 @@
+/**
+ * A fake CUDA driver in host memory, so the runtime, the storage and the backend wiring are tested
+ * without a GPU. Work runs at once (the stream is always idle). Kernels are emulated by JS functions
+ * registered per symbol, reading and writing the fake device memory through the FlashParams bytes.
+ */
+import type { CUresult, CudaDriver, HostBuffer, KernelParams, Out, Raw64 } from '../../src/backend/cuda/driver.js';
+
+const ERRORS: Record<number, [string, string]> = {
+  1: ['CUDA_ERROR_INVALID_VALUE', 'invalid argument'],
+  2: ['CUDA_ERROR_OUT_OF_MEMORY', 'out of memory'],
+  100: ['CUDA_ERROR_NO_DEVICE', 'no CUDA-capable device is detected'],
+  500: ['CUDA_ERROR_NOT_FOUND', 'named symbol not found'],
+  700: ['CUDA_ERROR_ILLEGAL_ADDRESS', 'an illegal memory access was encountered'],
+};
+
+export interface Launch {
+  symbol: string;
+  grid: [number, number, number];
+  threads: number;
+  sharedBytes: number;
+  params: Uint8Array;
+}
+
+/** Emulates a kernel: gets the params bytes and the fake memory. */
+export type FakeKernel = (params: DataView, memory: FakeMemory) => void;
+
+export class FakeMemory {
+  readonly #blocks = new Map<bigint, Uint8Array>();
+  #next = 0x7f00_0000_0000n;
+
+  allocate(bytes: number): bigint {
+    const address = this.#next;
+    this.#next += BigInt(Math.ceil((bytes + 1) / 256) * 256);
+    this.#blocks.set(address, new Uint8Array(bytes));
+    return address;
+  }
+
+  free(address: bigint): boolean {
+    return this.#blocks.delete(address);
+  }
+
+  get usedBytes(): number {
+    let total = 0;
+    for (const block of this.#blocks.values()) total += block.length;
+    return total;
+  }
+
+  get liveAllocations(): number {
+    return this.#blocks.size;
+  }
+
+  /** `bytes` bytes at `address`, which must lie inside one allocation (else an illegal address). */
+  view(address: bigint, bytes: number): Uint8Array {
+    for (const [base, block] of this.#blocks) {
+      if (address >= base && address + BigInt(bytes) <= base + BigInt(block.length)) {
+        const offset = Number(address - base);
+        return block.subarray(offset, offset + bytes);
+      }
+    }
+    throw new Error(`fake driver: illegal address 0x${address.toString(16)} (+${bytes} bytes)`);
+  }
+}
+
+export interface FakeOptions {
+  devices?: number;
+  sharedMemoryPerBlockOptin?: number;
+  kernels?: Record<string, FakeKernel>;
+}
+
+export class FakeDriver implements CudaDriver {
+  readonly memory = new FakeMemory();
+  readonly launches: Launch[] = [];
+  readonly calls: string[] = [];
+  readonly functionAttributes = new Map<string, number>();
+  /** Make the named driver function return this CUresult instead of succeeding. */
+  readonly failures = new Map<string, CUresult>();
+  readonly freedForeign: bigint[] = [];
+  contextsRetained = 0;
+  contextsReleased = 0;
+  readonly #devices: number;
+  readonly #smem: number;
+  readonly #kernels: Record<string, FakeKernel>;
+  readonly #functions = new Map<bigint, string>();
+  #nextHandle = 0x1000n;
+  #params = new Uint8Array(0);
+
+  constructor(options: FakeOptions = {}) {
+    this.#devices = options.devices ?? 1;
+    this.#smem = options.sharedMemoryPerBlockOptin ?? 227 * 1024;
+    this.#kernels = options.kernels ?? {};
+  }
+
+  #handle(): bigint {
+    this.#nextHandle += 16n;
+    return this.#nextHandle;
+  }
+
+  #call(name: string): CUresult {
+    this.calls.push(name);
+    return this.failures.get(name) ?? 0;
+  }
+
+  cuInit(): CUresult {
+    return this.#call('cuInit');
+  }
+  cuDriverGetVersion(version: Out<number>): CUresult {
+    version[0] = 13000;
+    return this.#call('cuDriverGetVersion');
+  }
+  cuGetErrorName(error: CUresult, name: Out<string | null>): CUresult {
+    if (!ERRORS[error]) return 1;
+    name[0] = ERRORS[error][0];
+    return 0;
+  }
+  cuGetErrorString(error: CUresult, description: Out<string | null>): CUresult {
+    if (!ERRORS[error]) return 1;
+    description[0] = ERRORS[error][1];
+    return 0;
+  }
+  cuDeviceGetCount(count: Out<number>): CUresult {
+    count[0] = this.#devices;
+    return this.#call('cuDeviceGetCount');
+  }
+  cuDeviceGet(device: Out<number>, ordinal: number): CUresult {
+    device[0] = ordinal;
+    return this.#call('cuDeviceGet');
+  }
+  cuDeviceGetName(name: Uint8Array, length: number, device: number): CUresult {
+    const text = new TextEncoder().encode(`Fake GPU ${device}\0`);
+    name.set(text.subarray(0, length));
+    return this.#call('cuDeviceGetName');
+  }
+  cuDeviceGetAttribute(value: Out<number>, attribute: number): CUresult {
+    const values: Record<number, number> = { 16: 132, 75: 9, 76: 0, 97: this.#smem, 115: 1 };
+    value[0] = values[attribute] ?? 0;
+    return this.#call('cuDeviceGetAttribute');
+  }
+  cuDevicePrimaryCtxRetain(context: Out<Raw64>): CUresult {
+    this.contextsRetained++;
+    context[0] = this.#handle();
+    return this.#call('cuDevicePrimaryCtxRetain');
+  }
+  cuDevicePrimaryCtxRelease(): CUresult {
+    this.contextsReleased++;
+    return this.#call('cuDevicePrimaryCtxRelease');
+  }
+  cuCtxSetCurrent(): CUresult {
+    return this.failures.get('cuCtxSetCurrent') ?? 0;
+  }
+  cuStreamCreate(stream: Out<Raw64>): CUresult {
+    stream[0] = this.#handle();
+    return this.#call('cuStreamCreate');
+  }
+  cuStreamDestroy(): CUresult {
+    return this.#call('cuStreamDestroy');
+  }
+  cuStreamSynchronize(): CUresult {
+    return this.#call('cuStreamSynchronize');
+  }
+  cuEventCreate(event: Out<Raw64>): CUresult {
+    event[0] = this.#handle();
+    return this.#call('cuEventCreate');
+  }
+  cuEventDestroy(): CUresult {
+    return this.#call('cuEventDestroy');
+  }
+  cuEventRecord(): CUresult {
+    return this.#call('cuEventRecord');
+  }
+  cuEventQuery(): CUresult {
+    return this.#call('cuEventQuery');
+  }
+  cuEventSynchronize(): CUresult {
+    return this.#call('cuEventSynchronize');
+  }
+  cuEventElapsedTime(milliseconds: Out<number>): CUresult {
+    milliseconds[0] = 0.5;
+    return this.#call('cuEventElapsedTime');
+  }
+  cuDeviceGetDefaultMemPool(pool: Out<Raw64>): CUresult {
+    pool[0] = this.#handle();
+    return this.#call('cuDeviceGetDefaultMemPool');
+  }
+  cuMemPoolSetAttribute(): CUresult {
+    return this.#call('cuMemPoolSetAttribute');
+  }
+  cuMemPoolGetAttribute(_pool: bigint, attribute: number, value: Out<Raw64>): CUresult {
+    value[0] = attribute === 7 ? this.memory.usedBytes : 0;
+    return this.#call('cuMemPoolGetAttribute');
+  }
+  cuMemAllocAsync(pointer: Out<Raw64>, bytes: number): CUresult {
+    const result = this.#call('cuMemAllocAsync');
+    if (result === 0) pointer[0] = this.memory.allocate(bytes);
+    return result;
+  }
+  cuMemFreeAsync(pointer: bigint): CUresult {
+    if (!this.memory.free(pointer)) this.freedForeign.push(pointer);
+    return this.#call('cuMemFreeAsync');
+  }
+  cuMemGetInfo(free: Out<Raw64>, total: Out<Raw64>): CUresult {
+    free[0] = 80e9 - this.memory.usedBytes;
+    total[0] = 80e9;
+    return this.#call('cuMemGetInfo');
+  }
+  cuMemcpyHtoDAsync(dst: bigint, src: HostBuffer, bytes: number): CUresult {
+    this.memory.view(dst, bytes).set(new Uint8Array(src.buffer, src.byteOffset, bytes));
+    return this.#call('cuMemcpyHtoDAsync');
+  }
+  cuMemcpyDtoHAsync(dst: HostBuffer, src: bigint, bytes: number): CUresult {
+    new Uint8Array(dst.buffer, dst.byteOffset, bytes).set(this.memory.view(src, bytes));
+    return this.#call('cuMemcpyDtoHAsync');
+  }
+  cuMemsetD8Async(dst: bigint, value: number, count: number): CUresult {
+    this.memory.view(dst, count).fill(value);
+    return this.#call('cuMemsetD8Async');
+  }
+  cuMemsetD32Async(dst: bigint, value: number, count: number): CUresult {
+    const bytes = this.memory.view(dst, count * 4);
+    const words = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < count; i++) words.setUint32(4 * i, value, true);
+    return this.#call('cuMemsetD32Async');
+  }
+  cuModuleLoadData(module: Out<Raw64>): CUresult {
+    module[0] = this.#handle();
+    return this.#call('cuModuleLoadData');
+  }
+  cuModuleUnload(): CUresult {
+    return this.#call('cuModuleUnload');
+  }
+  cuModuleGetFunction(fn: Out<Raw64>, _module: bigint, name: string): CUresult {
+    const result = this.#call('cuModuleGetFunction');
+    if (result !== 0) return result;
+    if (!(name in this.#kernels)) return 500;
+    const handle = this.#handle();
+    this.#functions.set(handle, name);
+    fn[0] = handle;
+    return 0;
+  }
+  cuFuncSetAttribute(fn: bigint, attribute: number, value: number): CUresult {
+    this.functionAttributes.set(`${this.#functions.get(fn)}:${attribute}`, value);
+    return this.#call('cuFuncSetAttribute');
+  }
+  cuLaunchKernel(
+    fn: bigint,
+    gridX: number,
+    gridY: number,
+    gridZ: number,
+    blockX: number,
+    _blockY: number,
+    _blockZ: number,
+    sharedBytes: number,
+    _stream: bigint,
+    kernelParams: KernelParams,
+  ): CUresult {
+    const result = this.#call('cuLaunchKernel');
+    if (result !== 0) return result;
+    const symbol = this.#functions.get(fn) ?? '?';
+    const params = (kernelParams as unknown as Uint8Array).slice();
+    this.launches.push({ symbol, grid: [gridX, gridY, gridZ], threads: blockX, sharedBytes, params });
+    this.#kernels[symbol]?.(new DataView(params.buffer), this.memory);
+    return 0;
+  }
+  kernelParams(bytes: Uint8Array): KernelParams {
+    this.#params = bytes.slice();
+    return this.#params as unknown as KernelParams;
+  }
+}
