@@ -3,6 +3,7 @@ import { isPairMasked, pairProblem } from './layout.js';
 import {
   type RingPlan,
   blockSource,
+  countPair,
   keySegments,
   querySegments,
   releaseParts,
@@ -67,11 +68,9 @@ export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwar
         const nk = segs.length;
         qSegs[r].forEach((qs, a) => {
           segs.forEach((ks, b) => {
-            if (isPairMasked(g, g.diagonalOffset, qs, ks)) {
-              if (stats) stats.pairsSkipped++;
-              return;
-            }
-            if (stats) stats.pairsComputed++;
+            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
+            countPair(stats, r, !masked);
+            if (masked) return;
             timed(stats, step, r, () => {
               const p = pairProblem(g, qs, ks, devices[r]);
               const L = local[r];

@@ -3,6 +3,7 @@ import { isPairMasked, pairProblem } from './layout.js';
 import {
   type RingPlan,
   blockSource,
+  countPair,
   keySegments,
   querySegments,
   releaseParts,
@@ -58,11 +59,9 @@ export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly S
         const block = blocks[r];
         qSegs[r].forEach((qs, a) => {
           segs.forEach((ks, b) => {
-            if (isPairMasked(g, g.diagonalOffset, qs, ks)) {
-              if (stats) stats.pairsSkipped++;
-              return;
-            }
-            if (stats) stats.pairsComputed++;
+            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
+            countPair(stats, r, !masked);
+            if (masked) return;
             timed(stats, step, r, () => {
               const p = pairProblem(g, qs, ks, devices[r]);
               const part = backend.forward(p, qParts[r][a], block[b], block[segs.length + b]);

@@ -22,6 +22,23 @@ export interface RingStats {
   computeSeconds: number[][];
   pairsComputed: number;
   pairsSkipped: number;
+  /** (query segment, key segment) pairs each rank computed */
+  pairsByRank: number[];
+}
+
+export function emptyStats(worldSize: number): RingStats {
+  return { computeSeconds: [], pairsComputed: 0, pairsSkipped: 0, pairsByRank: new Array<number>(worldSize).fill(0) };
+}
+
+/** Counts one pair as computed (or skipped) for `rank`. */
+export function countPair(stats: RingStats | undefined, rank: number, computed: boolean): void {
+  if (!stats) return;
+  if (computed) {
+    stats.pairsComputed++;
+    stats.pairsByRank[rank]++;
+  } else {
+    stats.pairsSkipped++;
+  }
 }
 
 export function querySegments(plan: RingPlan, rank: number): Segment[] {
