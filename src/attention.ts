@@ -2,6 +2,8 @@ import { type AttentionProblem, backendFor } from './backend.js';
 import { parseDevice } from './device.js';
 import { type AttentionOptions, attentionProblem, checkBackwardInputs } from './params.js';
 import { Tensor } from './tensor.js';
+import { type ShardedForwardOutputs, type ShardedGradients, anySharded, ringFlashMhaBwd, ringFlashMhaFwd } from './ring/attention.js';
+import type { ShardedTensor } from './ring/sharded.js';
 
 export interface ForwardOutputs {
   /** [n, lq, h, d], the dtype of q */
@@ -20,30 +22,69 @@ function backendOf(p: AttentionProblem) {
   return backendFor(parseDevice(p.device).kind);
 }
 
-/** Forward pass returning the output and the row log-sum-exp that the backward pass needs. */
-export function flashMhaFwd(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): ForwardOutputs {
+/**
+ * Forward pass returning the output and the row log-sum-exp that the backward pass needs. With q, k, v
+ * sharded along the sequence (shardSequence), runs ring attention and returns sharded results.
+ */
+export function flashMhaFwd(q: ShardedTensor, k: ShardedTensor, v: ShardedTensor, options?: AttentionOptions): ShardedForwardOutputs;
+export function flashMhaFwd(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): ForwardOutputs;
+export function flashMhaFwd(
+  q: Tensor | ShardedTensor,
+  k: Tensor | ShardedTensor,
+  v: Tensor | ShardedTensor,
+  options: AttentionOptions = {},
+): ForwardOutputs | ShardedForwardOutputs {
+  if (anySharded(q, k, v)) return ringFlashMhaFwd(q, k, v, options);
+  return localForward(q as Tensor, k as Tensor, v as Tensor, options);
+}
+
+function localForward(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): ForwardOutputs {
   const p = attentionProblem(q, k, v, options);
   const result = backendOf(p).forward(p, q.storage('q'), k.storage('k'), v.storage('v'));
   return { out: new Tensor(result.out, [p.n, p.lq, p.h, p.d]), lse: new Tensor(result.lse, [p.n, p.h, p.lq]) };
 }
 
 /** Exact attention softmax(softmaxScale · q kᵀ + mask) v, without materializing the score matrix. */
-export function flashMha(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
-  const { out, lse } = flashMhaFwd(q, k, v, options);
+export function flashMha(q: ShardedTensor, k: ShardedTensor, v: ShardedTensor, options?: AttentionOptions): ShardedTensor;
+export function flashMha(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+export function flashMha(
+  q: Tensor | ShardedTensor,
+  k: Tensor | ShardedTensor,
+  v: Tensor | ShardedTensor,
+  options: AttentionOptions = {},
+): Tensor | ShardedTensor {
+  const { out, lse } = anySharded(q, k, v)
+    ? ringFlashMhaFwd(q, k, v, options)
+    : localForward(q as Tensor, k as Tensor, v as Tensor, options);
   lse.dispose();
   return out;
 }
 
 /** Backward pass: gradients of q, k, v given the upstream gradient and the forward pass's out and lse. */
 export function flashMhaBwd(
-  dout: Tensor,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  out: Tensor,
-  lse: Tensor,
+  dout: ShardedTensor,
+  q: ShardedTensor,
+  k: ShardedTensor,
+  v: ShardedTensor,
+  out: ShardedTensor,
+  lse: ShardedTensor,
+  options?: AttentionOptions,
+): ShardedGradients;
+export function flashMhaBwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options?: AttentionOptions): Gradients;
+export function flashMhaBwd(
+  dout: Tensor | ShardedTensor,
+  q: Tensor | ShardedTensor,
+  k: Tensor | ShardedTensor,
+  v: Tensor | ShardedTensor,
+  out: Tensor | ShardedTensor,
+  lse: Tensor | ShardedTensor,
   options: AttentionOptions = {},
-): Gradients {
+): Gradients | ShardedGradients {
+  if (anySharded(q, k, v)) return ringFlashMhaBwd(dout, q, k, v, out, lse, options);
+  return localBackward(dout as Tensor, q as Tensor, k as Tensor, v as Tensor, out as Tensor, lse as Tensor, options);
+}
+
+function localBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options: AttentionOptions): Gradients {
   const p = attentionProblem(q, k, v, options);
   checkBackwardInputs(p, dout, out, lse);
   const g = backendOf(p).backward(
@@ -64,20 +105,36 @@ export function flashMhaBwd(
 
 /** A vector-Jacobian product in JAX's convention: the pullback keeps out and lse until disposed. */
 export type VjpFunction = ((dout: Tensor) => [Tensor, Tensor, Tensor]) & Disposable & { dispose(): void };
+/** The pullback of a sharded call: sharded dout in, sharded [dq, dk, dv] out. */
+export type ShardedVjpFunction = ((dout: ShardedTensor) => [ShardedTensor, ShardedTensor, ShardedTensor]) &
+  Disposable & { dispose(): void };
 
 /**
  * Like `jax.vjp(flash_mha, q, k, v)`: returns the output and a function from dout to [dq, dk, dv].
  * The pullback holds the saved lse (and references q, k, v, out); dispose it when done.
  */
+export function flashMhaVjp(q: ShardedTensor, k: ShardedTensor, v: ShardedTensor, options?: AttentionOptions): [ShardedTensor, ShardedVjpFunction];
+export function flashMhaVjp(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): [Tensor, VjpFunction];
 export function flashMhaVjp(
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
+  q: Tensor | ShardedTensor,
+  k: Tensor | ShardedTensor,
+  v: Tensor | ShardedTensor,
   options: AttentionOptions = {},
-): [Tensor, VjpFunction] {
-  const { out, lse } = flashMhaFwd(q, k, v, options);
+): [Tensor, VjpFunction] | [ShardedTensor, ShardedVjpFunction] {
+  if (anySharded(q, k, v)) {
+    const { out, lse } = ringFlashMhaFwd(q, k, v, options);
+    const pullback = ((dout: ShardedTensor): [ShardedTensor, ShardedTensor, ShardedTensor] => {
+      const { dq, dk, dv } = ringFlashMhaBwd(dout, q, k, v, out, lse, options);
+      return [dq, dk, dv];
+    }) as ShardedVjpFunction;
+    pullback.dispose = () => lse.dispose();
+    pullback[Symbol.dispose] = pullback.dispose;
+    return [out, pullback];
+  }
+  const [tq, tk, tv] = [q as Tensor, k as Tensor, v as Tensor];
+  const { out, lse } = localForward(tq, tk, tv, options);
   const pullback = ((dout: Tensor): [Tensor, Tensor, Tensor] => {
-    const { dq, dk, dv } = flashMhaBwd(dout, q, k, v, out, lse, options);
+    const { dq, dk, dv } = localBackward(dout, tq, tk, tv, out, lse, options);
     return [dq, dk, dv];
   }) as VjpFunction;
   pullback.dispose = () => lse.dispose();

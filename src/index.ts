@@ -10,7 +10,23 @@ export type { TensorOptions, RandomOptions } from './tensor.js';
 export type { Dtype } from './dtype.js';
 export { float16Bits, bfloat16Bits, float16ToNumber, bfloat16ToNumber } from './dtype.js';
 export { flashMha, flashMhaFwd, flashMhaBwd, flashMhaVjp } from './attention.js';
-export type { ForwardOutputs, Gradients, VjpFunction } from './attention.js';
+export type { ForwardOutputs, Gradients, VjpFunction, ShardedVjpFunction } from './attention.js';
+export {
+  ShardedTensor,
+  shardSequence,
+  gatherSequence,
+  initDistributed,
+  NcclError,
+  DistributedError,
+} from './ring/index.js';
+export type {
+  ShardOptions,
+  SequenceLayout,
+  ShardedForwardOutputs,
+  ShardedGradients,
+  DistributedOptions,
+  DistributedContext,
+} from './ring/index.js';
 export type { AttentionOptions } from './params.js';
 export { devices } from './devices.js';
 export { setCpuDeviceCount } from './device.js';

@@ -1,0 +1,123 @@
+import type { Storage } from '../storage.js';
+import { isPairMasked, pairProblem } from './layout.js';
+import {
+  type RingPlan,
+  blockSource,
+  countPair,
+  keySegments,
+  querySegments,
+  releaseParts,
+  segmentParts,
+  timed,
+} from './schedule.js';
+
+export interface RingBackwardShards {
+  dq: Storage[];
+  dk: Storage[];
+  dv: Storage[];
+}
+
+export interface RingBackwardInputs {
+  dout: readonly Storage[];
+  q: readonly Storage[];
+  k: readonly Storage[];
+  v: readonly Storage[];
+  /** the merged global out and lse of the forward pass, sharded like q */
+  out: readonly Storage[];
+  lse: readonly Storage[];
+}
+
+/**
+ * Ring attention backward. With the global out and lse, the gradient splits over key blocks exactly:
+ * P = exp(S - lse) needs only the global lse, and D = rowsum(dO ∘ O) only the global out. So at each step
+ * rank r runs the backend's backward of its queries against the visiting K/V block: dQ adds up locally,
+ * and the block's dK, dV (float32 accumulators travelling with it) collect every rank's share. K/V take
+ * W - 1 steps; dK/dV take one more step, which brings them home. All gradients are rounded once at the end.
+ */
+export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwardShards {
+  const { problem: g, ops, transport, devices, backend, stats } = plan;
+  const w = devices.length;
+  const qShape = [g.n, g.lq / w, g.h, g.d];
+  const kShape = [g.n, g.lk / w, g.hk, g.d];
+  const lseShape = [g.n, g.h, g.lq / w];
+
+  const qSegs = devices.map((_, r) => querySegments(plan, r));
+  const kSegs = devices.map((_, r) => keySegments(plan, r));
+  const local = devices.map((_, r) => ({
+    q: segmentParts(ops, x.q[r], qShape, 1, qSegs[r]),
+    dout: segmentParts(ops, x.dout[r], qShape, 1, qSegs[r]),
+    out: segmentParts(ops, x.out[r], qShape, 1, qSegs[r]),
+    lse: segmentParts(ops, x.lse[r], lseShape, 2, qSegs[r]),
+  }));
+  const dqAcc = devices.map((device, r) => qSegs[r].map((s) => ops.filled(g.n * s.length * g.h * g.d, 0, device)));
+  let kv: Storage[][] = devices.map((_, r) => [
+    ...segmentParts(ops, x.k[r], kShape, 1, kSegs[r]),
+    ...segmentParts(ops, x.v[r], kShape, 1, kSegs[r]),
+  ]);
+  const copied = (rank: number) => (s: Storage) => s !== x.k[rank] && s !== x.v[rank];
+  // dK segments then dV segments of the block's home rank, float32.
+  let grads: Storage[][] = devices.map((device, r) =>
+    [...kSegs[r], ...kSegs[r]].map((s) => ops.filled(g.n * s.length * g.hk * g.d, 0, device)),
+  );
+
+  try {
+    for (let step = 0; step < w; step++) {
+      const kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
+      for (let r = 0; r < w; r++) {
+        const segs = kSegs[blockSource(r, step, w)];
+        const nk = segs.length;
+        qSegs[r].forEach((qs, a) => {
+          segs.forEach((ks, b) => {
+            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
+            countPair(stats, r, !masked);
+            if (masked) return;
+            timed(stats, step, r, () => {
+              const p = pairProblem(g, qs, ks, devices[r]);
+              const L = local[r];
+              const part = backend.backward(p, L.dout[a], L.q[a], kv[r][b], kv[r][nk + b], L.out[a], L.lse[a]);
+              ops.addInto(dqAcc[r][a], part.dq);
+              ops.addInto(grads[r][b], part.dk);
+              ops.addInto(grads[r][nk + b], part.dv);
+              part.dq.dispose();
+              part.dk.dispose();
+              part.dv.dispose();
+            });
+          });
+        });
+      }
+      // The gradients of this step's blocks are complete only now: send them after the compute.
+      const gradsInFlight = transport.begin(grads);
+      if (kvInFlight) {
+        const next = kvInFlight.finish();
+        kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+        kv = next;
+      }
+      const arrived = gradsInFlight.finish();
+      for (const block of grads) for (const s of block) s.dispose();
+      grads = arrived;
+    }
+
+    const join = (parts: Storage[], segs: typeof qSegs[number], heads: number, device: string): Storage => {
+      const rounded = parts.map((s) => ops.cast(s, g.dtype));
+      if (rounded.length === 1) return rounded[0];
+      const joined = ops.concat(rounded, segs.map((s) => [g.n, s.length, heads, g.d]), 1, device);
+      for (const s of rounded) s.dispose();
+      return joined;
+    };
+    return {
+      dq: devices.map((device, r) => join(dqAcc[r], qSegs[r], g.h, device)),
+      dk: devices.map((device, r) => join(grads[r].slice(0, kSegs[r].length), kSegs[r], g.hk, device)),
+      dv: devices.map((device, r) => join(grads[r].slice(kSegs[r].length), kSegs[r], g.hk, device)),
+    };
+  } finally {
+    for (const row of dqAcc) for (const s of row) s.dispose();
+    for (const block of grads) for (const s of block) s.dispose();
+    kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+    local.forEach((L, r) => {
+      releaseParts(L.q, x.q[r]);
+      releaseParts(L.dout, x.dout[r]);
+      releaseParts(L.out, x.out[r]);
+      releaseParts(L.lse, x.lse[r]);
+    });
+  }
+}

@@ -1,0 +1,123 @@
+import type { Dtype } from '../dtype.js';
+import { flashMhaBwd, flashMhaFwd } from '../attention.js';
+import { randn } from '../tensor.js';
+import type { SequenceLayout } from './layout.js';
+import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
+import { type RingStats, emptyStats } from './schedule.js';
+import { shardSequence } from './sharded.js';
+
+export interface RingBenchOptions {
+  /** The ring's devices, like ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']. */
+  devices: readonly string[];
+  layout?: SequenceLayout;
+  /** Global sequence length (divisible by the layout's chunk count). */
+  length: number;
+  n?: number;
+  h?: number;
+  hk?: number;
+  d?: number;
+  dtype?: Dtype;
+  isCausal?: boolean;
+  /** Timed repetitions (median reported); one untimed warm-up run precedes them. */
+  repeats?: number;
+  backward?: boolean;
+}
+
+export interface RingBenchResult {
+  worldSize: number;
+  layout: SequenceLayout;
+  pass: 'forward' | 'backward';
+  /** FlashAttention FLOP convention: 4 n h lq lk d, halved when causal, backward 2.5x. */
+  flops: number;
+  /** The whole problem on devices[0] alone (median seconds). */
+  singleSeconds: number;
+  /** Wall time of the ring call (median). On CPU virtual devices the ranks run one after another. */
+  ringWallSeconds: number;
+  /**
+   * Time if the ranks ran in parallel with free transfers: sum over steps of the slowest rank's compute.
+   * This is the figure for CPU virtual devices; on real GPUs compare with ringWallSeconds.
+   */
+  ringParallelSeconds: number;
+  /** flops / worldSize / ringParallelSeconds / 1e12 */
+  perDeviceTflops: number;
+  /** singleSeconds / (worldSize * ringParallelSeconds): 1 is perfect scaling. */
+  scalingEfficiency: number;
+  /** Max over ranks of computed pairs / mean: 1 is perfectly balanced work. */
+  imbalance: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function parallelSeconds(stats: RingStats): number {
+  return stats.computeSeconds.reduce((sum, row) => sum + Math.max(0, ...row.filter((x) => x !== undefined)), 0);
+}
+
+/**
+ * Measures ring attention on `devices` against one device running the same total work. What
+ * `npx flash-attn bench --ring` prints.
+ */
+export async function benchRing(options: RingBenchOptions): Promise<RingBenchResult> {
+  const { devices, length } = options;
+  const layout = options.layout ?? 'zigzag';
+  const [n, h, d] = [options.n ?? 1, options.h ?? 4, options.d ?? 64];
+  const hk = options.hk ?? h;
+  const dtype = options.dtype ?? 'float32';
+  const isCausal = options.isCausal ?? true;
+  const repeats = options.repeats ?? 3;
+  const backward = options.backward ?? false;
+  const w = devices.length;
+  const opts = { isCausal };
+  const make = (heads: number, seed: number) => randn([n, length, heads, d], { seed, dtype, device: devices[0] });
+  const [q, k, v, dout] = [make(h, 1), make(hk, 2), make(hk, 3), make(h, 4)];
+  const shard = (t: typeof q) => shardSequence(t, devices, { layout });
+  const [sq, sk, sv, sdout] = [q, k, v, dout].map(shard);
+
+  const single = flashMhaFwd(q, k, v, opts);
+  const ringFwd = ringFlashMhaFwd(sq, sk, sv, opts);
+  const singleRun = () =>
+    backward ? Object.values(flashMhaBwd(dout, q, k, v, single.out, single.lse, opts)) : Object.values(flashMhaFwd(q, k, v, opts));
+  const ringRun = (stats: RingStats) =>
+    backward
+      ? Object.values(ringFlashMhaBwd(sdout, sq, sk, sv, ringFwd.out, ringFwd.lse, opts, stats))
+      : Object.values(ringFlashMhaFwd(sq, sk, sv, opts, stats));
+
+  const time = (run: () => { dispose(): void }[]) => {
+    const start = process.hrtime.bigint();
+    const outputs = run();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    for (const o of outputs) o.dispose();
+    return seconds;
+  };
+  time(singleRun);
+  time(() => ringRun(emptyStats(w)));
+  const singleTimes: number[] = [];
+  const wallTimes: number[] = [];
+  const parallelTimes: number[] = [];
+  let last = emptyStats(w);
+  for (let i = 0; i < repeats; i++) {
+    singleTimes.push(time(singleRun));
+    last = emptyStats(w);
+    const stats = last;
+    wallTimes.push(time(() => ringRun(stats)));
+    parallelTimes.push(parallelSeconds(stats));
+  }
+  for (const t of [q, k, v, dout, single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();
+
+  const forwardFlops = (4 * n * h * length * length * d) / (isCausal ? 2 : 1);
+  const flops = backward ? 2.5 * forwardFlops : forwardFlops;
+  const singleSeconds = median(singleTimes);
+  const ringParallelSeconds = median(parallelTimes);
+  const meanPairs = last.pairsByRank.reduce((a, b) => a + b, 0) / w;
+  return {
+    worldSize: w,
+    layout,
+    pass: backward ? 'backward' : 'forward',
+    flops,
+    singleSeconds,
+    ringWallSeconds: median(wallTimes),
+    ringParallelSeconds,
+    perDeviceTflops: flops / w / ringParallelSeconds / 1e12,
+    scalingEfficiency: singleSeconds / (w * ringParallelSeconds),
+    imbalance: Math.max(...last.pairsByRank) / meanPairs,
+  };
+}

@@ -1,0 +1,197 @@
+import { type Socket, connect, createServer } from 'node:net';
+import { OptionError, describe } from '../errors.js';
+import { DistributedError } from './errors.js';
+import { ncclUniqueId } from './nccl.js';
+
+export interface DistributedOptions {
+  /** 'host:port' where rank 0 listens (like jax.distributed.initialize's coordinator_address). */
+  coordinator: string;
+  rank: number;
+  worldSize: number;
+  /** How long to wait for the whole group, in milliseconds (default 60000). */
+  timeoutMs?: number;
+  /**
+   * The bytes rank 0 hands to every rank. Default: a fresh NCCL unique id (ncclGetUniqueId, 128 bytes),
+   * which needs libnccl.so.2 on rank 0. Ignored on other ranks.
+   */
+  uniqueId?: Uint8Array;
+}
+
+/** What every rank knows once the group has formed: enough to create its NCCL communicator. */
+export interface DistributedContext {
+  rank: number;
+  worldSize: number;
+  coordinator: string;
+  /** The same bytes on every rank (the ncclUniqueId for ncclCommInitRank). */
+  uniqueId: Uint8Array;
+}
+
+const PROTOCOL = 'flash-attn-distributed/1';
+
+interface Hello {
+  type: 'hello';
+  protocol: string;
+  rank: number;
+  worldSize: number;
+}
+type ServerMessage = { type: 'id'; id: string } | { type: 'error'; message: string };
+
+function parseCoordinator(coordinator: unknown): { host: string; port: number } {
+  const match = typeof coordinator === 'string' ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(coordinator) : null;
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !(port >= 1 && port <= 65535)) {
+    throw new OptionError(`coordinator: expected 'host:port' with a port in 1..65535, got ${describe(coordinator)}`);
+  }
+  return { host: match[1], port };
+}
+
+function checkOptions(o: DistributedOptions): { host: string; port: number; timeoutMs: number } {
+  if (typeof o !== 'object' || o === null) throw new OptionError(`options: expected an object, got ${describe(o)}`);
+  const address = parseCoordinator(o.coordinator);
+  if (!Number.isInteger(o.worldSize) || o.worldSize < 1) {
+    throw new OptionError(`worldSize: expected a positive integer, got ${describe(o.worldSize)}`);
+  }
+  if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) {
+    throw new OptionError(`rank: expected an integer in 0..${o.worldSize - 1} (worldSize ${o.worldSize}), got ${describe(o.rank)}`);
+  }
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+    throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  }
+  if (o.uniqueId !== undefined && !(o.uniqueId instanceof Uint8Array && o.uniqueId.length > 0)) {
+    throw new OptionError(`uniqueId: expected a non-empty Uint8Array, got ${describe(o.uniqueId)}`);
+  }
+  return { ...address, timeoutMs };
+}
+
+/** Calls `onMessage` with each newline-terminated JSON message arriving on `socket`. */
+function readMessages(socket: Socket, onMessage: (message: unknown) => void): void {
+  let buffered = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, end);
+      buffered = buffered.slice(end + 1);
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        message = { type: 'garbage', line: line.slice(0, 80) };
+      }
+      onMessage(message);
+    }
+  });
+}
+
+function send(socket: Socket, message: Hello | ServerMessage): void {
+  socket.write(`${JSON.stringify(message)}\n`);
+}
+
+/**
+ * Forms a group of `worldSize` processes, like `jax.distributed.initialize`: rank 0 listens on the
+ * coordinator address, every other rank connects (retrying until rank 0 is up), and once all have said
+ * hello rank 0 sends each of them the same unique id. Fails with a DistributedError naming the cause
+ * (unreachable coordinator, timeout and which ranks are missing, mismatched worldSize, duplicate rank).
+ */
+export async function initDistributed(options: DistributedOptions): Promise<DistributedContext> {
+  const { host, port, timeoutMs } = checkOptions(options);
+  const { rank, worldSize, coordinator } = options;
+  if (rank === 0) {
+    const uniqueId = options.uniqueId ?? ncclUniqueId();
+    if (worldSize > 1) await serveId(host, port, worldSize, uniqueId, timeoutMs);
+    return { rank, worldSize, coordinator, uniqueId: uniqueId.slice() };
+  }
+  const uniqueId = await fetchId(host, port, rank, worldSize, timeoutMs);
+  return { rank, worldSize, coordinator, uniqueId };
+}
+
+function serveId(host: string, port: number, worldSize: number, uniqueId: Uint8Array, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const joined = new Map<number, Socket>();
+    const sockets = new Set<Socket>();
+    const server = createServer();
+    const finish = (error?: DistributedError) => {
+      clearTimeout(timer);
+      for (const s of sockets) {
+        if (error && !s.destroyed) send(s, { type: 'error', message: error.message });
+        s.end();
+      }
+      server.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    const timer = setTimeout(() => {
+      const missing = Array.from({ length: worldSize - 1 }, (_, i) => i + 1).filter((r) => !joined.has(r));
+      finish(new DistributedError(`initDistributed: rank 0 waited ${timeoutMs} ms at ${host}:${port}; ranks ${describe(missing)} of ${worldSize} never joined`));
+    }, timeoutMs);
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      finish(new DistributedError(`initDistributed: rank 0 cannot listen on ${host}:${port}: ${e.code ?? e.message}`));
+    });
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('error', () => sockets.delete(socket));
+      readMessages(socket, (message) => {
+        const hello = message as Partial<Hello>;
+        if (hello.type !== 'hello' || hello.protocol !== PROTOCOL) {
+          finish(new DistributedError(`initDistributed: rank 0 received a message that is not a ${PROTOCOL} hello`));
+        } else if (hello.worldSize !== worldSize) {
+          finish(new DistributedError(`initDistributed: rank ${hello.rank} has worldSize ${hello.worldSize}, rank 0 has ${worldSize}`));
+        } else if (typeof hello.rank !== 'number' || hello.rank < 1 || hello.rank >= worldSize || joined.has(hello.rank)) {
+          finish(new DistributedError(`initDistributed: rank ${describe(hello.rank)} joined twice or is out of range 1..${worldSize - 1}`));
+        } else {
+          joined.set(hello.rank, socket);
+          if (joined.size === worldSize - 1) {
+            const id = Buffer.from(uniqueId).toString('base64');
+            for (const s of joined.values()) send(s, { type: 'id', id });
+            finish();
+          }
+        }
+      });
+    });
+    server.listen(port, host);
+  });
+}
+
+function fetchId(host: string, port: number, rank: number, worldSize: number, timeoutMs: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    let lastError = 'no answer';
+    let settled = false;
+    let socket: Socket | undefined;
+    const settle = (result: Uint8Array | DistributedError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      if (result instanceof DistributedError) reject(result);
+      else resolve(result);
+    };
+    const timer = setTimeout(() => {
+      settle(new DistributedError(`initDistributed: rank ${rank} got no unique id from the coordinator ${host}:${port} within ${timeoutMs} ms (last: ${lastError})`));
+    }, timeoutMs);
+    const attempt = () => {
+      if (settled) return;
+      const s = connect({ host, port });
+      socket = s;
+      s.on('connect', () => {
+        lastError = 'connected, waiting for the other ranks';
+        send(s, { type: 'hello', protocol: PROTOCOL, rank, worldSize });
+      });
+      readMessages(s, (message) => {
+        const m = message as Partial<ServerMessage>;
+        if (m.type === 'id' && typeof m.id === 'string') settle(new Uint8Array(Buffer.from(m.id, 'base64')));
+        else if (m.type === 'error') settle(new DistributedError(`initDistributed: the coordinator refused rank ${rank}: ${m.message}`));
+        else settle(new DistributedError(`initDistributed: rank ${rank} received an unexpected message from the coordinator`));
+      });
+      s.on('error', (e: NodeJS.ErrnoException) => {
+        lastError = e.code ?? e.message;
+      });
+      s.on('close', () => {
+        // Rank 0 may not be listening yet: retry until the deadline.
+        if (!settled && Date.now() < deadline) setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}

@@ -1,0 +1,108 @@
+import type { Storage } from '../storage.js';
+import { isPairMasked, pairProblem } from './layout.js';
+import {
+  type RingPlan,
+  blockSource,
+  countPair,
+  keySegments,
+  querySegments,
+  releaseParts,
+  segmentParts,
+  timed,
+} from './schedule.js';
+
+export interface RingForwardShards {
+  /** per rank, [n, lq/W, h, d] in the input dtype */
+  out: Storage[];
+  /** per rank, [n, h, lq/W] float32 */
+  lse: Storage[];
+}
+
+/**
+ * Ring attention forward (Liu et al. 2023, "Ring Attention with Blockwise Transformers"). Rank r keeps its
+ * queries; at step s it holds the K/V block of rank r - s. It starts passing that block on, computes its
+ * query segments against the block's key segments (skipping pairs the mask hides entirely), merges the
+ * float32 partial (o, lse) into its running result, and takes the next block. After W steps every query
+ * has seen every key; o is rounded once to the input dtype.
+ */
+export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly Storage[], v: readonly Storage[]): RingForwardShards {
+  const { problem: g, ops, transport, devices, backend, stats } = plan;
+  const w = devices.length;
+  const qLocal = g.lq / w;
+  const kLocal = g.lk / w;
+  const qShape = [g.n, qLocal, g.h, g.d];
+  const kShape = [g.n, kLocal, g.hk, g.d];
+
+  const qSegs = devices.map((_, r) => querySegments(plan, r));
+  const kSegs = devices.map((_, r) => keySegments(plan, r));
+  const qParts = devices.map((_, r) => segmentParts(ops, q[r], qShape, 1, qSegs[r]));
+  // A travelling block is the K segments then the V segments of its home rank.
+  let blocks: Storage[][] = devices.map((_, r) => [
+    ...segmentParts(ops, k[r], kShape, 1, kSegs[r]),
+    ...segmentParts(ops, v[r], kShape, 1, kSegs[r]),
+  ]);
+  const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
+
+  const acc = devices.map((device, r) =>
+    qSegs[r].map((s) => ({
+      out: ops.filled(g.n * s.length * g.h * g.d, 0, device),
+      lse: ops.filled(g.n * g.h * s.length, -Infinity, device),
+    })),
+  );
+
+  try {
+    for (let step = 0; step < w; step++) {
+      const inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
+      for (let r = 0; r < w; r++) {
+        const source = blockSource(r, step, w);
+        const segs = kSegs[source];
+        const block = blocks[r];
+        qSegs[r].forEach((qs, a) => {
+          segs.forEach((ks, b) => {
+            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
+            countPair(stats, r, !masked);
+            if (masked) return;
+            timed(stats, step, r, () => {
+              const p = pairProblem(g, qs, ks, devices[r]);
+              const part = backend.forward(p, qParts[r][a], block[b], block[segs.length + b]);
+              ops.mergePartial(acc[r][a].out, acc[r][a].lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
+              part.out.dispose();
+              part.lse.dispose();
+            });
+          });
+        });
+      }
+      if (inFlight) {
+        const next = inFlight.finish();
+        blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+        blocks = next;
+      }
+    }
+    const out = devices.map((device, r) => {
+      const rounded = acc[r].map((a) => ops.cast(a.out, g.dtype));
+      const shapes = qSegs[r].map((s) => [g.n, s.length, g.h, g.d]);
+      const joined = rounded.length === 1 ? rounded[0] : ops.concat(rounded, shapes, 1, device);
+      if (rounded.length > 1) for (const x of rounded) x.dispose();
+      return joined;
+    });
+    const lse = devices.map((device, r) => {
+      if (acc[r].length === 1) return acc[r][0].lse;
+      const shapes = qSegs[r].map((s) => [g.n, g.h, s.length]);
+      return ops.concat(acc[r].map((a) => a.lse), shapes, 2, device);
+    });
+    // Lone lse accumulators became results; everything else accumulated is released below.
+    for (const row of acc) {
+      for (const a of row) {
+        a.out.dispose();
+        if (row.length > 1) a.lse.dispose();
+      }
+    }
+    return { out, lse };
+  } catch (error) {
+    for (const row of acc) for (const a of row) (a.out.dispose(), a.lse.dispose());
+    throw error;
+  } finally {
+    blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+    qParts.forEach((parts, r) => releaseParts(parts, q[r]));
+  }
+}

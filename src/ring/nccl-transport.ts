@@ -1,0 +1,96 @@
+import { bytesPerElement } from '../dtype.js';
+import type { Storage } from '../storage.js';
+import * as nccl from './nccl.js';
+import type { Block, InFlight, RingTransport } from './transport.js';
+
+/**
+ * What the NCCL transport needs from the CUDA runtime: raw device pointers of storages, fresh buffers,
+ * and one transfer stream per rank. The CUDA backend (src/backend/cuda/) provides it; tests provide a
+ * host-memory fake.
+ */
+export interface CudaRingRuntime {
+  /** The device pointer of a storage's first element. */
+  pointerOf(s: Storage): nccl.DevicePointer;
+  /** A new, uninitialized storage of the same dtype and length on `device`. */
+  allocateLike(s: Storage, device: string): Storage;
+  /** The stream transfers of `device` run on (not the compute stream, so they overlap with compute). */
+  transferStream(device: string): nccl.StreamHandle;
+  /**
+   * Makes later work on `device`'s compute stream wait for its transfer stream (an event recorded on the
+   * transfer stream, waited on by the compute stream); a runtime without streams may just synchronize.
+   */
+  waitForTransfers(device: string): void;
+}
+
+/**
+ * Ring transport over NCCL point-to-point calls. Each local rank owns one communicator (commInitAll for
+ * one process driving every local GPU, or commInitRank per rank after initDistributed); `begin` enqueues,
+ * inside one NCCL group, every rank's send to the next rank and receive from the previous one on the
+ * transfer streams and returns at once; `finish` orders the compute streams after the transfers.
+ */
+export class NcclTransport implements RingTransport {
+  #comms: nccl.CommHandle[] | undefined;
+
+  /**
+   * @param devices  the local ranks' devices, in ring order
+   * @param comms    one communicator per local rank (this transport destroys them on dispose)
+   * @param ranks    each local rank's global rank, and `worldSize` the ring's length (all hosts)
+   */
+  constructor(
+    readonly devices: readonly string[],
+    comms: nccl.CommHandle[],
+    private readonly runtime: CudaRingRuntime,
+    private readonly ranks: readonly number[] = devices.map((_, i) => i),
+    private readonly worldSize: number = devices.length,
+  ) {
+    this.#comms = comms;
+  }
+
+  /** One process driving all of `devices` (cuda:i); one communicator each from ncclCommInitAll. */
+  static local(devices: readonly string[], deviceIndices: readonly number[], runtime: CudaRingRuntime): NcclTransport {
+    return new NcclTransport(devices, nccl.commInitAll(deviceIndices), runtime);
+  }
+
+  begin(blocks: readonly Block[]): InFlight {
+    const comms = this.#live();
+    const received: Storage[][] = blocks.map((block, r) => block.map((s) => this.runtime.allocateLike(s, this.devices[r])));
+    nccl.groupStart();
+    try {
+      blocks.forEach((block, local) => {
+        const rank = this.ranks[local];
+        const next = (rank + 1) % this.worldSize;
+        const previous = (rank - 1 + this.worldSize) % this.worldSize;
+        const stream = this.runtime.transferStream(this.devices[local]);
+        block.forEach((s, i) => {
+          const bytes = s.length * bytesPerElement(s.dtype);
+          nccl.send(this.runtime.pointerOf(s), bytes, next, comms[local], stream);
+          nccl.recv(this.runtime.pointerOf(received[local][i]), bytes, previous, comms[local], stream);
+        });
+      });
+    } finally {
+      // A group must be closed even when a call inside it failed.
+      nccl.groupEnd();
+    }
+    return {
+      finish: () => {
+        for (const device of this.devices) this.runtime.waitForTransfers(device);
+        return received;
+      },
+    };
+  }
+
+  #live(): nccl.CommHandle[] {
+    if (!this.#comms) throw new nccl.NcclTransportDisposedError();
+    return this.#comms;
+  }
+
+  dispose(): void {
+    const comms = this.#comms;
+    this.#comms = undefined;
+    for (const c of comms ?? []) nccl.commDestroy(c);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,92 @@
+import type { AttentionProblem, Backend } from '../backend.js';
+import type { Storage } from '../storage.js';
+import { type SequenceLayout, type Segment, segmentsOf } from './layout.js';
+import type { RingDeviceOps } from './ops.js';
+import type { RingTransport } from './transport.js';
+
+/** Everything one ring pass needs: the global problem, where each rank's positions lie, and the machinery. */
+export interface RingPlan {
+  /** The unsharded problem: global lq, lk, diagonalOffset = lk - lq, the options. */
+  problem: AttentionProblem;
+  layout: SequenceLayout;
+  devices: readonly string[];
+  backend: Backend;
+  ops: RingDeviceOps;
+  transport: RingTransport;
+  /** Optional timing of each (step, rank)'s compute, for the benchmark. */
+  stats?: RingStats;
+}
+
+/** Seconds of compute per step per rank; the benchmark derives the parallel time from it. */
+export interface RingStats {
+  computeSeconds: number[][];
+  pairsComputed: number;
+  pairsSkipped: number;
+  /** (query segment, key segment) pairs each rank computed */
+  pairsByRank: number[];
+}
+
+export function emptyStats(worldSize: number): RingStats {
+  return { computeSeconds: [], pairsComputed: 0, pairsSkipped: 0, pairsByRank: new Array<number>(worldSize).fill(0) };
+}
+
+/** Counts one pair as computed (or skipped) for `rank`. */
+export function countPair(stats: RingStats | undefined, rank: number, computed: boolean): void {
+  if (!stats) return;
+  if (computed) {
+    stats.pairsComputed++;
+    stats.pairsByRank[rank]++;
+  } else {
+    stats.pairsSkipped++;
+  }
+}
+
+export function querySegments(plan: RingPlan, rank: number): Segment[] {
+  return segmentsOf(plan.layout, plan.devices.length, rank, plan.problem.lq);
+}
+
+export function keySegments(plan: RingPlan, rank: number): Segment[] {
+  return segmentsOf(plan.layout, plan.devices.length, rank, plan.problem.lk);
+}
+
+/** Rank whose K/V block rank `rank` holds at step `step` (blocks travel to the next rank each step). */
+export function blockSource(rank: number, step: number, worldSize: number): number {
+  return (((rank - step) % worldSize) + worldSize) % worldSize;
+}
+
+/** Shape of `segment` rows of a [n, l, heads, d] tensor. */
+export function rowsShape(n: number, rows: number, heads: number, d: number): number[] {
+  return [n, rows, heads, d];
+}
+
+/**
+ * Views of a shard's segments as separate storages along `axis`. A single segment is the shard itself
+ * (not owned); several are copies, owned and disposed by `release`.
+ */
+export function segmentParts(
+  ops: RingDeviceOps,
+  shard: Storage,
+  shape: readonly number[],
+  axis: number,
+  segments: readonly Segment[],
+): Storage[] {
+  if (segments.length === 1) return [shard];
+  return segments.map((s) => ops.slice(shard, shape, axis, s.offsetInShard, s.length, shard.device));
+}
+
+/** Disposes segment parts that segmentParts copied (leaves a lone shard alone). */
+export function releaseParts(parts: readonly Storage[], shard: Storage): void {
+  for (const p of parts) if (p !== shard) p.dispose();
+}
+
+/** Runs `work` and adds its seconds to stats[step][rank]. */
+export function timed<T>(stats: RingStats | undefined, step: number, rank: number, work: () => T): T {
+  if (!stats) return work();
+  const start = process.hrtime.bigint();
+  try {
+    return work();
+  } finally {
+    const row = (stats.computeSeconds[step] ??= []);
+    row[rank] = (row[rank] ?? 0) + Number(process.hrtime.bigint() - start) / 1e9;
+  }
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError, NcclError, gatherSequence, randn, shardSequence } from '../../src/index.js';
+import { backendFor } from '../../src/backend.js';
+import type { HostStorage, Storage } from '../../src/storage.js';
+import { HostStorage as Host } from '../../src/storage.js';
+import { ringFlashMhaFwd } from '../../src/ring/attention.js';
+import { ringForward } from '../../src/ring/forward.js';
+import { hostRingOps } from '../../src/ring/host-ops.js';
+import * as nccl from '../../src/ring/nccl.js';
+import { type CudaRingRuntime, NcclTransport } from '../../src/ring/nccl-transport.js';
+import { cpuDevices, maxError } from './support.js';
+
+const SOURCE = fileURLToPath(new URL('../../../tests/ring/fake-nccl.c', import.meta.url));
+
+/** Builds the fake NCCL with the system C compiler; undefined (test skipped) without one. */
+function buildFake(): string | undefined {
+  const out = join(mkdtempSync(join(tmpdir(), 'fake-nccl-')), 'libnccl.so.2');
+  try {
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', out, SOURCE], { stdio: 'pipe' });
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+test('a missing libnccl.so.2 is a BackendUnavailableError', () => {
+  process.env.FLASH_ATTN_NCCL_LIBRARY = '/nonexistent/libnccl.so.2';
+  nccl.resetNcclForTests();
+  assert.equal(nccl.ncclAvailable(), false);
+  assert.throws(() => nccl.ncclVersion(), (e: unknown) => e instanceof BackendUnavailableError && /cannot load/.test(e.message));
+});
+
+const fake = buildFake();
+
+test('bindings against a fake NCCL: version, unique id, communicators, checked errors', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
+  nccl.resetNcclForTests();
+  assert.equal(nccl.ncclVersion(), 22105);
+  const id = nccl.ncclUniqueId();
+  assert.equal(id.length, 128);
+  assert.equal(id[5], 16);
+  const comm = nccl.commInitRank(id, 2, 1);
+  assert.notEqual(comm, 0n);
+  nccl.commDestroy(comm);
+  assert.throws(
+    () => nccl.commInitRank(id, 2, 7),
+    (e: unknown) => e instanceof NcclError && e.code === 'ERR_NCCL' && e.resultName === 'ncclInvalidArgument' && /ncclCommInitRank failed: ncclInvalidArgument \(4\): invalid argument \(fake\)/.test(e.message),
+  );
+  assert.throws(() => nccl.commInitRank(new Uint8Array(5), 2, 0), NcclError);
+  const comms = nccl.commInitAll([0, 1, 2]);
+  assert.equal(comms.length, 3);
+  for (const c of comms) nccl.commDestroy(c);
+});
+
+test('ring forward over the NCCL transport (fake NCCL, host memory) equals the copy transport', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, async () => {
+  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
+  nccl.resetNcclForTests();
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as { address(value: unknown): bigint };
+  const waited: string[] = [];
+  const runtime: CudaRingRuntime = {
+    pointerOf: (s: Storage) => koffi.address((s as HostStorage).array) as nccl.DevicePointer,
+    allocateLike: (s: Storage, device: string) =>
+      new Host(device, s.dtype, s.dtype === 'float32' ? new Float32Array(s.length) : new Uint16Array(s.length)),
+    transferStream: () => 0n as nccl.StreamHandle,
+    waitForTransfers: (device: string) => void waited.push(device),
+  };
+  const devices = cpuDevices(4);
+  const shard = (shape: number[], seed: number) => shardSequence(randn(shape, { seed, dtype: 'bfloat16' }), devices, { layout: 'zigzag' });
+  const [q, k, v] = [shard([1, 32, 4, 8], 1), shard([1, 32, 2, 8], 2), shard([1, 32, 2, 8], 3)];
+  const viaCopy = ringFlashMhaFwd(q, k, v, { isCausal: true });
+  const transport = NcclTransport.local(devices, [0, 1, 2, 3], runtime);
+  const problem = {
+    n: 1, lq: 32, lk: 32, h: 4, hk: 2, d: 8, dtype: 'bfloat16' as const, device: 'cpu:0', softmaxScale: 1 / Math.sqrt(8),
+    windowLeft: -1, windowRight: 0, diagonalOffset: 0, outDtype: 'bfloat16' as const,
+  };
+  const shards = (s: typeof q) => s.shards.map((t) => t.storage());
+  const viaNccl = ringForward(
+    { problem, layout: 'zigzag', devices, backend: backendFor('cpu'), ops: hostRingOps, transport },
+    shards(q), shards(k), shards(v),
+  );
+  transport.dispose();
+  const expected = await gatherSequence(viaCopy.out).toFloat32Array();
+  const ncclOut = viaNccl.out.map((s) => (s as HostStorage).array as Uint16Array);
+  const copyOut = viaCopy.out.shards.map((t) => t.storage() as HostStorage);
+  ncclOut.forEach((a, r) => assert.deepEqual(a, copyOut[r].array, `rank ${r}`));
+  assert.ok(expected.some((x) => x !== 0), 'the output is not trivially zero');
+  viaNccl.lse.forEach((s, r) => assert.ok(maxError((s as HostStorage).array, (viaCopy.lse.shards[r].storage() as HostStorage).array) === 0, `lse rank ${r}`));
+  assert.equal(waited.length, 3 * 4, 'finish waits on every device after each of the W - 1 steps');
+  assert.throws(() => transport.begin([]), /disposed/);
+});

@@ -1,0 +1,68 @@
+import type { Dtype } from '../../src/dtype.js';
+import { type Tensor, randn } from '../../src/index.js';
+import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+
+export const cpuDevices = (w: number): string[] => Array.from({ length: w }, (_, i) => `cpu:${i}`);
+
+/** Largest |a - b|; matching infinities (lse = -Infinity rows) count as 0, a mismatch as Infinity. */
+export function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    const e = Math.abs(a[i] - b[i]);
+    worst = Math.max(worst, Number.isNaN(e) ? Infinity : e);
+  }
+  return worst;
+}
+
+export interface Case {
+  n: number;
+  lq: number;
+  lk: number;
+  h: number;
+  hk: number;
+  d: number;
+  dtype: Dtype;
+  isCausal?: boolean;
+  windowSize?: [number, number];
+  seed: number;
+}
+
+export interface Inputs {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dout: Tensor;
+  mask: Mask;
+}
+
+export function makeInputs(c: Case): Inputs {
+  const opts = (seed: number) => ({ seed: c.seed * 10 + seed, dtype: c.dtype });
+  const left = c.windowSize?.[0] ?? -1;
+  const right = c.isCausal ? 0 : (c.windowSize?.[1] ?? -1);
+  return {
+    q: randn([c.n, c.lq, c.h, c.d], opts(1)),
+    k: randn([c.n, c.lk, c.hk, c.d], opts(2)),
+    v: randn([c.n, c.lk, c.hk, c.d], opts(3)),
+    dout: randn([c.n, c.lq, c.h, c.d], opts(4)),
+    mask: {
+      n: c.n, lq: c.lq, lk: c.lk, h: c.h, hk: c.hk, d: c.d,
+      softmaxScale: 1 / Math.sqrt(c.d), windowLeft: left, windowRight: right, diagonalOffset: c.lk - c.lq,
+    },
+  };
+}
+
+/** The float64 reference of every output, from the (already rounded) inputs. */
+export async function reference(x: Inputs) {
+  const [q, k, v, dout] = await Promise.all([x.q, x.k, x.v, x.dout].map((t) => t.toFloat32Array()));
+  return { ...referenceForward(x.mask, q, k, v), ...referenceBackward(x.mask, q, k, v, dout) };
+}
+
+export const describeCase = (c: Case): string =>
+  `n=${c.n} lq=${c.lq} lk=${c.lk} h=${c.h}/${c.hk} d=${c.d} ${c.dtype} causal=${!!c.isCausal} window=${JSON.stringify(c.windowSize ?? null)} seed=${c.seed}`;
+
+export function options(c: Case) {
+  return { isCausal: c.isCausal, ...(c.windowSize ? { windowSize: c.windowSize } : {}) };
+}
+
+export const randomTensor = randn;
