@@ -17,6 +17,7 @@ export interface BenchArgs {
   h?: string;
   causal?: string;
   repeats?: string;
+  warmup?: string;
   json?: boolean;
   save?: string;
   peers: boolean;
@@ -89,7 +90,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     device: args.device,
     dtype: args.dtype,
     repeats,
-    warmup: onGpu ? 5 : 1,
+    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : Number(args.warmup),
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
   };
@@ -109,6 +110,8 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     dtype: args.dtype,
     flopConvention: 'forward 4*n*h*l*l*d (halved when causal), backward 2.5x forward',
     repeats,
+    // Peak resident memory of this whole process (inputs included): shows that no lq x lk matrix existed.
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     rows: rows.map((r, i) => ({ ...r, peers: peers?.cases[i] })),
   };
   if (args.save) writeFileSync(args.save, `${JSON.stringify(report, null, 2)}\n`);
