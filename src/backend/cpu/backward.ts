@@ -1,6 +1,7 @@
 import type { AttentionProblem, BackwardResult } from '../../backend.js';
 import type { Storage } from '../../storage.js';
 import { Bc, Br, keyRange, queryRange, rowOffset, storeRounded, valuesOf } from './layout.js';
+import { axpy, dot } from './vector.js';
 
 /**
  * FlashAttention-2 backward (Dao 2023, Algorithm 2) on the CPU. The outer loop walks key/value blocks
@@ -32,9 +33,7 @@ export function cpuBackward(
     for (let i = 0; i < lq; i++) {
       for (let head = 0; head < h; head++) {
         const off = rowOffset(b, i, head, lq, h, d);
-        let sum = 0;
-        for (let x = 0; x < d; x++) sum += dO[off + x] * O[off + x];
-        D[(b * h + head) * lq + i] = sum;
+        D[(b * h + head) * lq + i] = dot(dO, off, O, off, d);
       }
     }
   }
@@ -76,9 +75,7 @@ export function cpuBackward(
                   continue;
                 }
                 const kOff = rowOffset(b, j, kvHead, lk, hk, d);
-                let dot = 0;
-                for (let x = 0; x < d; x++) dot += Q[qOff + x] * K[kOff + x];
-                P[r * Bc + c] = Math.exp(softmaxScale * dot - rowLse);
+                P[r * Bc + c] = Math.exp(softmaxScale * dot(Q, qOff, K, kOff, d) - rowLse);
               }
             }
 
@@ -93,12 +90,8 @@ export function cpuBackward(
                   dS[r * Bc + c] = 0;
                   continue;
                 }
-                const vOff = rowOffset(b, j0 + c, kvHead, lk, hk, d);
-                let dP = 0;
-                for (let x = 0; x < d; x++) {
-                  dVj[c * d + x] += pv * dO[doOff + x];
-                  dP += dO[doOff + x] * V[vOff + x];
-                }
+                axpy(dVj, c * d, pv, dO, doOff, d);
+                const dP = dot(dO, doOff, V, rowOffset(b, j0 + c, kvHead, lk, hk, d), d);
                 dS[r * Bc + c] = pv * (dP - Di);
               }
             }
@@ -109,11 +102,8 @@ export function cpuBackward(
               for (let c = 0; c < cols; c++) {
                 const ds = softmaxScale * dS[r * Bc + c];
                 if (ds === 0) continue;
-                const kOff = rowOffset(b, j0 + c, kvHead, lk, hk, d);
-                for (let x = 0; x < d; x++) {
-                  dQ[qOff + x] += ds * K[kOff + x];
-                  dKj[c * d + x] += ds * Q[qOff + x];
-                }
+                axpy(dQ, qOff, ds, K, rowOffset(b, j0 + c, kvHead, lk, hk, d), d);
+                axpy(dKj, c * d, ds, Q, qOff, d);
               }
             }
           }

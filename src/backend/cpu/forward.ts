@@ -1,6 +1,7 @@
 import type { AttentionProblem, ForwardResult } from '../../backend.js';
 import { HostStorage, type Storage } from '../../storage.js';
 import { Bc, Br, keyRange, rowOffset, storeRounded, valuesOf } from './layout.js';
+import { axpy, dot } from './vector.js';
 
 /**
  * FlashAttention-2 forward (Dao 2023, Algorithm 1) on the CPU. For each block Q_i of Br query rows,
@@ -51,9 +52,7 @@ export function cpuForward(p: AttentionProblem, qs: Storage, ks: Storage, vs: St
                 continue;
               }
               const kOff = rowOffset(b, j, kvHead, lk, hk, d);
-              let dot = 0;
-              for (let x = 0; x < d; x++) dot += Q[qOff + x] * K[kOff + x];
-              S[r * Bc + c] = softmaxScale * dot;
+              S[r * Bc + c] = softmaxScale * dot(Q, qOff, K, kOff, d);
             }
           }
 
@@ -71,8 +70,7 @@ export function cpuForward(p: AttentionProblem, qs: Storage, ks: Storage, vs: St
               if (s === -Infinity) continue;
               const pv = Math.exp(s - mNew);
               rowSum += pv;
-              const vOff = rowOffset(b, j0 + c, kvHead, lk, hk, d);
-              for (let x = 0; x < d; x++) O[o + x] += pv * V[vOff + x];
+              axpy(O, o, pv, V, rowOffset(b, j0 + c, kvHead, lk, hk, d), d);
             }
             l[r] = alpha * l[r] + rowSum;
             m[r] = mNew;

@@ -1,0 +1,75 @@
+"""Times the peers in the same run as flash-attn: PyTorch scaled_dot_product_attention with its flash
+(FlashAttention-2) and cuDNN backends. Reads {"dtype", "repeats", "warmup", "inputSets", "cases": [...]}
+as JSON on stdin, writes one JSON object per case on stdout. Same FLOP convention, same median of CUDA
+event timings, same rotation over input sets as `flash-attn bench`."""
+import json
+import statistics
+import sys
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
+
+
+def time_ms(fn, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def bench_case(case, dtype, repeats, warmup, input_sets):
+    n, l, h, d, causal = case["n"], case["l"], case["h"], case["d"], case["causal"]
+    # Our layout is [n, l, h, d]; SDPA wants [n, h, l, d]: a transposed view, no copy.
+    sets = []
+    for _ in range(input_sets):
+        q, k, v, dout = (torch.randn(n, l, h, d, device="cuda", dtype=dtype).transpose(1, 2) for _ in range(4))
+        for t in (q, k, v):
+            t.requires_grad_(True)
+        sets.append((q, k, v, dout))
+    result = {}
+    for name, backend in BACKENDS.items():
+        try:
+            with sdpa_kernel(backend):
+                outs = [torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal) for q, k, v, _ in sets]
+                turn = [0]
+
+                def forward():
+                    q, k, v, _ = sets[turn[0] % input_sets]
+                    turn[0] += 1
+                    with torch.no_grad():
+                        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+                def backward():
+                    i = turn[0] % input_sets
+                    turn[0] += 1
+                    q, k, v, dout = sets[i]
+                    torch.autograd.grad(outs[i], (q, k, v), dout, retain_graph=True)
+
+                result[name] = {"fwdMs": time_ms(forward, repeats, warmup), "bwdMs": time_ms(backward, repeats, warmup)}
+        except RuntimeError as error:  # a backend that refuses the shape is reported, not fatal
+            result[name] = {"error": str(error).splitlines()[0]}
+    return result
+
+
+def main():
+    request = json.load(sys.stdin)
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[request["dtype"]]
+    info = {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "device": torch.cuda.get_device_name()}
+    print(json.dumps({"info": info}), flush=True)
+    for case in request["cases"]:
+        timings = bench_case(case, dtype, request["repeats"], request["warmup"], request["inputSets"])
+        print(json.dumps({"case": case, **timings}), flush=True)
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

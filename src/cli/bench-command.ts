@@ -1,0 +1,127 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseDevice } from '../device.js';
+import type { Dtype } from '../dtype.js';
+import { FlashAttentionError } from '../errors.js';
+import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
+import { type PeerResults, peersAvailable, timePeers } from './peers.js';
+import { deviceTimer } from './device-timer.js';
+
+export interface BenchArgs {
+  device: string;
+  dtype: Dtype;
+  d?: string;
+  l?: string;
+  n?: string;
+  h?: string;
+  causal?: string;
+  repeats?: string;
+  warmup?: string;
+  json?: boolean;
+  save?: string;
+  peers: boolean;
+}
+
+function list(flag: string, raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined) return fallback;
+  const values = raw.split(',').map(Number);
+  if (values.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected positive integers separated by commas, got '${raw}'`);
+  }
+  return values;
+}
+
+function causalModes(raw: string | undefined): boolean[] {
+  const modes: Record<string, boolean[]> = { both: [false, true], yes: [true], no: [false] };
+  const chosen = modes[raw ?? 'both'];
+  if (!chosen) throw new FlashAttentionError('ERR_USAGE', `--causal: expected both, yes or no, got '${raw}'`);
+  return chosen;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(device: string, peerInfo?: PeerResults['info']): Record<string, string | number> {
+  const cpu = os.cpus();
+  return {
+    host: `${cpu[0]?.model ?? 'unknown cpu'} x${cpu.length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    node: process.version,
+    device,
+    ...(peerInfo ? { gpu: peerInfo.device, torch: peerInfo.torch, cudnn: peerInfo.cudnn } : {}),
+  };
+}
+
+const ratio = (ours: number, theirs: number | undefined) => (theirs ? (theirs / ours).toFixed(2) : '-');
+
+function table(rows: BenchRow[], unit: number, unitName: string, peers?: PeerResults): string {
+  const head = ['n', 'l', 'h', 'd', 'causal', 'fwd ms', `fwd ${unitName}`, 'bwd ms', `bwd ${unitName}`];
+  if (peers) head.push('fwd/FA2', 'bwd/FA2', 'fwd/cuDNN', 'bwd/cuDNN');
+  const lines = rows.map((r, i) => {
+    const cells = [r.n, r.l, r.h, r.d, r.causal ? 'yes' : 'no', r.fwdMs.toFixed(3), (r.fwdFlops / unit).toFixed(1), r.bwdMs.toFixed(3), (r.bwdFlops / unit).toFixed(1)].map(String);
+    if (peers) {
+      const p = peers.cases[i];
+      cells.push(ratio(r.fwdMs, p.flash.fwdMs), ratio(r.bwdMs, p.flash.bwdMs), ratio(r.fwdMs, p.cudnn.fwdMs), ratio(r.bwdMs, p.cudnn.bwdMs));
+    }
+    return cells;
+  });
+  const widths = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c].length)));
+  const fmt = (cells: string[]) => `| ${cells.map((x, c) => x.padStart(widths[c])).join(' | ')} |`;
+  return [fmt(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
+
+export async function benchCommand(args: BenchArgs): Promise<number> {
+  const kind = parseDevice(args.device, '--device').kind;
+  const onGpu = kind === 'cuda';
+  const ds = list('d', args.d, onGpu ? [64, 128, 256] : [64]);
+  const ls = list('l', args.l, onGpu ? [512, 1024, 2048, 4096, 8192, 16384] : [512, 2048]);
+  const causal = causalModes(args.causal);
+  const cases: BenchCase[] =
+    args.n === undefined && args.h === undefined && onGpu
+      ? standardGrid(ds, ls, causal)
+      : fixedGrid(list('n', args.n, [1])[0], list('h', args.h, [8])[0], ds, ls, causal);
+  const repeats = list('repeats', args.repeats, [onGpu ? 30 : 3])[0];
+  const settings = {
+    device: args.device,
+    dtype: args.dtype,
+    repeats,
+    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : Number(args.warmup),
+    inputSets: onGpu ? 4 : 1,
+    timer: await deviceTimer(args.device),
+  };
+  const rows = await benchGrid(cases, settings);
+  let peers: PeerResults | undefined;
+  if (onGpu && args.peers) {
+    if (peersAvailable()) {
+      peers = timePeers(cases, { dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets });
+    } else {
+      console.error('python3 with CUDA PyTorch not found: peers not timed');
+    }
+  }
+  const report = {
+    date: new Date().toISOString(),
+    commit: commit(),
+    machine: machine(args.device, peers?.info),
+    dtype: args.dtype,
+    flopConvention: 'forward 4*n*h*l*l*d (halved when causal), backward 2.5x forward',
+    repeats,
+    // Peak resident memory of this whole process (inputs included): shows that no lq x lk matrix existed.
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    rows: rows.map((r, i) => ({ ...r, peers: peers?.cases[i] })),
+  };
+  if (args.save) writeFileSync(args.save, `${JSON.stringify(report, null, 2)}\n`);
+  if (args.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    const [unit, unitName] = onGpu ? [1e12, 'TFLOP/s'] : [1e9, 'GFLOP/s'];
+    console.log(`flash-attn bench on ${args.device} (${kind} backend), ${args.dtype}, commit ${report.commit}, ${report.date}`);
+    if (peers) console.log(`peers in the same run: PyTorch ${peers.info.torch} SDPA flash (FlashAttention-2) and cuDNN ${peers.info.cudnn} on ${peers.info.device}; ratios > 1 mean flash-attn is faster`);
+    console.log(table(rows, unit, unitName, peers));
+  }
+  return 0;
+}

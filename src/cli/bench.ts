@@ -1,0 +1,116 @@
+import { type Dtype } from '../dtype.js';
+import { flashMhaBwd, flashMhaFwd } from '../attention.js';
+import { backwardFlops, forwardFlops } from '../flops.js';
+import { type Tensor, randn } from '../tensor.js';
+import { Progress } from './progress.js';
+import { type Timer, median } from './timer.js';
+
+export interface BenchCase {
+  n: number;
+  l: number;
+  h: number;
+  d: number;
+  causal: boolean;
+}
+
+export interface BenchRow extends BenchCase {
+  fwdMs: number;
+  bwdMs: number;
+  /** FLOP/s in the FlashAttention convention (see src/flops.ts). */
+  fwdFlops: number;
+  bwdFlops: number;
+}
+
+export interface BenchSettings {
+  device: string;
+  dtype: Dtype;
+  /** Timed repeats per pass; the median is reported. */
+  repeats: number;
+  warmup: number;
+  /** Input sets cycled through so a cache does not flatter small shapes. */
+  inputSets: number;
+  timer: Timer;
+}
+
+interface Inputs {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dout: Tensor;
+}
+
+function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
+  const opts = { dtype: s.dtype, device: s.device };
+  const shape = [c.n, c.l, c.h, c.d];
+  return {
+    q: randn(shape, { ...opts, seed: seed * 4 + 1 }),
+    k: randn(shape, { ...opts, seed: seed * 4 + 2 }),
+    v: randn(shape, { ...opts, seed: seed * 4 + 3 }),
+    dout: randn(shape, { ...opts, seed: seed * 4 + 4 }),
+  };
+}
+
+/** Times forward and backward of one case; every tensor it makes is disposed before it returns. */
+export async function benchCase(c: BenchCase, s: BenchSettings): Promise<BenchRow> {
+  const sets = Array.from({ length: s.inputSets }, (_, i) => makeInputs(c, s, i));
+  const saved = sets.map((x) => flashMhaFwd(x.q, x.k, x.v, { isCausal: c.causal }));
+  try {
+    let turn = 0;
+    const forward = () => {
+      const x = sets[turn++ % sets.length];
+      const { out, lse } = flashMhaFwd(x.q, x.k, x.v, { isCausal: c.causal });
+      out.dispose();
+      lse.dispose();
+    };
+    const backward = () => {
+      const i = turn++ % sets.length;
+      const x = sets[i];
+      const g = flashMhaBwd(x.dout, x.q, x.k, x.v, saved[i].out, saved[i].lse, { isCausal: c.causal });
+      g.dq.dispose();
+      g.dk.dispose();
+      g.dv.dispose();
+    };
+    await s.timer(forward, s.warmup);
+    const fwdMs = median(await s.timer(forward, s.repeats));
+    await s.timer(backward, s.warmup);
+    const bwdMs = median(await s.timer(backward, s.repeats));
+    return {
+      ...c,
+      fwdMs,
+      bwdMs,
+      fwdFlops: forwardFlops(c.n, c.h, c.l, c.l, c.d, c.causal) / (fwdMs / 1e3),
+      bwdFlops: backwardFlops(c.n, c.h, c.l, c.l, c.d, c.causal) / (bwdMs / 1e3),
+    };
+  } finally {
+    for (const x of sets) for (const t of Object.values(x)) t.dispose();
+    for (const r of saved) {
+      r.out.dispose();
+      r.lse.dispose();
+    }
+  }
+}
+
+export async function benchGrid(cases: BenchCase[], s: BenchSettings): Promise<BenchRow[]> {
+  const progress = new Progress(cases.length);
+  const rows: BenchRow[] = [];
+  for (const c of cases) {
+    rows.push(await benchCase(c, s));
+    progress.step(`n=${c.n} l=${c.l} h=${c.h} d=${c.d}${c.causal ? ' causal' : ''}`);
+  }
+  return rows;
+}
+
+/** The standard grid of performance.md: hidden 2048 (h = 2048 / d), n·l = 16384 tokens. */
+export function standardGrid(ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
+  const cases: BenchCase[] = [];
+  for (const d of ds) for (const causal of causals) for (const l of ls) {
+    cases.push({ n: Math.max(1, Math.floor(16384 / l)), l, h: 2048 / d, d, causal });
+  }
+  return cases;
+}
+
+export function fixedGrid(n: number, h: number, ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
+  const cases: BenchCase[] = [];
+  for (const d of ds) for (const causal of causals) for (const l of ls) cases.push({ n, l, h, d, causal });
+  return cases;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { devices } from '../index.js';
+import { isDtype } from '../dtype.js';
+import { FlashAttentionError } from '../errors.js';
+import { benchCommand } from './bench-command.js';
+import { demo } from './demo.js';
+
+const USAGE = `flash-attn: FlashAttention for TypeScript
+
+  flash-attn demo  [--device D]     forward + backward on a realistic problem, checked against float64
+  flash-attn bench [options]        time forward and backward over a grid and print a table
+  flash-attn devices                list the devices this process can use
+
+bench options:
+  --device D         cpu, cpu:N, cuda, cuda:N (default: cuda:0 when present, else cpu:0)
+  --dtype T          float32 | float16 | bfloat16 (default: bfloat16 on cuda, float32 on cpu)
+  --d 64,128         head dims            --l 512,2048    sequence lengths (lq = lk)
+  --n N --h H        batch and heads (default: the standard grid, h = 2048/d and n = 16384/l)
+  --causal both|yes|no                    --repeats R     timed repeats (median reported)
+  --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu)
+  --json             print JSON instead of a table
+  --save FILE        also write the JSON (with machine, date, commit) to FILE
+  --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run`;
+
+function bestDevice(): string {
+  return devices().includes('cuda:0') ? 'cuda:0' : 'cpu:0';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'demo' || command === undefined) {
+    const { values } = parseArgs({ args: rest, options: { device: { type: 'string' } } });
+    return (await demo(values.device ?? bestDevice(), console.log)) ? 0 : 1;
+  }
+  if (command === 'devices') {
+    console.log(devices().join('\n'));
+    return 0;
+  }
+  if (command === 'bench') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        device: { type: 'string' },
+        dtype: { type: 'string' },
+        d: { type: 'string' },
+        l: { type: 'string' },
+        n: { type: 'string' },
+        h: { type: 'string' },
+        causal: { type: 'string', default: 'both' },
+        repeats: { type: 'string' },
+        warmup: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        save: { type: 'string' },
+        'no-peers': { type: 'boolean', default: false },
+      },
+    });
+    const device = values.device ?? bestDevice();
+    const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
+    if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
+    return benchCommand({ ...values, device, dtype, peers: !values['no-peers'] });
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  console.error(`unknown command '${command}'\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof FlashAttentionError ? `${error.name}: ${error.message}` : error);
+    process.exit(1);
+  },
+);
