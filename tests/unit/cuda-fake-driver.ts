@@ -210,6 +210,10 @@ export class FakeDriver implements CudaDriver {
     new Uint8Array(dst.buffer, dst.byteOffset, bytes).set(this.memory.view(src, bytes));
     return this.#call('cuMemcpyDtoHAsync');
   }
+  cuMemcpyDtoDAsync(dst: bigint, src: bigint, bytes: number): CUresult {
+    this.memory.view(dst, bytes).set(this.memory.view(src, bytes));
+    return this.#call('cuMemcpyDtoDAsync');
+  }
   cuMemsetD8Async(dst: bigint, value: number, count: number): CUresult {
     this.memory.view(dst, count).fill(value);
     return this.#call('cuMemsetD8Async');

@@ -116,11 +116,10 @@ export function cudaBackward(
       dq: resolveKernel(device, 'bwd_dq', p),
     };
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
+    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     const dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
     try {
-      // The main kernel adds into dq_accum from many key blocks; it must start at zero.
-      device.fillBytes(dqAccum.pointer, 0, dqAccum.byteLength);
       const params = packFlashParams(
         flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }),
       );

@@ -75,6 +75,7 @@ export interface CudaDriver {
   cuMemGetInfo(free: Out<Raw64>, total: Out<Raw64>): CUresult;
   cuMemcpyHtoDAsync(dst: bigint, src: HostBuffer, bytes: number, stream: bigint): CUresult;
   cuMemcpyDtoHAsync(dst: HostBuffer, src: bigint, bytes: number, stream: bigint): CUresult;
+  cuMemcpyDtoDAsync(dst: bigint, src: bigint, bytes: number, stream: bigint): CUresult;
   cuMemsetD8Async(dst: bigint, value: number, count: number, stream: bigint): CUresult;
   cuMemsetD32Async(dst: bigint, value: number, count: number, stream: bigint): CUresult;
   cuModuleLoadData(module: Out<Raw64>, image: Uint8Array): CUresult;
@@ -133,6 +134,7 @@ const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams'>, string> = {
   cuMemGetInfo: 'int cuMemGetInfo_v2(_Out_ size_t *free, _Out_ size_t *total)',
   cuMemcpyHtoDAsync: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t bytes, uint64_t stream)',
   cuMemcpyDtoHAsync: 'int cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t bytes, uint64_t stream)',
+  cuMemcpyDtoDAsync: 'int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, uint64_t stream)',
   cuMemsetD8Async: 'int cuMemsetD8Async(uint64_t dst, unsigned char value, size_t count, uint64_t stream)',
   cuMemsetD32Async: 'int cuMemsetD32Async(uint64_t dst, unsigned int value, size_t count, uint64_t stream)',
   cuModuleLoadData: 'int cuModuleLoadData(_Out_ uint64_t *module, const void *image)',

@@ -207,6 +207,13 @@ export class CudaDevice {
     this.synchronize();
   }
 
+  /** Device to device, in stream order. */
+  copyOnDevice(dst: CUdeviceptr, src: CUdeviceptr, bytes: number): void {
+    if (bytes === 0) return;
+    this.makeCurrent();
+    this.check(this.runtime.driver.cuMemcpyDtoDAsync(dst, src, bytes, this.#stream), 'cuMemcpyDtoDAsync');
+  }
+
   fillBytes(dst: CUdeviceptr, value: number, count: number): void {
     if (count === 0) return;
     this.makeCurrent();

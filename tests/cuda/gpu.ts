@@ -1,0 +1,41 @@
+/** What the GPU tests share: whether a CUDA device is here (else why not), and small helpers. */
+import { cudaBackend } from '../../src/backend/cuda/index.js';
+import { type CudaDevice, cudaDevice } from '../../src/backend/cuda/runtime.js';
+import { CudaStorage } from '../../src/backend/cuda/storage.js';
+import type { Tensor } from '../../src/index.js';
+
+function findSkipReason(): string | false {
+  try {
+    return cudaBackend.deviceCount() > 0 ? false : 'no CUDA device on this machine';
+  } catch (error) {
+    return `no CUDA device: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** `false` where a GPU is present; otherwise the reason, printed by node:test as the skip message. */
+export const skipReason: string | false = findSkipReason();
+if (skipReason) console.log(`# GPU tests skipped: ${skipReason}`);
+
+export function gpu(): CudaDevice {
+  return cudaDevice('cuda:0');
+}
+
+export function storageOf(t: Tensor): CudaStorage {
+  const storage = t.storage();
+  if (!(storage instanceof CudaStorage)) throw new Error(`${t}: not on a cuda device`);
+  return storage;
+}
+
+/** Every element of the tensor as a float (waits for the GPU). */
+export async function values(t: Tensor): Promise<Float32Array> {
+  return t.toFloat32Array();
+}
+
+/** Byte-for-byte equality of two host copies. */
+export function bitsEqual(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+export function disposeAll(...tensors: Tensor[]): void {
+  for (const t of tensors) t.dispose();
+}
