@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, test } from 'node:test';
 import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
+import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { deviceName, synchronize, timeOnDevice } from '../../src/backend/cuda/timing.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
@@ -357,4 +358,22 @@ test('runtime dispose releases every primary context it retained', () => {
   useDriverForTesting(undefined);
   assert.equal(fake.contextsRetained, 2);
   assert.equal(fake.contextsReleased, 2);
+});
+
+test('ring runtime: transfers wait for the compute stream, compute waits for transfers, via events', () => {
+  const fake = newFake();
+  const t = randn([4], { dtype: 'float16', device: 'cuda' });
+  const storage = t.storage();
+  assert.equal(cudaRingRuntime.pointerOf(storage), (storage as unknown as { pointer: bigint }).pointer);
+  const copy = cudaRingRuntime.allocateLike(storage, 'cuda:0');
+  assert.deepEqual([copy.dtype, copy.length, copy.device], ['float16', 4, 'cuda:0']);
+  fake.calls.length = 0;
+  const stream = cudaRingRuntime.transferStream('cuda:0');
+  assert.notEqual(stream, cudaDevice('cuda:0').stream);
+  assert.deepEqual(fake.calls.filter((c) => c !== 'cuStreamCreate'), ['cuEventCreate', 'cuEventRecord', 'cuStreamWaitEvent', 'cuEventDestroy']);
+  fake.calls.length = 0;
+  cudaRingRuntime.waitForTransfers('cuda:0');
+  assert.deepEqual(fake.calls, ['cuEventCreate', 'cuEventRecord', 'cuStreamWaitEvent', 'cuEventDestroy']);
+  copy.dispose();
+  t.dispose();
 });

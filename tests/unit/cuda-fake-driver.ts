@@ -170,6 +170,9 @@ export class FakeDriver implements CudaDriver {
   cuEventQuery(): CUresult {
     return this.#call('cuEventQuery');
   }
+  cuStreamWaitEvent(): CUresult {
+    return this.#call('cuStreamWaitEvent');
+  }
   cuEventSynchronize(): CUresult {
     return this.#call('cuEventSynchronize');
   }

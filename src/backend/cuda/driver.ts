@@ -65,6 +65,7 @@ export interface CudaDriver {
   cuEventDestroy(event: bigint): CUresult;
   cuEventRecord(event: bigint, stream: bigint): CUresult;
   cuEventQuery(event: bigint): CUresult;
+  cuStreamWaitEvent(stream: bigint, event: bigint, flags: number): CUresult;
   cuEventSynchronize(event: bigint): CUresult;
   cuEventElapsedTime(milliseconds: Out<number>, start: bigint, end: bigint): CUresult;
   cuDeviceGetDefaultMemPool(pool: Out<Raw64>, device: number): CUresult;
@@ -124,6 +125,7 @@ const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams'>, string> = {
   cuEventDestroy: 'int cuEventDestroy_v2(uint64_t event)',
   cuEventRecord: 'int cuEventRecord(uint64_t event, uint64_t stream)',
   cuEventQuery: 'int cuEventQuery(uint64_t event)',
+  cuStreamWaitEvent: 'int cuStreamWaitEvent(uint64_t stream, uint64_t event, unsigned int flags)',
   cuEventSynchronize: 'int cuEventSynchronize(uint64_t event)',
   cuEventElapsedTime: 'int cuEventElapsedTime(_Out_ float *milliseconds, uint64_t start, uint64_t end)',
   cuDeviceGetDefaultMemPool: 'int cuDeviceGetDefaultMemPool(_Out_ uint64_t *pool, int device)',

@@ -105,6 +105,7 @@ export class CudaDevice {
   readonly #context: CUcontext;
   readonly #stream: CUstream;
   readonly #pool: CUmemoryPool;
+  #transferStream: CUstream | undefined;
   readonly #disposers: (() => void)[] = [];
   #disposed = false;
 
@@ -296,6 +297,29 @@ export class CudaDevice {
     return ms[0];
   }
 
+  /** A second stream for transfers between devices (ring attention), created on first use. */
+  get transferStream(): CUstream {
+    if (this.#transferStream === undefined) {
+      this.makeCurrent();
+      const stream: [Raw64] = [0];
+      this.check(this.runtime.driver.cuStreamCreate(stream, CU_STREAM_DEFAULT), 'cuStreamCreate');
+      this.#transferStream = asHandle<CUstream>(stream[0]);
+    }
+    return this.#transferStream;
+  }
+
+  /** Later work on `waiting` starts only after the work enqueued on `signalling` so far (no host wait). */
+  order(waiting: CUstream, signalling: CUstream): void {
+    const event = this.createEvent();
+    try {
+      this.check(this.runtime.driver.cuEventRecord(event, signalling), 'cuEventRecord');
+      this.check(this.runtime.driver.cuStreamWaitEvent(waiting, event, 0), 'cuStreamWaitEvent');
+    } finally {
+      // Destroying a recorded event is safe: the wait already captured it.
+      this.destroyEvent(event);
+    }
+  }
+
   /** Registers cleanup for something owned by this device (loaded modules), run by dispose(). */
   onDispose(disposer: () => void): void {
     this.#disposers.push(disposer);
@@ -307,6 +331,10 @@ export class CudaDevice {
     this.makeCurrent();
     this.synchronize();
     for (const disposer of this.#disposers.splice(0).reverse()) disposer();
+    if (this.#transferStream !== undefined) {
+      this.check(this.runtime.driver.cuStreamSynchronize(this.#transferStream), 'cuStreamSynchronize');
+      this.check(this.runtime.driver.cuStreamDestroy(this.#transferStream), 'cuStreamDestroy');
+    }
     this.check(this.runtime.driver.cuStreamDestroy(this.#stream), 'cuStreamDestroy');
     this.check(this.runtime.driver.cuDevicePrimaryCtxRelease(this.#handle), 'cuDevicePrimaryCtxRelease');
   }
