@@ -4,6 +4,7 @@ import { devices } from '../index.js';
 import { isDtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { benchCommand } from './bench-command.js';
+import { ringBenchCommand } from './ring-bench-command.js';
 import { demo } from './demo.js';
 
 const USAGE = `flash-attn: FlashAttention for TypeScript
@@ -21,7 +22,9 @@ bench options:
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu)
   --json             print JSON instead of a table
   --save FILE        also write the JSON (with machine, date, commit) to FILE
-  --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run`;
+  --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run
+  --ring             ring attention: per-device throughput and scaling efficiency against one device;
+                     --world 1,2,4 ring sizes, --l tokens per device, --layout zigzag|contiguous|both`;
 
 function bestDevice(): string {
   return devices().includes('cuda:0') ? 'cuda:0' : 'cpu:0';
@@ -53,11 +56,15 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         save: { type: 'string' },
         'no-peers': { type: 'boolean', default: false },
+        ring: { type: 'boolean', default: false },
+        world: { type: 'string' },
+        layout: { type: 'string' },
       },
     });
     const device = values.device ?? bestDevice();
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
+    if (values.ring) return ringBenchCommand({ ...values, device, dtype });
     return benchCommand({ ...values, device, dtype, peers: !values['no-peers'] });
   }
   if (command === 'help' || command === '--help' || command === '-h') {

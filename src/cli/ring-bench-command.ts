@@ -1,0 +1,74 @@
+import { devices as listDevices } from '../devices.js';
+import { parseDevice } from '../device.js';
+import type { Dtype } from '../dtype.js';
+import { FlashAttentionError } from '../errors.js';
+import { type RingBenchResult, benchRing } from '../ring/index.js';
+import type { SequenceLayout } from '../ring/layout.js';
+import { Progress } from './progress.js';
+
+export interface RingBenchArgs {
+  device: string;
+  dtype: Dtype;
+  /** Tokens per device, comma-separated. */
+  l?: string;
+  d?: string;
+  h?: string;
+  world?: string;
+  layout?: string;
+  causal?: string;
+  repeats?: string;
+  json?: boolean;
+}
+
+function numbers(flag: string, raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined) return fallback;
+  const values = raw.split(',').map(Number);
+  if (values.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected positive integers separated by commas, got '${raw}'`);
+  }
+  return values;
+}
+
+/**
+ * The devices of a ring of `w`: distinct devices of the kind while there are enough, else the first one
+ * repeated (W virtual ranks on one device, so the ring code runs even without W devices).
+ */
+function ringDevices(kind: string, w: number): string[] {
+  const available = listDevices().filter((name) => parseDevice(name).kind === kind);
+  return available.length >= w ? available.slice(0, w) : Array.from({ length: w }, () => available[0]);
+}
+
+/** `flash-attn bench --ring`: per-device throughput and scaling efficiency against one device. */
+export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
+  const kind = parseDevice(args.device, '--device').kind;
+  const onGpu = kind === 'cuda';
+  const worlds = numbers('world', args.world, [1, 2, 4]);
+  const perDevice = numbers('l', args.l, onGpu ? [8192] : [256]);
+  const d = numbers('d', args.d, onGpu ? [128] : [64])[0];
+  const h = numbers('h', args.h, [onGpu ? 2048 / d : 4])[0];
+  const layouts: SequenceLayout[] = args.layout === 'contiguous' ? ['contiguous'] : args.layout === 'both' ? ['zigzag', 'contiguous'] : ['zigzag'];
+  const causals = args.causal === 'yes' ? [true] : args.causal === 'no' ? [false] : [true, false];
+  const repeats = numbers('repeats', args.repeats, [3])[0];
+  const jobs = worlds.flatMap((w) => perDevice.flatMap((l) => layouts.flatMap((layout) => causals.flatMap((isCausal) => [false, true].map((backward) => ({ w, l, layout, isCausal, backward }))))));
+  const progress = new Progress(jobs.length);
+  const rows: (RingBenchResult & { tokensPerDevice: number; isCausal: boolean; devices: string[] })[] = [];
+  for (const job of jobs) {
+    const devices = ringDevices(kind, job.w);
+    const result = await benchRing({ devices, length: job.l * job.w, layout: job.layout, h, d, dtype: args.dtype, isCausal: job.isCausal, repeats, backward: job.backward });
+    rows.push({ ...result, tokensPerDevice: job.l, isCausal: job.isCausal, devices });
+    progress.step(`W=${job.w} ${job.layout} l/device=${job.l}${job.isCausal ? ' causal' : ''} ${job.backward ? 'backward' : 'forward'}`);
+  }
+  if (args.json) {
+    console.log(JSON.stringify({ date: new Date().toISOString(), device: args.device, dtype: args.dtype, h, d, rows }, null, 2));
+    return 0;
+  }
+  const [unit, unitName] = onGpu ? [1e12, 'TFLOP/s'] : [1e9, 'GFLOP/s'];
+  console.log(`flash-attn bench --ring on ${kind}, ${args.dtype}, h=${h}, d=${d}; efficiency = one device's time / (W x ring time)`);
+  if (!onGpu) console.log('cpu virtual devices run one after another: ring time is the sum over steps of the slowest rank (transfers free)');
+  console.log('|  W | layout | causal | pass | tokens/device | per-device ' + unitName + ' | efficiency | work imbalance |');
+  console.log('|----|--------|--------|------|---------------|---------------------|------------|----------------|');
+  for (const r of rows) {
+    console.log(`| ${r.worldSize} | ${r.layout} | ${r.isCausal ? 'yes' : 'no'} | ${r.pass} | ${r.tokensPerDevice} | ${((r.perDeviceTflops * 1e12) / unit).toFixed(2)} | ${(100 * r.scalingEfficiency).toFixed(1)}% | ${r.imbalance.toFixed(2)} |`);
+  }
+  return 0;
+}
