@@ -90,7 +90,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     device: args.device,
     dtype: args.dtype,
     repeats,
-    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : Number(args.warmup),
+    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : list('warmup', args.warmup, [])[0],
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
   };
