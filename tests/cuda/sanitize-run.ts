@@ -3,12 +3,13 @@
 import { kernelManifest } from '../../src/backend/cuda/table.js';
 import { flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 
-const only = process.argv[2];
+// Optional filter: comma-separated dtype:headDim pairs, like float16:64,bfloat16:256.
+const only = process.argv[2]?.split(',');
 const variants = new Map<string, { dtype: 'float16' | 'bfloat16'; headDim: number }>();
 for (const k of kernelManifest().kernels) variants.set(`${k.dtype}:${k.headDim}`, { dtype: k.dtype, headDim: k.headDim });
 
 for (const { dtype, headDim } of variants.values()) {
-  if (only && !`${dtype}:${headDim}`.includes(only)) continue;
+  if (only && !only.includes(`${dtype}:${headDim}`)) continue;
   for (const d of new Set([headDim, headDim - 7])) {
     const q = randn([1, 70, 2, d], { seed: 1, dtype, device: 'cuda' });
     const k = randn([1, 90, 1, d], { seed: 2, dtype, device: 'cuda' });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compute-sanitizer over one small shape per kernel variant (tests/cuda/sanitize-run.ts), with each tool.
-# Usage, after `npx tsc -p .` and building the kernels: tests/cuda/sanitize.sh [dtype:headDim filter]
+# Usage, after `npx tsc -p .` and building the kernels: tests/cuda/sanitize.sh [float16:64,bfloat16:128,...]
 # Exits non-zero if any tool reports an error.
 set -u
 cd "$(dirname "$0")/../.."
