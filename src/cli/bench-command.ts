@@ -23,11 +23,11 @@ export interface BenchArgs {
   peers: boolean;
 }
 
-function list(flag: string, raw: string | undefined, fallback: number[]): number[] {
+function list(flag: string, raw: string | undefined, fallback: number[], min = 1): number[] {
   if (raw === undefined) return fallback;
   const values = raw.split(',').map(Number);
-  if (values.some((x) => !Number.isInteger(x) || x < 1)) {
-    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected positive integers separated by commas, got '${raw}'`);
+  if (values.some((x) => !Number.isInteger(x) || x < min)) {
+    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected integers >= ${min} separated by commas, got '${raw}'`);
   }
   return values;
 }
@@ -90,7 +90,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     device: args.device,
     dtype: args.dtype,
     repeats,
-    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : list('warmup', args.warmup, [])[0],
+    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : list('warmup', args.warmup, [], 0)[0],
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
   };
