@@ -13,13 +13,13 @@ const DEFAULT_SHARED_MEMORY = 48 * 1024;
 
 class DeviceKernels {
   readonly #modules = new Map<string, CUmodule>();
-  readonly #functions = new Map<KernelEntry, CUfunction>();
+  readonly #functions = new Map<KernelSource, CUfunction>();
 
   constructor(readonly device: CudaDevice) {
     device.onDispose(() => this.#unloadAll());
   }
 
-  function(entry: KernelEntry): CUfunction {
+  function(entry: KernelSource): CUfunction {
     let fn = this.#functions.get(entry);
     if (fn !== undefined) return fn;
     const device = this.device;
@@ -60,7 +60,19 @@ class DeviceKernels {
   }
 }
 
+/** Where a kernel lives; functions are cached per object, so callers pass the same object each time. */
+type KernelSource = Pick<KernelEntry, 'file' | 'symbol' | 'smemBytes'>;
+
 const perDevice = new WeakMap<CudaDevice, DeviceKernels>();
+
+function kernelsOf(device: CudaDevice): DeviceKernels {
+  let kernels = perDevice.get(device);
+  if (!kernels) {
+    kernels = new DeviceKernels(device);
+    perDevice.set(device, kernels);
+  }
+  return kernels;
+}
 
 /** A kernel ready to launch on one device for one problem. */
 export interface ResolvedKernel {
@@ -70,13 +82,16 @@ export interface ResolvedKernel {
 }
 
 export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProblem): ResolvedKernel {
-  let kernels = perDevice.get(device);
-  if (!kernels) {
-    kernels = new DeviceKernels(device);
-    perDevice.set(device, kernels);
-  }
   const entry = selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
-  return { entry, fn: kernels.function(entry), grid: launchGrid(entry, p) };
+  return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p) };
+}
+
+/**
+ * A kernel of another fatbin in the kernel directory (ring attention's helpers, kernels/build/ring_ops.fatbin),
+ * loaded into the device's context once and unloaded with it. Pass the same `source` object every time.
+ */
+export function kernelFunction(device: CudaDevice, source: KernelSource): CUfunction {
+  return kernelsOf(device).function(source);
 }
 
 export function launchKernel(device: CudaDevice, kernel: ResolvedKernel, params: Uint8Array): void {
