@@ -1,0 +1,234 @@
+// FlashAttention-2 backward for sm_80+: the main kernel over key blocks, deterministic in dk and dv.
+//
+// One block: keys [j0, j0 + BC) of one (batch, kv head), with K_j and V_j resident in shared memory. It loops
+// over every query head of the group and over the query blocks Q_i (BR rows) that can see these keys, and
+// recomputes P from lse (paper notation, all per tile):
+//   phase A  S^T = K_j Q_i^T,  P^T = exp2(S^T * scale * log2e - lse * log2e),  dP^T = V_j dO_i^T,
+//            dS^T = P^T o (dP^T - D_i)            (warps split keys x queries; P^T, dS^T go to shared memory)
+//   phase B  dV_j += P^T dO_i,  dK_j += dS^T Q_i   (warps split keys x head dim; accumulators in registers)
+//   phase C  dQ_i += dS K_j                       (warps split queries x head dim; float32 atomics into dq_accum)
+// dK_j is scaled by softmax_scale and dK_j, dV_j are written once at the end; dq is scaled in bwd_dq.
+#pragma once
+#include "params.h"
+#include "../common/tile.cuh"
+#include "../common/mask.cuh"
+#include "config.cuh"
+
+namespace flash {
+
+extern __shared__ __align__(128) uint8_t flash_smem[];
+
+constexpr float LOG2E = 1.4426950408889634f;
+
+// Largest divisor of n that is at most 4: how many 16-column units phase C accumulates at once.
+constexpr int phase_c_group(int n) { return n % 4 == 0 ? 4 : n % 3 == 0 ? 3 : n % 2 == 0 ? 2 : 1; }
+
+template <class DT, int D>
+struct Bwd {
+  static constexpr int WARPS = BwdConfig<D>::WARPS, BC = BwdConfig<D>::BC, BR = BwdConfig<D>::BR;
+  static constexpr int THREADS = 32 * WARPS;
+  static constexpr int WM = BC / 16, WN = WARPS / WM;  // phase A/B: warps along keys x along queries or d
+  static constexpr int QCOLS = BR / WN, DCOLS = D / WN;
+  static constexpr int CM = BR / 16, CG = WARPS / CM, CCOLS = D / CG;  // phase C: along queries x along d
+  static constexpr int CU = phase_c_group(CCOLS / 16);
+  using KVTile = SmemTile<BC, D>;
+  using QTile = SmemTile<BR, D>;
+  using PTile = SmemTile<BC, BR>;
+  static constexpr int OFF_K = 0, OFF_V = KVTile::BYTES, OFF_Q = 2 * KVTile::BYTES;
+  static constexpr int OFF_DO = OFF_Q + QTile::BYTES, OFF_P = OFF_DO + QTile::BYTES;
+  static constexpr int OFF_DS = OFF_P + PTile::BYTES, OFF_LSE = OFF_DS + PTile::BYTES;
+  static constexpr int OFF_DVEC = OFF_LSE + BR * 4;
+  static constexpr int SMEM_BYTES = OFF_DVEC + BR * 4;
+  static_assert(WARPS % WM == 0 && QCOLS % 16 == 0 && DCOLS % 16 == 0, "phase A/B split");
+  static_assert(WARPS % CM == 0 && CCOLS % 16 == 0, "phase C split");
+};
+
+template <class DT, int D>
+__device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
+  using B_ = Bwd<DT, D>;
+  using T = typename DT::T;
+  using KVTile = typename B_::KVTile;
+  using QTile = typename B_::QTile;
+  using PTile = typename B_::PTile;
+  constexpr int BC = B_::BC, BR = B_::BR, THREADS = B_::THREADS;
+  constexpr int WM = B_::WM, QCOLS = B_::QCOLS, DCOLS = B_::DCOLS;
+  constexpr int CM = B_::CM, CCOLS = B_::CCOLS, CU = B_::CU;
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int wm = warp % WM, wn = warp / WM;  // phase A/B: key m-tile, query (A) or d (B) column group
+  const int cm = warp % CM, cg = warp / CM;  // phase C: query m-tile, d column group
+  const int jb = blockIdx.x, kh = blockIdx.y, b = blockIdx.z;
+  const int group = p.h / p.hk;
+  const int j0 = jb * BC;
+  const int j_last = min(j0 + BC, p.lk) - 1;
+
+  const int64_t q_stride = int64_t(p.h) * p.d, kv_stride = int64_t(p.hk) * p.d;
+  const T* k = reinterpret_cast<const T*>(p.k) + ((int64_t(b) * p.lk + j0) * p.hk + kh) * p.d;  // [BC rows][d]
+  const T* v = reinterpret_cast<const T*>(p.v) + ((int64_t(b) * p.lk + j0) * p.hk + kh) * p.d;  // [BC rows][d]
+  const bool vec = p.d % 8 == 0 && ((p.q | p.k | p.v | p.dout) & 15) == 0;
+
+  const uint32_t base = smem_addr(flash_smem);
+  const uint32_t sK = base + B_::OFF_K, sV = base + B_::OFF_V, sQ = base + B_::OFF_Q, sdO = base + B_::OFF_DO;
+  const uint32_t sP = base + B_::OFF_P, sdS = base + B_::OFF_DS;
+  float* s_lse = reinterpret_cast<float*>(flash_smem + B_::OFF_LSE);    // [BR] lse * log2e, +inf for empty rows
+  float* s_dvec = reinterpret_cast<float*>(flash_smem + B_::OFF_DVEC);  // [BR] D_i
+
+  load_tile<KVTile, THREADS, DT>(sK, k, kv_stride, p.lk - j0, p.d, vec);
+  load_tile<KVTile, THREADS, DT>(sV, v, kv_stride, p.lk - j0, p.d, vec);
+  cp_async_commit();
+
+  float dv[DCOLS / 8][4], dk[DCOLS / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < DCOLS / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dv[nt][e] = dk[nt][e] = 0.f;
+
+  const Mask mask(p);
+  int64_t i_lo, i_hi;
+  mask.queries_for(j0, j_last, &i_lo, &i_hi);
+  const int qb_first = i_lo <= i_hi ? int(i_lo / BR) : 0;
+  const int qb_last = i_lo <= i_hi ? int(i_hi / BR) : -1;
+
+  for (int hq = kh * group; hq < (kh + 1) * group; ++hq) {
+    const T* q_head = reinterpret_cast<const T*>(p.q) + (int64_t(b) * p.lq * p.h + hq) * p.d;     // [lq rows][d]
+    const T* do_head = reinterpret_cast<const T*>(p.dout) + (int64_t(b) * p.lq * p.h + hq) * p.d;  // [lq rows][d]
+    const float* lse = reinterpret_cast<const float*>(p.lse) + (int64_t(b) * p.h + hq) * p.lq;
+    const float* dvec = reinterpret_cast<const float*>(p.softmax_d) + (int64_t(b) * p.h + hq) * p.lq;
+    float* dq_accum = reinterpret_cast<float*>(p.dq_accum) + (int64_t(b) * p.lq * p.h + hq) * p.d;
+
+    for (int qb = qb_first; qb <= qb_last; ++qb) {
+      const int i0 = qb * BR;
+      // Barrier: every warp has finished phases B and C of the previous step, so Q, dO, P^T, dS^T, lse and
+      // D may be overwritten.
+      __syncthreads();
+      load_tile<QTile, THREADS, DT>(sQ, q_head + int64_t(i0) * q_stride, q_stride, p.lq - i0, p.d, vec);
+      load_tile<QTile, THREADS, DT>(sdO, do_head + int64_t(i0) * q_stride, q_stride, p.lq - i0, p.d, vec);
+      cp_async_commit();
+      if (tid < BR) {
+        const int row = i0 + tid;
+        const float l = row < p.lq ? lse[row] : -INFINITY;
+        // A row with no allowed key (lse = -inf) must get P = 0: exp2(x - inf) = 0.
+        s_lse[tid] = l == -INFINITY ? INFINITY : l * LOG2E;
+        s_dvec[tid] = row < p.lq ? dvec[row] : 0.f;
+      }
+      cp_async_wait<0>();
+      // Barrier: Q_i, dO_i, lse, D (and on the first step K_j, V_j) are in shared memory for every warp.
+      __syncthreads();
+
+      // Phase A: this warp's 16 keys x QCOLS queries of S^T and dP^T.
+      float s[QCOLS / 8][4], dp[QCOLS / 8][4];
+#pragma unroll
+      for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[nt][e] = dp[nt][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t ak[4], av[4];
+        ldsm_a<KVTile>(ak, sK, wm * 16, kk * 16);
+        ldsm_a<KVTile>(av, sV, wm * 16, kk * 16);
+#pragma unroll
+        for (int np = 0; np < QCOLS / 16; ++np) {
+          uint32_t bq[4], bo[4];
+          ldsm_b<QTile>(bq, sQ, kk * 16, wn * QCOLS + np * 16);
+          ldsm_b<QTile>(bo, sdO, kk * 16, wn * QCOLS + np * 16);
+          mma_16816(s[2 * np], ak, bq[0], bq[1], T());
+          mma_16816(s[2 * np + 1], ak, bq[2], bq[3], T());
+          mma_16816(dp[2 * np], av, bo[0], bo[1], T());
+          mma_16816(dp[2 * np + 1], av, bo[2], bo[3], T());
+        }
+      }
+      const bool need_mask = mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1);
+#pragma unroll
+      for (int nt = 0; nt < QCOLS / 8; ++nt) {
+        float pv[4], ds[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = wn * QCOLS + nt * 8 + 2 * t + (e & 1);  // query column inside the block
+          float x = exp2_approx(s[nt][e] * p.softmax_scale_log2 - s_lse[c]);
+          if (need_mask && !mask.allowed(i0 + c, j0 + wm * 16 + g + (e >> 1) * 8)) x = 0.f;
+          pv[e] = x;
+          ds[e] = x * (dp[nt][e] - s_dvec[c]);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const uint32_t off = PTile::offset(wm * 16 + g + r * 8, (wn * QCOLS) / 8 + nt) + t * 4;
+          st_shared_32(sP + off, DT::pack(pv[2 * r], pv[2 * r + 1]));
+          st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
+        }
+      }
+      // Barrier: P^T and dS^T of the whole tile are in shared memory before any warp reads other warps' parts.
+      __syncthreads();
+
+      // Phase B: dV += P^T dO, dK += dS^T Q for this warp's 16 keys x DCOLS head-dim columns.
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk) {
+        uint32_t ap[4], ads[4];
+        ldsm_a<PTile>(ap, sP, wm * 16, kk * 16);
+        ldsm_a<PTile>(ads, sdS, wm * 16, kk * 16);
+#pragma unroll
+        for (int np = 0; np < DCOLS / 16; ++np) {
+          uint32_t bo[4], bq[4];
+          ldsm_b_trans<QTile>(bo, sdO, kk * 16, wn * DCOLS + np * 16);
+          ldsm_b_trans<QTile>(bq, sQ, kk * 16, wn * DCOLS + np * 16);
+          mma_16816(dv[2 * np], ap, bo[0], bo[1], T());
+          mma_16816(dv[2 * np + 1], ap, bo[2], bo[3], T());
+          mma_16816(dk[2 * np], ads, bq[0], bq[1], T());
+          mma_16816(dk[2 * np + 1], ads, bq[2], bq[3], T());
+        }
+      }
+
+      // Phase C: dQ_i += dS K_j for this warp's 16 queries x CCOLS columns, CU 16-column units at a time.
+#pragma unroll
+      for (int u0 = 0; u0 < CCOLS / 16; u0 += CU) {
+        float acc[2 * CU][4];
+#pragma unroll
+        for (int nt = 0; nt < 2 * CU; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; ++kk) {
+          uint32_t a[4];
+          ldsm_a_trans<PTile>(a, sdS, cm * 16, kk * 16);
+#pragma unroll
+          for (int u = 0; u < CU; ++u) {
+            uint32_t bk[4];
+            ldsm_b_trans<KVTile>(bk, sK, kk * 16, cg * CCOLS + (u0 + u) * 16);
+            mma_16816(acc[2 * u], a, bk[0], bk[1], T());
+            mma_16816(acc[2 * u + 1], a, bk[2], bk[3], T());
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < 2 * CU; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int row = i0 + cm * 16 + g + (e >> 1) * 8;
+            const int col = cg * CCOLS + u0 * 16 + nt * 8 + 2 * t + (e & 1);
+            if (row < p.lq && col < p.d) red_add_f32(dq_accum + int64_t(row) * q_stride + col, acc[nt][e]);
+          }
+      }
+    }
+  }
+  cp_async_wait<0>();  // K_j, V_j copies have landed even when no query block sees these keys
+
+  // Epilogue: dK_j (scaled) and dV_j, each element written once.
+#pragma unroll
+  for (int nt = 0; nt < DCOLS / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = j0 + wm * 16 + g + (e >> 1) * 8;
+      const int col = wn * DCOLS + nt * 8 + 2 * t + (e & 1);
+      if (row > j_last || col >= p.d) continue;
+      const int64_t idx = ((int64_t(b) * p.lk + row) * p.hk + kh) * p.d + col;
+      const float dk_val = dk[nt][e] * p.softmax_scale;
+      if (p.out_float32) {
+        reinterpret_cast<float*>(p.dk)[idx] = dk_val;
+        reinterpret_cast<float*>(p.dv)[idx] = dv[nt][e];
+      } else {
+        reinterpret_cast<T*>(p.dk)[idx] = DT::from_float(dk_val);
+        reinterpret_cast<T*>(p.dv)[idx] = DT::from_float(dv[nt][e]);
+      }
+    }
+}
+
+}  // namespace flash

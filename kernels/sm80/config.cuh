@@ -1,0 +1,34 @@
+// Tile shapes per compiled head dim. Every kernel fits in 99 KB of shared memory per block, so the same
+// choice launches on sm_80, sm_86/89 and sm_90.
+#pragma once
+
+namespace flash {
+
+// Forward: a block owns BR = 16 * MT * WARPS query rows (each warp MT m-tiles of 16 rows) and walks the
+// keys BC at a time. Shared memory: Q [BR][D], K [BC][D], V [BC][D].
+template <int D> struct FwdConfig;
+template <> struct FwdConfig<32>  { static constexpr int WARPS = 4, MT = 2, BC = 64; };
+template <> struct FwdConfig<64>  { static constexpr int WARPS = 4, MT = 2, BC = 64; };
+template <> struct FwdConfig<96>  { static constexpr int WARPS = 4, MT = 2, BC = 64; };
+template <> struct FwdConfig<128> { static constexpr int WARPS = 4, MT = 2, BC = 64; };
+template <> struct FwdConfig<160> { static constexpr int WARPS = 8, MT = 1, BC = 64; };
+template <> struct FwdConfig<192> { static constexpr int WARPS = 8, MT = 1, BC = 64; };
+template <> struct FwdConfig<224> { static constexpr int WARPS = 4, MT = 1, BC = 64; };
+template <> struct FwdConfig<256> { static constexpr int WARPS = 4, MT = 1, BC = 64; };
+
+// Backward: a block owns BC key rows (K, V resident) and walks the queries BR at a time.
+// Shared memory: K, V [BC][D]; Q, dO [BR][D]; P^T, dS^T [BC][BR]; lse, D [BR] float32.
+template <int D> struct BwdConfig;
+template <> struct BwdConfig<32>  { static constexpr int WARPS = 8, BC = 128, BR = 64; };
+template <> struct BwdConfig<64>  { static constexpr int WARPS = 8, BC = 128, BR = 64; };
+template <> struct BwdConfig<96>  { static constexpr int WARPS = 8, BC = 64, BR = 64; };
+template <> struct BwdConfig<128> { static constexpr int WARPS = 8, BC = 64, BR = 64; };
+template <> struct BwdConfig<160> { static constexpr int WARPS = 8, BC = 64, BR = 64; };
+template <> struct BwdConfig<192> { static constexpr int WARPS = 8, BC = 64, BR = 32; };
+template <> struct BwdConfig<224> { static constexpr int WARPS = 4, BC = 32, BR = 32; };
+template <> struct BwdConfig<256> { static constexpr int WARPS = 4, BC = 32, BR = 32; };
+
+// bwd_pre and bwd_dq: one warp per row, ROWS rows per block.
+struct RowConfig { static constexpr int WARPS = 4, ROWS = 16; };
+
+}  // namespace flash

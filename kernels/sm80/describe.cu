@@ -1,0 +1,33 @@
+// Host-only program run by scripts/build-kernels.mjs: prints the launch shape of every kernel variant as JSON
+// lines, straight from the same config structs the kernels compile with, so the manifest cannot drift.
+#include <cstdio>
+#include "fwd.cuh"
+#include "bwd.cuh"
+#include "rows.cuh"
+
+template <int D>
+static void describe() {
+  using F = flash::Fwd<flash::BFloat16, D>;
+  using B = flash::Bwd<flash::BFloat16, D>;
+  constexpr int ROW_THREADS = flash::RowConfig::WARPS * 32, ROWS = flash::RowConfig::ROWS;
+  std::printf("{\"phase\":\"fwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+              D, F::THREADS, F::SMEM_BYTES, F::BR);
+  std::printf("{\"phase\":\"bwd_pre\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+              D, ROW_THREADS, ROWS);
+  std::printf("{\"phase\":\"bwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
+              D, B::THREADS, B::SMEM_BYTES, B::BC);
+  std::printf("{\"phase\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+              D, ROW_THREADS, ROWS);
+}
+
+int main() {
+  describe<32>();
+  describe<64>();
+  describe<96>();
+  describe<128>();
+  describe<160>();
+  describe<192>();
+  describe<224>();
+  describe<256>();
+  return 0;
+}

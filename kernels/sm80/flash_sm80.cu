@@ -1,0 +1,42 @@
+// One compilation unit per (dtype, head dim): the build passes FLASH_DTYPE (f16 | bf16) and FLASH_HEAD_DIM.
+// It defines the four extern "C" kernels of that variant, each taking FlashParams by value:
+//   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>.
+#include "fwd.cuh"
+#include "bwd.cuh"
+#include "rows.cuh"
+
+#if !defined(FLASH_DTYPE) || !defined(FLASH_HEAD_DIM)
+#error "build with -DFLASH_DTYPE=f16|bf16 -DFLASH_HEAD_DIM=<32..256>"
+#endif
+
+#define FLASH_f16 flash::Float16
+#define FLASH_bf16 flash::BFloat16
+#define FLASH_CAT3(a, b, c) a##b##c
+#define FLASH_DT(x) FLASH_CAT3(FLASH_, x, )
+#define FLASH_NAME4(phase, dt, d) flash_##phase##_##dt##_d##d
+#define FLASH_NAME(phase, dt, d) FLASH_NAME4(phase, dt, d)
+
+using DType = FLASH_DT(FLASH_DTYPE);
+constexpr int HEAD_DIM = FLASH_HEAD_DIM;
+using FwdShape = flash::Fwd<DType, HEAD_DIM>;
+using BwdShape = flash::Bwd<DType, HEAD_DIM>;
+
+extern "C" __global__ void __launch_bounds__(FwdShape::THREADS, 1)
+    FLASH_NAME(fwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::fwd_kernel<DType, HEAD_DIM>(p);
+}
+
+extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
+    FLASH_NAME(bwd_pre, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::bwd_pre_kernel<DType>(p);
+}
+
+extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
+    FLASH_NAME(bwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::bwd_kernel<DType, HEAD_DIM>(p);
+}
+
+extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
+    FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::bwd_dq_kernel<DType>(p);
+}

@@ -1,0 +1,71 @@
+"""Times our forward and backward against PyTorch's scaled_dot_product_attention with the FLASH backend
+(FlashAttention-2) in the same process, on performance.md's grid: bf16, hidden 2048 (h = 2048 / d),
+n * l = 16384 tokens. CUDA events around each launch sequence, median of timed runs after warm-up.
+Usage: python3 bench.py [--lengths 2048,8192] [--dims 64,128,256]"""
+import argparse
+import statistics
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from flashk import Kernels, backward, forward
+
+
+def median_ms(fn, warmup=3, iters=15):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--lengths', default='2048,8192')
+    ap.add_argument('--dims', default='64,128,256')
+    args = ap.parse_args()
+    K = Kernels()
+    print(f'device: {torch.cuda.get_device_name()}, torch {torch.__version__}')
+    print('  d causal     l |  ours fwd   FA2 fwd  ratio |  ours bwd   FA2 bwd  ratio | max|o-o_fa2|')
+    rows = []
+    for d in map(int, args.dims.split(',')):
+        for l in map(int, args.lengths.split(',')):
+            for causal in (False, True):
+                h, n = 2048 // d, 16384 // l
+                torch.manual_seed(0)
+                q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
+                scale = d ** -0.5
+                wl, wr = (-1, 0) if causal else (-1, -1)
+                o = torch.empty_like(q)
+                lse = torch.empty(n, h, l, device='cuda')
+                dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+                acc = torch.empty(n, l, h, d, device='cuda')
+                sd = torch.empty(n, h, l, device='cuda')
+                fwd_ms = median_ms(lambda: forward(K, q, k, v, scale, wl, wr, o, lse))
+                bwd_ms = median_ms(lambda: backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd))
+                qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (q, k, v))
+                dot = dout.transpose(1, 2)
+                with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                    ref = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
+                    fa_fwd_ms = median_ms(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal))
+                    fa_bwd_ms = median_ms(lambda: torch.autograd.grad(ref, (qt, kt, vt), dot, retain_graph=True))
+                diff = (ref.detach().transpose(1, 2).float() - o.float()).abs().max().item()
+                flops = 4 * n * h * l * l * d * (0.5 if causal else 1.0)
+                tf = lambda ms, mult: mult * flops / ms / 1e9
+                r = (d, causal, l, tf(fwd_ms, 1), tf(fa_fwd_ms, 1), tf(bwd_ms, 2.5), tf(fa_bwd_ms, 2.5), diff)
+                rows.append(r)
+                print(f'{d:3d} {str(causal):6s} {l:5d} | {r[3]:8.1f}  {r[4]:8.1f}  {r[3] / r[4]:5.2f} | '
+                      f'{r[5]:8.1f}  {r[6]:8.1f}  {r[5] / r[6]:5.2f} | {diff:.2e}', flush=True)
+                del q, k, v, dout, o, lse, dq, dk, dv, acc, sd, qt, kt, vt, ref
+    print('TFLOP/s (FlashAttention convention: fwd 4*n*h*l*l*d, halved when causal; bwd 2.5x)')
+
+
+if __name__ == '__main__':
+    main()

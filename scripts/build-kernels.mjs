@@ -1,0 +1,155 @@
+// Builds the CUDA kernels ahead of time: kernels/sm80/flash_sm80.cu once per (dtype, head dim) into
+// kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs) and writes
+// kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
+// memory per kernel and fails on any spill.
+//   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...]
+// --if-nvcc: when nvcc is not installed, say so in one line and exit 0 (npm install on a CPU-only machine).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parsePtxasReport } from './ptxas-report.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SRC = join(ROOT, 'kernels', 'sm80');
+const COMMON = join(ROOT, 'kernels', 'common');
+const OUT = join(ROOT, 'kernels', 'build');
+const HEAD_DIMS = [32, 64, 96, 128, 160, 192, 224, 256];
+const DTYPES = [
+  { tag: 'f16', name: 'float16' },
+  { tag: 'bf16', name: 'bfloat16' },
+];
+const PARALLEL = 2;
+// Dynamic shared memory a block may opt into on sm_86 / sm_89 (99 KB): every kernel must fit it.
+const SMALLEST_SMEM_LIMIT = 101376;
+const NVCC_FLAGS = [
+  '-std=c++17', '-O3', `-I${COMMON}`,
+  '-gencode', 'arch=compute_80,code=sm_80',
+  '-gencode', 'arch=compute_80,code=compute_80',
+  '-Xptxas', '-v',
+];
+
+function fail(message) {
+  console.error(`build-kernels: ${message}`);
+  process.exit(1);
+}
+
+function nvccVersion() {
+  const r = spawnSync('nvcc', ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return null;
+  const m = /release ([\d.]+)/.exec(r.stdout);
+  return m ? m[1] : 'unknown';
+}
+
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', (e) => resolve({ code: -1, out: `${out}${e.message}` }));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+async function pool(jobs, width) {
+  const results = new Array(jobs.length);
+  let next = 0;
+  async function worker() {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
+  return results;
+}
+
+// Launch shapes straight from the kernels' own config structs (a host-only program).
+async function describeShapes() {
+  const exe = join(OUT, 'describe');
+  const built = await run('nvcc', ['-std=c++17', `-I${COMMON}`, '-o', exe, join(SRC, 'describe.cu')]);
+  if (built.code !== 0) fail(`describe.cu failed to compile:\n${built.out}`);
+  const ran = spawnSync(exe, { encoding: 'utf8' });
+  if (ran.status !== 0) fail(`describe failed: ${ran.stderr}`);
+  return ran.stdout.trim().split('\n').map((line) => JSON.parse(line));
+}
+
+function parseOnly(argv) {
+  const arg = argv.find((a) => a.startsWith('--only='));
+  if (!arg) return null;
+  return new Set(arg.slice('--only='.length).split(','));
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const version = nvccVersion();
+  if (version === null) {
+    if (argv.includes('--if-nvcc')) {
+      console.log('build-kernels: nvcc not found; CUDA kernels not built (the CPU backend works without them).');
+      return;
+    }
+    fail('nvcc not found on PATH; install the CUDA toolkit or pass --if-nvcc to skip');
+  }
+  const only = parseOnly(argv);
+  const started = Date.now();
+  mkdirSync(OUT, { recursive: true });
+  const shapes = await describeShapes();
+
+  const variants = [];
+  for (const dt of DTYPES)
+    for (const d of HEAD_DIMS) if (!only || only.has(`${dt.tag}:${d}`)) variants.push({ dt, d });
+  console.log(`build-kernels: nvcc ${version}, ${variants.length} fatbins, ${PARALLEL} at a time`);
+
+  const results = await pool(
+    variants.map(({ dt, d }) => async () => {
+      const file = `flash_sm80_${dt.tag}_d${d}.fatbin`;
+      const t0 = Date.now();
+      const r = await run('nvcc', [
+        ...NVCC_FLAGS, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`,
+        '-o', join(OUT, file), join(SRC, 'flash_sm80.cu'),
+      ]);
+      if (r.code !== 0) fail(`${file}: nvcc failed\n${r.out}`);
+      return { dt, d, file, seconds: (Date.now() - t0) / 1000, report: parsePtxasReport(r.out) };
+    }),
+    PARALLEL,
+  );
+
+  const kernels = [];
+  const problems = [];
+  console.log('kernel                          regs  spill(st/ld)  stack  smem(dyn)  threads');
+  for (const { dt, d, file, report } of results) {
+    for (const shape of shapes.filter((s) => s.headDim === d)) {
+      const symbol = `flash_${shape.phase}_${dt.tag}_d${d}`;
+      const info = report.get(symbol);
+      if (!info) fail(`${file}: ptxas reported nothing for ${symbol}`);
+      const spills = info.spillStores + info.spillLoads;
+      if (spills > 0) problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
+      if (shape.smemBytes + info.staticSmem > SMALLEST_SMEM_LIMIT)
+        problems.push(`${symbol} needs ${shape.smemBytes + info.staticSmem} bytes of shared memory (> 99 KB)`);
+      console.log(
+        `${symbol.padEnd(32)}${String(info.registers).padStart(4)}  ${`${info.spillStores}/${info.spillLoads}`.padStart(12)}` +
+          `  ${String(info.stack).padStart(5)}  ${String(shape.smemBytes).padStart(9)}  ${String(shape.threads).padStart(7)}`,
+      );
+      kernels.push({
+        file, symbol, phase: shape.phase, dtype: dt.name, headDim: d, threads: shape.threads,
+        smemBytes: shape.smemBytes, tileRows: shape.tileRows, gridRows: shape.gridRows, gridHeads: shape.gridHeads,
+        registers: info.registers,
+      });
+    }
+  }
+  // A partial build (--only) keeps the manifest entries of the variants it did not rebuild.
+  const manifestPath = join(OUT, 'manifest.json');
+  if (only && existsSync(manifestPath)) {
+    const rebuilt = new Set(kernels.map((k) => k.symbol));
+    const previous = JSON.parse(readFileSync(manifestPath, 'utf8')).kernels ?? [];
+    kernels.push(...previous.filter((k) => !rebuilt.has(k.symbol)));
+  }
+  writeFileSync(manifestPath, `${JSON.stringify({ arch: 'sm_80', nvcc: version, kernels }, null, 1)}\n`);
+  const total = ((Date.now() - started) / 1000).toFixed(1);
+  const slowest = Math.max(...results.map((r) => r.seconds)).toFixed(1);
+  console.log(`build-kernels: ${kernels.length} kernels in ${results.length} fatbins, ${total} s (slowest fatbin ${slowest} s)`);
+  if (problems.length > 0) fail(`refusing the build:\n  ${problems.join('\n  ')}`);
+}
+
+await main();
