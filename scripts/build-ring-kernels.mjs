@@ -1,10 +1,11 @@
 // Builds ring attention's element-wise kernels (kernels/ring/ring_ops.cu) into
 // kernels/build/ring_ops.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs) and writes
 // kernels/build/ring-manifest.json, which src/ring/cuda-kernels.ts reads. Fails on any register spill.
-//   node scripts/build-ring-kernels.mjs [--if-nvcc]
+//   node scripts/build-ring-kernels.mjs [--if-nvcc] [--force]
 // --if-nvcc: when nvcc is not installed, say so in one line and exit 0 (npm install on a CPU-only machine).
+// Without --force, an up-to-date build (outputs newer than the source and this script) is left alone.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,9 +25,23 @@ const SYMBOLS = [
   'ring_cast_f32_bf16',
 ];
 
+const MANIFEST = join(OUT, 'ring-manifest.json');
+
+function upToDate() {
+  const outputs = [join(OUT, FILE), MANIFEST];
+  if (!outputs.every(existsSync)) return false;
+  const built = Math.min(...outputs.map((p) => statSync(p).mtimeMs));
+  return [SOURCE, fileURLToPath(import.meta.url)].every((p) => statSync(p).mtimeMs < built);
+}
+
 function fail(message) {
   console.error(`build-ring-kernels: ${message}`);
   process.exit(1);
+}
+
+if (!process.argv.includes('--force') && upToDate()) {
+  console.log(`build-ring-kernels: ${FILE} is up to date`);
+  process.exit(0);
 }
 
 const probe = spawnSync('nvcc', ['--version'], { encoding: 'utf8' });
@@ -69,7 +84,7 @@ const spilling = SYMBOLS.filter((s) => seen.get(s) > 0);
 if (spilling.length > 0) fail(`refusing the build: ${spilling.join(', ')} spill registers`);
 
 writeFileSync(
-  join(OUT, 'ring-manifest.json'),
+  MANIFEST,
   `${JSON.stringify({ arch: 'sm_80', nvcc: version, file: FILE, threads: THREADS, symbols: SYMBOLS }, null, 1)}\n`,
 );
 console.log(`build-ring-kernels: nvcc ${version}, ${SYMBOLS.length} kernels in ${FILE}, no spills`);

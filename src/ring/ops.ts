@@ -3,6 +3,7 @@ import type { Dtype } from '../dtype.js';
 import { BackendUnavailableError, describe } from '../errors.js';
 import type { Storage } from '../storage.js';
 import type { RingTransport } from './transport.js';
+import { cudaRingOps } from './cuda-ops.js';
 import { hostRingOps } from './host-ops.js';
 
 /**
@@ -36,8 +37,11 @@ export interface MergeDims {
   d: number;
 }
 
-// CPU virtual devices always have the host implementation; the CUDA runtime registers its own.
-const registry = new Map<DeviceKind, RingDeviceOps>([['cpu', hostRingOps]]);
+// CPU virtual devices have the host implementation, CUDA GPUs the kernels of kernels/ring (loaded on first use).
+const registry = new Map<DeviceKind, RingDeviceOps>([
+  ['cpu', hostRingOps],
+  ['cuda', cudaRingOps],
+]);
 
 export function registerRingOps(kind: DeviceKind, ops: RingDeviceOps): void {
   registry.set(kind, ops);

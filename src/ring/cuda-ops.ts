@@ -1,0 +1,127 @@
+/**
+ * Ring attention's device operations on CUDA GPUs (registered for 'cuda' in ops.ts). Everything is
+ * enqueued on the device's compute stream and returns at once; storages are row-major, `axis` cuts a
+ * shape into outer x axis x inner.
+ */
+import { cudaDevice } from '../backend/cuda/runtime.js';
+import { CudaStorage } from '../backend/cuda/storage.js';
+import { type Dtype, bytesPerElement } from '../dtype.js';
+import { DtypeError, ShapeError, describe } from '../errors.js';
+import type { Storage } from '../storage.js';
+import { elementCount } from '../tensor.js';
+import { copyRows, copyToDevice, cudaStorageOf } from './cuda-copy.js';
+import { launchRingKernel } from './cuda-kernels.js';
+import { createCudaTransport } from './cuda-transport.js';
+import type { MergeDims, RingDeviceOps } from './ops.js';
+
+function split(shape: readonly number[], axis: number): [number, number, number] {
+  return [elementCount(shape.slice(0, axis)), shape[axis], elementCount(shape.slice(axis + 1))];
+}
+
+/** `s` itself when it lives on `device`, else a copy there (owned by the caller, `copied` true). */
+function onDevice(s: CudaStorage, device: string): { storage: CudaStorage; copied: boolean } {
+  if (s.device === device) return { storage: s, copied: false };
+  return { storage: copyToDevice(s, cudaDevice(device)), copied: true };
+}
+
+/** The float32 bits of `value`, for cuMemsetD32Async. */
+function float32Bits(value: number): number {
+  return new Uint32Array(new Float32Array([value]).buffer)[0];
+}
+
+function checkSameLength(a: CudaStorage, b: CudaStorage, what: string): void {
+  if (a.length !== b.length || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    throw new ShapeError(`ring: ${what}: expected two float32 storages of one length, got ${a.dtype}[${a.length}] and ${b.dtype}[${b.length}]`);
+  }
+}
+
+export const cudaRingOps: RingDeviceOps = {
+  slice(src, shape, axis, start, length, device) {
+    const s = cudaStorageOf(src, 'slice');
+    const [outer, rows, inner] = split(shape, axis);
+    const rowBytes = inner * bytesPerElement(s.dtype);
+    // Cut on the source's GPU, then move the (contiguous) result if it belongs elsewhere.
+    const cut = CudaStorage.allocate(s.cudaDevice, s.dtype, outer * length * inner);
+    try {
+      copyRows(s.cudaDevice, cut.pointer, length * rowBytes, s.pointer + BigInt(start * rowBytes), rows * rowBytes, length * rowBytes, outer);
+    } catch (error) {
+      cut.dispose();
+      throw error;
+    }
+    if (cut.device === device) return cut;
+    const moved = copyToDevice(cut, cudaDevice(device));
+    cut.dispose();
+    return moved;
+  },
+
+  concat(parts, shapes, axis, device) {
+    const gpu = cudaDevice(device);
+    const dtype = parts[0].dtype;
+    const total = shapes.reduce((sum, s) => sum + s[axis], 0);
+    const [outer, , inner] = split(shapes[0], axis);
+    const rowBytes = inner * bytesPerElement(dtype);
+    const out = CudaStorage.allocate(gpu, dtype, outer * total * inner);
+    try {
+      let row = 0;
+      parts.forEach((part, i) => {
+        const rows = shapes[i][axis];
+        const { storage, copied } = onDevice(cudaStorageOf(part, 'concat'), device);
+        try {
+          copyRows(gpu, out.pointer + BigInt(row * rowBytes), total * rowBytes, storage.pointer, rows * rowBytes, rows * rowBytes, outer);
+        } finally {
+          if (copied) storage.dispose();
+        }
+        row += rows;
+      });
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+    return out;
+  },
+
+  filled(length, value, device) {
+    const gpu = cudaDevice(device);
+    const out = CudaStorage.allocate(gpu, 'float32', length);
+    try {
+      gpu.fillWords(out.pointer, float32Bits(value), length);
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+    return out;
+  },
+
+  mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d }: MergeDims) {
+    const [ao, al, po, pl] = [accOut, accLse, partOut, partLse].map((s, i) => cudaStorageOf(s, ['accOut', 'accLse', 'partOut', 'partLse'][i]));
+    checkSameLength(ao, po, 'mergePartial out');
+    checkSameLength(al, pl, 'mergePartial lse');
+    if (ao.length !== n * l * h * d || al.length !== n * h * l) {
+      throw new ShapeError(`ring: mergePartial: out has ${ao.length} and lse ${al.length} elements, expected ${n * l * h * d} and ${n * h * l} for ${describe({ n, l, h, d })}`);
+    }
+    // One warp per row of d values.
+    launchRingKernel(ao.cudaDevice, 'ring_merge', n * l * h * 32, [ao.pointer, al.pointer, po.pointer, pl.pointer, n, l, h, d]);
+  },
+
+  addInto(acc, part) {
+    const [a, b] = [cudaStorageOf(acc, 'addInto acc'), cudaStorageOf(part, 'addInto part')];
+    checkSameLength(a, b, 'addInto');
+    launchRingKernel(a.cudaDevice, 'ring_add_f32', a.length, [a.pointer, b.pointer, a.length]);
+  },
+
+  cast(src, dtype: Dtype) {
+    const s = cudaStorageOf(src, 'cast');
+    if (s.dtype !== 'float32') throw new DtypeError(`ring: cast: expected a float32 storage, got ${s.dtype}`);
+    const out = CudaStorage.allocate(s.cudaDevice, dtype, s.length);
+    try {
+      if (dtype === 'float32') s.cudaDevice.copyOnDevice(out.pointer, s.pointer, s.byteLength);
+      else launchRingKernel(s.cudaDevice, dtype === 'float16' ? 'ring_cast_f32_f16' : 'ring_cast_f32_bf16', s.length, [out.pointer, s.pointer, s.length]);
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+    return out;
+  },
+
+  createTransport: createCudaTransport,
+};

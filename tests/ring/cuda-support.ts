@@ -1,0 +1,108 @@
+/** What the CUDA ring tests share: whether they can run here (else why not), and small helpers. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cudaBackend } from '../../src/backend/cuda/index.js';
+import { kernelDirectory } from '../../src/backend/cuda/table.js';
+import assert from 'node:assert/strict';
+import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, shardSequence } from '../../src/index.js';
+import type { SequenceLayout } from '../../src/ring/layout.js';
+import { type Case, describeCase, makeInputs, maxError, options, reference } from './support.js';
+
+function findSkipReason(): string | false {
+  let count = 0;
+  try {
+    count = cudaBackend.deviceCount();
+  } catch (error) {
+    return `no CUDA device: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (count === 0) return 'no CUDA device on this machine';
+  for (const [file, script] of [['manifest.json', 'build-kernels'], ['ring-manifest.json', 'build-ring-kernels']]) {
+    const path = join(kernelDirectory(), file);
+    if (!existsSync(path)) return `a CUDA device is here but ${path} is missing (run node scripts/${script}.mjs)`;
+  }
+  return false;
+}
+
+/** `false` where a GPU and the built kernels are present; otherwise the reason, printed as the skip message. */
+export const skipReason: string | false = findSkipReason();
+if (skipReason) console.log(`# CUDA ring tests skipped: ${skipReason}`);
+
+/** W virtual ranks on the one GPU cuda:0. */
+export const oneGpu = (w: number): string[] => Array.from({ length: w }, () => 'cuda:0');
+
+export function disposeAll(...tensors: { dispose(): void }[]): void {
+  for (const t of tensors) t.dispose();
+}
+
+export async function values(t: Tensor): Promise<Float32Array> {
+  return t.toFloat32Array();
+}
+
+const RING_BOUND = {
+  out: { F: 2, perDevice: 1e-3 },
+  lse: { F: 2, perDevice: 1e-3 },
+  dq: { F: 3, perDevice: 8e-3 },
+  dk: { F: 3, perDevice: 8e-3 },
+  dv: { F: 3, perDevice: 8e-3 },
+} as const;
+type Output = keyof typeof RING_BOUND;
+const OUTPUTS = Object.keys(RING_BOUND) as Output[];
+
+export const LAYOUTS: SequenceLayout[] = ['contiguous', 'zigzag'];
+
+async function onGpu(t: Tensor): Promise<Tensor> {
+  const moved = await t.to('cuda:0');
+  t.dispose();
+  return moved;
+}
+
+async function errorsOf(ts: Record<Output, Tensor>, ref: Awaited<ReturnType<typeof reference>>): Promise<Record<Output, number>> {
+  return {
+    out: maxError(await values(ts.out), ref.o),
+    lse: maxError(await values(ts.lse), ref.lse),
+    dq: maxError(await values(ts.dq), ref.dq),
+    dk: maxError(await values(ts.dk), ref.dk),
+    dv: maxError(await values(ts.dv), ref.dv),
+  };
+}
+
+/** Runs case `c` on one GPU and as a ring over `devicesOf(w)` for each W and layout, asserting testing.md's rule. */
+export async function checkRingCase(c: Case, worldSizes: readonly number[], devicesOf: (w: number) => string[]): Promise<void> {
+  const host = makeInputs(c);
+  const ref = await reference(host);
+  const [q, k, v, dout] = await Promise.all([host.q, host.k, host.v, host.dout].map(onGpu));
+  const opts = options(c);
+  const single = flashMhaFwd(q, k, v, opts);
+  const singleGrads = flashMhaBwd(dout, q, k, v, single.out, single.lse, opts);
+  const singleError = await errorsOf({ ...single, ...singleGrads }, ref);
+  disposeAll(single.out, single.lse, singleGrads.dq, singleGrads.dk, singleGrads.dv);
+  for (const w of worldSizes) {
+    for (const layout of LAYOUTS) {
+      const label = `W=${w} ${layout} ${describeCase(c)}`;
+      const shard = (t: Tensor) => shardSequence(t, devicesOf(w), { layout });
+      const [sq, sk, sv, sdout] = [q, k, v, dout].map(shard);
+      const fwd = flashMhaFwd(sq, sk, sv, opts);
+      assert.deepEqual([...fwd.out.devices], devicesOf(w), label);
+      const grads = flashMhaBwd(sdout, sq, sk, sv, fwd.out, fwd.lse, opts);
+      const gathered = {
+        out: gatherSequence(fwd.out),
+        lse: gatherSequence(fwd.lse),
+        dq: gatherSequence(grads.dq),
+        dk: gatherSequence(grads.dk),
+        dv: gatherSequence(grads.dv),
+      };
+      const ringError = await errorsOf(gathered, ref);
+      for (const name of OUTPUTS) {
+        const { F, perDevice } = RING_BOUND[name];
+        const bound = F * singleError[name] + perDevice * w;
+        assert.ok(
+          ringError[name] <= bound,
+          `${name}: ring error ${ringError[name].toExponential(3)} > ${F} x single-device ${singleError[name].toExponential(3)} + ${perDevice} x ${w}; ${label}`,
+        );
+      }
+      disposeAll(sq, sk, sv, sdout, fwd.out, fwd.lse, grads.dq, grads.dk, grads.dv, ...Object.values(gathered));
+    }
+  }
+  disposeAll(q, k, v, dout);
+}
+
