@@ -46,12 +46,12 @@ test('Tensor.fromDevicePointer wraps memory owned elsewhere: same results, never
   const bits = (await q.data()) as Uint16Array;
   const foreign = device.allocate(bits.byteLength);
   device.copyToDevice(foreign, bits);
-  await device.idle();
-  const inUse = device.memoryInUse();
   const wrapped = Tensor.fromDevicePointer(foreign, shape, 'float16', 'cuda');
   const fromWrapped = flashMha(wrapped, wrapped, wrapped, { isCausal: true });
   const fromOwned = flashMha(q, q, q, { isCausal: true });
   assert.ok(bitsEqual(await fromWrapped.data(), await fromOwned.data()));
+  await device.idle();
+  const inUse = device.memoryInUse();
   wrapped.dispose();
   await device.idle();
   assert.equal(device.memoryInUse(), inUse, 'dispose of a wrapped tensor frees nothing');
