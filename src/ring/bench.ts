@@ -1,8 +1,11 @@
 import type { Dtype } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
+import { synchronize, timeOnDevice } from '../backend/cuda/timing.js';
+import { parseDevice } from '../device.js';
 import { randn } from '../tensor.js';
 import type { SequenceLayout } from './layout.js';
 import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
+import { CudaRingClock } from './cuda-clock.js';
 import { type RingStats, emptyStats } from './schedule.js';
 import { shardSequence } from './sharded.js';
 
@@ -29,13 +32,17 @@ export interface RingBenchResult {
   pass: 'forward' | 'backward';
   /** FlashAttention FLOP convention: 4 n h lq lk d, halved when causal, backward 2.5x. */
   flops: number;
-  /** The whole problem on devices[0] alone (median seconds). */
+  /** The whole problem on devices[0] alone (median seconds; CUDA events on a GPU). */
   singleSeconds: number;
-  /** Wall time of the ring call (median). On CPU virtual devices the ranks run one after another. */
+  /**
+   * Wall time of the ring call until every device is idle (median). On CPU virtual devices, and on ranks
+   * sharing one GPU, the ranks run one after another.
+   */
   ringWallSeconds: number;
   /**
-   * Time if the ranks ran in parallel with free transfers: sum over steps of the slowest rank's compute.
-   * This is the figure for CPU virtual devices; on real GPUs compare with ringWallSeconds.
+   * Time if the ranks ran in parallel with free transfers: sum over steps of the slowest rank's compute
+   * (CUDA events around each rank's compute on a GPU). The figure for virtual devices; on distinct real
+   * GPUs compare with ringWallSeconds.
    */
   ringParallelSeconds: number;
   /** flops / worldSize / ringParallelSeconds / 1e12 */
@@ -81,24 +88,39 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
       ? Object.values(ringFlashMhaBwd(sdout, sq, sk, sv, ringFwd.out, ringFwd.lse, opts, stats))
       : Object.values(ringFlashMhaFwd(sq, sk, sv, opts, stats));
 
+  // On CUDA the calls only enqueue: wait for every device of the ring, and time compute with events.
+  const onCuda = parseDevice(devices[0]).kind === 'cuda';
+  const idle = () => {
+    if (onCuda) for (const device of new Set(devices)) synchronize(device);
+  };
   const time = (run: () => { dispose(): void }[]) => {
+    idle();
     const start = process.hrtime.bigint();
     const outputs = run();
+    idle();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     for (const o of outputs) o.dispose();
     return seconds;
   };
-  time(singleRun);
+  const timeSingle = async () => {
+    if (!onCuda) return time(singleRun);
+    const [ms] = await timeOnDevice(devices[0], () => singleRun().forEach((o) => o.dispose()), 1);
+    return ms / 1e3;
+  };
+  await timeSingle();
   time(() => ringRun(emptyStats(w)));
   const singleTimes: number[] = [];
   const wallTimes: number[] = [];
   const parallelTimes: number[] = [];
   let last = emptyStats(w);
   for (let i = 0; i < repeats; i++) {
-    singleTimes.push(time(singleRun));
+    singleTimes.push(await timeSingle());
     last = emptyStats(w);
     const stats = last;
+    const clock = onCuda ? new CudaRingClock(devices) : undefined;
+    stats.clock = clock;
     wallTimes.push(time(() => ringRun(stats)));
+    await clock?.collect(stats);
     parallelTimes.push(parallelSeconds(stats));
   }
   for (const t of [q, k, v, dout, single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();

@@ -24,6 +24,16 @@ export interface RingStats {
   pairsSkipped: number;
   /** (query segment, key segment) pairs each rank computed */
   pairsByRank: number[];
+  /**
+   * Where calls only enqueue device work (CUDA), host time means nothing: a clock that marks the start and
+   * end of each timed span on the device instead and fills computeSeconds itself once the work is done.
+   */
+  clock?: RingClock;
+}
+
+export interface RingClock {
+  begin(step: number, rank: number): void;
+  end(step: number, rank: number): void;
 }
 
 export function emptyStats(worldSize: number): RingStats {
@@ -82,6 +92,15 @@ export function releaseParts(parts: readonly Storage[], shard: Storage): void {
 /** Runs `work` and adds its seconds to stats[step][rank]. */
 export function timed<T>(stats: RingStats | undefined, step: number, rank: number, work: () => T): T {
   if (!stats) return work();
+  const clock = stats.clock;
+  if (clock) {
+    clock.begin(step, rank);
+    try {
+      return work();
+    } finally {
+      clock.end(step, rank);
+    }
+  }
   const start = process.hrtime.bigint();
   try {
     return work();

@@ -1,0 +1,63 @@
+/**
+ * Device-side timing of the ring's compute spans for the benchmark on CUDA: a pair of CUDA events around
+ * each (step, rank) span on the rank's device stream, resolved into stats.computeSeconds once the work
+ * has run. (Host time would only measure how long enqueuing took.)
+ */
+import { CU_EVENT_DEFAULT, type CUevent } from '../backend/cuda/driver.js';
+import { type CudaDevice, cudaDevice } from '../backend/cuda/runtime.js';
+import type { RingClock, RingStats } from './schedule.js';
+
+interface Span {
+  step: number;
+  rank: number;
+  gpu: CudaDevice;
+  start: CUevent;
+  end?: CUevent;
+}
+
+export class CudaRingClock implements RingClock {
+  #spans: Span[] = [];
+  readonly #open = new Map<string, Span>();
+
+  constructor(private readonly devices: readonly string[]) {}
+
+  begin(step: number, rank: number): void {
+    const gpu = cudaDevice(this.devices[rank]);
+    const start = gpu.createEvent(CU_EVENT_DEFAULT);
+    const span: Span = { step, rank, gpu, start };
+    this.#spans.push(span);
+    this.#open.set(`${step},${rank}`, span);
+    gpu.recordEvent(start);
+  }
+
+  end(step: number, rank: number): void {
+    const span = this.#open.get(`${step},${rank}`);
+    this.#open.delete(`${step},${rank}`);
+    if (!span) throw new Error(`CudaRingClock: end(${step}, ${rank}) without begin`);
+    const end = span.gpu.createEvent(CU_EVENT_DEFAULT);
+    span.end = end;
+    span.gpu.recordEvent(end);
+  }
+
+  /** Waits for every span and adds its seconds to stats.computeSeconds[step][rank]; then forgets them. */
+  async collect(stats: RingStats): Promise<void> {
+    try {
+      for (const span of this.#spans) {
+        if (span.end === undefined) continue;
+        await span.gpu.whenComplete(span.end);
+        const row = (stats.computeSeconds[span.step] ??= []);
+        row[span.rank] = (row[span.rank] ?? 0) + span.gpu.elapsedMilliseconds(span.start, span.end) / 1e3;
+      }
+    } finally {
+      this.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.#open.clear();
+    for (const span of this.#spans.splice(0)) {
+      span.gpu.destroyEvent(span.start);
+      if (span.end !== undefined) span.gpu.destroyEvent(span.end);
+    }
+  }
+}
