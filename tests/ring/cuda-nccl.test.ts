@@ -1,23 +1,59 @@
-// Ring attention over several local GPUs through NCCL: the same results as one GPU (testing.md's ring
-// rule) and bit for bit the same as the copy transport. Runs only where libnccl.so.2 loads and at least
-// two CUDA devices exist; otherwise skipped with the reason.
+// Real NCCL: on one GPU, one-rank rings through both ways of making communicators; over several local
+// GPUs, ring attention with the same results as one GPU (testing.md's ring rule) and bit for bit the same
+// as the copy transport. Each test runs only where libnccl.so.2 loads (and, for the ring, at least two
+// CUDA devices exist); otherwise it is skipped with the reason.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cudaBackend } from '../../src/backend/cuda/index.js';
 import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
-import { ncclAvailable, ncclVersion } from '../../src/ring/nccl.js';
+import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
+import { encodeArray } from '../../src/dtype.js';
+import { normalSamples } from '../../src/tensor.js';
+import { distributedCudaTransport } from '../../src/ring/cuda-distributed.js';
+import { NcclTransport } from '../../src/ring/nccl-transport.js';
+import { ncclAvailable, ncclUniqueId, ncclVersion } from '../../src/ring/nccl.js';
+import type { RingTransport } from '../../src/ring/transport.js';
 import { checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
 
-function findSkipReason(): string | false {
+/** Why real NCCL on this GPU cannot be tested, or false. */
+function findNcclSkipReason(): string | false {
   if (gpuSkipReason) return gpuSkipReason;
   if (process.env.FLASH_ATTN_NCCL_LIBRARY) return `FLASH_ATTN_NCCL_LIBRARY is set (${process.env.FLASH_ATTN_NCCL_LIBRARY}); these tests need the real libnccl.so.2`;
   if (!ncclAvailable()) return 'libnccl.so.2 cannot be loaded here';
+  return false;
+}
+const ncclSkipReason = findNcclSkipReason();
+if (ncclSkipReason) console.log(`# NCCL tests skipped: ${ncclSkipReason}`);
+
+function findSkipReason(): string | false {
+  if (ncclSkipReason) return ncclSkipReason;
   const count = cudaBackend.deviceCount();
   if (count < 2) return `NCCL ${ncclVersion()} is here but only ${count} CUDA device (the NCCL ring needs 2 or more)`;
   return false;
 }
 const skipReason = findSkipReason();
-if (skipReason) console.log(`# NCCL ring tests skipped: ${skipReason}`);
+if (skipReason && !ncclSkipReason) console.log(`# NCCL ring tests over several GPUs skipped: ${skipReason}`);
+
+/** A one-rank ring sends its block to itself: exercises real NCCL calls and the transfer-stream ordering on one GPU. */
+async function checkSelfExchange(transport: RingTransport): Promise<void> {
+  const data = [encodeArray(normalSamples(3000, 31), 'bfloat16'), encodeArray(normalSamples(515, 32), 'float32')];
+  const block = [cudaBackend.upload(data[0], 'bfloat16', 'cuda:0'), cudaBackend.upload(data[1], 'float32', 'cuda:0')];
+  const received = transport.begin([block]).finish();
+  assert.deepEqual(await received[0][0].read(), data[0]);
+  assert.deepEqual(await received[0][1].read(), data[1]);
+  for (const s of [...block, ...received[0]]) s.dispose();
+  transport.dispose();
+}
+
+test('real NCCL on one GPU: a one-rank ring (ncclCommInitAll) passes its block to itself', { skip: ncclSkipReason }, async () => {
+  console.log(`# NCCL version ${ncclVersion()}`);
+  await checkSelfExchange(NcclTransport.local(['cuda:0'], [0], cudaRingRuntime));
+});
+
+test('real NCCL on one GPU: the several-process transport (ncclCommInitRank in a group) with one process of one rank', { skip: ncclSkipReason }, async () => {
+  const ctx = { rank: 0, worldSize: 1, coordinator: 'localhost:1', uniqueId: ncclUniqueId() };
+  await checkSelfExchange(distributedCudaTransport(ctx, ['cuda:0']));
+});
 
 const gpus = (w: number) => Array.from({ length: w }, (_, i) => `cuda:${i}`);
 const worldSizes = () => [2, 4, 8].filter((w) => w <= cudaBackend.deviceCount());
