@@ -76,6 +76,8 @@ export async function checkRingCase(c: Case, worldSizes: readonly number[], devi
   const singleGrads = flashMhaBwd(dout, q, k, v, single.out, single.lse, opts);
   const singleError = await errorsOf({ ...single, ...singleGrads }, ref);
   disposeAll(single.out, single.lse, singleGrads.dq, singleGrads.dk, singleGrads.dv);
+  // The worst ring error of each output over every W and layout, and its share of the bound.
+  const worst = Object.fromEntries(OUTPUTS.map((name) => [name, { error: 0, ofBound: 0 }])) as Record<Output, { error: number; ofBound: number }>;
   for (const w of worldSizes) {
     for (const layout of LAYOUTS) {
       const label = `W=${w} ${layout} ${describeCase(c)}`;
@@ -95,6 +97,8 @@ export async function checkRingCase(c: Case, worldSizes: readonly number[], devi
       for (const name of OUTPUTS) {
         const { F, perDevice } = RING_BOUND[name];
         const bound = F * singleError[name] + perDevice * w;
+        worst[name].error = Math.max(worst[name].error, ringError[name]);
+        worst[name].ofBound = Math.max(worst[name].ofBound, ringError[name] / bound);
         assert.ok(
           ringError[name] <= bound,
           `${name}: ring error ${ringError[name].toExponential(3)} > ${F} x single-device ${singleError[name].toExponential(3)} + ${perDevice} x ${w}; ${label}`,
@@ -104,5 +108,10 @@ export async function checkRingCase(c: Case, worldSizes: readonly number[], devi
     }
   }
   disposeAll(q, k, v, dout);
+  const e = (x: number) => x.toExponential(2);
+  console.log(
+    `# ${describeCase(c)} W=${worldSizes.join(',')}: ` +
+      OUTPUTS.map((name) => `${name} single ${e(singleError[name])} ring<=${e(worst[name].error)} (${(100 * worst[name].ofBound).toFixed(1)}% of bound)`).join('; '),
+  );
 }
 
