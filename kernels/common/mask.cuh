@@ -29,10 +29,19 @@ struct Mask {
     return j_last >= lk || i_last >= lq || (wr >= 0 && j_last > i_first + off + wr) ||
            (wl >= 0 && j_first < i_last + off - wl);
   }
-  // Per element: query i may see key j (both possibly out of range).
-  __device__ __forceinline__ bool allowed(int i, int j) const {
-    const int64_t rel = int64_t(j) - i - off;
-    return j < lk && i < lq && (wl < 0 || rel >= -int64_t(wl)) && (wr < 0 || rel <= int64_t(wr));
+  // Keys query i may see, clamped to [0, lk): [*lo, *hi] (empty when *lo > *hi, e.g. for i >= lq).
+  __device__ __forceinline__ void row_range(int i, int* lo, int* hi) const {
+    int64_t l = wl < 0 ? 0 : i + off - wl, h = wr < 0 ? int64_t(lk) - 1 : i + off + wr;
+    if (i >= lq) h = -1;
+    *lo = int(min(max(l, int64_t(0)), int64_t(lk)));
+    *hi = int(max(min(h, int64_t(lk) - 1), int64_t(-1)));
+  }
+  // Queries that may see key j, clamped to [0, lq): [*lo, *hi] (empty when *lo > *hi, e.g. for j >= lk).
+  __device__ __forceinline__ void col_range(int j, int* lo, int* hi) const {
+    int64_t l = wr < 0 ? 0 : j - off - wr, h = wl < 0 ? int64_t(lq) - 1 : j - off + wl;
+    if (j >= lk) h = -1;
+    *lo = int(min(max(l, int64_t(0)), int64_t(lq)));
+    *hi = int(max(min(h, int64_t(lq) - 1), int64_t(-1)));
   }
 };
 

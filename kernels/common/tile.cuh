@@ -23,7 +23,7 @@ struct SmemTile {
   static __device__ __forceinline__ uint32_t offset(int row, int chunk) {
     const int band = chunk >> 3;
     const int c = chunk & 7;
-    if (band * 8 + 8 <= CHUNKS) return uint32_t((band * ROWS * 8 + row * 8 + (c ^ (row & 7))) * 16);
+    if (CHUNKS % 8 == 0 || band * 8 + 8 <= CHUNKS) return uint32_t((band * ROWS * 8 + row * 8 + (c ^ (row & 7))) * 16);
     return uint32_t((band * ROWS * 8 + row * 4 + (c ^ ((row >> 1) & 3))) * 16);
   }
 };
@@ -66,8 +66,25 @@ template <class Tile, int THREADS, class DT>
 __device__ __forceinline__ void load_tile(uint32_t smem, const typename DT::T* g, int64_t row_stride, int rows_valid,
                                           int d, bool vec) {
   constexpr int TOTAL = Tile::ROWS * Tile::CHUNKS;
+  // Fast path: each thread keeps one chunk column and steps ROWS_PER_PASS rows, a multiple of 8, so the swizzle
+  // phase never changes and both addresses advance by constants (no per-pass index or 64-bit multiply).
+  constexpr bool FIXED_COLUMN = THREADS % Tile::CHUNKS == 0 && (THREADS / Tile::CHUNKS) % 8 == 0;
   const int tid = threadIdx.x;
-  if (vec) {
+  if (vec && FIXED_COLUMN) {
+    constexpr int ROWS_PER_PASS = FIXED_COLUMN ? THREADS / Tile::CHUNKS : 1;
+    const int chunk = tid % Tile::CHUNKS, row0 = tid / Tile::CHUNKS;
+    const uint32_t dst = smem + Tile::offset(row0, chunk);
+    // A band row is 128 bytes (64 for a trailing 32-column band).
+    const uint32_t pass_bytes = Tile::CHUNKS % 8 == 0 || chunk < (Tile::CHUNKS & ~7) ? ROWS_PER_PASS * 128 : ROWS_PER_PASS * 64;
+    const typename DT::T* src = g + row0 * row_stride + chunk * 8;
+    const bool col_ok = chunk * 8 < d;
+#pragma unroll
+    for (int k = 0; k < Tile::ROWS / ROWS_PER_PASS; ++k) {
+      const bool ok = col_ok && row0 + k * ROWS_PER_PASS < rows_valid;
+      cp_async_16(dst + k * pass_bytes, ok ? src : g, ok ? 16 : 0);
+      src += ROWS_PER_PASS * row_stride;
+    }
+  } else if (vec) {
 #pragma unroll 4
     for (int idx = tid; idx < TOTAL; idx += THREADS) {
       const int row = idx / Tile::CHUNKS, chunk = idx % Tile::CHUNKS;

@@ -20,37 +20,43 @@ extern __shared__ __align__(128) uint8_t flash_smem[];
 
 constexpr float LOG2E = 1.4426950408889634f;
 
-// Largest divisor of n that is at most 4: how many 16-column units phase C accumulates at once.
-constexpr int phase_c_group(int n) { return n % 4 == 0 ? 4 : n % 3 == 0 ? 3 : n % 2 == 0 ? 2 : 1; }
+// How many 16-column units phase C accumulates at once: the largest divisor of n up to 4, or up to 2 when the
+// dK/dV accumulators already hold 128 registers (dcols >= 128), so phase C's temporaries do not spill.
+constexpr int phase_c_group(int n, int dcols) {
+  return dcols < 128 && n % 4 == 0 ? 4 : dcols < 128 && n % 3 == 0 ? 3 : n % 2 == 0 ? 2 : 1;
+}
 
-template <class DT, int D>
+template <class DT, int D, class Cfg>
 struct Bwd {
-  static constexpr int WARPS = BwdConfig<D>::WARPS, BC = BwdConfig<D>::BC, BR = BwdConfig<D>::BR;
+  static constexpr int WARPS = Cfg::WARPS, BC = Cfg::BC, BR = Cfg::BR, STAGES = Cfg::STAGES;
   static constexpr int THREADS = 32 * WARPS;
   static constexpr int WM = BC / 16, WN = WARPS / WM;  // phase A/B: warps along keys x along queries or d
   static constexpr int QCOLS = BR / WN, DCOLS = D / WN;
   static constexpr int CM = BR / 16, CG = WARPS / CM, CCOLS = D / CG;  // phase C: along queries x along d
-  static constexpr int CU = phase_c_group(CCOLS / 16);
+  static constexpr int CU = phase_c_group(CCOLS / 16, DCOLS);
   using KVTile = SmemTile<BC, D>;
   using QTile = SmemTile<BR, D>;
   using PTile = SmemTile<BC, BR>;
+  // Stage s holds Q at OFF_Q + s * STAGE_BYTES, dO right after it; lse and D of stage s at OFF_LSE/OFF_DVEC + s * BR.
+  static constexpr int STAGE_BYTES = 2 * QTile::BYTES;
   static constexpr int OFF_K = 0, OFF_V = KVTile::BYTES, OFF_Q = 2 * KVTile::BYTES;
-  static constexpr int OFF_DO = OFF_Q + QTile::BYTES, OFF_P = OFF_DO + QTile::BYTES;
+  static constexpr int OFF_P = OFF_Q + STAGES * STAGE_BYTES;
   static constexpr int OFF_DS = OFF_P + PTile::BYTES, OFF_LSE = OFF_DS + PTile::BYTES;
-  static constexpr int OFF_DVEC = OFF_LSE + BR * 4;
-  static constexpr int SMEM_BYTES = OFF_DVEC + BR * 4;
+  static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;
+  static constexpr int SMEM_BYTES = OFF_DVEC + STAGES * BR * 4;
   static_assert(WARPS % WM == 0 && QCOLS % 16 == 0 && DCOLS % 16 == 0, "phase A/B split");
   static_assert(WARPS % CM == 0 && CCOLS % 16 == 0, "phase C split");
+  static_assert(STAGES == 1 || STAGES == 2, "one or two Q/dO stages");
 };
 
-template <class DT, int D>
+template <class DT, int D, class Cfg>
 __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
-  using B_ = Bwd<DT, D>;
+  using B_ = Bwd<DT, D, Cfg>;
   using T = typename DT::T;
   using KVTile = typename B_::KVTile;
   using QTile = typename B_::QTile;
   using PTile = typename B_::PTile;
-  constexpr int BC = B_::BC, BR = B_::BR, THREADS = B_::THREADS;
+  constexpr int BC = B_::BC, BR = B_::BR, THREADS = B_::THREADS, STAGES = B_::STAGES;
   constexpr int WM = B_::WM, QCOLS = B_::QCOLS, DCOLS = B_::DCOLS;
   constexpr int CM = B_::CM, CCOLS = B_::CCOLS, CU = B_::CU;
 
@@ -69,10 +75,10 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
   const bool vec = p.d % 8 == 0 && ((p.q | p.k | p.v | p.dout) & 15) == 0;
 
   const uint32_t base = smem_addr(flash_smem);
-  const uint32_t sK = base + B_::OFF_K, sV = base + B_::OFF_V, sQ = base + B_::OFF_Q, sdO = base + B_::OFF_DO;
+  const uint32_t sK = base + B_::OFF_K, sV = base + B_::OFF_V;
   const uint32_t sP = base + B_::OFF_P, sdS = base + B_::OFF_DS;
-  float* s_lse = reinterpret_cast<float*>(flash_smem + B_::OFF_LSE);    // [BR] lse * log2e, +inf for empty rows
-  float* s_dvec = reinterpret_cast<float*>(flash_smem + B_::OFF_DVEC);  // [BR] D_i
+  float* s_lse_all = reinterpret_cast<float*>(flash_smem + B_::OFF_LSE);    // [STAGES][BR] lse * log2e (+inf: no key)
+  float* s_dvec_all = reinterpret_cast<float*>(flash_smem + B_::OFF_DVEC);  // [STAGES][BR] D_i
 
   load_tile<KVTile, THREADS, DT>(sK, k, kv_stride, p.lk - j0, p.d, vec);
   load_tile<KVTile, THREADS, DT>(sV, v, kv_stride, p.lk - j0, p.d, vec);
@@ -90,32 +96,52 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
   const int qb_first = i_lo <= i_hi ? int(i_lo / BR) : 0;
   const int qb_last = i_lo <= i_hi ? int(i_hi / BR) : -1;
 
-  for (int hq = kh * group; hq < (kh + 1) * group; ++hq) {
-    const T* q_head = reinterpret_cast<const T*>(p.q) + (int64_t(b) * p.lq * p.h + hq) * p.d;     // [lq rows][d]
-    const T* do_head = reinterpret_cast<const T*>(p.dout) + (int64_t(b) * p.lq * p.h + hq) * p.d;  // [lq rows][d]
-    const float* lse = reinterpret_cast<const float*>(p.lse) + (int64_t(b) * p.h + hq) * p.lq;
-    const float* dvec = reinterpret_cast<const float*>(p.softmax_d) + (int64_t(b) * p.h + hq) * p.lq;
+  // Steps walk (query head of the group, query block) pairs; step st uses stage st % STAGES.
+  const int blocks_per_head = qb_last - qb_first + 1;
+  const int steps = blocks_per_head * group;
+  auto issue_step = [&](int st) {
+    const int hq = kh * group + st / blocks_per_head;
+    const int i0 = (qb_first + st % blocks_per_head) * BR;
+    const int stage = STAGES == 2 ? (st & 1) : 0;
+    const uint32_t sQ = base + B_::OFF_Q + stage * B_::STAGE_BYTES;
+    const int64_t row0 = (int64_t(b) * p.lq + i0) * p.h + hq;  // (batch, row i0, head) in [n, lq, h]
+    load_tile<QTile, THREADS, DT>(sQ, reinterpret_cast<const T*>(p.q) + row0 * p.d, q_stride, p.lq - i0, p.d, vec);
+    load_tile<QTile, THREADS, DT>(sQ + QTile::BYTES, reinterpret_cast<const T*>(p.dout) + row0 * p.d, q_stride,
+                                  p.lq - i0, p.d, vec);
+    cp_async_commit();
+    if (tid < BR) {
+      const int row = i0 + tid;
+      const int64_t at = (int64_t(b) * p.h + hq) * p.lq + row;
+      const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at] : -INFINITY;
+      // A row with no allowed key (lse = -inf) must get P = 0: exp2(x - inf) = 0.
+      s_lse_all[stage * BR + tid] = l == -INFINITY ? INFINITY : l * LOG2E;
+      s_dvec_all[stage * BR + tid] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at] : 0.f;
+    }
+  };
+  if (STAGES == 2 && steps > 0) issue_step(0);
+
+  for (int st = 0; st < steps; ++st) {
+    const int hq = kh * group + st / blocks_per_head;
+    const int i0 = (qb_first + st % blocks_per_head) * BR;
+    const int stage = STAGES == 2 ? (st & 1) : 0;
     float* dq_accum = reinterpret_cast<float*>(p.dq_accum) + (int64_t(b) * p.lq * p.h + hq) * p.d;
-
-    for (int qb = qb_first; qb <= qb_last; ++qb) {
-      const int i0 = qb * BR;
-      // Barrier: every warp has finished phases B and C of the previous step, so Q, dO, P^T, dS^T, lse and
-      // D may be overwritten.
+    if (STAGES == 1) {
+      // Barrier: every warp has finished phases B and C of the previous step, so the single Q/dO stage,
+      // P^T and dS^T may be overwritten.
       __syncthreads();
-      load_tile<QTile, THREADS, DT>(sQ, q_head + int64_t(i0) * q_stride, q_stride, p.lq - i0, p.d, vec);
-      load_tile<QTile, THREADS, DT>(sdO, do_head + int64_t(i0) * q_stride, q_stride, p.lq - i0, p.d, vec);
-      cp_async_commit();
-      if (tid < BR) {
-        const int row = i0 + tid;
-        const float l = row < p.lq ? lse[row] : -INFINITY;
-        // A row with no allowed key (lse = -inf) must get P = 0: exp2(x - inf) = 0.
-        s_lse[tid] = l == -INFINITY ? INFINITY : l * LOG2E;
-        s_dvec[tid] = row < p.lq ? dvec[row] : 0.f;
-      }
-      cp_async_wait<0>();
-      // Barrier: Q_i, dO_i, lse, D (and on the first step K_j, V_j) are in shared memory for every warp.
-      __syncthreads();
-
+      issue_step(st);
+    }
+    cp_async_wait<0>();
+    // Barrier: this step's Q_i, dO_i, lse, D (and on the first step K_j, V_j) are in shared memory for every
+    // warp; with two stages it also means every warp has finished the previous step, whose stage the next
+    // prefetch overwrites, and whose P^T, dS^T phase A below overwrites.
+    __syncthreads();
+    if (STAGES == 2 && st + 1 < steps) issue_step(st + 1);
+    const uint32_t sQ = base + B_::OFF_Q + stage * B_::STAGE_BYTES;
+    const uint32_t sdO = sQ + QTile::BYTES;
+    const float* s_lse = s_lse_all + stage * BR;
+    const float* s_dvec = s_dvec_all + stage * BR;
+    {
       // Phase A: this warp's 16 keys x QCOLS queries of S^T and dP^T.
       float s[QCOLS / 8][4], dp[QCOLS / 8][4];
 #pragma unroll
@@ -138,22 +164,37 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
           mma_16816(dp[2 * np + 1], av, bo[2], bo[3], T());
         }
       }
-      const bool need_mask = mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1);
+      // P^T = exp2(S^T * scale * log2e - lse * log2e); masked pairs to 0, only on tiles that straddle a mask
+      // edge or the end of q or k (one branch per tile, then compares against each key's allowed query range).
+#pragma unroll
+      for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[nt][e] = exp2_approx(s[nt][e] * p.softmax_scale_log2 - s_lse[wn * QCOLS + nt * 8 + 2 * t + (e & 1)]);
+      if (mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1)) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          int lo, hi;
+          mask.col_range(j0 + wm * 16 + g + r * 8, &lo, &hi);
+#pragma unroll
+          for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int i = i0 + wn * QCOLS + nt * 8 + 2 * t + e;
+              if (i < lo || i > hi) s[nt][2 * r + e] = 0.f;
+            }
+        }
+      }
+      // dS^T = P^T o (dP^T - D); both go to shared memory in the input dtype.
 #pragma unroll
       for (int nt = 0; nt < QCOLS / 8; ++nt) {
-        float pv[4], ds[4];
+        float ds[4];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int c = wn * QCOLS + nt * 8 + 2 * t + (e & 1);  // query column inside the block
-          float x = exp2_approx(s[nt][e] * p.softmax_scale_log2 - s_lse[c]);
-          if (need_mask && !mask.allowed(i0 + c, j0 + wm * 16 + g + (e >> 1) * 8)) x = 0.f;
-          pv[e] = x;
-          ds[e] = x * (dp[nt][e] - s_dvec[c]);
-        }
+        for (int e = 0; e < 4; ++e) ds[e] = s[nt][e] * (dp[nt][e] - s_dvec[wn * QCOLS + nt * 8 + 2 * t + (e & 1)]);
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           const uint32_t off = PTile::offset(wm * 16 + g + r * 8, (wn * QCOLS) / 8 + nt) + t * 4;
-          st_shared_32(sP + off, DT::pack(pv[2 * r], pv[2 * r + 1]));
+          st_shared_32(sP + off, DT::pack(s[nt][2 * r], s[nt][2 * r + 1]));
           st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
         }
       }

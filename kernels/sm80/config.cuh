@@ -1,5 +1,5 @@
-// Tile shapes per compiled head dim. Every kernel fits in 99 KB of shared memory per block, so the same
-// choice launches on sm_80, sm_86/89 and sm_90.
+// Tile shapes per compiled head dim. FwdConfig and BwdConfig fit in 99 KB of shared memory per block, so they
+// launch on sm_80, sm_86/89 and sm_90 alike.
 #pragma once
 
 namespace flash {
@@ -16,17 +16,27 @@ template <> struct FwdConfig<192> { static constexpr int WARPS = 8, MT = 1, BC =
 template <> struct FwdConfig<224> { static constexpr int WARPS = 4, MT = 1, BC = 64; };
 template <> struct FwdConfig<256> { static constexpr int WARPS = 4, MT = 1, BC = 64; };
 
-// Backward: a block owns BC key rows (K, V resident) and walks the queries BR at a time.
-// Shared memory: K, V [BC][D]; Q, dO [BR][D]; P^T, dS^T [BC][BR]; lse, D [BR] float32.
+// Backward: a block owns BC key rows (K, V resident) and walks the queries BR at a time; with STAGES = 2 the
+// next Q/dO block streams in while the current one is processed. Shared memory: K, V [BC][D];
+// STAGES x (Q, dO [BR][D], lse, D [BR] float32); P^T, dS^T [BC][BR].
+// BwdConfig fits 99 KB (every sm_80+ card). BwdConfigLarge, where defined, is a bigger-tile variant for cards
+// that allow more shared memory per block (A100 163 KB, H100 227 KB); the runtime takes the largest that fits.
 template <int D> struct BwdConfig;
-template <> struct BwdConfig<32>  { static constexpr int WARPS = 8, BC = 128, BR = 64; };
-template <> struct BwdConfig<64>  { static constexpr int WARPS = 8, BC = 128, BR = 64; };
-template <> struct BwdConfig<96>  { static constexpr int WARPS = 8, BC = 64, BR = 64; };
-template <> struct BwdConfig<128> { static constexpr int WARPS = 8, BC = 64, BR = 64; };
-template <> struct BwdConfig<160> { static constexpr int WARPS = 8, BC = 64, BR = 64; };
-template <> struct BwdConfig<192> { static constexpr int WARPS = 8, BC = 64, BR = 32; };
-template <> struct BwdConfig<224> { static constexpr int WARPS = 4, BC = 32, BR = 32; };
-template <> struct BwdConfig<256> { static constexpr int WARPS = 4, BC = 32, BR = 32; };
+template <> struct BwdConfig<32>  { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2; };
+template <> struct BwdConfig<64>  { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 1; };
+template <> struct BwdConfig<96>  { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfig<128> { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
+template <> struct BwdConfig<160> { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
+template <> struct BwdConfig<192> { static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 1; };
+template <> struct BwdConfig<224> { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 2; };
+template <> struct BwdConfig<256> { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 1; };
+
+// Head dims without a large variant: DEFINED = false and the small shape (that kernel is never listed).
+template <int D> struct BwdConfigLarge : BwdConfig<D> { static constexpr bool DEFINED = false; };
+template <> struct BwdConfigLarge<128> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 128, BR = 32, STAGES = 2; };
+template <> struct BwdConfigLarge<160> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfigLarge<192> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfigLarge<256> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 2; };
 
 // bwd_pre and bwd_dq: one warp per row, ROWS rows per block.
 struct RowConfig { static constexpr int WARPS = 4, ROWS = 16; };

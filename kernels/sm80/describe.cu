@@ -8,15 +8,19 @@
 template <int D>
 static void describe() {
   using F = flash::Fwd<flash::BFloat16, D>;
-  using B = flash::Bwd<flash::BFloat16, D>;
+  using B = flash::Bwd<flash::BFloat16, D, flash::BwdConfig<D>>;
+  using BL = flash::Bwd<flash::BFloat16, D, flash::BwdConfigLarge<D>>;
   constexpr int ROW_THREADS = flash::RowConfig::WARPS * 32, ROWS = flash::RowConfig::ROWS;
-  std::printf("{\"phase\":\"fwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+  std::printf("{\"phase\":\"fwd\",\"name\":\"fwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
               D, F::THREADS, F::SMEM_BYTES, F::BR);
-  std::printf("{\"phase\":\"bwd_pre\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+  std::printf("{\"phase\":\"bwd_pre\",\"name\":\"bwd_pre\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
               D, ROW_THREADS, ROWS);
-  std::printf("{\"phase\":\"bwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
+  std::printf("{\"phase\":\"bwd\",\"name\":\"bwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
               D, B::THREADS, B::SMEM_BYTES, B::BC);
-  std::printf("{\"phase\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+  if (flash::BwdConfigLarge<D>::DEFINED)
+    std::printf("{\"phase\":\"bwd\",\"name\":\"bwd_large\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
+                D, BL::THREADS, BL::SMEM_BYTES, BL::BC);
+  std::printf("{\"phase\":\"bwd_dq\",\"name\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
               D, ROW_THREADS, ROWS);
 }
 

@@ -1,6 +1,7 @@
 // One compilation unit per (dtype, head dim): the build passes FLASH_DTYPE (f16 | bf16) and FLASH_HEAD_DIM.
 // It defines the four extern "C" kernels of that variant, each taking FlashParams by value:
-//   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>.
+//   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>,
+// and flash_bwd_large_<dtype>_d<D> (phase bwd, bigger tiles) where the head dim has one.
 #include "fwd.cuh"
 #include "bwd.cuh"
 #include "rows.cuh"
@@ -19,7 +20,8 @@
 using DType = FLASH_DT(FLASH_DTYPE);
 constexpr int HEAD_DIM = FLASH_HEAD_DIM;
 using FwdShape = flash::Fwd<DType, HEAD_DIM>;
-using BwdShape = flash::Bwd<DType, HEAD_DIM>;
+using BwdShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>;
+using BwdLargeShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>;
 
 extern "C" __global__ void __launch_bounds__(FwdShape::THREADS, 1)
     FLASH_NAME(fwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
@@ -33,7 +35,14 @@ extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
 
 extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
     FLASH_NAME(bwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
-  flash::bwd_kernel<DType, HEAD_DIM>(p);
+  flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>(p);
+}
+
+// Bigger tiles for cards with more than 99 KB of shared memory per block; an empty body where this head dim
+// has no large variant (then it is not in the manifest).
+extern "C" __global__ void __launch_bounds__(BwdLargeShape::THREADS, 1)
+    FLASH_NAME(bwd_large, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  if constexpr (flash::BwdConfigLarge<HEAD_DIM>::DEFINED) flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>(p);
 }
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)

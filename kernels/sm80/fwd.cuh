@@ -114,22 +114,30 @@ __device__ __forceinline__ void fwd_kernel(const FlashParams& p) {
       }
     }
 
-    // Scores in log2 units; masked pairs to -inf (only on tiles that straddle a mask edge or the end of k).
-    const bool need_mask = mask.tile_needs_mask(i0, i_last, j0, j0 + BC - 1);
+    // Scores in log2 units; masked pairs to -inf, only on tiles that straddle a mask edge or the end of k
+    // (one branch per tile, then two integer compares per element against the row's allowed key range).
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < NT_S; ++nt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[mt][nt][e] * p.softmax_scale_log2;
-          if (need_mask) {
-            const int i = i0 + warp_row + mt * 16 + g + (e >> 1) * 8;
-            const int j = j0 + nt * 8 + 2 * t + (e & 1);
-            if (!mask.allowed(i, j)) x = -INFINITY;
-          }
-          s[mt][nt][e] = x;
+        for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.softmax_scale_log2;
+    if (mask.tile_needs_mask(i0, i_last, j0, j0 + BC - 1)) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          int lo, hi;
+          mask.row_range(i0 + warp_row + mt * 16 + g + r * 8, &lo, &hi);
+#pragma unroll
+          for (int nt = 0; nt < NT_S; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int j = j0 + nt * 8 + 2 * t + e;
+              if (j < lo || j > hi) s[mt][nt][2 * r + e] = -INFINITY;
+            }
         }
+    }
 
     // Online softmax, one row half (rows g and g + 8) at a time.
 #pragma unroll

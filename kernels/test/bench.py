@@ -32,7 +32,8 @@ def main():
     ap.add_argument('--dims', default='64,128,256')
     args = ap.parse_args()
     K = Kernels()
-    print(f'device: {torch.cuda.get_device_name()}, torch {torch.__version__}')
+    print(f'device: {torch.cuda.get_device_name()}, torch {torch.__version__}, smem limit {K.limit}')
+    print('bwd kernels:', ', '.join(sorted({e['symbol'] for k, e in K.entries.items() if k[0] == 'bwd' and k[1] == 'bfloat16'})))
     print('  d causal     l |  ours fwd   FA2 fwd  ratio |  ours bwd   FA2 bwd  ratio | max|o-o_fa2|')
     rows = []
     for d in map(int, args.dims.split(',')):

@@ -9,7 +9,7 @@ import os
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.path.join(HERE, '..', 'build')
+BUILD = os.environ.get('FLASH_BUILD', os.path.join(HERE, '..', 'build'))
 LOG2E = 1.4426950408889634
 TORCH_DTYPE = {'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
@@ -48,7 +48,17 @@ class Kernels:
         with open(os.path.join(build, 'manifest.json')) as f:
             self.manifest = json.load(f)
         self.build = build
-        self.entries = {(e['phase'], e['dtype'], e['headDim']): e for e in self.manifest['kernels']}
+        # The runtime's rule: for (phase, dtype, compiled head dim), the variant with the most shared memory that
+        # this device allows per block. FLASH_SMEM_LIMIT lowers the limit (e.g. 101376 tests the 99 KB variants).
+        self.limit = torch.cuda.get_device_properties(0).shared_memory_per_block_optin
+        if os.environ.get('FLASH_SMEM_LIMIT'):
+            self.limit = min(self.limit, int(os.environ['FLASH_SMEM_LIMIT']))
+        self.entries = {}
+        for e in self.manifest['kernels']:
+            key = (e['phase'], e['dtype'], e['headDim'])
+            if e['smemBytes'] <= self.limit and (key not in self.entries or
+                                                 e['smemBytes'] > self.entries[key]['smemBytes']):
+                self.entries[key] = e
         self.head_dims = sorted({e['headDim'] for e in self.manifest['kernels']})
         self.modules = {}
         self.functions = {}

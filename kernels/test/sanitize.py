@@ -1,0 +1,27 @@
+"""Small launches of every phase for compute-sanitizer (no reference math, so the tool sees only our kernels
+and a few torch fills). Usage: compute-sanitizer --tool memcheck python3 sanitize.py [head dims...]"""
+import sys
+
+import torch
+
+from flashk import Kernels, backward, forward
+
+K = Kernels()
+dims = [int(x) for x in sys.argv[1:]] or [32, 59, 64, 96, 128, 160, 192, 224, 256]
+for dtype in (torch.bfloat16,):
+    for d in dims:
+        for (lq, lk, wl, wr) in ((70, 90, -1, 0), (90, 70, 5, 9)):
+            n, h, hk = 1, 4, 2
+            q = torch.randn(n, lq, h, d, device='cuda').to(dtype)
+            k = torch.randn(n, lk, hk, d, device='cuda').to(dtype)
+            v = torch.randn(n, lk, hk, d, device='cuda').to(dtype)
+            dout = torch.randn(n, lq, h, d, device='cuda').to(dtype)
+            o = torch.zeros_like(q)
+            lse = torch.zeros(n, h, lq, device='cuda')
+            forward(K, q, k, v, d ** -0.5, wl, wr, o, lse)
+            dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+            acc = torch.zeros(n, lq, h, d, device='cuda')
+            sd = torch.zeros(n, h, lq, device='cuda')
+            backward(K, q, k, v, o, lse, dout, d ** -0.5, wl, wr, dq, dk, dv, acc, sd)
+torch.cuda.synchronize()
+print('sanitize: launched', len(dims) * 2 * 4, 'kernels')
