@@ -124,4 +124,4 @@ export function gridCases(dtype: Dtype, baseSeed = 20240601): { group: string; s
 }
 
 /** Extra combinations drawn from the whole product with the seeded generator. */
-const RANDOM_CASES = 6;
+const RANDOM_CASES = 10;
