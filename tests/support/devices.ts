@@ -1,0 +1,25 @@
+/**
+ * Which devices the backend suite runs on, and which dtypes each supports. The same suite runs unchanged
+ * on every device: `FLASH_ATTN_TEST_DEVICES=cuda:0 npm test` checks a GPU against the same grid.
+ */
+import { devices } from '../../src/index.js';
+import type { Dtype } from '../../src/dtype.js';
+
+/** FLASH_ATTN_TEST_DEVICES (comma list) if set, else 'cpu:0' plus 'cuda:0' when this machine has it. */
+export function testDevices(): string[] {
+  const raw = process.env.FLASH_ATTN_TEST_DEVICES;
+  if (raw !== undefined && raw.trim() !== '') {
+    return raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  }
+  const available = devices();
+  return available.includes('cuda:0') ? ['cpu:0', 'cuda:0'] : ['cpu:0'];
+}
+
+/** Dtypes a device is tested with: float32 only where the backend promises it (the CPU). */
+export function dtypesFor(device: string): Dtype[] {
+  return device.startsWith('cpu') ? ['float32', 'float16', 'bfloat16'] : ['float16', 'bfloat16'];
+}
+
+export function isCpu(device: string): boolean {
+  return device.startsWith('cpu');
+}
