@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# flash-attn's verification on a CUDA machine, in one go: the backend suite, GPU-only checks and ring
+# tests on cuda:0, the demo, and the benchmark with PyTorch's flash and cuDNN attention timed in the same
+# run. Usage: scripts/gpu-verify.sh [tests] [demo] [bench] (default: all three); logs go to $OUT (or
+# bench/results/latest/). Extra benchmark flags come from $BENCH_ARGS.
+set -uo pipefail
+out=${OUT:-bench/results/latest}
+mkdir -p "$out"
+stages=${*:-tests demo bench}
+status=0
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+if [[ " $stages " == *" tests "* ]]; then
+  FLASH_ATTN_TEST_DEVICES=${FLASH_ATTN_TEST_DEVICES:-cuda:0} node --test --test-reporter=spec \
+    dist/tests/backend dist/tests/cuda dist/tests/ring > "$out/tests.log" 2>&1 || status=1
+  grep -E "^ℹ (tests|pass|fail|skipped)" "$out/tests.log"
+  grep -E "^\s*✖" "$out/tests.log" | head -40
+fi
+if [[ " $stages " == *" demo "* ]]; then
+  node dist/src/cli/main.js demo 2>&1 | tee "$out/demo.log" || status=1
+fi
+if [[ " $stages " == *" bench "* ]]; then
+  # shellcheck disable=SC2086
+  node dist/src/cli/main.js bench --device cuda:0 --save "$out/bench.json" ${BENCH_ARGS:-} 2> "$out/bench-progress.log" | tee "$out/bench.txt" || status=1
+fi
+exit $status
