@@ -1,62 +1,85 @@
 /**
- * Spot checks against float64 arithmetic for results too large for a full reference: one query row at
- * a time, straight from the definition (semantics.md). Used by the demo; the test suite has its own
- * full reference.
+ * Spot checks for results too large for a full reference: one query row at a time, straight from the
+ * definition (semantics.md), with the tolerance rule of testing.md: for each output X,
+ *   max|X - X64| <= F * max|Xlp - X64| + 2 ulp(dtype, max|X64|)
+ * where X64 is float64 arithmetic and Xlp a plain framework's computation in the input dtype. The test
+ * suite applies the same rule to whole tensors (tests/support).
  */
 import type { AttentionProblem } from './backend.js';
+import { type Dtype, roundTo, ulp } from './dtype.js';
 import { isAllowed } from './params.js';
 
-export interface RowReference {
+export interface RowValues {
   o: Float64Array;
   lse: number;
   dq: Float64Array;
 }
 
-/** o, lse and dq of query row (b, head, i), all in float64, from float32-widened inputs. */
-export function referenceRow(
-  p: AttentionProblem,
-  tensors: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array },
-  b: number,
-  head: number,
-  i: number,
-): RowReference {
+export interface RowInputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  dout: Float32Array;
+}
+
+/**
+ * o, lse and dq of query row (b, head, i). `round` is applied where a framework rounds its intermediate
+ * tensors (S, P, o, lse, dP, dS, dq); the identity gives the float64 reference.
+ */
+export function attentionRow(p: AttentionProblem, t: RowInputs, b: number, head: number, i: number, round: (x: number) => number): RowValues {
   const { lq, lk, h, hk, d, softmaxScale } = p;
-  const { q, k, v, dout } = tensors;
   const kvHead = Math.floor(head / (h / hk));
   const qOff = ((b * lq + i) * h + head) * d;
   const kOff = (j: number) => ((b * lk + j) * hk + kvHead) * d;
-  const scores = new Float64Array(lk).fill(-Infinity);
-  let max = -Infinity;
-  for (let j = 0; j < lk; j++) {
-    if (!isAllowed(p, i, j)) continue;
-    let dot = 0;
-    for (let x = 0; x < d; x++) dot += q[qOff + x] * k[kOff(j) + x];
-    scores[j] = softmaxScale * dot;
-    max = Math.max(max, scores[j]);
-  }
+  const dot = (a: Float32Array, aOff: number, c: Float32Array, cOff: number) => {
+    let sum = 0;
+    for (let x = 0; x < d; x++) sum += a[aOff + x] * c[cOff + x];
+    return sum;
+  };
+  const keys = Array.from({ length: lk }, (_, j) => j).filter((j) => isAllowed(p, i, j));
   const o = new Float64Array(d);
   const dq = new Float64Array(d);
-  if (max === -Infinity) return { o, lse: -Infinity, dq };
-  let sum = 0;
-  for (let j = 0; j < lk; j++) if (scores[j] > -Infinity) sum += Math.exp(scores[j] - max);
-  const lse = max + Math.log(sum);
-  const probs = scores.map((s) => (s === -Infinity ? 0 : Math.exp(s - lse)));
-  const dP = new Float64Array(lk);
-  let D = 0;
-  for (let j = 0; j < lk; j++) {
-    if (probs[j] === 0) continue;
-    let dot = 0;
+  if (keys.length === 0) return { o, lse: -Infinity, dq };
+  const S = keys.map((j) => round(softmaxScale * dot(t.q, qOff, t.k, kOff(j))));
+  const max = Math.max(...S);
+  const sum = S.reduce((acc, s) => acc + Math.exp(s - max), 0);
+  const P = S.map((s) => round(Math.exp(s - max) / sum));
+  const dP = keys.map((j) => round(dot(t.dout, qOff, t.v, kOff(j))));
+  const D = P.reduce((acc, pj, n) => acc + pj * dP[n], 0);
+  keys.forEach((j, n) => {
+    const dS = round(P[n] * (dP[n] - D));
     for (let x = 0; x < d; x++) {
-      o[x] += probs[j] * v[kOff(j) + x];
-      dot += dout[qOff + x] * v[kOff(j) + x];
+      o[x] += P[n] * t.v[kOff(j) + x];
+      dq[x] += softmaxScale * dS * t.k[kOff(j) + x];
     }
-    dP[j] = dot;
-    D += probs[j] * dot;
+  });
+  return { o: o.map(round), lse: round(max + Math.log(sum)), dq: dq.map(round) };
+}
+
+export interface RuleResult {
+  error: number;
+  lowPrecisionError: number;
+  bound: number;
+  ok: boolean;
+}
+
+/** The tolerance rule for one output (float32: relative error <= 1e-5 against float64). */
+export function toleranceRule(got: ArrayLike<number>, lp: ArrayLike<number>, ref: ArrayLike<number>, dtype: Dtype, F: number): RuleResult {
+  let error = 0;
+  let lowPrecisionError = 0;
+  let scale = 0;
+  for (let x = 0; x < ref.length; x++) {
+    const exact = ref[x];
+    const same = (a: number) => a === exact; // equal infinities (lse of an empty row) are no error
+    error = Math.max(error, same(got[x]) ? 0 : Math.abs(got[x] - exact));
+    lowPrecisionError = Math.max(lowPrecisionError, same(lp[x]) ? 0 : Math.abs(lp[x] - exact));
+    if (Number.isFinite(exact)) scale = Math.max(scale, Math.abs(exact));
   }
-  for (let j = 0; j < lk; j++) {
-    if (probs[j] === 0) continue;
-    const dS = probs[j] * (dP[j] - D);
-    for (let x = 0; x < d; x++) dq[x] += softmaxScale * dS * k[kOff(j) + x];
-  }
-  return { o, lse, dq };
+  const bound = dtype === 'float32' ? 1e-5 * Math.max(scale, 1e-30) : F * lowPrecisionError + 2 * ulp(dtype, scale);
+  return { error, lowPrecisionError, bound, ok: error <= bound };
+}
+
+/** The rounding function of a dtype, for attentionRow. */
+export function rounding(dtype: Dtype): (x: number) => number {
+  return (x) => roundTo(x, dtype);
 }

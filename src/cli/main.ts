@@ -9,7 +9,7 @@ import { demo } from './demo.js';
 
 const USAGE = `flash-attn: FlashAttention for TypeScript
 
-  flash-attn demo  [--device D]     forward + backward on a realistic problem, checked against float64
+  flash-attn demo  [--device D] [--dtype T]  forward + backward on a realistic problem, checked against float64
   flash-attn bench [options]        time forward and backward over a grid and print a table
   flash-attn devices                list the devices this process can use
 
@@ -33,8 +33,11 @@ function bestDevice(): string {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'demo' || command === undefined) {
-    const { values } = parseArgs({ args: rest, options: { device: { type: 'string' } } });
-    return (await demo(values.device ?? bestDevice(), console.log)) ? 0 : 1;
+    const { values } = parseArgs({ args: rest, options: { device: { type: 'string' }, dtype: { type: 'string' } } });
+    if (values.dtype !== undefined && !isDtype(values.dtype)) {
+      throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${values.dtype}'`);
+    }
+    return (await demo(values.device ?? bestDevice(), console.log, values.dtype)) ? 0 : 1;
   }
   if (command === 'devices') {
     console.log(devices().join('\n'));
