@@ -121,7 +121,8 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
   }
   if (kind !== 'cpu') throw new OptionError(`devices: a ring across processes runs on cpu or cuda devices, got ${describe(kind)}`);
 
-  const server = await listen(options.listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
+  const listener = await listen(options.listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
+  const server = listener.server;
   try {
     const own: Entry = { ranks, worldSize, host: options.advertiseHost ?? null, port: (server.address() as AddressInfo).port };
     const book = (await rendezvous(round, own, addressBook)) as Entry[];
@@ -134,7 +135,7 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
     const group = Buffer.from(ctx.uniqueId.subarray(0, 16)).toString('hex');
     const [outgoing, incoming] = await Promise.all([
       connectAll(sendTo, book, me, group, timeoutMs),
-      acceptAll(server, receiveFrom, group, timeoutMs, me),
+      acceptAll(listener, receiveFrom, group, timeoutMs, me),
     ]).catch((error: unknown) => {
       throw error instanceof DistributedError ? error : new DistributedError(`joinRing: ${(error as Error).message}`);
     });
@@ -142,6 +143,8 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
     return new RingGroup(names, ranks, worldSize, me, ctx.worldSize, transport);
   } finally {
     server.close();
+    // Connections nobody claimed (strays, or all of them after a failure).
+    for (const s of listener.early) s.destroy();
   }
 }
 
@@ -168,11 +171,20 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function listen(host: string): Promise<Server> {
+/** A listening server, and the connections it got before anyone took them. */
+interface Listener {
+  server: Server;
+  /** Faster neighbours may connect before this process has the address book: they wait here. */
+  early: Socket[];
+}
+
+function listen(host: string): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const server = createServer();
+    const early: Socket[] = [];
+    server.on('connection', (socket: Socket) => early.push(socket));
     server.once('error', (e: NodeJS.ErrnoException) => reject(new DistributedError(`joinRing: cannot listen on ${host}: ${e.code ?? e.message}`)));
-    server.listen(0, host, () => resolve(server));
+    server.listen(0, host, () => resolve({ server, early }));
   });
 }
 
@@ -215,7 +227,7 @@ interface Accepted {
 }
 
 /** Accepts one introduced connection from each process in `sources`; others are refused. */
-function acceptAll(server: Server, sources: Set<number>, group: string, timeoutMs: number, me: number): Promise<Map<number, Accepted>> {
+function acceptAll({ server, early }: Listener, sources: Set<number>, group: string, timeoutMs: number, me: number): Promise<Map<number, Accepted>> {
   const accepted = new Map<number, Accepted>();
   if (sources.size === 0) return Promise.resolve(accepted);
   return new Promise((resolve, reject) => {
@@ -264,6 +276,8 @@ function acceptAll(server: Server, sources: Set<number>, group: string, timeoutM
         if (accepted.size === sources.size) done();
       });
     };
+    server.removeAllListeners('connection');
     server.on('connection', onConnection);
+    for (const socket of early.splice(0)) onConnection(socket);
   });
 }

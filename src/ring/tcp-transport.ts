@@ -73,11 +73,12 @@ class IncomingLink {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = reason;
-    for (const w of this.waiters.values()) {
+    const waiters = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const w of waiters) {
       clearTimeout(w.timer);
       w.reject(new DistributedError(`ring: ${reason}`));
     }
-    this.waiters.clear();
   }
 }
 
