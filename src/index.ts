@@ -15,7 +15,13 @@ export {
   ShardedTensor,
   shardSequence,
   gatherSequence,
+  gatherSequenceAsync,
+  fromLocalShards,
   initDistributed,
+  joinRing,
+  RingGroup,
+  ringFlashMhaFwdAsync,
+  ringFlashMhaBwdAsync,
   NcclError,
   DistributedError,
 } from './ring/index.js';
@@ -26,6 +32,7 @@ export type {
   ShardedGradients,
   DistributedOptions,
   DistributedContext,
+  JoinRingOptions,
 } from './ring/index.js';
 export type { AttentionOptions } from './params.js';
 export { devices } from './devices.js';

@@ -1,4 +1,5 @@
 import type { Storage } from '../storage.js';
+import { type RingSteps, runAsync, runSync } from './drive.js';
 import { isPairMasked, pairProblem } from './layout.js';
 import {
   type RingPlan,
@@ -7,6 +8,7 @@ import {
   keySegments,
   querySegments,
   releaseParts,
+  ringRanks,
   segmentParts,
   timed,
 } from './schedule.js';
@@ -35,14 +37,27 @@ export interface RingBackwardInputs {
  * W - 1 steps; dK/dV take one more step, which brings them home. All gradients are rounded once at the end.
  */
 export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwardShards {
+  return runSync(ringBackwardSteps(plan, x));
+}
+
+/** ringBackward for a ring whose transport delivers asynchronously (several processes over TCP). */
+export function ringBackwardAsync(plan: RingPlan, x: RingBackwardInputs): Promise<RingBackwardShards> {
+  return runAsync(ringBackwardSteps(plan, x));
+}
+
+/** The loop over this process's ranks (index r is local; `ranks[r]` its global rank); see drive.ts. */
+function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<RingBackwardShards> {
   const { problem: g, ops, transport, devices, backend, stats } = plan;
-  const w = devices.length;
+  const { ranks, worldSize: w } = ringRanks(plan);
   const qShape = [g.n, g.lq / w, g.h, g.d];
   const kShape = [g.n, g.lk / w, g.hk, g.d];
   const lseShape = [g.n, g.h, g.lq / w];
 
-  const qSegs = devices.map((_, r) => querySegments(plan, r));
-  const kSegs = devices.map((_, r) => keySegments(plan, r));
+  const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
+  // Key positions by global rank: a visiting block's positions are those of its home rank.
+  const kSegMap = new Map<number, ReturnType<typeof keySegments>>();
+  const keysOf = (rank: number) => kSegMap.get(rank) ?? kSegMap.set(rank, keySegments(plan, rank)).get(rank)!;
+  const kSegs = devices.map((_, r) => keysOf(ranks[r]));
   const local = devices.map((_, r) => ({
     q: segmentParts(ops, x.q[r], qShape, 1, qSegs[r]),
     dout: segmentParts(ops, x.dout[r], qShape, 1, qSegs[r]),
@@ -63,8 +78,8 @@ export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwar
   try {
     for (let step = 0; step < w; step++) {
       const kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
-      for (let r = 0; r < w; r++) {
-        const segs = kSegs[blockSource(r, step, w)];
+      for (let r = 0; r < devices.length; r++) {
+        const segs = keysOf(blockSource(ranks[r], step, w));
         const nk = segs.length;
         qSegs[r].forEach((qs, a) => {
           segs.forEach((ks, b) => {
@@ -88,11 +103,11 @@ export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwar
       // The gradients of this step's blocks are complete only now: send them after the compute.
       const gradsInFlight = transport.begin(grads);
       if (kvInFlight) {
-        const next = kvInFlight.finish();
+        const next = yield kvInFlight;
         kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
         kv = next;
       }
-      const arrived = gradsInFlight.finish();
+      const arrived = yield gradsInFlight;
       for (const block of grads) for (const s of block) s.dispose();
       grads = arrived;
     }

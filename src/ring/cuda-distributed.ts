@@ -6,33 +6,14 @@
  */
 import { cudaRingRuntime } from '../backend/cuda/ring.js';
 import { cudaDevice } from '../backend/cuda/runtime.js';
-import { OptionError, describe } from '../errors.js';
 import type { DistributedContext } from './distributed.js';
+import { type JoinRingOptions, globalRanks } from './group.js';
 import { NcclTransport } from './nccl-transport.js';
 import * as nccl from './nccl.js';
 
-export interface DistributedRingOptions {
-  /**
-   * Global rank of each local device, in ring order. Default: process rank * local count + i, which
-   * assumes every process drives the same number of GPUs.
-   */
-  ranks?: readonly number[];
-  /** Ranks in the whole ring, all processes together. Default: processes * local count. */
-  worldSize?: number;
-}
+export type DistributedRingOptions = Pick<JoinRingOptions, 'ranks' | 'worldSize'>;
 
-/** Global ranks and ring size for `localCount` devices of the process `ctx`, checked. */
-export function globalRanks(ctx: Pick<DistributedContext, 'rank' | 'worldSize'>, localCount: number, options: DistributedRingOptions = {}): { ranks: number[]; worldSize: number } {
-  const worldSize = options.worldSize ?? ctx.worldSize * localCount;
-  const ranks = options.ranks ? [...options.ranks] : Array.from({ length: localCount }, (_, i) => ctx.rank * localCount + i);
-  if (!Number.isInteger(worldSize) || worldSize < localCount) {
-    throw new OptionError(`worldSize: expected an integer >= ${localCount} (the local devices), got ${describe(worldSize)}`);
-  }
-  if (ranks.length !== localCount || new Set(ranks).size !== ranks.length || ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= worldSize)) {
-    throw new OptionError(`ranks: expected ${localCount} distinct integers in 0..${worldSize - 1}, one per local device, got ${describe(ranks)}`);
-  }
-  return { ranks, worldSize };
-}
+export { globalRanks };
 
 /**
  * An NcclTransport over this process's `devices` (cuda:i, distinct) as part of the ring of all

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Socket, connect, createServer } from 'node:net';
 import { OptionError, describe } from '../errors.js';
 import { DistributedError } from './errors.js';
@@ -15,6 +16,11 @@ export interface DistributedOptions {
    * which needs libnccl.so.2 on rank 0. Ignored on other ranks.
    */
   uniqueId?: Uint8Array;
+  /**
+   * false for a group that will not use NCCL (rings of CPU devices over TCP): rank 0 then makes a random
+   * 16-byte group id instead of asking libnccl.so.2 for a unique id. Default true.
+   */
+  nccl?: boolean;
 }
 
 /** What every rank knows once the group has formed: enough to create its NCCL communicator. */
@@ -28,15 +34,21 @@ export interface DistributedContext {
 
 const PROTOCOL = 'flash-attn-distributed/1';
 
+/** What a rendezvous round carries: any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
 interface Hello {
   type: 'hello';
   protocol: string;
+  /** Which round of the bootstrap ('init', 'ring'): a stray rank from another round is refused. */
+  round: string;
   rank: number;
   worldSize: number;
+  payload: Json;
 }
-type ServerMessage = { type: 'id'; id: string } | { type: 'error'; message: string };
+type ServerMessage = { type: 'reply'; round: string; data: Json } | { type: 'error'; message: string };
 
-function parseCoordinator(coordinator: unknown): { host: string; port: number } {
+export function parseCoordinator(coordinator: unknown): { host: string; port: number } {
   const match = typeof coordinator === 'string' ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(coordinator) : null;
   const port = match ? Number(match[2]) : NaN;
   if (!match || !(port >= 1 && port <= 65535)) {
@@ -97,21 +109,58 @@ function send(socket: Socket, message: Hello | ServerMessage): void {
 export async function initDistributed(options: DistributedOptions): Promise<DistributedContext> {
   const { host, port, timeoutMs } = checkOptions(options);
   const { rank, worldSize, coordinator } = options;
+  const round: Round = { label: 'initDistributed', name: 'init', what: 'unique id', host, port, rank, worldSize, timeoutMs };
   if (rank === 0) {
-    const uniqueId = options.uniqueId ?? ncclUniqueId();
-    if (worldSize > 1) await serveId(host, port, worldSize, uniqueId, timeoutMs);
+    const uniqueId = options.uniqueId ?? (options.nccl === false ? new Uint8Array(randomBytes(16)) : ncclUniqueId());
+    if (worldSize > 1) await rendezvous(round, null, () => Buffer.from(uniqueId).toString('base64'));
     return { rank, worldSize, coordinator, uniqueId: uniqueId.slice() };
   }
-  const uniqueId = await fetchId(host, port, rank, worldSize, timeoutMs);
-  return { rank, worldSize, coordinator, uniqueId };
+  const id = await rendezvous(round, null);
+  if (typeof id !== 'string') throw new DistributedError(`initDistributed: rank ${rank} received no unique id from the coordinator`);
+  return { rank, worldSize, coordinator, uniqueId: new Uint8Array(Buffer.from(id, 'base64')) };
 }
 
-function serveId(host: string, port: number, worldSize: number, uniqueId: Uint8Array, timeoutMs: number): Promise<void> {
+/** One round of the bootstrap through the coordinator. */
+export interface Round {
+  /** the API that runs it, for messages ('initDistributed', 'joinRing') */
+  label: string;
+  /** the round's name on the wire */
+  name: string;
+  /** what the other ranks wait for, for messages */
+  what: string;
+  host: string;
+  port: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+}
+
+/** Where a rank's hello came from, as rank 0 saw it (the address other processes can reach it at). */
+export interface Joined {
+  payload: Json;
+  remoteAddress: string;
+}
+
+/**
+ * Every rank sends `payload` to rank 0; rank 0 waits for all of them, computes one reply with
+ * `reply(joined by rank)` and sends it to every rank; everyone resolves with the reply. Rank 0's own
+ * entry has the coordinator host as its address.
+ */
+export function rendezvous(round: Round, payload: Json, reply?: (joined: Joined[]) => Json): Promise<Json> {
+  if (round.rank !== 0) return fetchReply(round, payload);
+  if (!reply) throw new TypeError('rendezvous: rank 0 needs a reply function');
+  const own: Joined = { payload, remoteAddress: round.host };
+  if (round.worldSize === 1) return Promise.resolve(reply([own]));
+  return serveReply(round, own, reply);
+}
+
+function serveReply(round: Round, own: Joined, reply: (joined: Joined[]) => Json): Promise<Json> {
+  const { label, host, port, worldSize, timeoutMs } = round;
   return new Promise((resolve, reject) => {
-    const joined = new Map<number, Socket>();
+    const joined = new Map<number, { socket: Socket; entry: Joined }>();
     const sockets = new Set<Socket>();
     const server = createServer();
-    const finish = (error?: DistributedError) => {
+    const finish = (error?: DistributedError, data?: Json) => {
       clearTimeout(timer);
       for (const s of sockets) {
         if (error && !s.destroyed) send(s, { type: 'error', message: error.message });
@@ -119,32 +168,38 @@ function serveId(host: string, port: number, worldSize: number, uniqueId: Uint8A
       }
       server.close();
       if (error) reject(error);
-      else resolve();
+      else resolve(data ?? null);
     };
     const timer = setTimeout(() => {
       const missing = Array.from({ length: worldSize - 1 }, (_, i) => i + 1).filter((r) => !joined.has(r));
-      finish(new DistributedError(`initDistributed: rank 0 waited ${timeoutMs} ms at ${host}:${port}; ranks ${describe(missing)} of ${worldSize} never joined`));
+      finish(new DistributedError(`${label}: rank 0 waited ${timeoutMs} ms at ${host}:${port}; ranks ${describe(missing)} of ${worldSize} never joined`));
     }, timeoutMs);
     server.on('error', (e: NodeJS.ErrnoException) => {
-      finish(new DistributedError(`initDistributed: rank 0 cannot listen on ${host}:${port}: ${e.code ?? e.message}`));
+      finish(new DistributedError(`${label}: rank 0 cannot listen on ${host}:${port}: ${e.code ?? e.message}`));
     });
     server.on('connection', (socket) => {
       sockets.add(socket);
       socket.on('error', () => sockets.delete(socket));
       readMessages(socket, (message) => {
         const hello = message as Partial<Hello>;
-        if (hello.type !== 'hello' || hello.protocol !== PROTOCOL) {
-          finish(new DistributedError(`initDistributed: rank 0 received a message that is not a ${PROTOCOL} hello`));
+        if (hello.type !== 'hello' || hello.protocol !== PROTOCOL || hello.round !== round.name) {
+          finish(new DistributedError(`${label}: rank 0 received a message that is not a ${PROTOCOL} '${round.name}' hello`));
         } else if (hello.worldSize !== worldSize) {
-          finish(new DistributedError(`initDistributed: rank ${hello.rank} has worldSize ${hello.worldSize}, rank 0 has ${worldSize}`));
+          finish(new DistributedError(`${label}: rank ${hello.rank} has worldSize ${hello.worldSize}, rank 0 has ${worldSize}`));
         } else if (typeof hello.rank !== 'number' || hello.rank < 1 || hello.rank >= worldSize || joined.has(hello.rank)) {
-          finish(new DistributedError(`initDistributed: rank ${describe(hello.rank)} joined twice or is out of range 1..${worldSize - 1}`));
+          finish(new DistributedError(`${label}: rank ${describe(hello.rank)} joined twice or is out of range 1..${worldSize - 1}`));
         } else {
-          joined.set(hello.rank, socket);
+          joined.set(hello.rank, { socket, entry: { payload: hello.payload ?? null, remoteAddress: socket.remoteAddress ?? host } });
           if (joined.size === worldSize - 1) {
-            const id = Buffer.from(uniqueId).toString('base64');
-            for (const s of joined.values()) send(s, { type: 'id', id });
-            finish();
+            let data: Json;
+            try {
+              data = reply([own, ...Array.from({ length: worldSize - 1 }, (_, i) => joined.get(i + 1)!.entry)]);
+            } catch (error) {
+              finish(error instanceof DistributedError ? error : new DistributedError(`${label}: ${(error as Error).message}`));
+              return;
+            }
+            for (const { socket: s } of joined.values()) send(s, { type: 'reply', round: round.name, data });
+            finish(undefined, data);
           }
         }
       });
@@ -153,22 +208,25 @@ function serveId(host: string, port: number, worldSize: number, uniqueId: Uint8A
   });
 }
 
-function fetchId(host: string, port: number, rank: number, worldSize: number, timeoutMs: number): Promise<Uint8Array> {
+function fetchReply(round: Round, payload: Json): Promise<Json> {
+  const { label, what, host, port, rank, worldSize, timeoutMs } = round;
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + timeoutMs;
     let lastError = 'no answer';
     let settled = false;
     let socket: Socket | undefined;
-    const settle = (result: Uint8Array | DistributedError) => {
+    let retry: NodeJS.Timeout | undefined;
+    const settle = (result: { data: Json } | DistributedError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(retry);
       socket?.destroy();
       if (result instanceof DistributedError) reject(result);
-      else resolve(result);
+      else resolve(result.data);
     };
     const timer = setTimeout(() => {
-      settle(new DistributedError(`initDistributed: rank ${rank} got no unique id from the coordinator ${host}:${port} within ${timeoutMs} ms (last: ${lastError})`));
+      settle(new DistributedError(`${label}: rank ${rank} got no ${what} from the coordinator ${host}:${port} within ${timeoutMs} ms (last: ${lastError})`));
     }, timeoutMs);
     const attempt = () => {
       if (settled) return;
@@ -176,20 +234,20 @@ function fetchId(host: string, port: number, rank: number, worldSize: number, ti
       socket = s;
       s.on('connect', () => {
         lastError = 'connected, waiting for the other ranks';
-        send(s, { type: 'hello', protocol: PROTOCOL, rank, worldSize });
+        send(s, { type: 'hello', protocol: PROTOCOL, round: round.name, rank, worldSize, payload });
       });
       readMessages(s, (message) => {
         const m = message as Partial<ServerMessage>;
-        if (m.type === 'id' && typeof m.id === 'string') settle(new Uint8Array(Buffer.from(m.id, 'base64')));
-        else if (m.type === 'error') settle(new DistributedError(`initDistributed: the coordinator refused rank ${rank}: ${m.message}`));
-        else settle(new DistributedError(`initDistributed: rank ${rank} received an unexpected message from the coordinator`));
+        if (m.type === 'reply' && m.round === round.name) settle({ data: m.data ?? null });
+        else if (m.type === 'error') settle(new DistributedError(`${label}: the coordinator refused rank ${rank}: ${m.message}`));
+        else settle(new DistributedError(`${label}: rank ${rank} received an unexpected message from the coordinator`));
       });
       s.on('error', (e: NodeJS.ErrnoException) => {
         lastError = e.code ?? e.message;
       });
       s.on('close', () => {
         // Rank 0 may not be listening yet: retry until the deadline.
-        if (!settled && Date.now() < deadline) setTimeout(attempt, 100);
+        if (!settled && Date.now() < deadline) retry = setTimeout(attempt, 100);
       });
     };
     attempt();

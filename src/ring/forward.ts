@@ -1,4 +1,5 @@
 import type { Storage } from '../storage.js';
+import { type RingSteps, runAsync, runSync } from './drive.js';
 import { isPairMasked, pairProblem } from './layout.js';
 import {
   type RingPlan,
@@ -7,6 +8,7 @@ import {
   keySegments,
   querySegments,
   releaseParts,
+  ringRanks,
   segmentParts,
   timed,
 } from './schedule.js';
@@ -26,20 +28,34 @@ export interface RingForwardShards {
  * has seen every key; o is rounded once to the input dtype.
  */
 export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly Storage[], v: readonly Storage[]): RingForwardShards {
+  return runSync(ringForwardSteps(plan, q, k, v));
+}
+
+/** ringForward for a ring whose transport delivers asynchronously (several processes over TCP). */
+export function ringForwardAsync(plan: RingPlan, q: readonly Storage[], k: readonly Storage[], v: readonly Storage[]): Promise<RingForwardShards> {
+  return runAsync(ringForwardSteps(plan, q, k, v));
+}
+
+/**
+ * The loop itself, over this process's ranks (index r is local; `ranks[r]` its global rank): it yields
+ * each step's transfer and resumes with the arrived blocks (see drive.ts).
+ */
+function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly Storage[], v: readonly Storage[]): RingSteps<RingForwardShards> {
   const { problem: g, ops, transport, devices, backend, stats } = plan;
-  const w = devices.length;
+  const { ranks, worldSize: w } = ringRanks(plan);
   const qLocal = g.lq / w;
   const kLocal = g.lk / w;
   const qShape = [g.n, qLocal, g.h, g.d];
   const kShape = [g.n, kLocal, g.hk, g.d];
 
-  const qSegs = devices.map((_, r) => querySegments(plan, r));
-  const kSegs = devices.map((_, r) => keySegments(plan, r));
+  const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
+  const kSegs = new Map<number, ReturnType<typeof keySegments>>();
+  const keysOf = (rank: number) => kSegs.get(rank) ?? kSegs.set(rank, keySegments(plan, rank)).get(rank)!;
   const qParts = devices.map((_, r) => segmentParts(ops, q[r], qShape, 1, qSegs[r]));
   // A travelling block is the K segments then the V segments of its home rank.
   let blocks: Storage[][] = devices.map((_, r) => [
-    ...segmentParts(ops, k[r], kShape, 1, kSegs[r]),
-    ...segmentParts(ops, v[r], kShape, 1, kSegs[r]),
+    ...segmentParts(ops, k[r], kShape, 1, keysOf(ranks[r])),
+    ...segmentParts(ops, v[r], kShape, 1, keysOf(ranks[r])),
   ]);
   const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
 
@@ -53,9 +69,8 @@ export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly S
   try {
     for (let step = 0; step < w; step++) {
       const inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
-      for (let r = 0; r < w; r++) {
-        const source = blockSource(r, step, w);
-        const segs = kSegs[source];
+      for (let r = 0; r < devices.length; r++) {
+        const segs = keysOf(blockSource(ranks[r], step, w));
         const block = blocks[r];
         qSegs[r].forEach((qs, a) => {
           segs.forEach((ks, b) => {
@@ -73,7 +88,7 @@ export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly S
         });
       }
       if (inFlight) {
-        const next = inFlight.finish();
+        const next = yield inFlight;
         blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
         blocks = next;
       }

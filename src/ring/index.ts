@@ -7,3 +7,7 @@ export type { DistributedOptions, DistributedContext } from './distributed.js';
 export { NcclError, DistributedError } from './errors.js';
 export { benchRing } from './bench.js';
 export type { RingBenchOptions, RingBenchResult } from './bench.js';
+export { fromLocalShards, gatherSequenceAsync } from './sharded.js';
+export { ringFlashMhaFwdAsync, ringFlashMhaBwdAsync } from './attention.js';
+export { RingGroup, joinRing } from './group.js';
+export type { JoinRingOptions } from './group.js';

@@ -2,17 +2,24 @@ import type { AttentionProblem, Backend } from '../backend.js';
 import type { Storage } from '../storage.js';
 import { type SequenceLayout, type Segment, segmentsOf } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
-import type { RingTransport } from './transport.js';
+import type { AnyRingTransport } from './transport.js';
 
 /** Everything one ring pass needs: the global problem, where each rank's positions lie, and the machinery. */
 export interface RingPlan {
   /** The unsharded problem: global lq, lk, diagonalOffset = lk - lq, the options. */
   problem: AttentionProblem;
   layout: SequenceLayout;
+  /** This process's ranks' devices (every rank of the ring when one process holds them all). */
   devices: readonly string[];
+  /**
+   * The global rank of each local device, in the same order, and the ring's length over all processes.
+   * Default: devices.map((_, i) => i) and devices.length, the single-process ring.
+   */
+  ranks?: readonly number[];
+  worldSize?: number;
   backend: Backend;
   ops: RingDeviceOps;
-  transport: RingTransport;
+  transport: AnyRingTransport;
   /** Optional timing of each (step, rank)'s compute, for the benchmark. */
   stats?: RingStats;
 }
@@ -51,12 +58,19 @@ export function countPair(stats: RingStats | undefined, rank: number, computed: 
   }
 }
 
-export function querySegments(plan: RingPlan, rank: number): Segment[] {
-  return segmentsOf(plan.layout, plan.devices.length, rank, plan.problem.lq);
+/** The global rank of each local device and the ring's length (all processes together). */
+export function ringRanks(plan: RingPlan): { ranks: readonly number[]; worldSize: number } {
+  return { ranks: plan.ranks ?? plan.devices.map((_, i) => i), worldSize: plan.worldSize ?? plan.devices.length };
 }
 
+/** The query positions of global rank `rank`. */
+export function querySegments(plan: RingPlan, rank: number): Segment[] {
+  return segmentsOf(plan.layout, ringRanks(plan).worldSize, rank, plan.problem.lq);
+}
+
+/** The key positions of global rank `rank`. */
 export function keySegments(plan: RingPlan, rank: number): Segment[] {
-  return segmentsOf(plan.layout, plan.devices.length, rank, plan.problem.lk);
+  return segmentsOf(plan.layout, ringRanks(plan).worldSize, rank, plan.problem.lk);
 }
 
 /** Rank whose K/V block rank `rank` holds at step `step` (blocks travel to the next rank each step). */

@@ -1,0 +1,57 @@
+/**
+ * The ring loops (forward.ts, backward.ts) are written once, as generators that yield each step's
+ * transfer and resume with the blocks it delivered. Two drivers run them: `runSync` for transports that
+ * complete synchronously (in-process copies, NCCL: flashMha keeps its synchronous API), and `runAsync` for
+ * transports whose blocks arrive over sockets from other processes (awaited, so the event loop keeps
+ * serving the sockets while this process waits).
+ */
+import type { Storage } from '../storage.js';
+import { DistributedError } from './errors.js';
+
+/** A step's transfer as the loop yields it: sync transports return arrays, async ones promises. */
+export interface StepTransfer {
+  finish(): Storage[][] | Promise<Storage[][]>;
+}
+
+export type RingSteps<T> = Generator<StepTransfer, T, Storage[][]>;
+
+/** Runs a ring loop whose transfers finish synchronously. */
+export function runSync<T>(steps: RingSteps<T>): T {
+  let state = steps.next();
+  while (!state.done) {
+    let arrived: Storage[][];
+    try {
+      const result = state.value.finish();
+      if (result instanceof Promise) {
+        // A rejection that nobody awaits would be reported as unhandled.
+        result.catch(() => undefined);
+        throw new DistributedError(
+          'ring: this ring spans several processes over an asynchronous (TCP) transport; call ringFlashMhaFwdAsync / ringFlashMhaBwdAsync instead',
+        );
+      }
+      arrived = result;
+    } catch (error) {
+      // Let the loop release what it holds, then report the transfer's failure.
+      steps.throw(error);
+      throw error;
+    }
+    state = steps.next(arrived);
+  }
+  return state.value;
+}
+
+/** Runs a ring loop, awaiting each transfer. */
+export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
+  let state = steps.next();
+  while (!state.done) {
+    let arrived: Storage[][];
+    try {
+      arrived = await state.value.finish();
+    } catch (error) {
+      steps.throw(error);
+      throw error;
+    }
+    state = steps.next(arrived);
+  }
+  return state.value;
+}
