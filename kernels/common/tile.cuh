@@ -66,23 +66,31 @@ template <class Tile, int THREADS, class DT>
 __device__ __forceinline__ void load_tile(uint32_t smem, const typename DT::T* g, int64_t row_stride, int rows_valid,
                                           int d, bool vec) {
   constexpr int TOTAL = Tile::ROWS * Tile::CHUNKS;
-  // Fast path: each thread keeps one chunk column and steps ROWS_PER_PASS rows, a multiple of 8, so the swizzle
-  // phase never changes and both addresses advance by constants (no per-pass index or 64-bit multiply).
-  constexpr bool FIXED_COLUMN = THREADS % Tile::CHUNKS == 0 && (THREADS / Tile::CHUNKS) % 8 == 0;
+  // Fast path: each thread keeps one chunk column and steps ROWS_PER_PASS rows. When that is a multiple of 8 the
+  // swizzle phase never changes; when it divides 8 (e.g. 128 threads over 32 chunks: 4 rows) the phase cycles
+  // through 8 / ROWS_PER_PASS values, whose addresses are computed once. Either way both addresses then advance
+  // by constants (no per-pass index or 64-bit multiply).
+  constexpr int ROWS_PER_PASS = THREADS % Tile::CHUNKS == 0 ? THREADS / Tile::CHUNKS : 0;
+  constexpr bool FIXED_COLUMN = ROWS_PER_PASS > 0 && (ROWS_PER_PASS % 8 == 0 || 8 % ROWS_PER_PASS == 0) &&
+                                Tile::ROWS % ROWS_PER_PASS == 0;
   const int tid = threadIdx.x;
   if (vec && FIXED_COLUMN) {
-    constexpr int ROWS_PER_PASS = FIXED_COLUMN ? THREADS / Tile::CHUNKS : 1;
+    constexpr int RPP = FIXED_COLUMN ? ROWS_PER_PASS : 8;
+    constexpr int PHASES = RPP % 8 == 0 ? 1 : 8 / RPP;  // passes before the swizzle phase repeats
     const int chunk = tid % Tile::CHUNKS, row0 = tid / Tile::CHUNKS;
-    const uint32_t dst = smem + Tile::offset(row0, chunk);
-    // A band row is 128 bytes (64 for a trailing 32-column band).
-    const uint32_t pass_bytes = Tile::CHUNKS % 8 == 0 || chunk < (Tile::CHUNKS & ~7) ? ROWS_PER_PASS * 128 : ROWS_PER_PASS * 64;
+    uint32_t dst[PHASES];
+#pragma unroll
+    for (int ph = 0; ph < PHASES; ++ph) dst[ph] = smem + Tile::offset(row0 + ph * RPP, chunk);
+    // A band row is 128 bytes (64 for a trailing 32-column band); the phase repeats every PHASES * RPP rows.
+    const uint32_t row_bytes = Tile::CHUNKS % 8 == 0 || chunk < (Tile::CHUNKS & ~7) ? 128 : 64;
+    const uint32_t cycle_bytes = PHASES * RPP * row_bytes;
     const typename DT::T* src = g + row0 * row_stride + chunk * 8;
     const bool col_ok = chunk * 8 < d;
 #pragma unroll
-    for (int k = 0; k < Tile::ROWS / ROWS_PER_PASS; ++k) {
-      const bool ok = col_ok && row0 + k * ROWS_PER_PASS < rows_valid;
-      cp_async_16(dst + k * pass_bytes, ok ? src : g, ok ? 16 : 0);
-      src += ROWS_PER_PASS * row_stride;
+    for (int k = 0; k < Tile::ROWS / RPP; ++k) {
+      const bool ok = col_ok && row0 + k * RPP < rows_valid;
+      cp_async_16(dst[k % PHASES] + (k / PHASES) * cycle_bytes, ok ? src : g, ok ? 16 : 0);
+      src += RPP * row_stride;
     }
   } else if (vec) {
 #pragma unroll 4

@@ -20,20 +20,25 @@ extern __shared__ __align__(128) uint8_t flash_smem[];
 
 constexpr float LOG2E = 1.4426950408889634f;
 
-// How many 16-column units phase C accumulates at once: the largest divisor of n up to 4, or up to 2 when the
-// dK/dV accumulators already hold 128 registers (dcols >= 128), so phase C's temporaries do not spill.
-constexpr int phase_c_group(int n, int dcols) {
-  return dcols < 128 && n % 4 == 0 ? 4 : dcols < 128 && n % 3 == 0 ? 3 : n % 2 == 0 ? 2 : 1;
+// How many 16-column units phase C accumulates at once (each of its CM m-tiles): the largest divisor of n whose
+// accumulators stay within 32 registers, or 16 when the dK/dV accumulators already hold 128 or more
+// (kv_regs), so phase C's temporaries do not spill.
+constexpr int phase_c_group(int n, int kv_regs, int cm) {
+  const int units = kv_regs < 128 ? 4 : 2, budget = units / cm > 0 ? units / cm : 1;
+  for (int u = budget; u > 1; --u)
+    if (n % u == 0) return u;
+  return 1;
 }
 
 template <class DT, int D, class Cfg>
 struct Bwd {
   static constexpr int WARPS = Cfg::WARPS, BC = Cfg::BC, BR = Cfg::BR, STAGES = Cfg::STAGES;
+  static constexpr int AM = Cfg::AM, BM = Cfg::BM, CM = Cfg::CM;
   static constexpr int THREADS = 32 * WARPS;
-  static constexpr int WM = BC / 16, WN = WARPS / WM;  // phase A/B: warps along keys x along queries or d
-  static constexpr int QCOLS = BR / WN, DCOLS = D / WN;
-  static constexpr int CM = BR / 16, CG = WARPS / CM, CCOLS = D / CG;  // phase C: along queries x along d
-  static constexpr int CU = phase_c_group(CCOLS / 16, DCOLS);
+  static constexpr int WAM = BC / (16 * AM), WAN = WARPS / WAM, QCOLS = BR / WAN;  // phase A: keys x queries
+  static constexpr int WBM = BC / (16 * BM), WBN = WARPS / WBM, DCOLS = D / WBN;   // phase B: keys x head dim
+  static constexpr int WCM = BR / (16 * CM), WCN = WARPS / WCM, CCOLS = D / WCN;   // phase C: queries x head dim
+  static constexpr int CU = phase_c_group(CCOLS / 16, BM * DCOLS, CM);
   using KVTile = SmemTile<BC, D>;
   using QTile = SmemTile<BR, D>;
   using PTile = SmemTile<BC, BR>;
@@ -44,8 +49,9 @@ struct Bwd {
   static constexpr int OFF_DS = OFF_P + PTile::BYTES, OFF_LSE = OFF_DS + PTile::BYTES;
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;
   static constexpr int SMEM_BYTES = OFF_DVEC + STAGES * BR * 4;
-  static_assert(WARPS % WM == 0 && QCOLS % 16 == 0 && DCOLS % 16 == 0, "phase A/B split");
-  static_assert(WARPS % CM == 0 && CCOLS % 16 == 0, "phase C split");
+  static_assert(BC % (16 * AM) == 0 && WARPS % WAM == 0 && BR % WAN == 0 && QCOLS % 16 == 0, "phase A split");
+  static_assert(BC % (16 * BM) == 0 && WARPS % WBM == 0 && D % WBN == 0 && DCOLS % 16 == 0, "phase B split");
+  static_assert(BR % (16 * CM) == 0 && WARPS % WCM == 0 && D % WCN == 0 && CCOLS % 16 == 0, "phase C split");
   static_assert(STAGES == 1 || STAGES == 2, "one or two Q/dO stages");
 };
 
@@ -57,13 +63,14 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
   using QTile = typename B_::QTile;
   using PTile = typename B_::PTile;
   constexpr int BC = B_::BC, BR = B_::BR, THREADS = B_::THREADS, STAGES = B_::STAGES;
-  constexpr int WM = B_::WM, QCOLS = B_::QCOLS, DCOLS = B_::DCOLS;
-  constexpr int CM = B_::CM, CCOLS = B_::CCOLS, CU = B_::CU;
+  constexpr int AM = B_::AM, BM = B_::BM, CM = B_::CM;
+  constexpr int QCOLS = B_::QCOLS, DCOLS = B_::DCOLS, CCOLS = B_::CCOLS, CU = B_::CU;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int wm = warp % WM, wn = warp / WM;  // phase A/B: key m-tile, query (A) or d (B) column group
-  const int cm = warp % CM, cg = warp / CM;  // phase C: query m-tile, d column group
+  const int wam = warp % B_::WAM, wan = warp / B_::WAM;  // phase A: key m-tile group, query column group
+  const int wbm = warp % B_::WBM, wbn = warp / B_::WBM;  // phase B: key m-tile group, d column group
+  const int wcm = warp % B_::WCM, wcn = warp / B_::WCM;  // phase C: query m-tile group, d column group
   const int jb = blockIdx.x, kh = blockIdx.y, b = blockIdx.z;
   const int group = p.h / p.hk;
   const int j0 = jb * BC;
@@ -84,11 +91,13 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
   load_tile<KVTile, THREADS, DT>(sV, v, kv_stride, p.lk - j0, p.d, vec);
   cp_async_commit();
 
-  float dv[DCOLS / 8][4], dk[DCOLS / 8][4];
+  float dv[BM][DCOLS / 8][4], dk[BM][DCOLS / 8][4];
 #pragma unroll
-  for (int nt = 0; nt < DCOLS / 8; ++nt)
+  for (int bm = 0; bm < BM; ++bm)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) dv[nt][e] = dk[nt][e] = 0.f;
+    for (int nt = 0; nt < DCOLS / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dv[bm][nt][e] = dk[bm][nt][e] = 0.f;
 
   const Mask mask(p);
   int64_t i_lo, i_hi;
@@ -142,111 +151,141 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
     const float* s_lse = s_lse_all + stage * BR;
     const float* s_dvec = s_dvec_all + stage * BR;
     {
-      // Phase A: this warp's 16 keys x QCOLS queries of S^T and dP^T.
-      float s[QCOLS / 8][4], dp[QCOLS / 8][4];
+      // Phase A: this warp's AM x 16 keys x QCOLS queries of S^T and dP^T.
+      float s[AM][QCOLS / 8][4], dp[AM][QCOLS / 8][4];
 #pragma unroll
-      for (int nt = 0; nt < QCOLS / 8; ++nt)
+      for (int am = 0; am < AM; ++am)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[nt][e] = dp[nt][e] = 0.f;
+        for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[am][nt][e] = dp[am][nt][e] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t ak[4], av[4];
-        ldsm_a<KVTile>(ak, sK, wm * 16, kk * 16);
-        ldsm_a<KVTile>(av, sV, wm * 16, kk * 16);
+        uint32_t ak[AM][4], av[AM][4];
+#pragma unroll
+        for (int am = 0; am < AM; ++am) {
+          ldsm_a<KVTile>(ak[am], sK, (wam * AM + am) * 16, kk * 16);
+          ldsm_a<KVTile>(av[am], sV, (wam * AM + am) * 16, kk * 16);
+        }
 #pragma unroll
         for (int np = 0; np < QCOLS / 16; ++np) {
           uint32_t bq[4], bo[4];
-          ldsm_b<QTile>(bq, sQ, kk * 16, wn * QCOLS + np * 16);
-          ldsm_b<QTile>(bo, sdO, kk * 16, wn * QCOLS + np * 16);
-          mma_16816(s[2 * np], ak, bq[0], bq[1], T());
-          mma_16816(s[2 * np + 1], ak, bq[2], bq[3], T());
-          mma_16816(dp[2 * np], av, bo[0], bo[1], T());
-          mma_16816(dp[2 * np + 1], av, bo[2], bo[3], T());
+          ldsm_b<QTile>(bq, sQ, kk * 16, wan * QCOLS + np * 16);
+          ldsm_b<QTile>(bo, sdO, kk * 16, wan * QCOLS + np * 16);
+#pragma unroll
+          for (int am = 0; am < AM; ++am) {
+            mma_16816(s[am][2 * np], ak[am], bq[0], bq[1], T());
+            mma_16816(s[am][2 * np + 1], ak[am], bq[2], bq[3], T());
+            mma_16816(dp[am][2 * np], av[am], bo[0], bo[1], T());
+            mma_16816(dp[am][2 * np + 1], av[am], bo[2], bo[3], T());
+          }
         }
       }
       // P^T = exp2(S^T * scale * log2e - lse * log2e); masked pairs to 0, only on tiles that straddle a mask
       // edge or the end of q or k (one branch per tile, then compares against each key's allowed query range).
 #pragma unroll
-      for (int nt = 0; nt < QCOLS / 8; ++nt)
+      for (int am = 0; am < AM; ++am)
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[nt][e] = exp2_approx(s[nt][e] * p.softmax_scale_log2 - s_lse[wn * QCOLS + nt * 8 + 2 * t + (e & 1)]);
+        for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            s[am][nt][e] = exp2_approx(s[am][nt][e] * p.softmax_scale_log2 - s_lse[wan * QCOLS + nt * 8 + 2 * t + (e & 1)]);
       if (mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1)) {
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          int lo, hi;
-          mask.col_range(j0 + wm * 16 + g + r * 8, &lo, &hi);
+        for (int am = 0; am < AM; ++am)
 #pragma unroll
-          for (int nt = 0; nt < QCOLS / 8; ++nt)
+          for (int r = 0; r < 2; ++r) {
+            int lo, hi;
+            mask.col_range(j0 + (wam * AM + am) * 16 + g + r * 8, &lo, &hi);
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int i = i0 + wn * QCOLS + nt * 8 + 2 * t + e;
-              if (i < lo || i > hi) s[nt][2 * r + e] = 0.f;
-            }
-        }
+            for (int nt = 0; nt < QCOLS / 8; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                const int i = i0 + wan * QCOLS + nt * 8 + 2 * t + e;
+                if (i < lo || i > hi) s[am][nt][2 * r + e] = 0.f;
+              }
+          }
       }
       // dS^T = P^T o (dP^T - D); both go to shared memory in the input dtype.
 #pragma unroll
-      for (int nt = 0; nt < QCOLS / 8; ++nt) {
-        float ds[4];
+      for (int am = 0; am < AM; ++am)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) ds[e] = s[nt][e] * (dp[nt][e] - s_dvec[wn * QCOLS + nt * 8 + 2 * t + (e & 1)]);
+        for (int nt = 0; nt < QCOLS / 8; ++nt) {
+          float ds[4];
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const uint32_t off = PTile::offset(wm * 16 + g + r * 8, (wn * QCOLS) / 8 + nt) + t * 4;
-          st_shared_32(sP + off, DT::pack(s[nt][2 * r], s[nt][2 * r + 1]));
-          st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
+          for (int e = 0; e < 4; ++e)
+            ds[e] = s[am][nt][e] * (dp[am][nt][e] - s_dvec[wan * QCOLS + nt * 8 + 2 * t + (e & 1)]);
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const uint32_t off = PTile::offset((wam * AM + am) * 16 + g + r * 8, (wan * QCOLS) / 8 + nt) + t * 4;
+            st_shared_32(sP + off, DT::pack(s[am][nt][2 * r], s[am][nt][2 * r + 1]));
+            st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
+          }
         }
-      }
-      // Barrier: P^T and dS^T of the whole tile are in shared memory before any warp reads other warps' parts.
-      __syncthreads();
-
-      // Phase B: dV += P^T dO, dK += dS^T Q for this warp's 16 keys x DCOLS head-dim columns.
+    }
+    // Barrier: P^T and dS^T of the whole tile are in shared memory before any warp reads other warps' parts.
+    __syncthreads();
+    {
+      // Phase B: dV += P^T dO, dK += dS^T Q for this warp's BM x 16 keys x DCOLS head-dim columns.
 #pragma unroll
       for (int kk = 0; kk < BR / 16; ++kk) {
-        uint32_t ap[4], ads[4];
-        ldsm_a<PTile>(ap, sP, wm * 16, kk * 16);
-        ldsm_a<PTile>(ads, sdS, wm * 16, kk * 16);
+        uint32_t ap[BM][4], ads[BM][4];
+#pragma unroll
+        for (int bm = 0; bm < BM; ++bm) {
+          ldsm_a<PTile>(ap[bm], sP, (wbm * BM + bm) * 16, kk * 16);
+          ldsm_a<PTile>(ads[bm], sdS, (wbm * BM + bm) * 16, kk * 16);
+        }
 #pragma unroll
         for (int np = 0; np < DCOLS / 16; ++np) {
           uint32_t bo[4], bq[4];
-          ldsm_b_trans<QTile>(bo, sdO, kk * 16, wn * DCOLS + np * 16);
-          ldsm_b_trans<QTile>(bq, sQ, kk * 16, wn * DCOLS + np * 16);
-          mma_16816(dv[2 * np], ap, bo[0], bo[1], T());
-          mma_16816(dv[2 * np + 1], ap, bo[2], bo[3], T());
-          mma_16816(dk[2 * np], ads, bq[0], bq[1], T());
-          mma_16816(dk[2 * np + 1], ads, bq[2], bq[3], T());
+          ldsm_b_trans<QTile>(bo, sdO, kk * 16, wbn * DCOLS + np * 16);
+          ldsm_b_trans<QTile>(bq, sQ, kk * 16, wbn * DCOLS + np * 16);
+#pragma unroll
+          for (int bm = 0; bm < BM; ++bm) {
+            mma_16816(dv[bm][2 * np], ap[bm], bo[0], bo[1], T());
+            mma_16816(dv[bm][2 * np + 1], ap[bm], bo[2], bo[3], T());
+            mma_16816(dk[bm][2 * np], ads[bm], bq[0], bq[1], T());
+            mma_16816(dk[bm][2 * np + 1], ads[bm], bq[2], bq[3], T());
+          }
         }
       }
 
-      // Phase C: dQ_i += dS K_j for this warp's 16 queries x CCOLS columns, CU 16-column units at a time.
+      // Phase C: dQ_i += dS K_j for this warp's CM x 16 queries x CCOLS columns, CU 16-column units at a time.
 #pragma unroll
       for (int u0 = 0; u0 < CCOLS / 16; u0 += CU) {
-        float acc[2 * CU][4];
+        float acc[CM][2 * CU][4];
 #pragma unroll
-        for (int nt = 0; nt < 2 * CU; ++nt)
+        for (int cm = 0; cm < CM; ++cm)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+          for (int nt = 0; nt < 2 * CU; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[cm][nt][e] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < BC / 16; ++kk) {
-          uint32_t a[4];
-          ldsm_a_trans<PTile>(a, sdS, cm * 16, kk * 16);
+          uint32_t a[CM][4];
+#pragma unroll
+          for (int cm = 0; cm < CM; ++cm) ldsm_a_trans<PTile>(a[cm], sdS, (wcm * CM + cm) * 16, kk * 16);
 #pragma unroll
           for (int u = 0; u < CU; ++u) {
             uint32_t bk[4];
-            ldsm_b_trans<KVTile>(bk, sK, kk * 16, cg * CCOLS + (u0 + u) * 16);
-            mma_16816(acc[2 * u], a, bk[0], bk[1], T());
-            mma_16816(acc[2 * u + 1], a, bk[2], bk[3], T());
+            ldsm_b_trans<KVTile>(bk, sK, kk * 16, wcn * CCOLS + (u0 + u) * 16);
+#pragma unroll
+            for (int cm = 0; cm < CM; ++cm) {
+              mma_16816(acc[cm][2 * u], a[cm], bk[0], bk[1], T());
+              mma_16816(acc[cm][2 * u + 1], a[cm], bk[2], bk[3], T());
+            }
           }
         }
 #pragma unroll
-        for (int nt = 0; nt < 2 * CU; ++nt)
+        for (int cm = 0; cm < CM; ++cm)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int row = i0 + cm * 16 + g + (e >> 1) * 8;
-            const int col = cg * CCOLS + u0 * 16 + nt * 8 + 2 * t + (e & 1);
-            if (row < p.lq && col < p.d) red_add_f32(dq_accum + int64_t(row) * q_stride + col, acc[nt][e]);
-          }
+          for (int nt = 0; nt < 2 * CU; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int row = i0 + (wcm * CM + cm) * 16 + g + (e >> 1) * 8;
+              const int col = wcn * CCOLS + u0 * 16 + nt * 8 + 2 * t + (e & 1);
+              if (row < p.lq && col < p.d) red_add_f32(dq_accum + int64_t(row) * q_stride + col, acc[cm][nt][e]);
+            }
       }
     }
   }
@@ -254,22 +293,24 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
 
   // Epilogue: dK_j (scaled) and dV_j, each element written once.
 #pragma unroll
-  for (int nt = 0; nt < DCOLS / 8; ++nt)
+  for (int bm = 0; bm < BM; ++bm)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = j0 + wm * 16 + g + (e >> 1) * 8;
-      const int col = wn * DCOLS + nt * 8 + 2 * t + (e & 1);
-      if (row > j_last || col >= p.d) continue;
-      const int64_t idx = ((int64_t(b) * p.lk + row) * p.hk + kh) * p.d + col;
-      const float dk_val = dk[nt][e] * p.softmax_scale;
-      if (p.out_float32) {
-        reinterpret_cast<float*>(p.dk)[idx] = dk_val;
-        reinterpret_cast<float*>(p.dv)[idx] = dv[nt][e];
-      } else {
-        reinterpret_cast<T*>(p.dk)[idx] = DT::from_float(dk_val);
-        reinterpret_cast<T*>(p.dv)[idx] = DT::from_float(dv[nt][e]);
+    for (int nt = 0; nt < DCOLS / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = j0 + (wbm * BM + bm) * 16 + g + (e >> 1) * 8;
+        const int col = wbn * DCOLS + nt * 8 + 2 * t + (e & 1);
+        if (row > j_last || col >= p.d) continue;
+        const int64_t idx = ((int64_t(b) * p.lk + row) * p.hk + kh) * p.d + col;
+        const float dk_val = dk[bm][nt][e] * p.softmax_scale;
+        if (p.out_float32) {
+          reinterpret_cast<float*>(p.dk)[idx] = dk_val;
+          reinterpret_cast<float*>(p.dv)[idx] = dv[bm][nt][e];
+        } else {
+          reinterpret_cast<T*>(p.dk)[idx] = DT::from_float(dk_val);
+          reinterpret_cast<T*>(p.dv)[idx] = DT::from_float(dv[bm][nt][e]);
+        }
       }
-    }
 }
 
 }  // namespace flash

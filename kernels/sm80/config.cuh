@@ -19,24 +19,28 @@ template <> struct FwdConfig<256> { static constexpr int WARPS = 4, MT = 1, BC =
 // Backward: a block owns BC key rows (K, V resident) and walks the queries BR at a time; with STAGES = 2 the
 // next Q/dO block streams in while the current one is processed. Shared memory: K, V [BC][D];
 // STAGES x (Q, dO [BR][D], lse, D [BR] float32); P^T, dS^T [BC][BR].
+// Warp tiles: AM / BM m-tiles of 16 keys per warp in phase A (S^T, dP^T) / phase B (dV, dK), CM m-tiles of 16
+// queries per warp in phase C (dQ). Two m-tiles per warp read each shared B fragment once for two products,
+// which is what bounds the backward on sm_80-class code (ldmatrix bandwidth), at the cost of registers.
 // BwdConfig fits 99 KB (every sm_80+ card). BwdConfigLarge, where defined, is a bigger-tile variant for cards
 // that allow more shared memory per block (A100 163 KB, H100 227 KB); the runtime takes the largest that fits.
+struct BwdWarpTiles { static constexpr int AM = 1, BM = 1, CM = 1; };
 template <int D> struct BwdConfig;
-template <> struct BwdConfig<32>  { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2; };
-template <> struct BwdConfig<64>  { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 1; };
-template <> struct BwdConfig<96>  { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
-template <> struct BwdConfig<128> { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
-template <> struct BwdConfig<160> { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
-template <> struct BwdConfig<192> { static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 1; };
-template <> struct BwdConfig<224> { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 2; };
-template <> struct BwdConfig<256> { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 1; };
+template <> struct BwdConfig<32>  : BwdWarpTiles { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2; };
+template <> struct BwdConfig<64>  { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2, AM = 2, BM = 2, CM = 2; };
+template <> struct BwdConfig<96>  : BwdWarpTiles { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfig<128> : BwdWarpTiles { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
+template <> struct BwdConfig<160> : BwdWarpTiles { static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 1; };
+template <> struct BwdConfig<192> : BwdWarpTiles { static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 1; };
+template <> struct BwdConfig<224> : BwdWarpTiles { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 2; };
+template <> struct BwdConfig<256> : BwdWarpTiles { static constexpr int WARPS = 4, BC = 32, BR = 32, STAGES = 1; };
 
 // Head dims without a large variant: DEFINED = false and the small shape (that kernel is never listed).
 template <int D> struct BwdConfigLarge : BwdConfig<D> { static constexpr bool DEFINED = false; };
-template <> struct BwdConfigLarge<128> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 128, BR = 32, STAGES = 2; };
-template <> struct BwdConfigLarge<160> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
-template <> struct BwdConfigLarge<192> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
-template <> struct BwdConfigLarge<256> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 2; };
+template <> struct BwdConfigLarge<128> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 128, BR = 32, STAGES = 2; };
+template <> struct BwdConfigLarge<160> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfigLarge<192> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
+template <> struct BwdConfigLarge<256> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 2; };
 
 // bwd_pre and bwd_dq: one warp per row, ROWS rows per block.
 struct RowConfig { static constexpr int WARPS = 4, ROWS = 16; };
