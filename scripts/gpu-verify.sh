@@ -5,6 +5,7 @@
 # bench/results/latest/). Extra benchmark flags come from $BENCH_ARGS.
 set -uo pipefail
 out=${OUT:-bench/results/latest}
+# The device copy of the tree has no .git: pass the commit along (FLASH_ATTN_COMMIT=$(git rev-parse --short HEAD)).
 mkdir -p "$out"
 stages=${*:-tests demo bench}
 status=0

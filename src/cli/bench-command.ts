@@ -39,7 +39,9 @@ function causalModes(raw: string | undefined): boolean[] {
   return chosen;
 }
 
+/** The commit measured: FLASH_ATTN_COMMIT where the tree was copied without .git (a GPU host), else git's. */
 function commit(): string {
+  if (process.env.FLASH_ATTN_COMMIT) return process.env.FLASH_ATTN_COMMIT;
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
