@@ -103,7 +103,7 @@ function localBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
   };
 }
 
-/** A vector-Jacobian product in JAX's convention: the pullback keeps out and lse until disposed. */
+/** A vector-Jacobian product in JAX's convention: the pullback owns the saved lse until disposed. */
 export type VjpFunction = ((dout: Tensor) => [Tensor, Tensor, Tensor]) & Disposable & { dispose(): void };
 /** The pullback of a sharded call: sharded dout in, sharded [dq, dk, dv] out. */
 export type ShardedVjpFunction = ((dout: ShardedTensor) => [ShardedTensor, ShardedTensor, ShardedTensor]) &
@@ -111,7 +111,8 @@ export type ShardedVjpFunction = ((dout: ShardedTensor) => [ShardedTensor, Shard
 
 /**
  * Like `jax.vjp(flash_mha, q, k, v)`: returns the output and a function from dout to [dq, dk, dv].
- * The pullback holds the saved lse (and references q, k, v, out); dispose it when done.
+ * The pullback owns the saved lse and uses q, k, v and out (still owned by the caller: keep them alive
+ * until the pullback has run); dispose it when done.
  */
 export function flashMhaVjp(q: ShardedTensor, k: ShardedTensor, v: ShardedTensor, options?: AttentionOptions): [ShardedTensor, ShardedVjpFunction];
 export function flashMhaVjp(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): [Tensor, VjpFunction];

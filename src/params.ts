@@ -41,14 +41,30 @@ function checkWindowValue(value: unknown, side: string): number {
   return value;
 }
 
+const OPTION_NAMES = ['softmaxScale', 'isCausal', 'windowSize'];
+/** flash_attn_jax spells its options in snake case; a model ported from it may pass them that way. */
+const SNAKE_CASE_HINTS: Record<string, string> = {
+  softmax_scale: 'softmaxScale',
+  is_causal: 'isCausal',
+  causal: 'isCausal',
+  window_size: 'windowSize',
+};
+
 /** Resolves options into the mask form every backend receives. */
 function resolveOptions(options: AttentionOptions, d: number, lq: number, lk: number) {
   if (typeof options !== 'object' || options === null) {
     throw new OptionError(`options: expected an object, got ${describe(options)}`);
   }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(key)) {
+      const hint = SNAKE_CASE_HINTS[key] ? ` (did you mean ${SNAKE_CASE_HINTS[key]}?)` : '';
+      throw new OptionError(`options: unknown option '${key}'${hint}; expected ${OPTION_NAMES.join(', ')}`);
+    }
+  }
   const softmaxScale = options.softmaxScale ?? 1 / Math.sqrt(d);
-  if (typeof softmaxScale !== 'number' || !Number.isFinite(softmaxScale)) {
-    throw new OptionError(`softmaxScale: expected a finite number, got ${describe(softmaxScale)}`);
+  // Kernels take the scale as float32: a double beyond float32's range would turn into Infinity there.
+  if (typeof softmaxScale !== 'number' || !Number.isFinite(Math.fround(softmaxScale))) {
+    throw new OptionError(`softmaxScale: expected a finite number within float32 range, got ${describe(softmaxScale)}`);
   }
   const isCausal = options.isCausal ?? false;
   if (typeof isCausal !== 'boolean') {

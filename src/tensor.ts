@@ -1,7 +1,7 @@
 import { backendFor } from './backend.js';
 import { canonicalDevice, parseDevice } from './device.js';
 import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
-import { DeviceError, DisposedError, DtypeError, ShapeError, describe } from './errors.js';
+import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from './errors.js';
 import type { Storage } from './storage.js';
 
 export interface TensorOptions {
@@ -137,6 +137,7 @@ export function tensor(
   options: TensorOptions = {},
 ): Tensor {
   const dims = checkShape(shape);
+  checkOptionsObject(options);
   const isBits = data instanceof Uint16Array;
   const dtype = checkDtype(options.dtype ?? (isBits ? 'float16' : 'float32'));
   const device = checkDevice(options.device ?? 'cpu');
@@ -146,6 +147,10 @@ export function tensor(
   const expected = elementCount(dims);
   if (data.length !== expected) {
     throw new ShapeError(`data: expected ${expected} elements for shape ${describe(dims)}, got ${data.length}`);
+  }
+  if (Array.isArray(data)) {
+    const bad = data.findIndex((x) => typeof x !== 'number');
+    if (bad >= 0) throw new ShapeError(`data: expected numbers, got ${describe(data[bad])} at index ${bad}`);
   }
   if (isBits && dtype === 'float32') {
     throw new DtypeError(`data: a Uint16Array holds float16 or bfloat16 bits, but dtype is 'float32'`);
@@ -186,13 +191,26 @@ export function normalSamples(count: number, seed: number, scale = 1): Float32Ar
   return out;
 }
 
+function checkOptionsObject(options: unknown): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionError(`options: expected an object, got ${describe(options)}`);
+  }
+}
+
 export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
   const dims = checkShape(shape);
-  return tensor(normalSamples(elementCount(dims), options.seed ?? 0, options.scale ?? 1), dims, options);
+  checkOptionsObject(options);
+  const { seed = 0, scale = 1 } = options;
+  if (!Number.isInteger(seed)) throw new OptionError(`seed: expected an integer, got ${describe(seed)}`);
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
+    throw new OptionError(`scale: expected a finite number >= 0, got ${describe(scale)}`);
+  }
+  return tensor(normalSamples(elementCount(dims), seed, scale), dims, options);
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   const dims = checkShape(shape);
+  checkOptionsObject(options);
   return tensor(new Float32Array(elementCount(dims)), dims, options);
 }
 
@@ -203,10 +221,4 @@ export function checkTensor(value: unknown, argument: string): Tensor {
   }
   if (value.isDisposed) throw new DisposedError(`${argument}: the tensor was disposed and cannot be used`);
   return value;
-}
-
-export function assertSameDevice(a: Tensor, b: Tensor, nameA: string, nameB: string): void {
-  if (a.device !== b.device) {
-    throw new DeviceError(`${nameB}: expected device ${describe(a.device)} (the device of ${nameA}), got ${describe(b.device)}`);
-  }
 }

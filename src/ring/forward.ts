@@ -80,9 +80,12 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
             timed(stats, step, r, () => {
               const p = pairProblem(g, qs, ks, devices[r]);
               const part = backend.forward(p, qParts[r][a], block[b], block[segs.length + b]);
-              ops.mergePartial(acc[r][a].out, acc[r][a].lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
-              part.out.dispose();
-              part.lse.dispose();
+              try {
+                ops.mergePartial(acc[r][a].out, acc[r][a].lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
+              } finally {
+                part.out.dispose();
+                part.lse.dispose();
+              }
             });
           });
         });

@@ -17,6 +17,7 @@ import {
   flashMhaBwd,
   flashMhaFwd,
   flashMhaVjp,
+  randn,
   tensor,
   zeros,
 } from '../../src/index.js';
@@ -110,8 +111,16 @@ describe('validation of flashMha / flashMhaFwd inputs', () => {
 
   it('non-finite or non-number softmaxScale', () => {
     for (const [scale, given] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity'], ['0.5', "'0.5'"]] as const) {
-      expectError(attend(q, k, v, { softmaxScale: scale as number }), OptionError, 'ERR_OPTION', new RegExp(`^softmaxScale: expected a finite number, got ${given}$`));
+      expectError(attend(q, k, v, { softmaxScale: scale as number }), OptionError, 'ERR_OPTION', new RegExp(`^softmaxScale: expected a finite number within float32 range, got ${given}$`));
     }
+    // Finite as a double but Infinity as the kernels' float32.
+    expectError(attend(q, k, v, { softmaxScale: 1e40 }), OptionError, 'ERR_OPTION', /^softmaxScale: expected a finite number within float32 range, got 1e\+40$/);
+  });
+
+  it('unknown options, with the camelCase name for flash_attn_jax spellings', () => {
+    expectError(attend(q, k, v, { window_size: [1, 1] } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'window_size' \(did you mean windowSize\?\); expected softmaxScale, isCausal, windowSize$/);
+    expectError(attend(q, k, v, { is_causal: true } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'is_causal' \(did you mean isCausal\?\)/);
+    expectError(attend(q, k, v, { dropout: 0.1 } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'dropout'; expected softmaxScale, isCausal, windowSize$/);
   });
 
   it('isCausal that is not a boolean, and options that are not an object', () => {
@@ -195,5 +204,13 @@ describe('validation of tensor creation', () => {
     expectError(() => tensor(new Float64Array(1) as unknown as Float32Array, [1]), ShapeError, 'ERR_SHAPE', /^data: expected a Float32Array, Uint16Array or number\[\], got Float64Array$/);
     expectError(() => tensor([1], [1], { device: 'gpu' }), DeviceError, 'ERR_DEVICE', /^device: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'gpu'$/);
     expectError(() => tensor([1], [1], { device: 'cpu:99' }), DeviceError, 'ERR_DEVICE', /^device: 'cpu:99' does not exist; this machine has \d+ cpu device\(s\)$/);
+  });
+
+  it('number[] elements, options objects, randn seed and scale', () => {
+    expectError(() => tensor(['a', 2] as unknown as number[], [2]), ShapeError, 'ERR_SHAPE', /^data: expected numbers, got 'a' at index 0$/);
+    expectError(() => zeros([2], null as unknown as object), OptionError, 'ERR_OPTION', /^options: expected an object, got null$/);
+    expectError(() => randn([2], { seed: 1.5 }), OptionError, 'ERR_OPTION', /^seed: expected an integer, got 1\.5$/);
+    expectError(() => randn([2], { scale: NaN }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got NaN$/);
+    expectError(() => randn([2], { scale: -1 }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got -1$/);
   });
 });

@@ -118,8 +118,9 @@ export function cudaBackward(
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
     // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
-    const dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
+    let dqAccum: CudaStorage | undefined;
     try {
+      dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
       const params = packFlashParams(
         flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }),
       );
@@ -128,7 +129,7 @@ export function cudaBackward(
       launchKernel(device, kernels.dq, params);
     } finally {
       softmaxD.dispose();
-      dqAccum.dispose();
+      dqAccum?.dispose();
     }
     return { dq, dk, dv };
   }, device);

@@ -120,29 +120,43 @@ export class CudaDevice {
     const context: [Raw64] = [0];
     this.check(driver.cuDevicePrimaryCtxRetain(context, this.#handle), 'cuDevicePrimaryCtxRetain');
     this.#context = asHandle<CUcontext>(context[0]);
-    this.makeCurrent();
     const stream: [Raw64] = [0];
-    this.check(driver.cuStreamCreate(stream, CU_STREAM_DEFAULT), 'cuStreamCreate');
-    this.#stream = asHandle<CUstream>(stream[0]);
-    this.name = this.#readName();
-    this.computeCapability = [
-      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
-      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
-    ];
-    this.multiprocessorCount = this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
-    this.sharedMemoryPerBlockOptin = this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+    try {
+      this.makeCurrent();
+      this.check(driver.cuStreamCreate(stream, CU_STREAM_DEFAULT), 'cuStreamCreate');
+      this.#stream = asHandle<CUstream>(stream[0]);
+      ({ name: this.name, computeCapability: this.computeCapability, multiprocessorCount: this.multiprocessorCount,
+        sharedMemoryPerBlockOptin: this.sharedMemoryPerBlockOptin, pool: this.#pool } = this.#describeAndPool(ordinal));
+    } catch (error) {
+      // A device we cannot use must not keep the context (and stream) it retained: release before rethrowing.
+      if (stream[0]) driver.cuStreamDestroy(asHandle<CUstream>(stream[0]));
+      driver.cuDevicePrimaryCtxRelease(this.#handle);
+      throw error;
+    }
+  }
+
+  #describeAndPool(ordinal: number) {
+    const driver = this.runtime.driver;
+    const name = this.#readName();
     if (this.attribute(CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED) !== 1) {
       throw new BackendUnavailableError(
-        `cuda:${ordinal} (${this.name}) does not support stream-ordered memory pools (cuMemAllocAsync), which flash-attn needs; the 'cpu' backend is available`,
+        `cuda:${ordinal} (${name}) does not support stream-ordered memory pools (cuMemAllocAsync), which flash-attn needs; the 'cpu' backend is available`,
       );
     }
-    const pool: [Raw64] = [0];
-    this.check(driver.cuDeviceGetDefaultMemPool(pool, this.#handle), 'cuDeviceGetDefaultMemPool');
-    this.#pool = asHandle<CUmemoryPool>(pool[0]);
-    this.check(
-      driver.cuMemPoolSetAttribute(this.#pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]),
-      'cuMemPoolSetAttribute',
-    );
+    const poolOut: [Raw64] = [0];
+    this.check(driver.cuDeviceGetDefaultMemPool(poolOut, this.#handle), 'cuDeviceGetDefaultMemPool');
+    const pool = asHandle<CUmemoryPool>(poolOut[0]);
+    this.check(driver.cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]), 'cuMemPoolSetAttribute');
+    return {
+      name,
+      computeCapability: [
+        this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+        this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+      ] as const,
+      multiprocessorCount: this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+      sharedMemoryPerBlockOptin: this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+      pool,
+    };
   }
 
   get label(): string {
