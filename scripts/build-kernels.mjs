@@ -1,5 +1,6 @@
 // Builds the CUDA kernels ahead of time: kernels/sm80/flash_sm80.cu once per (dtype, head dim) into
-// kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs) and writes
+// kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs; head dims listed in
+// PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward) and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
 // memory per kernel and fails on any spill.
 //   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...] [--out=DIR]
@@ -32,6 +33,11 @@ const NVCC_FLAGS = [
   '-gencode', 'arch=compute_80,code=compute_80',
   '-Xptxas', '-v',
 ];
+
+// ptxas --register-usage-level for the large backward of these head dims, where the default (5) spills: the d128
+// variant (2x2 m-tiles per warp, 128 dK/dV accumulator registers) is spill-free at 0 and spills 16 bytes at 5 and 10.
+// (d256 with 2x2 m-tiles was spill-free only at 3 of 3, 5, 7-10, and measured no faster than 1x1 with BR = 64.)
+const PTXAS_REGISTER_LEVEL = { 128: 0 };
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);
@@ -100,17 +106,29 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const shapes = await describeShapes();
 
-  const variants = [];
+  // One fatbin per (dtype, head dim); where the head dim has a ptxas register level, flash_bwd_large is compiled
+  // alone into its own fatbin with that level (FLASH_PART=2) and the other kernels without it (FLASH_PART=1).
+  const units = [];
   for (const dt of DTYPES)
-    for (const d of HEAD_DIMS) if (!only || only.has(`${dt.tag}:${d}`)) variants.push({ dt, d });
-  console.log(`build-kernels: nvcc ${version}, ${variants.length} fatbins, ${PARALLEL} at a time`);
+    for (const d of HEAD_DIMS) {
+      if (only && !only.has(`${dt.tag}:${d}`)) continue;
+      if (!(d in PTXAS_REGISTER_LEVEL)) {
+        units.push({ dt, d, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: [] });
+        continue;
+      }
+      units.push({ dt, d, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: ['-DFLASH_PART=1'] });
+      units.push({
+        dt, d, file: `flash_sm80_${dt.tag}_d${d}_bwd_large.fatbin`,
+        extra: ['-DFLASH_PART=2', '-Xptxas', `--register-usage-level=${PTXAS_REGISTER_LEVEL[d]}`],
+      });
+    }
+  console.log(`build-kernels: nvcc ${version}, ${units.length} fatbins, ${PARALLEL} at a time`);
 
   const results = await pool(
-    variants.map(({ dt, d }) => async () => {
-      const file = `flash_sm80_${dt.tag}_d${d}.fatbin`;
+    units.map(({ dt, d, file, extra }) => async () => {
       const t0 = Date.now();
       const r = await run('nvcc', [
-        ...NVCC_FLAGS, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`,
+        ...NVCC_FLAGS, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra,
         '-o', join(OUT, file), join(SRC, 'flash_sm80.cu'),
       ]);
       if (r.code !== 0) fail(`${file}: nvcc failed\n${r.out}`);
@@ -126,7 +144,10 @@ async function main() {
     for (const shape of shapes.filter((s) => s.headDim === d)) {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       const info = report.get(symbol);
-      if (!info) fail(`${file}: ptxas reported nothing for ${symbol}`);
+      if (!info) {
+        if (d in PTXAS_REGISTER_LEVEL) continue;  // the other fatbin of this head dim has it
+        fail(`${file}: ptxas reported nothing for ${symbol}`);
+      }
       const spills = info.spillStores + info.spillLoads;
       if (spills > 0) problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
       const limit = shape.name.endsWith('_large') ? LARGEST_SMEM_LIMIT : SMALLEST_SMEM_LIMIT;
@@ -143,6 +164,11 @@ async function main() {
       });
     }
   }
+  for (const { dt, d } of units)
+    for (const shape of shapes.filter((s) => s.headDim === d)) {
+      const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
+      if (!kernels.some((k) => k.symbol === symbol)) fail(`ptxas reported nothing for ${symbol} in any fatbin`);
+    }
   // A partial build (--only) keeps the manifest entries of the variants it did not rebuild.
   const manifestPath = join(OUT, 'manifest.json');
   if (only && existsSync(manifestPath)) {

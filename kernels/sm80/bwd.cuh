@@ -20,6 +20,8 @@ extern __shared__ __align__(128) uint8_t flash_smem[];
 
 constexpr float LOG2E = 1.4426950408889634f;
 
+template <bool B> struct BoolTag { static constexpr bool value = B; };
+
 // How many 16-column units phase C accumulates at once (each of its CM m-tiles): the largest divisor of n whose
 // accumulators stay within 32 registers, or 16 when the dK/dV accumulators already hold 128 or more
 // (kv_regs), so phase C's temporaries do not spill.
@@ -181,47 +183,45 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
           }
         }
       }
-      // P^T = exp2(S^T * scale * log2e - lse * log2e); masked pairs to 0, only on tiles that straddle a mask
-      // edge or the end of q or k (one branch per tile, then compares against each key's allowed query range).
+      // P^T = exp2(S^T * scale * log2e - lse * log2e), masked pairs to 0, and dS^T = P^T o (dP^T - D), both to
+      // shared memory in the input dtype, one 8-query n-tile at a time: each n-tile's S^T and dP^T registers are
+      // free once its pair is stored, and only its own lse and D values are live (computing every P first, then
+      // every dS, kept all of S^T, dP^T, lse and D live at once on top of the dK/dV accumulators).
+      // Masking only on tiles that straddle a mask edge or the end of q or k (one branch per tile, then compares
+      // against each key's allowed query range); the two bodies are separate instantiations.
+      auto finish = [&](auto masked) {
 #pragma unroll
-      for (int am = 0; am < AM; ++am)
+        for (int am = 0; am < AM; ++am) {
+          int lo[2] = {0, 0}, hi[2] = {0, 0};
+          if constexpr (decltype(masked)::value)
 #pragma unroll
-        for (int nt = 0; nt < QCOLS / 8; ++nt)
+            for (int r = 0; r < 2; ++r) mask.col_range(j0 + (wam * AM + am) * 16 + g + r * 8, &lo[r], &hi[r]);
 #pragma unroll
-          for (int e = 0; e < 4; ++e)
-            s[am][nt][e] = exp2_approx(s[am][nt][e] * p.softmax_scale_log2 - s_lse[wan * QCOLS + nt * 8 + 2 * t + (e & 1)]);
-      if (mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1)) {
+          for (int nt = 0; nt < QCOLS / 8; ++nt) {
+            float pv[4], ds[4];
 #pragma unroll
-        for (int am = 0; am < AM; ++am)
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            int lo, hi;
-            mask.col_range(j0 + (wam * AM + am) * 16 + g + r * 8, &lo, &hi);
-#pragma unroll
-            for (int nt = 0; nt < QCOLS / 8; ++nt)
-#pragma unroll
-              for (int e = 0; e < 2; ++e) {
-                const int i = i0 + wan * QCOLS + nt * 8 + 2 * t + e;
-                if (i < lo || i > hi) s[am][nt][2 * r + e] = 0.f;
+            for (int e = 0; e < 4; ++e) {
+              const int col = wan * QCOLS + nt * 8 + 2 * t + (e & 1);
+              pv[e] = exp2_approx(s[am][nt][e] * p.softmax_scale_log2 - s_lse[col]);
+              if constexpr (decltype(masked)::value) {
+                const int i = i0 + col;
+                if (i < lo[e >> 1] || i > hi[e >> 1]) pv[e] = 0.f;
               }
-          }
-      }
-      // dS^T = P^T o (dP^T - D); both go to shared memory in the input dtype.
+              ds[e] = pv[e] * (dp[am][nt][e] - s_dvec[col]);
+            }
 #pragma unroll
-      for (int am = 0; am < AM; ++am)
-#pragma unroll
-        for (int nt = 0; nt < QCOLS / 8; ++nt) {
-          float ds[4];
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            ds[e] = s[am][nt][e] * (dp[am][nt][e] - s_dvec[wan * QCOLS + nt * 8 + 2 * t + (e & 1)]);
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const uint32_t off = PTile::offset((wam * AM + am) * 16 + g + r * 8, (wan * QCOLS) / 8 + nt) + t * 4;
-            st_shared_32(sP + off, DT::pack(s[am][nt][2 * r], s[am][nt][2 * r + 1]));
-            st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
+            for (int r = 0; r < 2; ++r) {
+              const uint32_t off = PTile::offset((wam * AM + am) * 16 + g + r * 8, (wan * QCOLS) / 8 + nt) + t * 4;
+              st_shared_32(sP + off, DT::pack(pv[2 * r], pv[2 * r + 1]));
+              st_shared_32(sdS + off, DT::pack(ds[2 * r], ds[2 * r + 1]));
+            }
           }
         }
+      };
+      if (mask.tile_needs_mask(i0, i0 + BR - 1, j0, j0 + BC - 1))
+        finish(BoolTag<true>());
+      else
+        finish(BoolTag<false>());
     }
     // Barrier: P^T and dS^T of the whole tile are in shared memory before any warp reads other warps' parts.
     __syncthreads();

@@ -24,6 +24,8 @@ template <> struct FwdConfig<256> { static constexpr int WARPS = 4, MT = 1, BC =
 // which is what bounds the backward on sm_80-class code (ldmatrix bandwidth), at the cost of registers.
 // BwdConfig fits 99 KB (every sm_80+ card). BwdConfigLarge, where defined, is a bigger-tile variant for cards
 // that allow more shared memory per block (A100 163 KB, H100 227 KB); the runtime takes the largest that fits.
+// The large d128 variant (2x2 m-tiles in phases A and B) fits 255 registers without spills only with the ptxas
+// register-usage level that scripts/build-kernels.mjs sets for it (PTXAS_REGISTER_LEVEL).
 struct BwdWarpTiles { static constexpr int AM = 1, BM = 1, CM = 1; };
 template <int D> struct BwdConfig;
 template <> struct BwdConfig<32>  : BwdWarpTiles { static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2; };
@@ -37,10 +39,10 @@ template <> struct BwdConfig<256> : BwdWarpTiles { static constexpr int WARPS = 
 
 // Head dims without a large variant: DEFINED = false and the small shape (that kernel is never listed).
 template <int D> struct BwdConfigLarge : BwdConfig<D> { static constexpr bool DEFINED = false; };
-template <> struct BwdConfigLarge<128> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 128, BR = 32, STAGES = 2; };
+template <> struct BwdConfigLarge<128> { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 128, BR = 64, STAGES = 2, AM = 2, BM = 2, CM = 1; };
 template <> struct BwdConfigLarge<160> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
 template <> struct BwdConfigLarge<192> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
-template <> struct BwdConfigLarge<256> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 32, STAGES = 2; };
+template <> struct BwdConfigLarge<256> : BwdWarpTiles { static constexpr bool DEFINED = true; static constexpr int WARPS = 8, BC = 64, BR = 64, STAGES = 2; };
 
 // bwd_pre and bwd_dq: one warp per row, ROWS rows per block.
 struct RowConfig { static constexpr int WARPS = 4, ROWS = 16; };

@@ -2,6 +2,8 @@
 // It defines the four extern "C" kernels of that variant, each taking FlashParams by value:
 //   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>,
 // and flash_bwd_large_<dtype>_d<D> (phase bwd, bigger tiles) where the head dim has one.
+// FLASH_PART (optional) splits the unit so that flash_bwd_large can take its own ptxas options: 1 = every kernel but
+// flash_bwd_large, 2 = flash_bwd_large only; unset = all of them.
 #include "fwd.cuh"
 #include "bwd.cuh"
 #include "rows.cuh"
@@ -23,6 +25,7 @@ using FwdShape = flash::Fwd<DType, HEAD_DIM>;
 using BwdShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>;
 using BwdLargeShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>;
 
+#if !defined(FLASH_PART) || FLASH_PART == 1
 extern "C" __global__ void __launch_bounds__(FwdShape::THREADS, 1)
     FLASH_NAME(fwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
   flash::fwd_kernel<DType, HEAD_DIM>(p);
@@ -38,14 +41,17 @@ extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
   flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>(p);
 }
 
+extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
+    FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::bwd_dq_kernel<DType>(p);
+}
+#endif
+
+#if !defined(FLASH_PART) || FLASH_PART == 2
 // Bigger tiles for cards with more than 99 KB of shared memory per block; an empty body where this head dim
 // has no large variant (then it is not in the manifest).
 extern "C" __global__ void __launch_bounds__(BwdLargeShape::THREADS, 1)
     FLASH_NAME(bwd_large, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
   if constexpr (flash::BwdConfigLarge<HEAD_DIM>::DEFINED) flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>(p);
 }
-
-extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
-    FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
-  flash::bwd_dq_kernel<DType>(p);
-}
+#endif
