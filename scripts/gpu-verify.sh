@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # flash-attn's verification on a CUDA machine, in one go: the backend suite, GPU-only checks and ring
 # tests on cuda:0, the demo, and the benchmark with PyTorch's flash and cuDNN attention timed in the same
-# run. Usage: scripts/gpu-verify.sh [tests] [demo] [bench] (default: all three); logs go to $OUT (or
+# run, and ring attention with W virtual ranks on this GPU. Usage: scripts/gpu-verify.sh [tests] [demo]
+# [bench] [ring] (default: all four); logs go to $OUT (or
 # bench/results/latest/). Extra benchmark flags come from $BENCH_ARGS.
 set -uo pipefail
 out=${OUT:-bench/results/latest}
 # The device copy of the tree has no .git: pass the commit along (FLASH_ATTN_COMMIT=$(git rev-parse --short HEAD)).
 mkdir -p "$out"
-stages=${*:-tests demo bench}
+stages=${*:-tests demo bench ring}
 status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 if [[ " $stages " == *" tests "* ]]; then
@@ -22,5 +23,9 @@ fi
 if [[ " $stages " == *" bench "* ]]; then
   # shellcheck disable=SC2086
   node dist/src/cli/main.js bench --device cuda:0 --save "$out/bench.json" ${BENCH_ARGS:-} 2> "$out/bench-progress.log" | tee "$out/bench.txt" || status=1
+fi
+if [[ " $stages " == *" ring "* ]]; then
+  node dist/src/cli/main.js bench --ring --device cuda:0 --dtype bfloat16 --d 128 --world 1,2,4 --l 8192 \
+    2> "$out/ring-progress.log" | tee "$out/ring.txt" || status=1
 fi
 exit $status
