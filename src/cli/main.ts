@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { devices } from '../index.js';
+import { canonicalDevice } from '../device.js';
 import { isDtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { benchCommand } from './bench-command.js';
@@ -64,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
         layout: { type: 'string' },
       },
     });
-    const device = values.device ?? bestDevice();
+    const device = canonicalDevice(values.device ?? bestDevice(), '--device');
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
     if (values.ring) return ringBenchCommand({ ...values, device, dtype });
