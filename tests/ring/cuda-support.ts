@@ -6,7 +6,7 @@ import { kernelDirectory } from '../../src/backend/cuda/table.js';
 import assert from 'node:assert/strict';
 import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, shardSequence } from '../../src/index.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
-import { type Case, describeCase, makeInputs, maxError, options, reference } from './support.js';
+import { type Case, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
 
 function findSkipReason(): string | false {
   let count = 0;
@@ -38,14 +38,6 @@ export async function values(t: Tensor): Promise<Float32Array> {
   return t.toFloat32Array();
 }
 
-const RING_BOUND = {
-  out: { F: 2, perDevice: 1e-3 },
-  lse: { F: 2, perDevice: 1e-3 },
-  dq: { F: 3, perDevice: 8e-3 },
-  dk: { F: 3, perDevice: 8e-3 },
-  dv: { F: 3, perDevice: 8e-3 },
-} as const;
-type Output = keyof typeof RING_BOUND;
 const OUTPUTS = Object.keys(RING_BOUND) as Output[];
 
 export const LAYOUTS: SequenceLayout[] = ['contiguous', 'zigzag'];

@@ -4,17 +4,8 @@ import { describe, test } from 'node:test';
 import { type Tensor, flashMhaBwd, flashMhaFwd } from '../../src/index.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
 import { runRing } from './distributed-launch.js';
-import { type Case, describeCase, makeInputs, maxError, options, reference } from './support.js';
+import { type Case, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
 
-/** testing.md's ring tolerance: forward F=2 plus 1e-3 W, backward F=3 plus 8e-3 W, against the single-device error. */
-const RING_BOUND = {
-  out: { F: 2, perDevice: 1e-3 },
-  lse: { F: 2, perDevice: 1e-3 },
-  dq: { F: 3, perDevice: 8e-3 },
-  dk: { F: 3, perDevice: 8e-3 },
-  dv: { F: 3, perDevice: 8e-3 },
-} as const;
-type Output = keyof typeof RING_BOUND;
 
 interface RingCase {
   processes: number;

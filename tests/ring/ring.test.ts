@@ -3,17 +3,8 @@ import { describe, test } from 'node:test';
 import type { Dtype } from '../../src/dtype.js';
 import { type Tensor, flashMhaBwd, flashMhaFwd, flashMhaVjp, gatherSequence, shardSequence } from '../../src/index.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
-import { type Case, cpuDevices, describeCase, makeInputs, maxError, options, reference } from './support.js';
+import { type Case, cpuDevices, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
 
-/** testing.md's ring tolerance: forward F=2 plus 1e-3 W, backward F=3 plus 8e-3 W, against the single-device error. */
-const RING_BOUND = {
-  out: { F: 2, perDevice: 1e-3 },
-  lse: { F: 2, perDevice: 1e-3 },
-  dq: { F: 3, perDevice: 8e-3 },
-  dk: { F: 3, perDevice: 8e-3 },
-  dv: { F: 3, perDevice: 8e-3 },
-} as const;
-type Output = keyof typeof RING_BOUND;
 
 const WORLD_SIZES = [1, 2, 3, 4, 8];
 const LAYOUTS: SequenceLayout[] = ['contiguous', 'zigzag'];

@@ -66,3 +66,13 @@ export function options(c: Case) {
 }
 
 export const randomTensor = randn;
+
+/** testing.md's ring tolerance: forward F=2 plus 1e-3 W, backward F=3 plus 8e-3 W, against the single-device error. */
+export const RING_BOUND = {
+  out: { F: 2, perDevice: 1e-3 },
+  lse: { F: 2, perDevice: 1e-3 },
+  dq: { F: 3, perDevice: 8e-3 },
+  dk: { F: 3, perDevice: 8e-3 },
+  dv: { F: 3, perDevice: 8e-3 },
+} as const;
+export type RingOutput = keyof typeof RING_BOUND;
