@@ -1,5 +1,4 @@
-import { type AttentionProblem, backendFor } from './backend.js';
-import { parseDevice } from './device.js';
+import { backendOfDevice } from './backend.js';
 import { type AttentionOptions, attentionProblem, checkBackwardInputs } from './params.js';
 import { Tensor } from './tensor.js';
 import { type ShardedForwardOutputs, type ShardedGradients, anySharded, ringFlashMhaBwd, ringFlashMhaFwd } from './ring/attention.js';
@@ -16,10 +15,6 @@ export interface Gradients {
   dq: Tensor;
   dk: Tensor;
   dv: Tensor;
-}
-
-function backendOf(p: AttentionProblem) {
-  return backendFor(parseDevice(p.device).kind);
 }
 
 /**
@@ -40,7 +35,7 @@ export function flashMhaFwd(
 
 function localForward(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): ForwardOutputs {
   const p = attentionProblem(q, k, v, options);
-  const result = backendOf(p).forward(p, q.storage('q'), k.storage('k'), v.storage('v'));
+  const result = backendOfDevice(p.device).forward(p, q.storage('q'), k.storage('k'), v.storage('v'));
   return { out: new Tensor(result.out, [p.n, p.lq, p.h, p.d]), lse: new Tensor(result.lse, [p.n, p.h, p.lq]) };
 }
 
@@ -87,7 +82,7 @@ export function flashMhaBwd(
 function localBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options: AttentionOptions): Gradients {
   const p = attentionProblem(q, k, v, options);
   checkBackwardInputs(p, dout, out, lse);
-  const g = backendOf(p).backward(
+  const g = backendOfDevice(p.device).backward(
     p,
     dout.storage('dout'),
     q.storage('q'),

@@ -1,4 +1,4 @@
-import type { DeviceKind } from './device.js';
+import { type DeviceKind, parseDevice } from './device.js';
 import type { Dtype, HostArray } from './dtype.js';
 import { DeviceError, describe } from './errors.js';
 import type { Storage } from './storage.js';
@@ -77,6 +77,11 @@ export function backendFor(kind: DeviceKind): Backend {
     throw new DeviceError(`device: no backend is registered for ${describe(kind)}; 'cpu' is always available`);
   }
   return backend;
+}
+
+/** The backend of a device name like 'cpu:1' or 'cuda'. */
+export function backendOfDevice(device: string): Backend {
+  return backendFor(parseDevice(device).kind);
 }
 
 export function registeredBackends(): Backend[] {

@@ -1,6 +1,5 @@
 import type { AttentionProblem } from './backend.js';
-import { backendFor } from './backend.js';
-import { parseDevice } from './device.js';
+import { backendOfDevice } from './backend.js';
 import {
   DeviceError,
   DtypeError,
@@ -117,7 +116,7 @@ export function attentionProblem(
     if (t.dtype !== q.dtype) throw new DtypeError(`${name}: expected dtype ${describe(q.dtype)} (the dtype of q), got ${describe(t.dtype)}`);
     if (t.device !== q.device) throw new DeviceError(`${name}: expected device ${describe(q.device)} (the device of q), got ${describe(t.device)}`);
   }
-  const backend = backendFor(parseDevice(q.device).kind);
+  const backend = backendOfDevice(q.device);
   if (!backend.supportsDtype(q.dtype)) {
     throw new DtypeError(`q: the ${backend.kind} backend does not support dtype ${describe(q.dtype)}`);
   }

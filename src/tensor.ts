@@ -1,4 +1,4 @@
-import { backendFor } from './backend.js';
+import { backendFor, backendOfDevice } from './backend.js';
 import { canonicalDevice, parseDevice } from './device.js';
 import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from './errors.js';
@@ -36,7 +36,7 @@ export class Tensor {
     const dims = checkShape(shape);
     const type = checkDtype(dtype);
     const target = checkDevice(device);
-    const backend = backendFor(parseDevice(target).kind);
+    const backend = backendOfDevice(target);
     if (!backend.wrap) {
       throw new DeviceError(`device: ${describe(target)} has no device pointers; fromDevicePointer needs a 'cuda' device`);
     }
@@ -74,7 +74,7 @@ export class Tensor {
   async to(device: string): Promise<Tensor> {
     const target = checkDevice(device);
     const raw = await this.data();
-    return new Tensor(backendFor(parseDevice(target).kind).upload(raw, this.dtype, target), this.shape);
+    return new Tensor(backendOfDevice(target).upload(raw, this.dtype, target), this.shape);
   }
 
   dispose(): void {
@@ -120,7 +120,7 @@ export function checkDevice(device: unknown): string {
 }
 
 function uploadChecked(raw: HostArray, shape: number[], dtype: Dtype, device: string): Tensor {
-  const backend = backendFor(parseDevice(device).kind);
+  const backend = backendOfDevice(device);
   if (!backend.supportsDtype(dtype)) {
     throw new DtypeError(`dtype: the ${parseDevice(device).kind} backend does not support ${describe(dtype)}`);
   }

@@ -1,4 +1,4 @@
-import { backendFor } from '../backend.js';
+import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, OptionError, ShapeError, describe } from '../errors.js';
 import type { Storage } from '../storage.js';
@@ -202,7 +202,7 @@ function uploadHost(host: Storage, device: string): Storage {
   if (!(array instanceof Float32Array || array instanceof Uint16Array)) {
     throw new DeviceError(`t: expected CPU data to upload to ${describe(device)}`);
   }
-  return backendFor(parseDevice(device).kind).upload(array, host.dtype, device);
+  return backendOfDevice(device).upload(array, host.dtype, device);
 }
 
 /** Checks a value is a live ShardedTensor, naming the argument otherwise. */
