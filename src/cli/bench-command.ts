@@ -7,6 +7,7 @@ import { FlashAttentionError } from '../errors.js';
 import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
 import { type PeerResults, peersAvailable, timePeers } from './peers.js';
 import { deviceTimer } from './device-timer.js';
+import { list } from './args.js';
 
 export interface BenchArgs {
   device: string;
@@ -23,14 +24,6 @@ export interface BenchArgs {
   peers: boolean;
 }
 
-function list(flag: string, raw: string | undefined, fallback: number[], min = 1): number[] {
-  if (raw === undefined) return fallback;
-  const values = raw.split(',').map(Number);
-  if (values.some((x) => !Number.isInteger(x) || x < min)) {
-    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected integers >= ${min} separated by commas, got '${raw}'`);
-  }
-  return values;
-}
 
 function causalModes(raw: string | undefined): boolean[] {
   const modes: Record<string, boolean[]> = { both: [false, true], yes: [true], no: [false] };

@@ -3,7 +3,8 @@ import { flashMhaBwd, flashMhaFwd } from '../attention.js';
 import { backwardFlops, forwardFlops } from '../flops.js';
 import { type Tensor, normalSamples, seededUniform, tensor } from '../tensor.js';
 import { Progress } from './progress.js';
-import { type Timer, median } from './timer.js';
+import { median } from '../stats.js';
+import type { Timer } from './timer.js';
 
 export interface BenchCase {
   n: number;

@@ -1,9 +1,9 @@
 import { devices as listDevices } from '../devices.js';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
-import { FlashAttentionError } from '../errors.js';
 import { type RingBenchResult, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
+import { list } from './args.js';
 import { Progress } from './progress.js';
 
 export interface RingBenchArgs {
@@ -20,15 +20,6 @@ export interface RingBenchArgs {
   json?: boolean;
 }
 
-function numbers(flag: string, raw: string | undefined, fallback: number[]): number[] {
-  if (raw === undefined) return fallback;
-  const values = raw.split(',').map(Number);
-  if (values.some((x) => !Number.isInteger(x) || x < 1)) {
-    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected positive integers separated by commas, got '${raw}'`);
-  }
-  return values;
-}
-
 /**
  * The devices of a ring of `w`: distinct devices of the kind while there are enough, else the first one
  * repeated (W virtual ranks on one device, so the ring code runs even without W devices).
@@ -42,13 +33,13 @@ function ringDevices(kind: string, w: number): string[] {
 export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
   const onGpu = kind === 'cuda';
-  const worlds = numbers('world', args.world, [1, 2, 4]);
-  const perDevice = numbers('l', args.l, onGpu ? [8192] : [256]);
-  const d = numbers('d', args.d, onGpu ? [128] : [64])[0];
-  const h = numbers('h', args.h, [onGpu ? 2048 / d : 4])[0];
+  const worlds = list('world', args.world, [1, 2, 4]);
+  const perDevice = list('l', args.l, onGpu ? [8192] : [256]);
+  const d = list('d', args.d, onGpu ? [128] : [64])[0];
+  const h = list('h', args.h, [onGpu ? 2048 / d : 4])[0];
   const layouts: SequenceLayout[] = args.layout === 'contiguous' ? ['contiguous'] : args.layout === 'both' ? ['zigzag', 'contiguous'] : ['zigzag'];
   const causals = args.causal === 'yes' ? [true] : args.causal === 'no' ? [false] : [true, false];
-  const repeats = numbers('repeats', args.repeats, [3])[0];
+  const repeats = list('repeats', args.repeats, [3])[0];
   const jobs = worlds.flatMap((w) => perDevice.flatMap((l) => layouts.flatMap((layout) => causals.flatMap((isCausal) => [false, true].map((backward) => ({ w, l, layout, isCausal, backward }))))));
   const progress = new Progress(jobs.length);
   const rows: (RingBenchResult & { tokensPerDevice: number; isCausal: boolean; devices: string[] })[] = [];

@@ -11,9 +11,3 @@ export const hostTimer: Timer = async (run, repeats) => {
   }
   return times;
 };
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}

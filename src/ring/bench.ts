@@ -1,3 +1,4 @@
+import { median } from '../stats.js';
 import type { Dtype } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
 import { synchronize, timeOnDevice } from '../backend/cuda/timing.js';
@@ -53,7 +54,6 @@ export interface RingBenchResult {
   imbalance: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function parallelSeconds(stats: RingStats): number {
   return stats.computeSeconds.reduce((sum, row) => sum + Math.max(0, ...row.filter((x) => x !== undefined)), 0);
