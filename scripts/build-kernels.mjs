@@ -1,6 +1,8 @@
 // Builds the CUDA kernels ahead of time: kernels/sm80/flash_sm80.cu once per (dtype, head dim) into
 // kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs; head dims listed in
-// PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward) and writes
+// PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward), the Hopper
+// forward kernels/sm90/flash_sm90.cu once per (dtype, head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a
+// machine code only: it runs on compute capability 9.0 and nowhere else), and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
 // memory per kernel and fails on any spill.
 //   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...] [--out=DIR]
@@ -13,18 +15,21 @@ import { parsePtxasReport } from './ptxas-report.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'kernels', 'sm80');
+const SRC90 = join(ROOT, 'kernels', 'sm90');
 const COMMON = join(ROOT, 'kernels', 'common');
 const OUT_ARG = process.argv.find((a) => a.startsWith('--out='));
 // --out=DIR builds elsewhere (an experiment beside the real build); default kernels/build.
 const OUT = OUT_ARG ? OUT_ARG.slice('--out='.length) : join(ROOT, 'kernels', 'build');
 const HEAD_DIMS = [32, 64, 96, 128, 160, 192, 224, 256];
+const HEAD_DIMS_90 = [64, 128, 192, 256];
 const DTYPES = [
   { tag: 'f16', name: 'float16' },
   { tag: 'bf16', name: 'bfloat16' },
 ];
 const PARALLEL = 2;
 // Dynamic shared memory a block may opt into: sm_86 / sm_89 allow 99 KB, sm_90 227 KB. Every phase must have a
-// variant within the first; larger variants (picked by the runtime where they fit) within the second.
+// sm_80 variant within the first; larger variants (picked by the runtime where they fit) and the sm_90a kernels
+// within the second.
 const SMALLEST_SMEM_LIMIT = 101376;
 const LARGEST_SMEM_LIMIT = 232448;
 const NVCC_FLAGS = [
@@ -33,6 +38,8 @@ const NVCC_FLAGS = [
   '-gencode', 'arch=compute_80,code=compute_80',
   '-Xptxas', '-v',
 ];
+// wgmma and setmaxnreg exist only in the arch-specific sm_90a target (no PTX: it would not run elsewhere).
+const NVCC_FLAGS_90 = ['-std=c++17', '-O3', `-I${COMMON}`, '-gencode', 'arch=compute_90a,code=sm_90a', '-Xptxas', '-v'];
 
 // ptxas --register-usage-level for the large backward of these head dims, where the default (5) spills: the d128
 // variant (2x2 m-tiles per warp, 128 dK/dV accumulator registers) is spill-free at 0 and spills 16 bytes at 5 and 10.
@@ -75,14 +82,15 @@ async function pool(jobs, width) {
   return results;
 }
 
-// Launch shapes straight from the kernels' own config structs (a host-only program).
-async function describeShapes() {
-  const exe = join(OUT, 'describe');
-  const built = await run('nvcc', ['-std=c++17', `-I${COMMON}`, '-o', exe, join(SRC, 'describe.cu')]);
-  if (built.code !== 0) fail(`describe.cu failed to compile:\n${built.out}`);
+// Launch shapes straight from the kernels' own config structs (a host-only program per family); each shape
+// carries its family's arch.
+async function describeShapes(src, exeName) {
+  const exe = join(OUT, exeName);
+  const built = await run('nvcc', ['-std=c++17', `-I${COMMON}`, '-o', exe, join(src, 'describe.cu')]);
+  if (built.code !== 0) fail(`${join(src, 'describe.cu')} failed to compile:\n${built.out}`);
   const ran = spawnSync(exe, { encoding: 'utf8' });
-  if (ran.status !== 0) fail(`describe failed: ${ran.stderr}`);
-  return ran.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  if (ran.status !== 0) fail(`${exeName} failed: ${ran.stderr}`);
+  return ran.stdout.trim().split('\n').map((line) => ({ arch: 'sm_80', ...JSON.parse(line) }));
 }
 
 function parseOnly(argv) {
@@ -104,7 +112,7 @@ async function main() {
   const only = parseOnly(argv);
   const started = Date.now();
   mkdirSync(OUT, { recursive: true });
-  const shapes = await describeShapes();
+  const shapes = [...(await describeShapes(SRC, 'describe')), ...(await describeShapes(SRC90, 'describe90'))];
 
   // One fatbin per (dtype, head dim); where the head dim has a ptxas register level, flash_bwd_large is compiled
   // alone into its own fatbin with that level (FLASH_PART=2) and the other kernels without it (FLASH_PART=1).
@@ -112,45 +120,53 @@ async function main() {
   for (const dt of DTYPES)
     for (const d of HEAD_DIMS) {
       if (only && !only.has(`${dt.tag}:${d}`)) continue;
+      const sm80 = { dt, d, arch: 'sm_80', flags: NVCC_FLAGS, source: join(SRC, 'flash_sm80.cu') };
       if (!(d in PTXAS_REGISTER_LEVEL)) {
-        units.push({ dt, d, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: [] });
-        continue;
+        units.push({ ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: [] });
+      } else {
+        units.push({ ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: ['-DFLASH_PART=1'] });
+        units.push({
+          ...sm80, file: `flash_sm80_${dt.tag}_d${d}_bwd_large.fatbin`,
+          extra: ['-DFLASH_PART=2', '-Xptxas', `--register-usage-level=${PTXAS_REGISTER_LEVEL[d]}`],
+        });
       }
-      units.push({ dt, d, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: ['-DFLASH_PART=1'] });
-      units.push({
-        dt, d, file: `flash_sm80_${dt.tag}_d${d}_bwd_large.fatbin`,
-        extra: ['-DFLASH_PART=2', '-Xptxas', `--register-usage-level=${PTXAS_REGISTER_LEVEL[d]}`],
-      });
+      if (HEAD_DIMS_90.includes(d)) {
+        units.push({
+          dt, d, arch: 'sm_90a', flags: NVCC_FLAGS_90, source: join(SRC90, 'flash_sm90.cu'),
+          file: `flash_sm90_${dt.tag}_d${d}.fatbin`, extra: [],
+        });
+      }
     }
   console.log(`build-kernels: nvcc ${version}, ${units.length} fatbins, ${PARALLEL} at a time`);
 
+  const problems = [];
   const results = await pool(
-    units.map(({ dt, d, file, extra }) => async () => {
+    units.map(({ dt, d, arch, flags, source, file, extra }) => async () => {
       const t0 = Date.now();
       const r = await run('nvcc', [
-        ...NVCC_FLAGS, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra,
-        '-o', join(OUT, file), join(SRC, 'flash_sm80.cu'),
+        ...flags, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra, '-o', join(OUT, file), source,
       ]);
       if (r.code !== 0) fail(`${file}: nvcc failed\n${r.out}`);
-      return { dt, d, file, seconds: (Date.now() - t0) / 1000, report: parsePtxasReport(r.out) };
+      // ptxas says so when it cannot honour setmaxnreg or must serialize wgmma; both would cost the Hopper path.
+      for (const line of r.out.split('\n')) if (/ptxas.*warning/i.test(line)) problems.push(`${file}: ${line.trim()}`);
+      return { dt, d, arch, file, seconds: (Date.now() - t0) / 1000, report: parsePtxasReport(r.out) };
     }),
     PARALLEL,
   );
 
   const kernels = [];
-  const problems = [];
   console.log('kernel                          regs  spill(st/ld)  stack  smem(dyn)  threads');
-  for (const { dt, d, file, report } of results) {
-    for (const shape of shapes.filter((s) => s.headDim === d)) {
+  for (const { dt, d, arch, file, report } of results) {
+    for (const shape of shapes.filter((s) => s.headDim === d && s.arch === arch)) {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       const info = report.get(symbol);
       if (!info) {
-        if (d in PTXAS_REGISTER_LEVEL) continue;  // the other fatbin of this head dim has it
+        if (arch === 'sm_80' && d in PTXAS_REGISTER_LEVEL) continue;  // the other fatbin of this head dim has it
         fail(`${file}: ptxas reported nothing for ${symbol}`);
       }
       const spills = info.spillStores + info.spillLoads;
       if (spills > 0) problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
-      const limit = shape.name.endsWith('_large') ? LARGEST_SMEM_LIMIT : SMALLEST_SMEM_LIMIT;
+      const limit = shape.name.endsWith('_large') || arch === 'sm_90a' ? LARGEST_SMEM_LIMIT : SMALLEST_SMEM_LIMIT;
       if (shape.smemBytes + info.staticSmem > limit)
         problems.push(`${symbol} needs ${shape.smemBytes + info.staticSmem} bytes of shared memory (> ${limit})`);
       console.log(
@@ -158,14 +174,15 @@ async function main() {
           `  ${String(info.stack).padStart(5)}  ${String(shape.smemBytes).padStart(9)}  ${String(shape.threads).padStart(7)}`,
       );
       kernels.push({
-        file, symbol, phase: shape.phase, dtype: dt.name, headDim: d, threads: shape.threads,
+        file, symbol, arch, phase: shape.phase, dtype: dt.name, headDim: d, threads: shape.threads,
         smemBytes: shape.smemBytes, tileRows: shape.tileRows, gridRows: shape.gridRows, gridHeads: shape.gridHeads,
+        ...(shape.keyTileRows === undefined ? {} : { keyTileRows: shape.keyTileRows }),
         registers: info.registers,
       });
     }
   }
-  for (const { dt, d } of units)
-    for (const shape of shapes.filter((s) => s.headDim === d)) {
+  for (const { dt, d, arch } of units)
+    for (const shape of shapes.filter((s) => s.headDim === d && s.arch === arch)) {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       if (!kernels.some((k) => k.symbol === symbol)) fail(`ptxas reported nothing for ${symbol} in any fatbin`);
     }
@@ -176,7 +193,7 @@ async function main() {
     const previous = JSON.parse(readFileSync(manifestPath, 'utf8')).kernels ?? [];
     kernels.push(...previous.filter((k) => !rebuilt.has(k.symbol)));
   }
-  writeFileSync(manifestPath, `${JSON.stringify({ arch: 'sm_80', nvcc: version, kernels }, null, 1)}\n`);
+  writeFileSync(manifestPath, `${JSON.stringify({ nvcc: version, kernels }, null, 1)}\n`);
   const total = ((Date.now() - started) / 1000).toFixed(1);
   const slowest = Math.max(...results.map((r) => r.seconds)).toFixed(1);
   console.log(`build-kernels: ${kernels.length} kernels in ${results.length} fatbins, ${total} s (slowest fatbin ${slowest} s)`);

@@ -19,6 +19,10 @@ namespace flash {
 extern __shared__ __align__(128) uint8_t flash_smem[];
 
 constexpr float LOG2E = 1.4426950408889634f;
+// Probabilities within this of 1 count as 1 in dS (see the dS computation): 2^-16, wide enough for the
+// recomputed P of a single allowed key (exp2 of the fp32 difference of S and lse, which may miss 0 by a few ulp
+// of lse) and far below bfloat16/float16 resolution, so no representable gradient changes.
+constexpr float P_ONE_BAND = 1.f / 65536.f;
 
 template <bool B> struct BoolTag { static constexpr bool value = B; };
 
@@ -207,7 +211,10 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
                 const int i = i0 + col;
                 if (i < lo[e >> 1] || i > hi[e >> 1]) pv[e] = 0.f;
               }
-              ds[e] = pv[e] * (dp[am][nt][e] - s_dvec[col]);
+              // dS = P (dP - D). Where P rounds to 1 the row's other probabilities sum to under P_ONE_BAND, so
+              // |dS| < 2 * P_ONE_BAND * max|dP|; dP - D would only return the rounding residue of two fp32 sums of
+              // one dot product taken in different orders, so the exact limit 0 is used instead.
+              ds[e] = (pv[e] >= 1.f - P_ONE_BAND ? 0.f : pv[e]) * (dp[am][nt][e] - s_dvec[col]);
             }
 #pragma unroll
             for (int r = 0; r < 2; ++r) {

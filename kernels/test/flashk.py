@@ -1,6 +1,8 @@
 """Dev harness: loads kernels/build/*.fatbin through the CUDA driver API (ctypes -> libcuda), packs
 FlashParams exactly as kernels/common/params.h lays it out, and launches by kernels/build/manifest.json the
-way the TypeScript runtime does. torch only allocates memory and owns the context and stream."""
+way the TypeScript runtime does. torch only allocates memory and owns the context and stream.
+On a compute capability 9.0 card the forward runs the sm_90a kernel where it applies (as the runtime picks it),
+unless FLASH_PATH=sm80."""
 import ctypes
 import json
 import math
@@ -20,7 +22,14 @@ _cuda.cuModuleGetFunction.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_
 _cuda.cuFuncSetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
 _cuda.cuLaunchKernel.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p, ctypes.c_void_p,
                                                                            ctypes.c_void_p]
+_cuda.cuTensorMapEncodeTiled.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p,
+                                         ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                                         ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                                         ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1
+CU_TENSOR_MAP_SWIZZLE_128B = 3
+CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3
 
 
 def check(res, what):
@@ -42,6 +51,30 @@ class FlashParams(ctypes.Structure):
 assert ctypes.sizeof(FlashParams) == 136
 
 
+class FwdArgs90(ctypes.Structure):
+    """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's 64."""
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 56)]
+
+
+assert ctypes.sizeof(FwdArgs90) == 576
+
+
+def tensor_map(t, rows, box_rows):
+    """A rank-4 map over [n, rows, heads, d] 16-bit data seen as (d, rows, heads, n): 64-column x box_rows boxes,
+    128-byte swizzle, zero fill outside. Returns its 128 bytes."""
+    n, l, heads, d = t.shape
+    raw = ctypes.create_string_buffer(128 + 64)
+    at = (ctypes.addressof(raw) + 63) // 64 * 64
+    dims = (ctypes.c_uint64 * 4)(d, l, heads, n)
+    strides = (ctypes.c_uint64 * 3)(heads * d * 2, d * 2, l * heads * d * 2)
+    box = (ctypes.c_uint32 * 4)(64, box_rows, 1, 1)
+    ones = (ctypes.c_uint32 * 4)(1, 1, 1, 1)
+    check(_cuda.cuTensorMapEncodeTiled(at, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, t.data_ptr(), dims, strides, box, ones,
+                                       0, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0),
+          'cuTensorMapEncodeTiled')
+    return ctypes.string_at(at, 128)
+
+
 class Kernels:
     def __init__(self, build=BUILD):
         torch.zeros(1, device='cuda')  # make torch's primary context current on this thread
@@ -54,12 +87,18 @@ class Kernels:
         if os.environ.get('FLASH_SMEM_LIMIT'):
             self.limit = min(self.limit, int(os.environ['FLASH_SMEM_LIMIT']))
         self.entries = {}
+        self.entries90 = {}
+        cc = torch.cuda.get_device_capability(0)
         for e in self.manifest['kernels']:
+            if e.get('arch') == 'sm_90a':
+                if cc == (9, 0) and os.environ.get('FLASH_PATH') != 'sm80':
+                    self.entries90[(e['dtype'], e['headDim'])] = e
+                continue
             key = (e['phase'], e['dtype'], e['headDim'])
             if e['smemBytes'] <= self.limit and (key not in self.entries or
                                                  e['smemBytes'] > self.entries[key]['smemBytes']):
                 self.entries[key] = e
-        self.head_dims = sorted({e['headDim'] for e in self.manifest['kernels']})
+        self.head_dims = sorted({e['headDim'] for e in self.manifest['kernels'] if e.get('arch') != 'sm_90a'})
         self.modules = {}
         self.functions = {}
 
@@ -80,6 +119,31 @@ class Kernels:
                                                entry['smemBytes']), f'cuFuncSetAttribute {key}')
             self.functions[key] = fn
         return self.functions[key]
+
+    def entry90(self, q, k, v, o):
+        """The sm_90a forward for this call, or None where it does not apply (the sm_80 kernel runs)."""
+        dims = sorted(d for (dt, d) in self.entries90 if dt == dtype_name(q.dtype))
+        d = q.shape[3]
+        fit = [x for x in dims if x >= d]
+        aligned = all(t.data_ptr() % 16 == 0 for t in (q, k, v)) and o.data_ptr() % 8 == 0
+        if not fit or d % 8 != 0 or not aligned:
+            return None
+        return self.entries90[(dtype_name(q.dtype), fit[0])]
+
+    def launch90(self, entry, q, k, v, p):
+        args = FwdArgs90()
+        maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
+            tensor_map(v, v.shape[1], entry['keyTileRows'])
+        ctypes.memmove(args.maps, maps, 384)
+        args.p = p
+        gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
+        if gx == 0 or p.n == 0:
+            return
+        fn = self.function(entry)
+        ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
+        stream = torch.cuda.current_stream().cuda_stream
+        check(_cuda.cuLaunchKernel(fn, gx, p.h, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
+              f'cuLaunchKernel {entry["symbol"]}')
 
     def compiled_dim(self, d):
         return next(x for x in self.head_dims if x >= d)
@@ -124,7 +188,11 @@ def dtype_name(t):
 
 def forward(K, q, k, v, scale, wl, wr, o, lse, out_float32=False, diag=None):
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse)
-    K.launch('fwd', dtype_name(q.dtype), p)
+    entry = K.entry90(q, k, v, o) if q.numel() and k.numel() else None
+    if entry is not None:
+        K.launch90(entry, q, k, v, p)
+    else:
+        K.launch('fwd', dtype_name(q.dtype), p)
 
 
 def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, softmax_d, out_float32=False,

@@ -14,11 +14,16 @@ const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq'];
 export type KernelDtype = 'float16' | 'bfloat16';
 const KERNEL_DTYPES: readonly KernelDtype[] = ['float16', 'bfloat16'];
 
+/** sm_80: runs on every card of compute capability 8.0 and newer; sm_90a: only on 9.0 (Hopper). */
+export type KernelArch = 'sm_80' | 'sm_90a';
+const KERNEL_ARCHS: readonly KernelArch[] = ['sm_80', 'sm_90a'];
+
 export interface KernelEntry {
   /** The fatbin, relative to the manifest's folder. */
   file: string;
   /** The kernel's (extern "C") name in the fatbin. */
   symbol: string;
+  arch: KernelArch;
   phase: Phase;
   dtype: KernelDtype;
   /** Compiled head dim; serves every d <= headDim not served by a smaller one. */
@@ -28,6 +33,8 @@ export interface KernelEntry {
   smemBytes: number;
   /** Rows (of lq or lk) one block handles. */
   tileRows: number;
+  /** Key rows per step (the TMA box of k and v), for kernels that read through tensor maps. */
+  keyTileRows?: number;
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
 }
@@ -88,6 +95,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
     return {
       file: field(entry, 'file', isString, where, 'a file name'),
       symbol: field(entry, 'symbol', isString, where, 'a kernel name'),
+      arch: entry.arch === undefined ? 'sm_80' : field(entry, 'arch', oneOf(KERNEL_ARCHS), where, KERNEL_ARCHS.join(' | ')),
       phase: field(entry, 'phase', oneOf(PHASES), where, PHASES.join(' | ')),
       dtype: field(entry, 'dtype', oneOf(KERNEL_DTYPES), where, KERNEL_DTYPES.join(' | ')),
       headDim: field(entry, 'headDim', isPositiveInteger, where, 'a positive integer'),
@@ -96,12 +104,15 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       tileRows: field(entry, 'tileRows', isPositiveInteger, where, 'a positive integer'),
       gridRows: field(entry, 'gridRows', oneOf(['lq', 'lk'] as const), where, "'lq' | 'lk'"),
       gridHeads: field(entry, 'gridHeads', oneOf(['h', 'hk'] as const), where, "'h' | 'hk'"),
+      ...(entry.keyTileRows === undefined
+        ? {}
+        : { keyTileRows: field(entry, 'keyTileRows', isPositiveInteger, where, 'a positive integer') }),
     };
   });
 }
 
 /**
- * The kernel for one phase: the smallest compiled head dim >= d whose shared memory fits the device;
+ * The sm_80 kernel for one phase: the smallest compiled head dim >= d whose shared memory fits the device;
  * among variants of that head dim that fit, the one using the most shared memory (the larger tiles).
  */
 export function selectKernel(
@@ -111,7 +122,7 @@ export function selectKernel(
   d: number,
   sharedMemoryLimit: number,
 ): KernelEntry {
-  const candidates = kernels.filter((k) => k.phase === phase && k.dtype === dtype && k.headDim >= d);
+  const candidates = kernels.filter((k) => k.arch === 'sm_80' && k.phase === phase && k.dtype === dtype && k.headDim >= d);
   const fitting = candidates.filter((k) => k.smemBytes <= sharedMemoryLimit);
   if (fitting.length === 0) {
     const why =

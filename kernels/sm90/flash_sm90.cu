@@ -1,0 +1,23 @@
+// One compilation unit per (dtype, head dim) for sm_90a: the build passes FLASH_DTYPE (f16 | bf16) and
+// FLASH_HEAD_DIM (64, 128, 192, 256). It defines flash_fwd90_<dtype>_d<D>, taking one FwdArgs (tensor maps +
+// FlashParams) as a __grid_constant__ parameter, so TMA reads the maps straight from parameter space.
+#include "fwd.cuh"
+
+#if !defined(FLASH_DTYPE) || !defined(FLASH_HEAD_DIM)
+#error "build with -DFLASH_DTYPE=f16|bf16 -DFLASH_HEAD_DIM=64|128|192|256"
+#endif
+
+#define FLASH_f16 flash::Float16
+#define FLASH_bf16 flash::BFloat16
+#define FLASH_CAT3(a, b, c) a##b##c
+#define FLASH_DT(x) FLASH_CAT3(FLASH_, x, )
+#define FLASH_NAME4(phase, dt, d) flash_##phase##_##dt##_d##d
+#define FLASH_NAME(phase, dt, d) FLASH_NAME4(phase, dt, d)
+
+using DType = FLASH_DT(FLASH_DTYPE);
+constexpr int HEAD_DIM = FLASH_HEAD_DIM;
+
+extern "C" __global__ void __launch_bounds__(flash90::Fwd90<HEAD_DIM>::THREADS, 1)
+    FLASH_NAME(fwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::FwdArgs args) {
+  flash90::fwd_kernel<DType, HEAD_DIM>(args);
+}

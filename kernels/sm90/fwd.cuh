@@ -1,0 +1,265 @@
+// FlashAttention forward for Hopper (sm_90a): TMA loads into a ring of shared-memory stages, wgmma for both
+// products, a producer warpgroup and two consumer warpgroups.
+//
+// One block: query rows [i0, i0 + 128) of one (batch, head). Warpgroup 0 is the producer: one thread issues
+// every TMA copy (Q once, then K_j and V_j into STAGES-deep rings, each stage guarded by a "full" barrier the
+// copy engine completes and an "empty" barrier the consumers release). Warpgroups 1 and 2 each own 64 query
+// rows and run, per key block j (paper notation, scores in log2 units):
+//   S = Q K_j^T (wgmma, both operands in shared memory),  m_new = max(m, rowmax(S)),
+//   P = exp2(S - m_new),  l = l * exp2(m - m_new) + rowsum(P),  O = O * exp2(m - m_new) + P V_j
+// with P kept in registers as the A operand of the second wgmma. The two consumer warpgroups work on different
+// rows, so one's softmax overlaps the other's matrix products. setmaxnreg moves registers from the producer
+// (which needs few) to the consumers (which hold S, P and O).
+// At the end O / l is written (dtype, or float32 when out_float32) and lse = (m + log2 l) * ln2.
+#pragma once
+#include <cuda.h>
+#include "params.h"
+#include "../common/mask.cuh"
+#include "../common/dtype.cuh"
+#include "ptx90.cuh"
+#include "wgmma_ops.cuh"
+
+namespace flash90 {
+
+constexpr float LN2 = 0.6931471805599453f;
+
+// The kernel's one parameter: the tensor maps TMA reads through (built on the host for this call's q, k, v)
+// and the shared FlashParams.
+struct FwdArgs {
+  CUtensorMap q;  // [n][h][lq][d] view of q: box of 64 columns x 128 rows
+  CUtensorMap k;  // [n][hk][lk][d] view of k: box of 64 columns x BC rows
+  CUtensorMap v;  // same for v
+  FlashParams p;
+};
+
+// Key-block width per head dim: BC columns of S plus D columns of O must fit a consumer thread's registers.
+template <int D> struct FwdConfig90;
+template <> struct FwdConfig90<64>  { static constexpr int BC = 128, STAGES = 2; };
+template <> struct FwdConfig90<128> { static constexpr int BC = 128, STAGES = 2; };
+template <> struct FwdConfig90<192> { static constexpr int BC = 96,  STAGES = 2; };
+template <> struct FwdConfig90<256> { static constexpr int BC = 64,  STAGES = 2; };
+
+template <int D>
+struct Fwd90 {
+  static constexpr int BR = 128, BC = FwdConfig90<D>::BC, STAGES = FwdConfig90<D>::STAGES;
+  static constexpr int THREADS = 384, CONSUMER_THREADS = 256;
+  static constexpr int BANDS = D / 64;  // 64-column (128-byte) bands: one TMA box each
+  static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
+  static constexpr int Q_BAND = BR * 128, KV_BAND = BC * 128;  // bytes per band of a tile
+  // Barriers after the tiles: q_full, then per stage k_full, k_empty, v_full, v_empty.
+  static constexpr int BARRIERS_OFFSET = Q_BYTES + 2 * STAGES * KV_BYTES;
+  static constexpr int BARRIERS = 1 + 4 * STAGES;
+  // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
+  static constexpr int SMEM_BYTES = BARRIERS_OFFSET + BARRIERS * 8 + 1024;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  static_assert(D % 64 == 0, "the Hopper forward handles head dims that are multiples of 64");
+  static_assert(BC % 16 == 0 && BC <= 256, "BC must be a wgmma N");
+  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536, "register file");
+};
+
+extern __shared__ __align__(1024) uint8_t flash90_smem[];
+
+template <class DT, int D>
+__device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
+  using F = Fwd90<D>;
+  using T = typename DT::T;
+  constexpr int BR = F::BR, BC = F::BC, STAGES = F::STAGES;
+  constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
+  const FlashParams& p = args.p;
+
+  const int qb = gridDim.x - 1 - blockIdx.x;  // highest query block first: most keys under a causal mask
+  const int head = blockIdx.y, b = blockIdx.z;
+  const int kh = head / (p.h / p.hk);
+  const int i0 = qb * BR;
+  const int i_last = min(i0 + BR, p.lq) - 1;
+
+  const flash::Mask mask(p);
+  int64_t j_lo, j_hi;
+  mask.keys_for(i0, i_last, &j_lo, &j_hi);
+  const int nb_first = int(j_lo / BC);
+  const int nb_last = j_hi >= j_lo ? int(j_hi / BC) : nb_first - 1;
+
+  const uint32_t base = (smem_addr(flash90_smem) + 1023u) & ~1023u;
+  const uint32_t sQ = base, sK = sQ + F::Q_BYTES, sV = sK + STAGES * F::KV_BYTES;
+  const uint32_t bar = base + F::BARRIERS_OFFSET;
+  const uint32_t q_full = bar;
+  auto k_full = [&](int s) { return bar + 8u * (1 + 4 * s); };
+  auto k_empty = [&](int s) { return bar + 8u * (2 + 4 * s); };
+  auto v_full = [&](int s) { return bar + 8u * (3 + 4 * s); };
+  auto v_empty = [&](int s) { return bar + 8u * (4 + 4 * s); };
+
+  const int warpgroup = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 1);
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(k_full(s), 1);
+      mbar_init(v_full(s), 1);
+      mbar_init(k_empty(s), F::CONSUMER_THREADS);
+      mbar_init(v_empty(s), F::CONSUMER_THREADS);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ---- producer ----
+    regs_decrease<F::PRODUCER_REGS>();
+    if (threadIdx.x != 0 || nb_first > nb_last) return;
+    prefetch_tensor_map(&args.k);
+    prefetch_tensor_map(&args.v);
+    mbar_arrive_expect_tx(q_full, F::Q_BYTES);
+    for (int band = 0; band < F::BANDS; ++band) tma_load_4d(sQ + band * F::Q_BAND, &args.q, band * 64, i0, head, b, q_full);
+    for (int nb = nb_first, it = 0; nb <= nb_last; ++nb, ++it) {
+      const int s = it % STAGES;
+      const uint32_t parity = ((it / STAGES) & 1) ^ 1;
+      mbar_wait(k_empty(s), parity);
+      mbar_arrive_expect_tx(k_full(s), F::KV_BYTES);
+      for (int band = 0; band < F::BANDS; ++band)
+        tma_load_4d(sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, kh, b, k_full(s));
+      mbar_wait(v_empty(s), parity);
+      mbar_arrive_expect_tx(v_full(s), F::KV_BYTES);
+      for (int band = 0; band < F::BANDS; ++band)
+        tma_load_4d(sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, kh, b, v_full(s));
+    }
+    return;
+  }
+
+  // ---- consumers ----
+  regs_increase<F::CONSUMER_REGS>();
+  const int ct = threadIdx.x - 128;          // 0..255
+  const int row0 = (ct / 128) * 64;          // this warpgroup's first row inside the block
+  const int warp_row = row0 + ((ct / 32) % 4) * 16;
+  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
+
+  float o_acc[NO];
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+#pragma unroll
+  for (int i = 0; i < NO; ++i) o_acc[i] = 0.f;
+
+  if (nb_first <= nb_last) mbar_wait(q_full, 0);
+  for (int nb = nb_first, it = 0; nb <= nb_last; ++nb, ++it) {
+    const int s = it % STAGES;
+    const uint32_t parity = (it / STAGES) & 1;
+    const int j0 = nb * BC;
+    const uint32_t sKs = sK + s * F::KV_BYTES, sVs = sV + s * F::KV_BYTES;
+
+    // S = Q K_j^T: D / 16 steps of k16; a step moves 32 bytes along a band, four steps fill one band.
+    float sc[NS];
+    mbar_wait(k_full(s), parity);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t along = (kk % 4) * 32;
+      const uint64_t da = desc_k_major(sQ + (kk / 4) * F::Q_BAND + row0 * 128 + along);
+      const uint64_t db = desc_k_major(sKs + (kk / 4) * F::KV_BAND + along);
+      Wgmma<BC>::ss(sc, da, db, kk > 0, T());
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_registers(sc);
+    mbar_arrive(k_empty(s));
+
+    // Scores in log2 units; masked pairs to -inf only on tiles that straddle a mask edge or the end of k.
+#pragma unroll
+    for (int i = 0; i < NS; ++i) sc[i] *= p.softmax_scale_log2;
+    if (mask.tile_needs_mask(i0, i_last, j0, j0 + BC - 1)) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        int lo, hi;
+        mask.row_range(i0 + warp_row + g + r * 8, &lo, &hi);
+#pragma unroll
+        for (int nt = 0; nt < BC / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int j = j0 + nt * 8 + 2 * t + e;
+            if (j < lo || j > hi) sc[4 * nt + 2 * r + e] = -INFINITY;
+          }
+      }
+    }
+
+    // Online softmax for rows g (r = 0) and g + 8 (r = 1); a row's BC columns live in the 4 threads of a quad.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < BC / 8; ++nt) mx = fmaxf(mx, fmaxf(sc[4 * nt + 2 * r], sc[4 * nt + 2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_run[r], mx);
+      // A row that has seen only masked keys keeps m = -inf; subtracting 0 keeps exp2 at 0, never NaN.
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = flash::exp2_approx(m_run[r] - m_use);
+      m_run[r] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < BC / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float pv = flash::exp2_approx(sc[4 * nt + 2 * r + e] - m_use);
+          sc[4 * nt + 2 * r + e] = pv;
+          sum += pv;
+        }
+      l_run[r] = l_run[r] * alpha + sum;
+#pragma unroll
+      for (int nt = 0; nt < D / 8; ++nt) {
+        o_acc[4 * nt + 2 * r] *= alpha;
+        o_acc[4 * nt + 2 * r + 1] *= alpha;
+      }
+    }
+
+    // O += P V_j, P straight from the S accumulators: the accumulator layout of two n8 blocks is the A layout.
+    uint32_t pa[BC / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; ++kk) {
+      pa[kk][0] = DT::pack(sc[8 * kk + 0], sc[8 * kk + 1]);
+      pa[kk][1] = DT::pack(sc[8 * kk + 2], sc[8 * kk + 3]);
+      pa[kk][2] = DT::pack(sc[8 * kk + 4], sc[8 * kk + 5]);
+      pa[kk][3] = DT::pack(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+    mbar_wait(v_full(s), parity);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; ++kk)  // 16 keys = two 8-row atoms of V per step
+      Wgmma<D>::rs(o_acc, pa[kk], desc_n_major(sVs + kk * 16 * 128, F::KV_BAND), T());
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_registers(o_acc);
+    mbar_arrive(v_empty(s));
+  }
+
+  // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.
+  float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(b) * p.h + head) * p.lq;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      o_acc[4 * nt + 2 * r] *= inv;
+      o_acc[4 * nt + 2 * r + 1] *= inv;
+    }
+    const int row = i0 + warp_row + g + r * 8;
+    if (t == 0 && row < p.lq) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
+  }
+  // Each quad writes 16 contiguous bytes of a row per n8 block (32 in float32).
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = i0 + warp_row + g + r * 8;
+    if (row >= p.lq) continue;
+    const int64_t at = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      if (col >= p.d) continue;  // d is a multiple of 8 on this path: a pair is either all in or all out
+      const float x0 = o_acc[4 * nt + 2 * r], x1 = o_acc[4 * nt + 2 * r + 1];
+      if (p.out_float32)
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.o) + at + col) = make_float2(x0, x1);
+      else
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.o) + at + col) = DT::pack(x0, x1);
+    }
+  }
+}
+
+}  // namespace flash90

@@ -1,0 +1,97 @@
+// Inline PTX for the sm_90a kernels: mbarriers, TMA tile loads, wgmma fences and shared-memory descriptors,
+// setmaxnreg. One function per instruction (or fixed instruction pair), nothing else.
+#pragma once
+#include <stdint.h>
+#include "ptx.cuh"
+
+namespace flash90 {
+
+using flash::smem_addr;
+
+// ---- mbarrier (shared::cta) ----
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// Makes the initialized barriers visible to the copy engine (async proxy) before any thread uses them.
+__device__ __forceinline__ void fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// One arrival that also announces `bytes` of incoming TMA data for the current phase.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits until the phase with this parity has completed (a fresh barrier counts parity 1 as completed).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// ---- TMA: one box of a rank-4 tensor map into shared memory, completing on an mbarrier ----
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* tensor_map, int c0, int c1, int c2, int c3,
+                                            uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(tensor_map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void prefetch_tensor_map(const void* tensor_map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(tensor_map)) : "memory");
+}
+
+// ---- wgmma ordering ----
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Pins accumulator registers at this point of the program: reads after a wgmma_wait cannot move above it.
+template <int K>
+__device__ __forceinline__ void fence_registers(float (&r)[K]) {
+#pragma unroll
+  for (int i = 0; i < K; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// ---- shared-memory matrix descriptors, 128-byte swizzle ----
+// A tile is stored in bands of 64 columns (128 bytes per row, 8-row atoms of 1024 bytes, 16-byte chunk c of row r
+// at c ^ (r % 8)): exactly what TMA writes with CU_TENSOR_MAP_SWIZZLE_128B. Addresses must keep the atoms
+// 1024-byte aligned; stepping along K inside a band adds bytes to the start address.
+__device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t leading_bytes, uint32_t stride_bytes) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(leading_bytes >> 4) << 16) |
+         (uint64_t(stride_bytes >> 4) << 32) | (uint64_t(1) << 62);
+}
+// K-major operand (rows along M or N, K contiguous): consecutive 8-row atoms 1024 bytes apart.
+__device__ __forceinline__ uint64_t desc_k_major(uint32_t addr) { return smem_desc(addr, 16, 1024); }
+// N-major operand (rows along K, N contiguous): 8-row atoms along K 1024 bytes apart, 64-column bands of N
+// band_bytes apart.
+__device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_bytes) {
+#ifdef FLASH90_SWAP_N_MAJOR_OFFSETS
+  return smem_desc(addr, 1024, band_bytes);
+#else
+  return smem_desc(addr, band_bytes, 1024);
+#endif
+}
+
+// ---- register reallocation between warpgroups ----
+template <int REGS>
+__device__ __forceinline__ void regs_increase() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+template <int REGS>
+__device__ __forceinline__ void regs_decrease() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+
+}  // namespace flash90
