@@ -77,11 +77,7 @@ __device__ __forceinline__ uint64_t desc_k_major(uint32_t addr) { return smem_de
 // N-major operand (rows along K, N contiguous): 8-row atoms along K 1024 bytes apart, 64-column bands of N
 // band_bytes apart.
 __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_bytes) {
-#ifdef FLASH90_SWAP_N_MAJOR_OFFSETS
-  return smem_desc(addr, 1024, band_bytes);
-#else
   return smem_desc(addr, band_bytes, 1024);
-#endif
 }
 
 // ---- register reallocation between warpgroups ----
