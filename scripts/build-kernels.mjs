@@ -147,8 +147,10 @@ async function main() {
         ...flags, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra, '-o', join(OUT, file), source,
       ]);
       if (r.code !== 0) fail(`${file}: nvcc failed\n${r.out}`);
-      // ptxas says so when it cannot honour setmaxnreg or must serialize wgmma; both would cost the Hopper path.
-      for (const line of r.out.split('\n')) if (/ptxas.*warning/i.test(line)) problems.push(`${file}: ${line.trim()}`);
+      // ptxas says so when it cannot honour setmaxnreg (a warning) or must serialize wgmma (C7513, "Potential
+      // Performance Loss"); either would quietly cost the Hopper path most of its speed.
+      for (const line of r.out.split('\n'))
+        if (/ptxas.*(warning|Potential Performance Loss)/i.test(line)) problems.push(`${file}: ${line.trim()}`);
       return { dt, d, arch, file, seconds: (Date.now() - t0) / 1000, report: parsePtxasReport(r.out) };
     }),
     PARALLEL,

@@ -7,9 +7,10 @@
 // rows and run, per key block j (paper notation, scores in log2 units):
 //   S = Q K_j^T (wgmma, both operands in shared memory),  m_new = max(m, rowmax(S)),
 //   P = exp2(S - m_new),  l = l * exp2(m - m_new) + rowsum(P),  O = O * exp2(m - m_new) + P V_j
-// with P kept in registers as the A operand of the second wgmma. The two consumer warpgroups work on different
-// rows, so one's softmax overlaps the other's matrix products. setmaxnreg moves registers from the producer
-// (which needs few) to the consumers (which hold S, P and O).
+// with P kept in registers as the A operand of the second wgmma. Inside a warpgroup the softmax of S_j overlaps
+// P_{j-1} V_{j-1}; between the two warpgroups, named barriers make them take turns issuing products (ping-pong),
+// so one's softmax overlaps the other's products. setmaxnreg moves registers from the producer (which needs few)
+// to the consumers (which hold S, P and O).
 // At the end O / l is written (dtype, or float32 when out_float32) and lse = (m + log2 l) * ln2.
 #pragma once
 #include <cuda.h>
@@ -136,32 +137,33 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
 #pragma unroll
   for (int i = 0; i < NO; ++i) o_acc[i] = 0.f;
 
-  if (nb_first <= nb_last) mbar_wait(q_full, 0);
-  for (int nb = nb_first, it = 0; nb <= nb_last; ++nb, ++it) {
-    const int s = it % STAGES;
-    const uint32_t parity = (it / STAGES) & 1;
-    const int j0 = nb * BC;
-    const uint32_t sKs = sK + s * F::KV_BYTES, sVs = sV + s * F::KV_BYTES;
-
-    // S = Q K_j^T: D / 16 steps of k16; a step moves 32 bytes along a band, four steps fill one band.
-    float sc[NS];
-    mbar_wait(k_full(s), parity);
-    wgmma_fence();
+  // S = Q K^T from stage s: D / 16 steps of k16; a step moves 32 bytes along a band, four steps fill one band.
+  auto issue_qk = [&](float (&sc)[NS], int s) {
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t along = (kk % 4) * 32;
       const uint64_t da = desc_k_major(sQ + (kk / 4) * F::Q_BAND + row0 * 128 + along);
-      const uint64_t db = desc_k_major(sKs + (kk / 4) * F::KV_BAND + along);
+      const uint64_t db = desc_k_major(sK + s * F::KV_BYTES + (kk / 4) * F::KV_BAND + along);
       Wgmma<BC>::ss(sc, da, db, kk > 0, T());
     }
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_registers(sc);
-    mbar_arrive(k_empty(s));
-
-    // Scores in log2 units; masked pairs to -inf only on tiles that straddle a mask edge or the end of k.
+  };
+  // O += P V from stage s; 16 keys (two 8-row atoms of V) per step.
+  auto issue_pv = [&](const uint32_t (&pa)[BC / 16][4], int s) {
 #pragma unroll
-    for (int i = 0; i < NS; ++i) sc[i] *= p.softmax_scale_log2;
+    for (int kk = 0; kk < BC / 16; ++kk)
+      Wgmma<D>::rs(o_acc, pa[kk], desc_n_major(sV + s * F::KV_BYTES + kk * 16 * 128, F::KV_BAND), T());
+  };
+  // Scores of key block j0 to probabilities in place: mask, online softmax for rows g (r = 0) and g + 8 (r = 1)
+  // (a row's BC columns live in the 4 threads of a quad). Returns each row's rescale factor for O.
+  auto softmax = [&](float (&sc)[NS], int j0, float (&alpha)[2]) {
+    // The scale goes into the exp2 argument (one FFMA per score) when it is positive, the usual case; otherwise
+    // the scores are scaled first and the running max is taken over scaled scores.
+    float c = p.softmax_scale_log2;
+    if (!(c > 0.f)) {
+#pragma unroll
+      for (int i = 0; i < NS; ++i) sc[i] *= c;
+      c = 1.f;
+    }
     if (mask.tile_needs_mask(i0, i_last, j0, j0 + BC - 1)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -176,8 +178,6 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
           }
       }
     }
-
-    // Online softmax for rows g (r = 0) and g + 8 (r = 1); a row's BC columns live in the 4 threads of a quad.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float mx = -INFINITY;
@@ -185,30 +185,25 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
       for (int nt = 0; nt < BC / 8; ++nt) mx = fmaxf(mx, fmaxf(sc[4 * nt + 2 * r], sc[4 * nt + 2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m_run[r], mx);
+      const float m_new = fmaxf(m_run[r], mx * c);  // log2 units
       // A row that has seen only masked keys keeps m = -inf; subtracting 0 keeps exp2 at 0, never NaN.
       const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = flash::exp2_approx(m_run[r] - m_use);
+      alpha[r] = flash::exp2_approx(m_run[r] - m_use);
       m_run[r] = m_new;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < BC / 8; ++nt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const float pv = flash::exp2_approx(sc[4 * nt + 2 * r + e] - m_use);
+          const float pv = flash::exp2_approx(fmaf(sc[4 * nt + 2 * r + e], c, -m_use));
           sc[4 * nt + 2 * r + e] = pv;
           sum += pv;
         }
-      l_run[r] = l_run[r] * alpha + sum;
-#pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt) {
-        o_acc[4 * nt + 2 * r] *= alpha;
-        o_acc[4 * nt + 2 * r + 1] *= alpha;
-      }
+      l_run[r] = l_run[r] * alpha[r] + sum;
     }
-
-    // O += P V_j, P straight from the S accumulators: the accumulator layout of two n8 blocks is the A layout.
-    uint32_t pa[BC / 16][4];
+  };
+  // P into the A layout of the PV product: the accumulator layout of two n8 blocks is the A layout of one k16 step.
+  auto pack_p = [&](const float (&sc)[NS], uint32_t (&pa)[BC / 16][4]) {
 #pragma unroll
     for (int kk = 0; kk < BC / 16; ++kk) {
       pa[kk][0] = DT::pack(sc[8 * kk + 0], sc[8 * kk + 1]);
@@ -216,15 +211,69 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
       pa[kk][2] = DT::pack(sc[8 * kk + 4], sc[8 * kk + 5]);
       pa[kk][3] = DT::pack(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
-    mbar_wait(v_full(s), parity);
+  };
+
+  // Software pipeline inside the warpgroup: while P_{j-1} V_{j-1} runs on the tensor cores, the softmax of
+  // S_j = Q K_j^T runs on the other units. Once P_{j-1} V_{j-1} has landed, O is rescaled by S_j's factor and P_j
+  // is packed: the registers an in-flight wgmma reads must not be rewritten (ptxas would serialize the wgmmas).
+  // Ping-pong: the two consumer warpgroups take turns issuing their matrix products (named barriers 1 and 2), so
+  // one's products run while the other computes its softmax. The second warpgroup hands the first its first turn.
+  const int my_turn = 1 + ct / 128, their_turn = 2 - ct / 128;
+  if (nb_first <= nb_last) {
+    if (ct >= 128) named_arrive(1, 256);
+    mbar_wait(q_full, 0);
+    float sc[NS];
+    uint32_t pa[BC / 16][4];
+    float alpha[2];
+    mbar_wait(k_full(0), 0);
+    named_sync(my_turn, 256);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BC / 16; ++kk)  // 16 keys = two 8-row atoms of V per step
-      Wgmma<D>::rs(o_acc, pa[kk], desc_n_major(sVs + kk * 16 * 128, F::KV_BAND), T());
+    issue_qk(sc, 0);
     wgmma_commit();
+    named_arrive(their_turn, 256);
+    wgmma_wait<0>();
+    fence_registers(sc);
+    mbar_arrive(k_empty(0));
+    softmax(sc, nb_first * BC, alpha);  // O is still 0: nothing to rescale
+    pack_p(sc, pa);
+    for (int nb = nb_first + 1, it = 1; nb <= nb_last; ++nb, ++it) {
+      const int s = it % STAGES, prev = (it - 1) % STAGES;
+      // Both waits before the fence: a branch between the two issues would make ptxas fence again.
+      mbar_wait(k_full(s), (it / STAGES) & 1);
+      mbar_wait(v_full(prev), ((it - 1) / STAGES) & 1);
+      named_sync(my_turn, 256);
+      wgmma_fence();
+      issue_qk(sc, s);
+      wgmma_commit();
+      issue_pv(pa, prev);
+      wgmma_commit();
+      named_arrive(their_turn, 256);
+      wgmma_wait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
+      fence_registers(sc);
+      mbar_arrive(k_empty(s));
+      softmax(sc, nb * BC, alpha);
+      wgmma_wait<0>();
+      fence_registers(o_acc);
+      mbar_arrive(v_empty(prev));
+      pack_p(sc, pa);
+#pragma unroll
+      for (int nt = 0; nt < D / 8; ++nt) {
+        o_acc[4 * nt + 0] *= alpha[0];
+        o_acc[4 * nt + 1] *= alpha[0];
+        o_acc[4 * nt + 2] *= alpha[1];
+        o_acc[4 * nt + 3] *= alpha[1];
+      }
+    }
+    const int last = (nb_last - nb_first) % STAGES;
+    mbar_wait(v_full(last), ((nb_last - nb_first) / STAGES) & 1);
+    named_sync(my_turn, 256);
+    wgmma_fence();
+    issue_pv(pa, last);
+    wgmma_commit();
+    named_arrive(their_turn, 256);
     wgmma_wait<0>();
     fence_registers(o_acc);
-    mbar_arrive(v_empty(s));
+    mbar_arrive(v_empty(last));
   }
 
   // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.

@@ -80,6 +80,14 @@ __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_by
   return smem_desc(addr, band_bytes, 1024);
 }
 
+// ---- named barriers (id 0 is __syncthreads) ----
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // ---- register reallocation between warpgroups ----
 template <int REGS>
 __device__ __forceinline__ void regs_increase() {
