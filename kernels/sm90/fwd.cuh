@@ -1,14 +1,14 @@
 // FlashAttention forward for Hopper (sm_90a): TMA loads into a ring of shared-memory stages, wgmma for both
-// products, a producer warpgroup and two consumer warpgroups.
+// products, a producer warpgroup and consumer warpgroups.
 //
-// One block: query rows [i0, i0 + 128) of one (batch, head). Warpgroup 0 is the producer: one thread issues
+// One block: query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). Warpgroup 0 is the producer: one thread issues
 // every TMA copy (Q once, then K_j and V_j into STAGES-deep rings, each stage guarded by a "full" barrier the
-// copy engine completes and an "empty" barrier the consumers release). Warpgroups 1 and 2 each own 64 query
-// rows and run, per key block j (paper notation, scores in log2 units):
+// copy engine completes and an "empty" barrier the consumers release). Each consumer warpgroup owns 64 query
+// rows and runs, per key block j (paper notation, scores in log2 units):
 //   S = Q K_j^T (wgmma, both operands in shared memory),  m_new = max(m, rowmax(S)),
 //   P = exp2(S - m_new),  l = l * exp2(m - m_new) + rowsum(P),  O = O * exp2(m - m_new) + P V_j
 // with P kept in registers as the A operand of the second wgmma. Inside a warpgroup the softmax of S_j overlaps
-// P_{j-1} V_{j-1}; between the two warpgroups, named barriers make them take turns issuing products (ping-pong),
+// P_{j-1} V_{j-1}; between the consumer warpgroups, named barriers make them take turns issuing products (ping-pong),
 // so one's softmax overlaps the other's products. setmaxnreg moves registers from the producer (which needs few)
 // to the consumers (which hold S, P and O).
 // At the end O / l is written (dtype, or float32 when out_float32) and lse = (m + log2 l) * ln2.
@@ -33,17 +33,19 @@ struct FwdArgs {
   FlashParams p;
 };
 
-// Key-block width per head dim: BC columns of S plus D columns of O must fit a consumer thread's registers.
+// Per head dim: consumer warpgroups (64 query rows each) and key-block width BC. BC columns of S plus D columns of
+// O must fit a consumer thread's registers (240 with two consumers, 160 with three).
 template <int D> struct FwdConfig90;
-template <> struct FwdConfig90<64>  { static constexpr int BC = 128, STAGES = 2; };
-template <> struct FwdConfig90<128> { static constexpr int BC = 128, STAGES = 2; };
-template <> struct FwdConfig90<192> { static constexpr int BC = 96,  STAGES = 2; };
-template <> struct FwdConfig90<256> { static constexpr int BC = 64,  STAGES = 2; };
+template <> struct FwdConfig90<64>  { static constexpr int CONSUMERS = 2, BC = 128, STAGES = 2; };
+template <> struct FwdConfig90<128> { static constexpr int CONSUMERS = 2, BC = 128, STAGES = 2; };
+template <> struct FwdConfig90<192> { static constexpr int CONSUMERS = 2, BC = 96,  STAGES = 2; };
+template <> struct FwdConfig90<256> { static constexpr int CONSUMERS = 2, BC = 64,  STAGES = 2; };
 
 template <int D>
 struct Fwd90 {
-  static constexpr int BR = 128, BC = FwdConfig90<D>::BC, STAGES = FwdConfig90<D>::STAGES;
-  static constexpr int THREADS = 384, CONSUMER_THREADS = 256;
+  static constexpr int CONSUMERS = FwdConfig90<D>::CONSUMERS, BC = FwdConfig90<D>::BC, STAGES = FwdConfig90<D>::STAGES;
+  // Warpgroup 0 produces; the consumer warpgroups follow it.
+  static constexpr int BR = 64 * CONSUMERS, CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int BANDS = D / 64;  // 64-column (128-byte) bands: one TMA box each
   static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
   static constexpr int Q_BAND = BR * 128, KV_BAND = BC * 128;  // bytes per band of a tile
@@ -52,83 +54,73 @@ struct Fwd90 {
   static constexpr int BARRIERS = 1 + 4 * STAGES;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
   static constexpr int SMEM_BYTES = BARRIERS_OFFSET + BARRIERS * 8 + 1024;
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24, the consumers share the rest.
+  // ptxas compiles each role's branch under its own budget (with one budget for all, at 168 registers, d = 128
+  // spilled 260 bytes); a consumer must fit S (BC / 2), the previous P (BC / 4) and O (D / 2) at once.
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = CONSUMERS == 2 ? 240 : 160;
+  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536, "register file");
   static_assert(D % 64 == 0, "the Hopper forward handles head dims that are multiples of 64");
   static_assert(BC % 16 == 0 && BC <= 256, "BC must be a wgmma N");
-  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536, "register file");
 };
 
 extern __shared__ __align__(1024) uint8_t flash90_smem[];
 
+// Where one block's tiles and barriers live and which rows and key blocks it covers; shared by both roles.
+template <int D>
+struct FwdBlock {
+  using F = Fwd90<D>;
+  int head, b, kh, i0, i_last, nb_first, nb_last;
+  uint32_t sQ, sK, sV, bar;
+  __device__ __forceinline__ uint32_t q_full() const { return bar; }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return bar + 8u * (1 + 4 * s); }
+  __device__ __forceinline__ uint32_t k_empty(int s) const { return bar + 8u * (2 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return bar + 8u * (3 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_empty(int s) const { return bar + 8u * (4 + 4 * s); }
+};
+
+// One thread issues every copy: Q once, then K_j and V_j into the stage rings as the consumers free them.
+template <int D>
+__device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdBlock<D>& blk) {
+  using F = Fwd90<D>;
+  constexpr int BC = F::BC, STAGES = F::STAGES;
+  prefetch_tensor_map(&args.k);
+  prefetch_tensor_map(&args.v);
+  mbar_arrive_expect_tx(blk.q_full(), F::Q_BYTES);
+  for (int band = 0; band < F::BANDS; ++band)
+    tma_load_4d(blk.sQ + band * F::Q_BAND, &args.q, band * 64, blk.i0, blk.head, blk.b, blk.q_full());
+  for (int nb = blk.nb_first, it = 0; nb <= blk.nb_last; ++nb, ++it) {
+    const int s = it % STAGES;
+    const uint32_t parity = ((it / STAGES) & 1) ^ 1;
+    mbar_wait(blk.k_empty(s), parity);
+    mbar_arrive_expect_tx(blk.k_full(s), F::KV_BYTES);
+    for (int band = 0; band < F::BANDS; ++band)
+      tma_load_4d(blk.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, blk.kh, blk.b, blk.k_full(s));
+    mbar_wait(blk.v_empty(s), parity);
+    mbar_arrive_expect_tx(blk.v_full(s), F::KV_BYTES);
+    for (int band = 0; band < F::BANDS; ++band)
+      tma_load_4d(blk.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, blk.kh, blk.b, blk.v_full(s));
+  }
+}
+
+// A consumer warpgroup: 64 query rows from first product to written output.
 template <class DT, int D>
-__device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
+__device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBlock<D>& blk) {
   using F = Fwd90<D>;
   using T = typename DT::T;
-  constexpr int BR = F::BR, BC = F::BC, STAGES = F::STAGES;
+  constexpr int BC = F::BC, STAGES = F::STAGES;
   constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
-  const FlashParams& p = args.p;
-
-  const int qb = gridDim.x - 1 - blockIdx.x;  // highest query block first: most keys under a causal mask
-  const int head = blockIdx.y, b = blockIdx.z;
-  const int kh = head / (p.h / p.hk);
-  const int i0 = qb * BR;
-  const int i_last = min(i0 + BR, p.lq) - 1;
-
   const flash::Mask mask(p);
-  int64_t j_lo, j_hi;
-  mask.keys_for(i0, i_last, &j_lo, &j_hi);
-  const int nb_first = int(j_lo / BC);
-  const int nb_last = j_hi >= j_lo ? int(j_hi / BC) : nb_first - 1;
-
-  const uint32_t base = (smem_addr(flash90_smem) + 1023u) & ~1023u;
-  const uint32_t sQ = base, sK = sQ + F::Q_BYTES, sV = sK + STAGES * F::KV_BYTES;
-  const uint32_t bar = base + F::BARRIERS_OFFSET;
-  const uint32_t q_full = bar;
-  auto k_full = [&](int s) { return bar + 8u * (1 + 4 * s); };
-  auto k_empty = [&](int s) { return bar + 8u * (2 + 4 * s); };
-  auto v_full = [&](int s) { return bar + 8u * (3 + 4 * s); };
-  auto v_empty = [&](int s) { return bar + 8u * (4 + 4 * s); };
-
-  const int warpgroup = threadIdx.x / 128;
-  if (threadIdx.x == 0) {
-    mbar_init(q_full, 1);
-    for (int s = 0; s < STAGES; ++s) {
-      mbar_init(k_full(s), 1);
-      mbar_init(v_full(s), 1);
-      mbar_init(k_empty(s), F::CONSUMER_THREADS);
-      mbar_init(v_empty(s), F::CONSUMER_THREADS);
-    }
-    fence_barrier_init();
-  }
-  __syncthreads();
-
-  if (warpgroup == 0) {
-    // ---- producer ----
-    regs_decrease<F::PRODUCER_REGS>();
-    if (threadIdx.x != 0 || nb_first > nb_last) return;
-    prefetch_tensor_map(&args.k);
-    prefetch_tensor_map(&args.v);
-    mbar_arrive_expect_tx(q_full, F::Q_BYTES);
-    for (int band = 0; band < F::BANDS; ++band) tma_load_4d(sQ + band * F::Q_BAND, &args.q, band * 64, i0, head, b, q_full);
-    for (int nb = nb_first, it = 0; nb <= nb_last; ++nb, ++it) {
-      const int s = it % STAGES;
-      const uint32_t parity = ((it / STAGES) & 1) ^ 1;
-      mbar_wait(k_empty(s), parity);
-      mbar_arrive_expect_tx(k_full(s), F::KV_BYTES);
-      for (int band = 0; band < F::BANDS; ++band)
-        tma_load_4d(sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, kh, b, k_full(s));
-      mbar_wait(v_empty(s), parity);
-      mbar_arrive_expect_tx(v_full(s), F::KV_BYTES);
-      for (int band = 0; band < F::BANDS; ++band)
-        tma_load_4d(sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, kh, b, v_full(s));
-    }
-    return;
-  }
-
-  // ---- consumers ----
-  regs_increase<F::CONSUMER_REGS>();
-  const int ct = threadIdx.x - 128;          // 0..255
-  const int row0 = (ct / 128) * 64;          // this warpgroup's first row inside the block
+  const int head = blk.head, b = blk.b, i0 = blk.i0, i_last = blk.i_last;
+  const int nb_first = blk.nb_first, nb_last = blk.nb_last;
+  const uint32_t sQ = blk.sQ, sK = blk.sK, sV = blk.sV;
+  auto k_full = [&](int s) { return blk.k_full(s); };
+  auto k_empty = [&](int s) { return blk.k_empty(s); };
+  auto v_full = [&](int s) { return blk.v_full(s); };
+  auto v_empty = [&](int s) { return blk.v_empty(s); };
+  const uint32_t q_full = blk.q_full();
+  const int ct = threadIdx.x - 128;          // 0 .. CONSUMER_THREADS - 1
+  const int consumer = ct / 128;
+  const int row0 = consumer * 64;            // this warpgroup's first row inside the block
   const int warp_row = row0 + ((ct / 32) % 4) * 16;
   const int lane = ct & 31, g = lane >> 2, t = lane & 3;
 
@@ -216,11 +208,12 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
   // Software pipeline inside the warpgroup: while P_{j-1} V_{j-1} runs on the tensor cores, the softmax of
   // S_j = Q K_j^T runs on the other units. Once P_{j-1} V_{j-1} has landed, O is rescaled by S_j's factor and P_j
   // is packed: the registers an in-flight wgmma reads must not be rewritten (ptxas would serialize the wgmmas).
-  // Ping-pong: the two consumer warpgroups take turns issuing their matrix products (named barriers 1 and 2), so
-  // one's products run while the other computes its softmax. The second warpgroup hands the first its first turn.
-  const int my_turn = 1 + ct / 128, their_turn = 2 - ct / 128;
+  // Ping-pong: the consumer warpgroups take turns issuing their matrix products (named barrier 1 + c is consumer
+  // c's turn; it passes the turn to the next one), so one's products run while the others compute softmax. The
+  // last consumer hands the first its first turn.
+  const int my_turn = 1 + consumer, their_turn = 1 + (consumer + 1) % F::CONSUMERS;
   if (nb_first <= nb_last) {
-    if (ct >= 128) named_arrive(1, 256);
+    if (consumer == F::CONSUMERS - 1) named_arrive(1, 256);
     mbar_wait(q_full, 0);
     float sc[NS];
     uint32_t pa[BC / 16][4];
@@ -308,6 +301,47 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
       else
         *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.o) + at + col) = DT::pack(x0, x1);
     }
+  }
+}
+
+template <class DT, int D>
+__device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
+  using F = Fwd90<D>;
+  const FlashParams& p = args.p;
+  FwdBlock<D> blk;
+  blk.head = blockIdx.y;
+  blk.b = blockIdx.z;
+  blk.kh = blk.head / (p.h / p.hk);
+  blk.i0 = (gridDim.x - 1 - blockIdx.x) * F::BR;  // highest query block first: most keys under a causal mask
+  blk.i_last = min(blk.i0 + F::BR, p.lq) - 1;
+  int64_t j_lo, j_hi;
+  flash::Mask(p).keys_for(blk.i0, blk.i_last, &j_lo, &j_hi);
+  blk.nb_first = int(j_lo / F::BC);
+  blk.nb_last = j_hi >= j_lo ? int(j_hi / F::BC) : blk.nb_first - 1;
+  blk.sQ = (smem_addr(flash90_smem) + 1023u) & ~1023u;
+  blk.sK = blk.sQ + F::Q_BYTES;
+  blk.sV = blk.sK + F::STAGES * F::KV_BYTES;
+  blk.bar = blk.sQ + F::BARRIERS_OFFSET;
+
+  if (threadIdx.x == 0) {
+    mbar_init(blk.q_full(), 1);
+    for (int s = 0; s < F::STAGES; ++s) {
+      mbar_init(blk.k_full(s), 1);
+      mbar_init(blk.v_full(s), 1);
+      mbar_init(blk.k_empty(s), F::CONSUMER_THREADS);
+      mbar_init(blk.v_empty(s), F::CONSUMER_THREADS);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
+  if (threadIdx.x < 128) {
+    regs_decrease<F::PRODUCER_REGS>();
+    if (threadIdx.x == 0 && blk.nb_first <= blk.nb_last) fwd_producer<D>(args, blk);
+  } else {
+    regs_increase<F::CONSUMER_REGS>();
+    fwd_consumer<DT, D>(p, blk);
   }
 }
 
