@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'kernels', 'sm90', 'wgmma_ops.cuh');
 // N of m64nNk16: score tiles (BC) for S = Q K^T, head dims for O = P V.
-const SHAPES = [64, 80, 96, 128, 176, 192, 256];
+const SHAPES = [64, 96, 128, 192, 256];
 const TYPES = [
   { ptx: 'f16', cpp: '__half' },
   { ptx: 'bf16', cpp: '__nv_bfloat16' },

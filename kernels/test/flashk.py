@@ -52,11 +52,12 @@ assert ctypes.sizeof(FlashParams) == 136
 
 
 class FwdArgs90(ctypes.Structure):
-    """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's 64."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 56)]
+    """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
+    (128 bytes in CUDA 13's cuda.h)."""
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
 
 
-assert ctypes.sizeof(FwdArgs90) == 576
+assert ctypes.sizeof(FwdArgs90) == 640
 
 
 def tensor_map(t, rows, box_rows):
