@@ -211,7 +211,7 @@ export function loadDriver(): CudaDriver {
     driver[name] = library.func(prototype);
   }
   driver.kernelParams = kernelParamsBuilder(koffi);
-  const slot = tensorMapSlot(koffi);
+  const slot = new KoffiTensorMapSlot(koffi);
   driver.tensorMapSlot = () => slot;
   return driver as unknown as CudaDriver;
 }
@@ -238,11 +238,23 @@ function kernelParamsBuilder(koffi: Koffi): (bytes: Uint8Array) => KernelParams 
   };
 }
 
-/** Allocated once (never freed: one per process) with room to align the map up to CU_TENSOR_MAP_ALIGNMENT. */
-function tensorMapSlot(koffi: Koffi): TensorMapSlot {
-  const block: unknown = koffi.alloc('uint8_t', CU_TENSOR_MAP_BYTES + CU_TENSOR_MAP_ALIGNMENT);
-  const start = koffi.address(block);
-  const skip = Number((-start) & BigInt(CU_TENSOR_MAP_ALIGNMENT - 1));
-  const view = new Uint8Array(koffi.view(block, CU_TENSOR_MAP_BYTES + CU_TENSOR_MAP_ALIGNMENT), skip, CU_TENSOR_MAP_BYTES);
-  return { address: start + BigInt(skip), read: () => view.slice() };
+/** Allocated once per driver (never freed) with room to align the map up to CU_TENSOR_MAP_ALIGNMENT. */
+class KoffiTensorMapSlot implements TensorMapSlot {
+  readonly address: bigint;
+  /** The allocation itself, referenced for as long as the slot is, like kernelParams' block. */
+  readonly #block: unknown;
+  readonly #map: Uint8Array;
+
+  constructor(koffi: Koffi) {
+    const bytes = CU_TENSOR_MAP_BYTES + CU_TENSOR_MAP_ALIGNMENT;
+    this.#block = koffi.alloc('uint8_t', bytes);
+    const start = koffi.address(this.#block);
+    const skip = Number(-start & BigInt(CU_TENSOR_MAP_ALIGNMENT - 1));
+    this.address = start + BigInt(skip);
+    this.#map = new Uint8Array(koffi.view(this.#block, bytes), skip, CU_TENSOR_MAP_BYTES);
+  }
+
+  read(): Uint8Array {
+    return this.#map.slice();
+  }
 }
