@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # flash-attn's verification on a CUDA machine, in one go: the backend suite, GPU-only checks and ring
-# tests on cuda:0, the demo, and the benchmark with PyTorch's flash and cuDNN attention timed in the same
-# run, and ring attention with W virtual ranks on this GPU. Usage: scripts/gpu-verify.sh [tests] [demo]
-# [bench] [ring] (default: all four); logs go to $OUT (or
-# bench/results/latest/). Extra benchmark flags come from $BENCH_ARGS.
+# tests on cuda:0 (twice: default kernels into tests.log, FLASH_ATTN_KERNELS=sm80 into tests-sm80.log), the
+# demo, and the benchmark with PyTorch's flash and cuDNN attention timed in the same run, and ring attention
+# with W virtual ranks on this GPU. Usage: scripts/gpu-verify.sh [tests] [demo] [bench] [ring] (default: all
+# four); logs go to $OUT (or bench/results/latest/). Extra benchmark flags come from $BENCH_ARGS.
 set -uo pipefail
 out=${OUT:-bench/results/latest}
 # The device copy of the tree has no .git: pass the commit along (FLASH_ATTN_COMMIT=$(git rev-parse --short HEAD)).
@@ -12,10 +12,16 @@ stages=${*:-tests demo bench ring}
 status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 if [[ " $stages " == *" tests "* ]]; then
-  FLASH_ATTN_TEST_DEVICES=${FLASH_ATTN_TEST_DEVICES:-cuda:0} node --test --test-reporter=spec \
-    dist/tests/backend dist/tests/cuda dist/tests/ring > "$out/tests.log" 2>&1 || status=1
-  grep -E "^ℹ (tests|pass|fail|skipped)" "$out/tests.log"
-  grep -E "^\s*✖" "$out/tests.log" | head -40
+  # Twice: the default kernels (the Hopper forward where the card is 9.0), then FLASH_ATTN_KERNELS=sm80 (the
+  # sm_80 family everywhere), so one H100 checks both forwards.
+  for family in default sm80; do
+    if [[ $family == sm80 ]]; then log="$out/tests-sm80.log" kernels=sm80; else log="$out/tests.log" kernels=; fi
+    FLASH_ATTN_KERNELS=$kernels FLASH_ATTN_TEST_DEVICES=${FLASH_ATTN_TEST_DEVICES:-cuda:0} node --test --test-reporter=spec \
+      dist/tests/backend dist/tests/cuda dist/tests/ring > "$log" 2>&1 || status=1
+    echo "tests with the $family kernels ($log):"
+    grep -E "^ℹ (tests|pass|fail|skipped)" "$log"
+    grep -E "^\s*✖" "$log" | head -40
+  done
 fi
 if [[ " $stages " == *" demo "* ]]; then
   node dist/src/cli/main.js demo 2>&1 | tee "$out/demo.log" || status=1

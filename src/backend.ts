@@ -41,6 +41,15 @@ export interface BackwardResult {
   dv: Storage;
 }
 
+/** Which kernels a call would launch, named as FLASH_ATTN_LOG names them; explain() reports it. */
+export interface KernelPlan {
+  /** In launch order; empty where nothing is launched (lq = 0 or lk = 0). */
+  forward: string[];
+  backward: string[];
+  /** Why the forward runs what it does (on CUDA: the Hopper kernel, or why not). */
+  reason: string;
+}
+
 /** What a backend must provide. Backends never validate: the front door already did. */
 export interface Backend {
   readonly kind: DeviceKind;
@@ -61,6 +70,8 @@ export interface Backend {
     out: Storage,
     lse: Storage,
   ): BackwardResult;
+  /** Which kernels forward and backward would launch for `p` and these inputs, without running anything. */
+  plan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan;
   /** Wraps `length` elements at a device address owned by someone else (not freed on dispose). */
   wrap?(pointer: bigint, dtype: Dtype, length: number, device: string): Storage;
 }

@@ -11,6 +11,8 @@ export type { Dtype } from './dtype.js';
 export { float16Bits, bfloat16Bits, float16ToNumber, bfloat16ToNumber } from './dtype.js';
 export { flashMha, flashMhaFwd, flashMhaBwd, flashMhaVjp } from './attention.js';
 export type { ForwardOutputs, Gradients, VjpFunction, ShardedVjpFunction } from './attention.js';
+export { explain } from './explain.js';
+export type { KernelExplanation } from './explain.js';
 export {
   ShardedTensor,
   shardSequence,

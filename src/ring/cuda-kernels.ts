@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { logLaunch } from '../backend/cuda/log.js';
 import { kernelFunction } from '../backend/cuda/modules.js';
 import type { CudaDevice } from '../backend/cuda/runtime.js';
 import { kernelDirectory } from '../backend/cuda/table.js';
@@ -81,4 +82,5 @@ export function launchRingKernel(device: CudaDevice, kernel: RingKernel, threads
   const fn = kernelFunction(device, sourceOf(kernel));
   const blocks = Math.max(1, Math.min(Math.ceil(threadsNeeded / threads), device.multiprocessorCount * BLOCKS_PER_SM));
   device.launch(fn, [blocks, 1, 1], threads, 0, pack(words));
+  logLaunch(device.label, 'ring', kernel, [blocks, 1, 1]);
 }

@@ -1,5 +1,6 @@
-// The TypeScript mirror of FlashParams (src/backend/cuda/abi.ts) must match kernels/common/params.h byte
-// for byte: this compiles the header with the host compilers and compares sizeof and every offsetof.
+// The TypeScript mirrors of FlashParams and of the Hopper forward's FwdArgs (src/backend/cuda/abi.ts) must
+// match kernels/common/params.h and kernels/sm90/fwd.cuh byte for byte: this compiles the headers (with the
+// host compilers, and nvcc for fwd.cuh) and compares sizeof and every offsetof.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,9 +12,15 @@ import {
   FLASH_PARAMS_FIELDS,
   FLASH_PARAMS_OFFSETS,
   FLASH_PARAMS_SIZE,
+  FWD90_ARGS_ALIGNMENT,
+  FWD90_ARGS_OFFSETS,
+  FWD90_ARGS_SIZE,
+  FWD90_MAPS,
   packFlashParams,
+  packFwd90Args,
   type FlashParams,
 } from '../../src/backend/cuda/abi.js';
+import { CU_TENSOR_MAP_BYTES } from '../../src/backend/cuda/driver.js';
 
 const HEADER_DIR = fileURLToPath(new URL('../../../kernels/common/', import.meta.url));
 
@@ -107,4 +114,64 @@ test('packFlashParams writes each field at its offset, little-endian', () => {
     assert.equal(read, values[name], name);
   }
   assert.throws(() => packFlashParams({ ...values, lq: 2 ** 31 }), /lq: 2147483648 does not fit/);
+});
+
+// --- the Hopper forward's parameter, flash90::FwdArgs (kernels/sm90/fwd.cuh) ---
+
+const SM90_DIR = fileURLToPath(new URL('../../../kernels/sm90/', import.meta.url));
+
+/** sizeof, alignof and the offsets of FwdArgs as nvcc lays it out (host side: the same struct the kernel gets). */
+function fwd90LayoutFromNvcc(): Map<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'flash-abi90-'));
+  try {
+    const source = join(dir, 'layout90.cu');
+    writeFileSync(
+      source,
+      [
+        '#include <cstddef>',
+        '#include <cstdio>',
+        '#include "fwd.cuh"',
+        'int main() {',
+        '  printf("sizeof %zu\\n", sizeof(flash90::FwdArgs));',
+        '  printf("alignof %zu\\n", alignof(flash90::FwdArgs));',
+        ...[...FWD90_MAPS, 'p'].map((name) => `  printf("${name} %zu\\n", offsetof(flash90::FwdArgs, ${name}));`),
+        '  return 0;',
+        '}',
+      ].join('\n'),
+    );
+    const binary = join(dir, 'layout90');
+    // The kernels' own flags (sm_90a: fwd.cuh's inline wgmma only assembles there); the program runs on the host.
+    execFileSync('nvcc', ['-std=c++17', '-I', HEADER_DIR, '-I', SM90_DIR, '-gencode', 'arch=compute_90a,code=sm_90a', '-o', binary, source], { stdio: 'pipe' });
+    const output = execFileSync(binary, { encoding: 'utf8' });
+    return new Map(output.trim().split('\n').map((line) => [line.split(' ')[0], Number(line.split(' ')[1])] as const));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("abi.ts's FwdArgs offsets, size and alignment equal nvcc's layout of kernels/sm90/fwd.cuh", (t) => {
+  if (!hasCompiler('nvcc')) {
+    t.skip('nvcc not found: the CUDA compiler is needed to lay out fwd.cuh (CUtensorMap comes from its cuda.h)');
+    return;
+  }
+  const layout = fwd90LayoutFromNvcc();
+  assert.equal(FWD90_ARGS_SIZE, layout.get('sizeof'), 'sizeof(flash90::FwdArgs)');
+  assert.equal(FWD90_ARGS_ALIGNMENT, layout.get('alignof'), 'alignof(flash90::FwdArgs)');
+  for (const name of [...FWD90_MAPS, 'p'] as const) {
+    assert.equal(FWD90_ARGS_OFFSETS[name], layout.get(name), `offsetof(flash90::FwdArgs, ${name})`);
+  }
+});
+
+test('packFwd90Args: the three maps at their offsets, then packFlashParams at p, zero padding to the size', () => {
+  const values = Object.fromEntries(FLASH_PARAMS_FIELDS.map(([name, type], i) => [name, type === 'uint64' ? BigInt(i + 1) : i + 1])) as FlashParams;
+  const maps = { q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1), k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2), v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3) };
+  const bytes = packFwd90Args(maps, values);
+  assert.equal(bytes.length, FWD90_ARGS_SIZE);
+  for (const name of FWD90_MAPS) {
+    assert.deepEqual(bytes.subarray(FWD90_ARGS_OFFSETS[name], FWD90_ARGS_OFFSETS[name] + CU_TENSOR_MAP_BYTES), maps[name], name);
+  }
+  const p = FWD90_ARGS_OFFSETS.p;
+  assert.deepEqual(bytes.subarray(p, p + FLASH_PARAMS_SIZE), packFlashParams(values));
+  assert.ok(bytes.subarray(p + FLASH_PARAMS_SIZE).every((b) => b === 0), 'padding is zero');
+  assert.throws(() => packFwd90Args({ ...maps, k: new Uint8Array(64) }, values), /the k map has 64 bytes/);
 });

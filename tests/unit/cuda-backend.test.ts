@@ -6,12 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, test } from 'node:test';
-import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
 import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { deviceName, synchronize, timeOnDevice } from '../../src/backend/cuda/timing.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
-import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
+import { encodeArray } from '../../src/dtype.js';
 import {
   BackendUnavailableError,
   CudaError,
@@ -23,11 +22,11 @@ import {
   tensor,
 } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
-import { FakeDriver, type FakeKernel, type FakeMemory } from './cuda-fake-driver.js';
+import { FakeDriver, type FakeKernel } from './cuda-fake-driver.js';
+import { type Phase, decodeParams, emulated } from './cuda-fake-kernels.js';
 
 // --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
 
-type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
 const LAUNCH_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number }> = {
   fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128 },
   bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
@@ -63,70 +62,6 @@ writeFileSync(
 );
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
 after(() => rmSync(kernelDir, { recursive: true, force: true }));
-
-type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' ? bigint : number };
-
-function decodeParams(view: DataView): Params {
-  const out: Record<string, bigint | number> = {};
-  for (const [name, type] of FLASH_PARAMS_FIELDS) {
-    const offset = FLASH_PARAMS_OFFSETS[name];
-    out[name] = type === 'uint64' ? view.getBigUint64(offset, true) : type === 'int32' ? view.getInt32(offset, true) : view.getFloat32(offset, true);
-  }
-  return out as Params;
-}
-
-const maskOf = (p: Params): Mask => ({
-  n: p.n,
-  lq: p.lq,
-  lk: p.lk,
-  h: p.h,
-  hk: p.hk,
-  d: p.d,
-  softmaxScale: p.softmax_scale,
-  windowLeft: p.window_left,
-  windowRight: p.window_right,
-  diagonalOffset: p.diagonal_offset,
-});
-
-function readTensor(memory: FakeMemory, address: bigint, count: number, dtype: Dtype): Float32Array {
-  const bytes = memory.view(address, count * (dtype === 'float32' ? 4 : 2)).slice();
-  return decodeArray(dtype === 'float32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer), dtype);
-}
-
-function writeTensor(memory: FakeMemory, address: bigint, values: ArrayLike<number>, dtype: Dtype): void {
-  const encoded = encodeArray(values, dtype);
-  memory.view(address, encoded.byteLength).set(new Uint8Array(encoded.buffer));
-}
-
-function emulated(phase: Phase, dtype: Dtype): FakeKernel {
-  return (view, memory) => {
-    const p = decodeParams(view);
-    const outDtype: Dtype = p.out_float32 ? 'float32' : dtype;
-    const qCount = p.n * p.lq * p.h * p.d;
-    const kCount = p.n * p.lk * p.hk * p.d;
-    const q = readTensor(memory, p.q, qCount, dtype);
-    const k = readTensor(memory, p.k, kCount, dtype);
-    const v = readTensor(memory, p.v, kCount, dtype);
-    if (phase === 'fwd') {
-      const ref = referenceForward(maskOf(p), q, k, v);
-      writeTensor(memory, p.o, ref.o, outDtype);
-      writeTensor(memory, p.lse, ref.lse, 'float32');
-    } else if (phase === 'bwd_pre') {
-      writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
-      writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
-    } else if (phase === 'bwd') {
-      const dout = readTensor(memory, p.dout, qCount, dtype);
-      const g = referenceBackward(maskOf(p), q, k, v, dout);
-      writeTensor(memory, p.dk, g.dk, outDtype);
-      writeTensor(memory, p.dv, g.dv, outDtype);
-      // Adds into the accumulator, as the real kernel does.
-      const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
-      writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
-    } else {
-      writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
-    }
-  };
-}
 
 function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number } = {}): FakeDriver {
   const kernels: Record<string, FakeKernel> = {};

@@ -3,7 +3,7 @@
  * without a GPU. Work runs at once (the stream is always idle). Kernels are emulated by JS functions
  * registered per symbol, reading and writing the fake device memory through the FlashParams bytes.
  */
-import type { CUresult, CudaDriver, HostBuffer, KernelParams, Out, Raw64 } from '../../src/backend/cuda/driver.js';
+import type { CUresult, CudaDriver, HostBuffer, KernelParams, Out, Raw64, TensorMapSlot } from '../../src/backend/cuda/driver.js';
 
 const ERRORS: Record<number, [string, string]> = {
   1: ['CUDA_ERROR_INVALID_VALUE', 'invalid argument'],
@@ -64,7 +64,36 @@ export class FakeMemory {
 export interface FakeOptions {
   devices?: number;
   sharedMemoryPerBlockOptin?: number;
+  /** Default 9.0, an H100. */
+  computeCapability?: readonly [number, number];
   kernels?: Record<string, FakeKernel>;
+}
+
+/** What the fake cuTensorMapEncodeTiled received, written into the map's 128 bytes (a real map is opaque). */
+export interface FakeTensorMap {
+  globalAddress: bigint;
+  globalDim: bigint[];
+  globalStrides: bigint[];
+  boxDim: number[];
+  elementStrides: number[];
+  /** [dataType, rank, interleave, swizzle, l2Promotion, oobFill] */
+  settings: number[];
+}
+
+const FAKE_MAP_BYTES = 128;
+
+export function decodeFakeTensorMap(bytes: Uint8Array): FakeTensorMap {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const words = (at: number, count: number) => Array.from({ length: count }, (_, i) => view.getBigUint64(at + 8 * i, true));
+  const ints = (at: number, count: number) => Array.from({ length: count }, (_, i) => view.getUint32(at + 4 * i, true));
+  return {
+    globalAddress: view.getBigUint64(0, true),
+    globalDim: words(8, 4),
+    globalStrides: words(40, 3),
+    boxDim: ints(64, 4),
+    elementStrides: ints(80, 4),
+    settings: ints(96, 6),
+  };
 }
 
 export class FakeDriver implements CudaDriver {
@@ -77,8 +106,12 @@ export class FakeDriver implements CudaDriver {
   readonly freedForeign: bigint[] = [];
   contextsRetained = 0;
   contextsReleased = 0;
+  /** The address each cuTensorMapEncodeTiled call was asked to write to. */
+  readonly tensorMapTargets: bigint[] = [];
   readonly #devices: number;
   readonly #smem: number;
+  readonly #computeCapability: readonly [number, number];
+  readonly #slot = { address: 0x5000_0040n, bytes: new Uint8Array(FAKE_MAP_BYTES) };
   readonly #kernels: Record<string, FakeKernel>;
   readonly #functions = new Map<bigint, string>();
   #nextHandle = 0x1000n;
@@ -87,6 +120,7 @@ export class FakeDriver implements CudaDriver {
   constructor(options: FakeOptions = {}) {
     this.#devices = options.devices ?? 1;
     this.#smem = options.sharedMemoryPerBlockOptin ?? 227 * 1024;
+    this.#computeCapability = options.computeCapability ?? [9, 0];
     this.#kernels = options.kernels ?? {};
   }
 
@@ -131,7 +165,8 @@ export class FakeDriver implements CudaDriver {
     return this.#call('cuDeviceGetName');
   }
   cuDeviceGetAttribute(value: Out<number>, attribute: number): CUresult {
-    const values: Record<number, number> = { 16: 132, 75: 9, 76: 0, 97: this.#smem, 115: 1 };
+    const [major, minor] = this.#computeCapability;
+    const values: Record<number, number> = { 16: 132, 75: major, 76: minor, 97: this.#smem, 115: 1 };
     value[0] = values[attribute] ?? 0;
     return this.#call('cuDeviceGetAttribute');
   }
@@ -266,6 +301,37 @@ export class FakeDriver implements CudaDriver {
     this.launches.push({ symbol, grid: [gridX, gridY, gridZ], threads: blockX, sharedBytes, params });
     this.#kernels[symbol]?.(new DataView(params.buffer), this.memory);
     return 0;
+  }
+  cuTensorMapEncodeTiled(
+    tensorMap: bigint,
+    dataType: number,
+    rank: number,
+    globalAddress: bigint,
+    globalDim: BigUint64Array,
+    globalStrides: BigUint64Array,
+    boxDim: Uint32Array,
+    elementStrides: Uint32Array,
+    interleave: number,
+    swizzle: number,
+    l2Promotion: number,
+    oobFill: number,
+  ): CUresult {
+    this.tensorMapTargets.push(tensorMap);
+    const result = this.#call('cuTensorMapEncodeTiled');
+    if (result !== 0) return result;
+    if (tensorMap !== this.#slot.address) return 1;
+    const bytes = this.#slot.bytes.fill(0);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, globalAddress, true);
+    globalDim.forEach((x, i) => view.setBigUint64(8 + 8 * i, x, true));
+    globalStrides.forEach((x, i) => view.setBigUint64(40 + 8 * i, x, true));
+    boxDim.forEach((x, i) => view.setUint32(64 + 4 * i, x, true));
+    elementStrides.forEach((x, i) => view.setUint32(80 + 4 * i, x, true));
+    [dataType, rank, interleave, swizzle, l2Promotion, oobFill].forEach((x, i) => view.setUint32(96 + 4 * i, x, true));
+    return 0;
+  }
+  tensorMapSlot(): TensorMapSlot {
+    return { address: this.#slot.address, read: () => this.#slot.bytes.slice() };
   }
   kernelParams(bytes: Uint8Array): KernelParams {
     this.#params = bytes.slice();

@@ -16,4 +16,9 @@ export const cpuBackend: Backend = {
   upload: (data: HostArray, dtype: Dtype, device: string): Storage => new HostStorage(device, dtype, data),
   forward: (p: AttentionProblem, q: Storage, k: Storage, v: Storage): ForwardResult => cpuForward(p, q, k, v),
   backward: (p, dout, q, k, v, out, lse): BackwardResult => cpuBackward(p, dout, q, k, v, out, lse),
+  plan: () => ({
+    forward: ['cpu: tiled forward in TypeScript (src/backend/cpu/forward.ts)'],
+    backward: ['cpu: tiled backward in TypeScript (src/backend/cpu/backward.ts)'],
+    reason: 'the CPU backend runs TypeScript on the host; no GPU kernel is involved',
+  }),
 };

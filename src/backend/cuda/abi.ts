@@ -1,4 +1,5 @@
 import { SizeLimitError } from '../../errors.js';
+import { CU_TENSOR_MAP_ALIGNMENT, CU_TENSOR_MAP_BYTES } from './driver.js';
 
 /**
  * The mirror of kernels/common/params.h (struct FlashParams), field by field and in the same order, with
@@ -82,4 +83,41 @@ function checkInt32(name: string, value: number): number {
     throw new SizeLimitError(`${name}: ${value} does not fit the kernels' 32-bit field`);
   }
   return value;
+}
+
+/**
+ * The mirror of kernels/sm90/fwd.cuh's `flash90::FwdArgs`, the Hopper forward's one parameter: the tensor maps
+ * of q, k and v, then FlashParams, the whole padded to CUtensorMap's alignment (128 with CUDA 13.0: 640 bytes;
+ * the driver copies that many bytes at launch, so all of them must be there; a kernel built with 12.x, where
+ * the struct is 576 bytes at the same offsets, reads a prefix). tests/unit/abi.test.ts compiles fwd.cuh with
+ * nvcc and checks these offsets and the size.
+ */
+export const FWD90_MAPS = ['q', 'k', 'v'] as const;
+export type Fwd90Map = (typeof FWD90_MAPS)[number];
+
+function fwd90Layout(): { offsets: Record<Fwd90Map | 'p', number>; size: number } {
+  const mapsEnd = FWD90_MAPS.length * CU_TENSOR_MAP_BYTES;
+  const p = Math.ceil(mapsEnd / 8) * 8;
+  return {
+    offsets: { q: 0, k: CU_TENSOR_MAP_BYTES, v: 2 * CU_TENSOR_MAP_BYTES, p },
+    size: Math.ceil((p + FLASH_PARAMS_SIZE) / CU_TENSOR_MAP_ALIGNMENT) * CU_TENSOR_MAP_ALIGNMENT,
+  };
+}
+
+const FWD90_LAYOUT = fwd90Layout();
+export const FWD90_ARGS_OFFSETS: Readonly<Record<Fwd90Map | 'p', number>> = FWD90_LAYOUT.offsets;
+export const FWD90_ARGS_SIZE = FWD90_LAYOUT.size;
+export const FWD90_ARGS_ALIGNMENT = CU_TENSOR_MAP_ALIGNMENT;
+
+/** The exact bytes of a FwdArgs: each map's 128 bytes as cuTensorMapEncodeTiled wrote them, then `params`. */
+export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
+  const bytes = new Uint8Array(FWD90_ARGS_SIZE);
+  for (const name of FWD90_MAPS) {
+    if (maps[name].length !== CU_TENSOR_MAP_BYTES) {
+      throw new Error(`packFwd90Args: the ${name} map has ${maps[name].length} bytes, expected ${CU_TENSOR_MAP_BYTES}`);
+    }
+    bytes.set(maps[name], FWD90_ARGS_OFFSETS[name]);
+  }
+  bytes.set(packFlashParams(params), FWD90_ARGS_OFFSETS.p);
+  return bytes;
 }

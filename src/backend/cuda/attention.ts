@@ -6,14 +6,16 @@ import type { AttentionProblem, BackwardResult, ForwardResult } from '../../back
 import { DeviceError, describe } from '../../errors.js';
 import type { Storage } from '../../storage.js';
 import { type FlashParams, packFlashParams } from './abi.js';
+import { launchForward } from './forward.js';
 import { launchKernel, resolveKernel } from './modules.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
+import { BACKWARD_PHASES } from './table.js';
 
 /** float32 -Infinity, the lse of a row with no allowed key. */
 const NEGATIVE_INFINITY_BITS = 0xff800000;
 
-function cudaStorage(storage: Storage, name: string): CudaStorage {
+export function cudaStorage(storage: Storage, name: string): CudaStorage {
   if (!(storage instanceof CudaStorage)) {
     throw new DeviceError(`${name}: expected cuda storage, got storage on ${describe(storage.device)}`);
   }
@@ -77,8 +79,7 @@ export function cudaForward(p: AttentionProblem, qs: Storage, ks: Storage, vs: S
       device.fillWords(lse.pointer, NEGATIVE_INFINITY_BITS, lse.length);
       return { out, lse };
     }
-    const kernel = resolveKernel(device, 'fwd', p);
-    launchKernel(device, kernel, packFlashParams(flashParams(p, { q, k, v, o: out, lse })));
+    launchForward(device, p, flashParams(p, { q, k, v, o: out, lse }));
     return { out, lse };
   }, device);
 }
@@ -110,11 +111,7 @@ export function cudaBackward(
       for (const g of [dq, dk, dv]) device.fillBytes(g.pointer, 0, g.byteLength);
       return { dq, dk, dv };
     }
-    const kernels = {
-      pre: resolveKernel(device, 'bwd_pre', p),
-      main: resolveKernel(device, 'bwd', p),
-      dq: resolveKernel(device, 'bwd_dq', p),
-    };
+    const kernels = BACKWARD_PHASES.map((phase) => resolveKernel(device, phase, p));
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
     // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
@@ -124,9 +121,7 @@ export function cudaBackward(
       const params = packFlashParams(
         flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }),
       );
-      launchKernel(device, kernels.pre, params);
-      launchKernel(device, kernels.main, params);
-      launchKernel(device, kernels.dq, params);
+      for (const kernel of kernels) launchKernel(device, kernel, params);
     } finally {
       softmaxD.dispose();
       dqAccum?.dispose();

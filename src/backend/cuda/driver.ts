@@ -31,6 +31,18 @@ export type HostBuffer = Uint8Array | Uint16Array | Float32Array;
 /** The `void **kernelParams` argument of cuLaunchKernel, as built by `CudaDriver.kernelParams`. */
 export type KernelParams = { readonly [handleBrand]: 'KernelParams' };
 
+/**
+ * Native memory for one CUtensorMap (128 bytes, aligned as CU_TENSOR_MAP_ALIGNMENT), where
+ * cuTensorMapEncodeTiled writes. JS buffers promise no such alignment (and small ones move), so the map is
+ * written here and copied out.
+ */
+export interface TensorMapSlot {
+  /** The aligned address to pass as cuTensorMapEncodeTiled's first argument. */
+  readonly address: bigint;
+  /** A copy of the 128 bytes there now. */
+  read(): Uint8Array;
+}
+
 // Enum values from cuda.h.
 export const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 export const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
@@ -44,6 +56,19 @@ export const CU_MEMPOOL_ATTR_USED_MEM_CURRENT = 7;
 export const CU_EVENT_DEFAULT = 0;
 export const CU_EVENT_DISABLE_TIMING = 2;
 export const CU_STREAM_DEFAULT = 0;
+/** sizeof(CUtensorMap). */
+export const CU_TENSOR_MAP_BYTES = 128;
+/**
+ * alignof(CUtensorMap): cuda.h of CUDA 13.0 declares it alignas(128) (12.x said 64, which is all that
+ * cuTensorMapEncodeTiled requires of its output). Structs holding maps are laid out with 128.
+ */
+export const CU_TENSOR_MAP_ALIGNMENT = 128;
+export const CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1;
+export const CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
+export const CU_TENSOR_MAP_SWIZZLE_128B = 3;
+export const CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+/** Elements outside the tensor read as zero. */
+export const CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
 
 /** The driver functions flash-attn uses. Handles go in as bigints and come out through Out<Raw64>. */
 export interface CudaDriver {
@@ -96,17 +121,34 @@ export interface CudaDriver {
     kernelParams: KernelParams,
     extra: null,
   ): CUresult;
+  /** `tensorMap` is the address of a TensorMapSlot; dims, strides and boxes are read during the call. */
+  cuTensorMapEncodeTiled(
+    tensorMap: bigint,
+    dataType: number,
+    rank: number,
+    globalAddress: bigint,
+    globalDim: BigUint64Array,
+    globalStrides: BigUint64Array,
+    boxDim: Uint32Array,
+    elementStrides: Uint32Array,
+    interleave: number,
+    swizzle: number,
+    l2Promotion: number,
+    oobFill: number,
+  ): CUresult;
   /**
    * Not a driver function: builds the `void **kernelParams` array for a kernel whose only parameter is
    * the struct `bytes` (copied; valid until the next call). The driver copies parameters at launch.
    */
   kernelParams(bytes: Uint8Array): KernelParams;
+  /** Not a driver function: the one TensorMapSlot of this driver (its contents change with each encode). */
+  tensorMapSlot(): TensorMapSlot;
 }
 
 type Koffi = typeof import('koffi');
 
 /** The C prototypes; versioned symbols (`_v2`) are the ones cuda.h's macros select. */
-const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams'>, string> = {
+const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams' | 'tensorMapSlot'>, string> = {
   cuInit: 'int cuInit(unsigned int flags)',
   cuDriverGetVersion: 'int cuDriverGetVersion(_Out_ int *version)',
   cuGetErrorName: 'int cuGetErrorName(int error, _Out_ const char **name)',
@@ -147,6 +189,12 @@ const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams'>, string> = {
     'int cuLaunchKernel(uint64_t fn, unsigned int gridX, unsigned int gridY, unsigned int gridZ, ' +
     'unsigned int blockX, unsigned int blockY, unsigned int blockZ, unsigned int sharedMemBytes, ' +
     'uint64_t stream, void **kernelParams, void **extra)',
+  // The map pointer goes as an integer: the address of koffi-allocated, aligned memory (a pointer and
+  // a uint64_t travel alike on every 64-bit ABI CUDA supports).
+  cuTensorMapEncodeTiled:
+    'int cuTensorMapEncodeTiled(uint64_t tensorMap, int dataType, unsigned int rank, uint64_t globalAddress, ' +
+    'const void *globalDim, const void *globalStrides, const void *boxDim, const void *elementStrides, ' +
+    'int interleave, int swizzle, int l2Promotion, int oobFill)',
 };
 
 /** Where the driver library is looked up; FLASH_ATTN_LIBCUDA overrides it (an unusual install). */
@@ -163,6 +211,8 @@ export function loadDriver(): CudaDriver {
     driver[name] = library.func(prototype);
   }
   driver.kernelParams = kernelParamsBuilder(koffi);
+  const slot = new KoffiTensorMapSlot(koffi);
+  driver.tensorMapSlot = () => slot;
   return driver as unknown as CudaDriver;
 }
 
@@ -186,4 +236,25 @@ function kernelParamsBuilder(koffi: Koffi): (bytes: Uint8Array) => KernelParams 
     view.set(bytes);
     return pointerArray as KernelParams;
   };
+}
+
+/** Allocated once per driver (never freed) with room to align the map up to CU_TENSOR_MAP_ALIGNMENT. */
+class KoffiTensorMapSlot implements TensorMapSlot {
+  readonly address: bigint;
+  /** The allocation itself, referenced for as long as the slot is, like kernelParams' block. */
+  readonly #block: unknown;
+  readonly #map: Uint8Array;
+
+  constructor(koffi: Koffi) {
+    const bytes = CU_TENSOR_MAP_BYTES + CU_TENSOR_MAP_ALIGNMENT;
+    this.#block = koffi.alloc('uint8_t', bytes);
+    const start = koffi.address(this.#block);
+    const skip = Number(-start & BigInt(CU_TENSOR_MAP_ALIGNMENT - 1));
+    this.address = start + BigInt(skip);
+    this.#map = new Uint8Array(koffi.view(this.#block, bytes), skip, CU_TENSOR_MAP_BYTES);
+  }
+
+  read(): Uint8Array {
+    return this.#map.slice();
+  }
 }

@@ -2,6 +2,7 @@ import type { Backend } from '../../backend.js';
 import type { Dtype, HostArray } from '../../dtype.js';
 import { cudaBackward, cudaForward } from './attention.js';
 import type { CUdeviceptr } from './driver.js';
+import { cudaPlan } from './plan.js';
 import { cudaDevice, cudaRuntime } from './runtime.js';
 import { CudaStorage } from './storage.js';
 
@@ -15,6 +16,7 @@ export const cudaBackend: Backend = {
   upload: (data: HostArray, dtype: Dtype, device: string) => CudaStorage.upload(cudaDevice(device), data, dtype),
   forward: cudaForward,
   backward: cudaBackward,
+  plan: cudaPlan,
   wrap: (pointer: bigint, dtype: Dtype, length: number, device: string) =>
     CudaStorage.wrap(cudaDevice(device), pointer as CUdeviceptr, dtype, length),
 };

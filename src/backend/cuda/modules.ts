@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { AttentionProblem } from '../../backend.js';
 import { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type CUfunction, type CUmodule, type Raw64 } from './driver.js';
 import { type CudaDevice, asHandle } from './runtime.js';
-import { type KernelDtype, type KernelEntry, type Phase, kernelManifest, launchGrid, selectKernel } from './table.js';
+import { logLaunch } from './log.js';
+import { type KernelDtype, type KernelEntry, type Phase, kernelLabel, kernelManifest, launchGrid, selectKernel } from './table.js';
 
 /** Shared memory a block gets without opting in; more needs cuFuncSetAttribute. */
 const DEFAULT_SHARED_MEMORY = 48 * 1024;
@@ -81,8 +82,13 @@ export interface ResolvedKernel {
   grid: [number, number, number];
 }
 
+/** The sm_80 kernel of `phase` for this problem on this device. */
 export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProblem): ResolvedKernel {
-  const entry = selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
+  return resolveEntry(device, selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin), p);
+}
+
+/** A manifest entry already chosen (the Hopper forward), loaded and with its grid for this problem. */
+export function resolveEntry(device: CudaDevice, entry: KernelEntry, p: AttentionProblem): ResolvedKernel {
   return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p) };
 }
 
@@ -96,4 +102,5 @@ export function kernelFunction(device: CudaDevice, source: KernelSource): CUfunc
 
 export function launchKernel(device: CudaDevice, kernel: ResolvedKernel, params: Uint8Array): void {
   device.launch(kernel.fn, kernel.grid, kernel.entry.threads, kernel.entry.smemBytes, params);
+  logLaunch(device.label, kernel.entry.phase, kernelLabel(kernel.entry), kernel.grid);
 }

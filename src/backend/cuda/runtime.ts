@@ -16,6 +16,11 @@ import {
   CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
   CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
   CU_STREAM_DEFAULT,
+  CU_TENSOR_MAP_DATA_TYPE_UINT16,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+  CU_TENSOR_MAP_INTERLEAVE_NONE,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+  CU_TENSOR_MAP_SWIZZLE_128B,
   type CUcontext,
   type CUdevice,
   type CUdeviceptr,
@@ -32,6 +37,7 @@ import {
   loadDriver,
 } from './driver.js';
 import { CudaError } from './errors.js';
+import type { TensorMapGeometry } from './tma.js';
 
 /** Keep every byte the pool has reserved: repeated calls then never go back to the OS allocator. */
 const KEEP_ALL_MEMORY = 0xffff_ffff_ffff_ffffn;
@@ -252,6 +258,34 @@ export class CudaDevice {
   }
 
   // --- launches, events, waiting ---
+
+  /**
+   * The 128 bytes of a CUtensorMap over 16-bit data at `address` (the attention kernels' settings: 128-byte
+   * swizzle, 256-byte L2 promotion, zeros outside the tensor); `address` is a device address of this device.
+   */
+  encodeTensorMap(map: TensorMapGeometry, address: bigint): Uint8Array {
+    const driver = this.runtime.driver;
+    const slot = driver.tensorMapSlot();
+    this.makeCurrent();
+    this.check(
+      driver.cuTensorMapEncodeTiled(
+        slot.address,
+        CU_TENSOR_MAP_DATA_TYPE_UINT16,
+        map.globalDim.length,
+        address,
+        BigUint64Array.from(map.globalDim, BigInt),
+        BigUint64Array.from(map.globalStrides, BigInt),
+        Uint32Array.from(map.boxDim),
+        Uint32Array.from(map.elementStrides),
+        CU_TENSOR_MAP_INTERLEAVE_NONE,
+        CU_TENSOR_MAP_SWIZZLE_128B,
+        CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+      ),
+      'cuTensorMapEncodeTiled',
+    );
+    return slot.read();
+  }
 
   launch(fn: CUfunction, grid: readonly [number, number, number], threads: number, sharedBytes: number, params: Uint8Array): void {
     const driver = this.runtime.driver;

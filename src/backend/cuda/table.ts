@@ -11,6 +11,8 @@ import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.
 
 export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
 const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq'];
+/** The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, dq_accum), bwd_dq. */
+export const BACKWARD_PHASES = ['bwd_pre', 'bwd', 'bwd_dq'] as const satisfies readonly Phase[];
 export type KernelDtype = 'float16' | 'bfloat16';
 const KERNEL_DTYPES: readonly KernelDtype[] = ['float16', 'bfloat16'];
 
@@ -133,6 +135,11 @@ export function selectKernel(
   }
   const headDim = Math.min(...fitting.map((k) => k.headDim));
   return fitting.filter((k) => k.headDim === headDim).reduce((best, k) => (k.smemBytes > best.smemBytes ? k : best));
+}
+
+/** How logs and explain() name a kernel: its symbol and its arch, e.g. `flash_fwd90_bf16_d128 (sm_90a)`. */
+export function kernelLabel(entry: Pick<KernelEntry, 'symbol' | 'arch'>): string {
+  return `${entry.symbol} (${entry.arch})`;
 }
 
 /** CUDA's limit on gridDim.y and gridDim.z. */

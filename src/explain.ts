@@ -1,0 +1,26 @@
+/**
+ * explain(q, k, v, options): which kernels flashMhaFwd and flashMhaBwd would launch for these inputs, without
+ * running or allocating anything. Inputs go through the same front door as flashMha, so a call explain
+ * accepts is a call flashMha accepts.
+ */
+import { backendOfDevice } from './backend.js';
+import type { DeviceKind } from './device.js';
+import { type AttentionOptions, attentionProblem } from './params.js';
+import type { Tensor } from './tensor.js';
+
+export interface KernelExplanation {
+  backend: DeviceKind;
+  /** Canonical device name, like 'cuda:0'. */
+  device: string;
+  /** Kernels in launch order, named as FLASH_ATTN_LOG=1 names them, like 'flash_fwd90_bf16_d128 (sm_90a)'. */
+  forward: string[];
+  backward: string[];
+  /** Why the forward runs what it does. */
+  reason: string;
+}
+
+export function explain(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): KernelExplanation {
+  const p = attentionProblem(q, k, v, options);
+  const backend = backendOfDevice(p.device);
+  return { backend: backend.kind, device: p.device, ...backend.plan(p, q.storage('q'), k.storage('k'), v.storage('v')) };
+}

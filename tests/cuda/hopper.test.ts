@@ -1,0 +1,166 @@
+// Both forward families on a real GPU. On any card: explain() names exactly the kernels FLASH_ATTN_LOG
+// reports. On compute capability 9.0: the default forward runs the sm_90a kernel where it applies (d = 128,
+// d = 96 through the 128 kernel, float32 out for ring attention) and falls back where it does not (d = 59);
+// o and lse of both paths pass testing.md's tolerance rule against float64 and agree with each other within it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AttentionProblem } from '../../src/backend.js';
+import { cudaForward } from '../../src/backend/cuda/attention.js';
+import { type Dtype, decodeArray } from '../../src/dtype.js';
+import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { type Mask, referenceForward } from '../support/reference.js';
+import { maxAbsDiff, naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
+import { disposeAll, gpu, skipReason } from './gpu.js';
+
+function findHopperSkip(): string | false {
+  if (skipReason) return skipReason;
+  const [major, minor] = gpu().computeCapability;
+  return major === 9 && minor === 0 ? false : `cuda:0 has compute capability ${major}.${minor}; the sm_90a forward runs only on 9.0`;
+}
+const hopperSkip = findHopperSkip();
+if (hopperSkip && !skipReason) console.log(`# Hopper forward tests skipped: ${hopperSkip}`);
+
+/** Runs `body` with FLASH_ATTN_KERNELS set to `family` (undefined: unset), restoring it after. */
+function withKernels<T>(family: 'sm80' | undefined, body: () => T): T {
+  const saved = process.env.FLASH_ATTN_KERNELS;
+  if (family === undefined) delete process.env.FLASH_ATTN_KERNELS;
+  else process.env.FLASH_ATTN_KERNELS = family;
+  try {
+    return body();
+  } finally {
+    if (saved === undefined) delete process.env.FLASH_ATTN_KERNELS;
+    else process.env.FLASH_ATTN_KERNELS = saved;
+  }
+}
+
+/** `body`'s result and the `<phase> <kernel> (<arch>)` of each launch FLASH_ATTN_LOG=1 reported meanwhile. */
+function logged<T>(body: () => T): { result: T; launches: string[] } {
+  const savedLog = process.env.FLASH_ATTN_LOG;
+  const write = process.stderr.write;
+  const lines: string[] = [];
+  process.env.FLASH_ATTN_LOG = '1';
+  process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const result = body();
+    const launches = lines
+      .join('')
+      .split('\n')
+      .map((line) => /^flash-attn: cuda:0 (\w+) (\S+ \(\S+\)) grid /.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => `${m[1]} ${m[2]}`);
+    return { result, launches };
+  } finally {
+    process.stderr.write = write;
+    if (savedLog === undefined) delete process.env.FLASH_ATTN_LOG;
+    else process.env.FLASH_ATTN_LOG = savedLog;
+  }
+}
+
+interface Case {
+  n: number;
+  lq: number;
+  lk: number;
+  h: number;
+  hk: number;
+  d: number;
+  dtype: 'float16' | 'bfloat16';
+  isCausal: boolean;
+  windowSize: [number, number];
+}
+
+function problemOf(c: Case, outDtype: Dtype): AttentionProblem {
+  return {
+    n: c.n, lq: c.lq, lk: c.lk, h: c.h, hk: c.hk, d: c.d, dtype: c.dtype, device: 'cuda:0', outDtype,
+    softmaxScale: 1 / Math.sqrt(c.d), windowLeft: c.windowSize[0], windowRight: c.isCausal ? 0 : c.windowSize[1], diagonalOffset: c.lk - c.lq,
+  };
+}
+
+/**
+ * The forward of `c` on each family: the kernel each ran (from the log), o and lse; checked against the
+ * float64 reference with the rule (F = 2), and against each other within the same bound.
+ */
+async function compareFamilies(c: Case, expectedDefault: string, outDtype: Dtype = c.dtype): Promise<void> {
+  const seed = 31 * c.d + c.lq;
+  const q = randn([c.n, c.lq, c.h, c.d], { seed, dtype: c.dtype, device: 'cuda' });
+  const k = randn([c.n, c.lk, c.hk, c.d], { seed: seed + 1, dtype: c.dtype, device: 'cuda' });
+  const v = randn([c.n, c.lk, c.hk, c.d], { seed: seed + 2, dtype: c.dtype, device: 'cuda' });
+  const p = problemOf(c, outDtype);
+  // cudaForward rather than flashMhaFwd: it takes the problem as is, so outDtype can be float32 as in the ring.
+  const run = async (family: 'sm80' | undefined) => {
+    const { result, launches } = withKernels(family, () => logged(() => cudaForward(p, q.storage(), k.storage(), v.storage())));
+    const o = decodeArray((await result.out.read()) as Float32Array | Uint16Array, outDtype);
+    const lse = (await result.lse.read()) as Float32Array;
+    result.out.dispose();
+    result.lse.dispose();
+    return { o, lse, kernel: launches.join(', ') };
+  };
+  const results = { auto: await run(undefined), sm80: await run('sm80') };
+  assert.equal(results.auto.kernel, `fwd ${expectedDefault}`, 'the default forward');
+  assert.match(results.sm80.kernel, /^fwd flash_fwd_\w+ \(sm_80\)$/, 'FLASH_ATTN_KERNELS=sm80');
+
+  const [qf, kf, vf] = [await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array()];
+  const mask: Mask = { ...p, softmaxScale: Math.fround(p.softmaxScale) };
+  const exact = referenceForward(mask, qf, kf, vf);
+  const naive = naiveLowPrecision(mask, c.dtype, qf, kf, vf);
+  const repro = `seed ${seed}, ${JSON.stringify(c)}, out ${outDtype}`;
+  for (const family of ['auto', 'sm80'] as const) {
+    const failures = toleranceFailures(results[family], exact, naive, c.dtype, { forward: 2, backward: 3 });
+    assert.deepEqual(failures, [], `${results[family].kernel}: ${repro}: ${failures.join('; ')}`);
+  }
+  for (const key of ['o', 'lse'] as const) {
+    const { bound } = toleranceBound(key, exact[key], naive[key], c.dtype, 2);
+    const apart = maxAbsDiff(results.auto[key], results.sm80[key]);
+    assert.ok(apart <= bound, `${key}: the two forwards differ by ${apart.toExponential(3)} > the rule's bound ${bound.toExponential(3)} (${repro})`);
+  }
+  disposeAll(q, k, v);
+}
+
+const BASE: Case = { n: 1, lq: 300, lk: 517, h: 4, hk: 2, d: 128, dtype: 'bfloat16', isCausal: false, windowSize: [-1, -1] };
+
+test('explain names exactly the kernels the forward and backward launch, for both families', { skip: skipReason }, () => {
+  const q = randn([2, 300, 4, 128], { seed: 5, dtype: 'bfloat16', device: 'cuda' });
+  const k = randn([2, 517, 2, 128], { seed: 6, dtype: 'bfloat16', device: 'cuda' });
+  for (const family of [undefined, 'sm80'] as const) {
+    withKernels(family, () => {
+      const plan = explain(q, k, k, { isCausal: true });
+      assert.equal(plan.backend, 'cuda');
+      assert.equal(plan.device, 'cuda:0');
+      const { result, launches } = logged(() => {
+        const { out, lse } = flashMhaFwd(q, k, k, { isCausal: true });
+        const g = flashMhaBwd(out, q, k, k, out, lse, { isCausal: true });
+        return [out, lse, g.dq, g.dk, g.dv] as Tensor[];
+      });
+      assert.deepEqual(launches, [...plan.forward.map((f) => `fwd ${f}`), ...['bwd_pre', 'bwd', 'bwd_dq'].map((phase, i) => `${phase} ${plan.backward[i]}`)], `FLASH_ATTN_KERNELS=${family ?? ''}`);
+      assert.ok(plan.backward.every((b) => b.endsWith('(sm_80)')), 'the backward runs the sm_80 kernels');
+      if (family === 'sm80') assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d128 (sm_80)'], 'the sm_80 forward: FLASH_ATTN_KERNELS=sm80']);
+      disposeAll(...result);
+    });
+  }
+  disposeAll(q, k);
+});
+
+test('cc 9.0, bf16, d = 128: explain and the log name the sm_90a forward; o, lse within the rule and agreeing with sm_80', { skip: hopperSkip }, async () => {
+  const q = randn([2, 300, 4, 128], { dtype: 'bfloat16', device: 'cuda' });
+  assert.deepEqual(explain(q, q, q).forward, ['flash_fwd90_bf16_d128 (sm_90a)']);
+  disposeAll(q);
+  await compareFamilies(BASE, 'flash_fwd90_bf16_d128 (sm_90a)');
+  await compareFamilies({ ...BASE, isCausal: true }, 'flash_fwd90_bf16_d128 (sm_90a)');
+  await compareFamilies({ ...BASE, lq: 517, lk: 300, h: 3, hk: 1, isCausal: true, windowSize: [17, -1] }, 'flash_fwd90_bf16_d128 (sm_90a)');
+});
+
+test('cc 9.0: d = 96 runs the d = 128 Hopper kernel (zero-filled columns), float16 and bfloat16', { skip: hopperSkip }, async () => {
+  await compareFamilies({ ...BASE, d: 96 }, 'flash_fwd90_bf16_d128 (sm_90a)');
+  await compareFamilies({ ...BASE, d: 96, dtype: 'float16', isCausal: true }, 'flash_fwd90_f16_d128 (sm_90a)');
+});
+
+test('cc 9.0: float32 out (ring attention) runs the Hopper kernel too', { skip: hopperSkip }, async () => {
+  await compareFamilies({ ...BASE, n: 1, d: 64, isCausal: true }, 'flash_fwd90_bf16_d64 (sm_90a)', 'float32');
+});
+
+test('cc 9.0: d = 59 falls back to the sm_80 forward (d % 8 != 0), and explain says why', { skip: hopperSkip }, async () => {
+  const q = randn([1, 40, 2, 59], { dtype: 'bfloat16', device: 'cuda' });
+  const plan = explain(q, q, q);
+  assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'the sm_80 forward: d = 59 is not a multiple of 8']);
+  disposeAll(q);
+  await compareFamilies({ ...BASE, d: 59 }, 'flash_fwd_bf16_d64 (sm_80)');
+});

@@ -1,0 +1,75 @@
+/**
+ * Kernels for the fake driver (cuda-fake-driver.ts), emulated with the float64 reference: they read the
+ * FlashParams bytes a launch received (at `paramsOffset`: 0 for the sm_80 kernels, FwdArgs' p for the Hopper
+ * forward) and read and write the fake device memory as the real kernels would.
+ */
+import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
+import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
+import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+import type { FakeKernel, FakeMemory } from './cuda-fake-driver.js';
+
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
+
+export type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' ? bigint : number };
+
+export function decodeParams(view: DataView, paramsOffset = 0): Params {
+  const out: Record<string, bigint | number> = {};
+  for (const [name, type] of FLASH_PARAMS_FIELDS) {
+    const offset = paramsOffset + FLASH_PARAMS_OFFSETS[name];
+    out[name] = type === 'uint64' ? view.getBigUint64(offset, true) : type === 'int32' ? view.getInt32(offset, true) : view.getFloat32(offset, true);
+  }
+  return out as Params;
+}
+
+export const maskOf = (p: Params): Mask => ({
+  n: p.n,
+  lq: p.lq,
+  lk: p.lk,
+  h: p.h,
+  hk: p.hk,
+  d: p.d,
+  softmaxScale: p.softmax_scale,
+  windowLeft: p.window_left,
+  windowRight: p.window_right,
+  diagonalOffset: p.diagonal_offset,
+});
+
+export function readTensor(memory: FakeMemory, address: bigint, count: number, dtype: Dtype): Float32Array {
+  const bytes = memory.view(address, count * (dtype === 'float32' ? 4 : 2)).slice();
+  return decodeArray(dtype === 'float32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer), dtype);
+}
+
+export function writeTensor(memory: FakeMemory, address: bigint, values: ArrayLike<number>, dtype: Dtype): void {
+  const encoded = encodeArray(values, dtype);
+  memory.view(address, encoded.byteLength).set(new Uint8Array(encoded.buffer));
+}
+
+export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKernel {
+  return (view, memory) => {
+    const p = decodeParams(view, paramsOffset);
+    const outDtype: Dtype = p.out_float32 ? 'float32' : dtype;
+    const qCount = p.n * p.lq * p.h * p.d;
+    const kCount = p.n * p.lk * p.hk * p.d;
+    const q = readTensor(memory, p.q, qCount, dtype);
+    const k = readTensor(memory, p.k, kCount, dtype);
+    const v = readTensor(memory, p.v, kCount, dtype);
+    if (phase === 'fwd') {
+      const ref = referenceForward(maskOf(p), q, k, v);
+      writeTensor(memory, p.o, ref.o, outDtype);
+      writeTensor(memory, p.lse, ref.lse, 'float32');
+    } else if (phase === 'bwd_pre') {
+      writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
+      writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
+    } else if (phase === 'bwd') {
+      const dout = readTensor(memory, p.dout, qCount, dtype);
+      const g = referenceBackward(maskOf(p), q, k, v, dout);
+      writeTensor(memory, p.dk, g.dk, outDtype);
+      writeTensor(memory, p.dv, g.dv, outDtype);
+      // Adds into the accumulator, as the real kernel does.
+      const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
+      writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
+    } else {
+      writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
+    }
+  };
+}

@@ -1,0 +1,69 @@
+// The real koffi declarations against a fake libcuda (tests/unit/fake-libcuda.c, built with the host C
+// compiler): cuTensorMapEncodeTiled receives the map address aligned, the dims, strides and box arrays as
+// pointers and the settings as ints, and what it writes comes back through CudaDevice.encodeTensorMap.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CU_TENSOR_MAP_ALIGNMENT, CU_TENSOR_MAP_BYTES, loadDriver } from '../../src/backend/cuda/driver.js';
+import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
+import { CudaError } from '../../src/index.js';
+import { decodeFakeTensorMap } from './cuda-fake-driver.js';
+
+const SOURCE = fileURLToPath(new URL('../../../tests/unit/fake-libcuda.c', import.meta.url));
+
+/** Builds the fake libcuda with the system C compiler; undefined (tests skipped) without one. */
+function buildFake(): string | undefined {
+  const out = join(mkdtempSync(join(tmpdir(), 'fake-libcuda-')), 'libcuda.so.1');
+  try {
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', out, SOURCE], { stdio: 'pipe' });
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+const fake = buildFake();
+const saved = process.env.FLASH_ATTN_LIBCUDA;
+after(() => {
+  useDriverForTesting(undefined);
+  if (saved === undefined) delete process.env.FLASH_ATTN_LIBCUDA;
+  else process.env.FLASH_ATTN_LIBCUDA = saved;
+  if (fake) rmSync(dirname(fake), { recursive: true, force: true });
+});
+
+test('cuTensorMapEncodeTiled through koffi: aligned slot, arrays and settings arrive, the map comes back', { skip: fake ? false : 'no C compiler to build the fake libcuda' }, () => {
+  process.env.FLASH_ATTN_LIBCUDA = fake;
+  const driver = loadDriver();
+  const slot = driver.tensorMapSlot();
+  assert.equal(slot.address % BigInt(CU_TENSOR_MAP_ALIGNMENT), 0n, 'the slot is aligned');
+  assert.equal(driver.tensorMapSlot(), slot, 'one slot per driver');
+  useDriverForTesting(driver);
+  const device = cudaDevice('cuda:0');
+  assert.deepEqual(device.computeCapability, [9, 0]);
+  const geometry = attentionTensorMap({ n: 3, rows: 1000, heads: 16, d: 128 }, 96);
+  const address = 0x7f12_3456_7800n;
+  const bytes = device.encodeTensorMap(geometry, address);
+  assert.equal(bytes.length, CU_TENSOR_MAP_BYTES);
+  assert.deepEqual(decodeFakeTensorMap(bytes), {
+    globalAddress: address,
+    globalDim: [128n, 1000n, 16n, 3n],
+    globalStrides: [16n * 256n, 256n, 1000n * 16n * 256n],
+    boxDim: [64, 96, 1, 1],
+    elementStrides: [1, 1, 1, 1],
+    settings: [1, 4, 0, 3, 3, 0],
+  });
+  // A copy: a second encode does not change the first map.
+  const second = device.encodeTensorMap(attentionTensorMap({ n: 1, rows: 5, heads: 1, d: 64 }, 128), 0x1000n);
+  assert.equal(decodeFakeTensorMap(bytes).globalAddress, address);
+  assert.equal(decodeFakeTensorMap(second).globalAddress, 0x1000n);
+  // The fake refuses rank 3 as a real driver refuses a bad argument: a CudaError naming the call.
+  assert.throws(
+    () => device.encodeTensorMap({ ...geometry, globalDim: [128, 1000, 16] as never }, address),
+    (e: unknown) => e instanceof CudaError && e.call === 'cuTensorMapEncodeTiled' && e.result === 1,
+  );
+});

@@ -1,0 +1,43 @@
+/*
+ * A fake libcuda.so.1 for testing the koffi declarations of cuTensorMapEncodeTiled without a GPU: every
+ * symbol driver.ts declares exists; most succeed and write nothing (zero handles), a device reports one
+ * 9.0 device with memory pools, and cuTensorMapEncodeTiled refuses a map address that is not 64-byte
+ * aligned (as the real one does) and otherwise writes what it received into the map, laid out as
+ * tests/unit/cuda-fake-driver.ts's decodeFakeTensorMap reads it.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#define STUB(name) int name(void) { return 0; }
+STUB(cuInit) STUB(cuDriverGetVersion) STUB(cuGetErrorName) STUB(cuGetErrorString) STUB(cuDeviceGet)
+STUB(cuDeviceGetName) STUB(cuDevicePrimaryCtxRetain) STUB(cuDevicePrimaryCtxRelease_v2) STUB(cuCtxSetCurrent)
+STUB(cuStreamCreate) STUB(cuStreamDestroy_v2) STUB(cuStreamSynchronize) STUB(cuEventCreate) STUB(cuEventDestroy_v2)
+STUB(cuEventRecord) STUB(cuEventQuery) STUB(cuStreamWaitEvent) STUB(cuEventSynchronize) STUB(cuEventElapsedTime)
+STUB(cuDeviceGetDefaultMemPool) STUB(cuMemPoolSetAttribute) STUB(cuMemPoolGetAttribute) STUB(cuMemAllocAsync)
+STUB(cuMemFreeAsync) STUB(cuMemGetInfo_v2) STUB(cuMemcpyHtoDAsync_v2) STUB(cuMemcpyDtoHAsync_v2)
+STUB(cuMemcpyDtoDAsync_v2) STUB(cuMemsetD8Async) STUB(cuMemsetD32Async) STUB(cuModuleLoadData) STUB(cuModuleUnload)
+STUB(cuModuleGetFunction) STUB(cuFuncSetAttribute) STUB(cuLaunchKernel)
+
+int cuDeviceGetCount(int *count) { *count = 1; return 0; }
+
+int cuDeviceGetAttribute(int *value, int attribute, int device) {
+  (void)device;
+  *value = attribute == 75 ? 9 : attribute == 76 ? 0 : 1; /* compute capability 9.0; pools supported */
+  return 0;
+}
+
+int cuTensorMapEncodeTiled(void *map, int dataType, unsigned rank, uint64_t globalAddress, const uint64_t *globalDim,
+                           const uint64_t *globalStrides, const uint32_t *boxDim, const uint32_t *elementStrides,
+                           int interleave, int swizzle, int l2Promotion, int oobFill) {
+  if ((uintptr_t)map % 64 != 0 || rank != 4) return 1; /* CUDA_ERROR_INVALID_VALUE */
+  uint8_t *out = map;
+  const uint32_t settings[6] = {(uint32_t)dataType, rank, (uint32_t)interleave, (uint32_t)swizzle, (uint32_t)l2Promotion, (uint32_t)oobFill};
+  memset(out, 0, 128);
+  memcpy(out, &globalAddress, 8);
+  memcpy(out + 8, globalDim, 4 * 8);
+  memcpy(out + 40, globalStrides, 3 * 8);
+  memcpy(out + 64, boxDim, 4 * 4);
+  memcpy(out + 80, elementStrides, 4 * 4);
+  memcpy(out + 96, settings, sizeof settings);
+  return 0;
+}

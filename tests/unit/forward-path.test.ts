@@ -1,0 +1,139 @@
+// Which forward runs (no GPU needed): the tensor maps' geometry and TMA rules, and the rule that picks the
+// Hopper kernel only where every condition holds, with each condition flipped one at a time.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type ForwardPathInputs, chooseForward, kernelFamily } from '../../src/backend/cuda/forward-path.js';
+import type { KernelEntry } from '../../src/backend/cuda/table.js';
+import { attentionTensorMap, tensorMapViolation } from '../../src/backend/cuda/tma.js';
+import { OptionError } from '../../src/index.js';
+
+test('attentionTensorMap: dims innermost first, byte strides of rows, heads and batch, a 64 x box-rows box', () => {
+  const map = attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 96);
+  assert.deepEqual(map.globalDim, [128, 1000, 16, 2]);
+  assert.deepEqual(map.globalStrides, [16 * 128 * 2, 128 * 2, 1000 * 16 * 128 * 2]);
+  assert.deepEqual(map.boxDim, [64, 96, 1, 1]);
+  assert.deepEqual(map.elementStrides, [1, 1, 1, 1]);
+  assert.equal(tensorMapViolation(map, 0x7f00_0000_0000n), undefined);
+});
+
+test('tensorMapViolation names the first broken TMA rule', () => {
+  const ok = attentionTensorMap({ n: 1, rows: 8, heads: 2, d: 64 }, 128);
+  const cases: [string, Parameters<typeof tensorMapViolation>[0], bigint, RegExp][] = [
+    ['unaligned address', ok, 0x1008n, /not 16-byte aligned/],
+    ['d not a multiple of 8 (strides)', attentionTensorMap({ n: 1, rows: 8, heads: 2, d: 60 }, 128), 0x1000n, /globalStrides\[1\] = 120 bytes is not a multiple of 16/],
+    ['zero rows', attentionTensorMap({ n: 1, rows: 0, heads: 2, d: 64 }, 128), 0x1000n, /globalDim\[1\] = 0/],
+    ['a dim above 2^32', { ...ok, globalDim: [64, 2 ** 32 + 1, 2, 1] }, 0x1000n, /globalDim\[1\] = 4294967297 is outside 1\.\.2\^32/],
+    ['a stride of 2^40', { ...ok, globalStrides: [256, 128, 2 ** 40] }, 0x1000n, /globalStrides\[2\] = 1099511627776 bytes is not below 2\^40/],
+    ['a box row over 256', attentionTensorMap({ n: 1, rows: 8, heads: 2, d: 64 }, 512), 0x1000n, /boxDim\[1\] = 512 is outside 1\.\.256/],
+    ['an element stride of 9', { ...ok, elementStrides: [1, 9, 1, 1] }, 0x1000n, /elementStrides\[1\] = 9/],
+    ['a box wider than the 128-byte swizzle', { ...ok, boxDim: [128, 128, 1, 1] }, 0x1000n, /inner extent \(256 bytes\)/],
+  ];
+  for (const [name, map, address, expected] of cases) {
+    assert.match(tensorMapViolation(map, address) ?? 'valid', expected, name);
+  }
+});
+
+test('FLASH_ATTN_KERNELS: unset, empty or auto picks per call; sm80 forces the sm_80 family; anything else is an OptionError', () => {
+  assert.equal(kernelFamily(undefined), 'auto');
+  assert.equal(kernelFamily(''), 'auto');
+  assert.equal(kernelFamily('auto'), 'auto');
+  assert.equal(kernelFamily('sm80'), 'sm80');
+  for (const bad of ['sm90', 'SM80', 'sm_80', ' sm80']) {
+    assert.throws(
+      () => kernelFamily(bad),
+      (e: unknown) => e instanceof OptionError && e.message === `FLASH_ATTN_KERNELS: expected 'sm80' (the sm_80 kernels everywhere) or 'auto' (the default: the Hopper forward where it applies), got '${bad}'`,
+    );
+  }
+});
+
+// --- the rule ---
+
+const entry = (arch: 'sm_80' | 'sm_90a', dtype: 'float16' | 'bfloat16', headDim: number, extra: Partial<KernelEntry> = {}): KernelEntry => ({
+  file: `${arch}_${dtype}_${headDim}.fatbin`,
+  symbol: `${arch === 'sm_90a' ? 'flash_fwd90' : 'flash_fwd'}_${dtype}_d${headDim}`,
+  arch,
+  phase: 'fwd',
+  dtype,
+  headDim,
+  threads: arch === 'sm_90a' ? 384 : 128,
+  smemBytes: arch === 'sm_90a' ? 164936 : 65536,
+  tileRows: 128,
+  gridRows: 'lq',
+  gridHeads: 'h',
+  ...(arch === 'sm_90a' ? { keyTileRows: headDim > 128 ? 64 : 128 } : {}),
+  ...extra,
+});
+
+const KERNELS: KernelEntry[] = [
+  ...[32, 64, 96, 128, 160, 192, 224, 256].flatMap((d) => [entry('sm_80', 'float16', d), entry('sm_80', 'bfloat16', d)]),
+  ...[64, 128, 192, 256].flatMap((d) => [entry('sm_90a', 'float16', d), entry('sm_90a', 'bfloat16', d)]),
+];
+
+/** A call every condition allows: H100, bf16, d = 128, pool-aligned addresses. */
+const BASE: ForwardPathInputs = {
+  family: 'auto',
+  computeCapability: [9, 0],
+  sharedMemoryLimit: 227 * 1024,
+  kernels: KERNELS,
+  problem: { n: 2, lq: 1000, lk: 777, h: 16, hk: 4, d: 128, dtype: 'bfloat16' },
+  pointers: { q: 0x7f00_0000_0000n, k: 0x7f00_0010_0000n, v: 0x7f00_0020_0000n, o: 0x7f00_0030_0000n },
+};
+
+const withProblem = (change: Partial<ForwardPathInputs['problem']>): ForwardPathInputs => ({ ...BASE, problem: { ...BASE.problem, ...change } });
+const withPointers = (change: Partial<ForwardPathInputs['pointers']>): ForwardPathInputs => ({ ...BASE, pointers: { ...BASE.pointers, ...change } });
+
+test('the Hopper forward where every condition holds: its entry and the three maps', () => {
+  const path = chooseForward(BASE);
+  assert.equal(path.arch, 'sm_90a');
+  if (path.arch !== 'sm_90a') return;
+  assert.equal(path.entry.symbol, 'flash_fwd90_bfloat16_d128');
+  assert.deepEqual(path.maps.q, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 128));
+  assert.deepEqual(path.maps.k, attentionTensorMap({ n: 2, rows: 777, heads: 4, d: 128 }, 128));
+  assert.deepEqual(path.maps.v, path.maps.k);
+});
+
+test('the smallest compiled Hopper head dim >= d serves d (96 -> 128, 200 -> 256), float16 too; o may be unknown yet', () => {
+  for (const [d, dtype, symbol] of [
+    [96, 'bfloat16', 'flash_fwd90_bfloat16_d128'],
+    [200, 'float16', 'flash_fwd90_float16_d256'],
+    [8, 'float16', 'flash_fwd90_float16_d64'],
+    [256, 'bfloat16', 'flash_fwd90_bfloat16_d256'],
+  ] as const) {
+    const path = chooseForward(withProblem({ d, dtype }));
+    assert.equal(path.arch === 'sm_90a' ? path.entry.symbol : path.reason, symbol, `d = ${d}`);
+  }
+  assert.equal(chooseForward({ ...BASE, pointers: { q: BASE.pointers.q, k: BASE.pointers.k, v: BASE.pointers.v } }).arch, 'sm_90a');
+});
+
+test('each condition flipped alone falls back to the sm_80 forward, saying why', () => {
+  const sm90Only = KERNELS.filter((k) => k.arch === 'sm_90a');
+  const cases: [string, ForwardPathInputs, RegExp][] = [
+    ['FLASH_ATTN_KERNELS=sm80', { ...BASE, family: 'sm80' }, /^FLASH_ATTN_KERNELS=sm80$/],
+    ['an A100 (8.0)', { ...BASE, computeCapability: [8, 0] }, /compute capability 8\.0 is not 9\.0/],
+    ['a future card (10.0)', { ...BASE, computeCapability: [10, 0] }, /compute capability 10\.0 is not 9\.0/],
+    ['a 9.x that is not 9.0', { ...BASE, computeCapability: [9, 1] }, /compute capability 9\.1 is not 9\.0/],
+    ['float32', withProblem({ dtype: 'float32' }), /dtype float32 has no Hopper kernel/],
+    ['no sm_90a entry in the manifest', { ...BASE, kernels: KERNELS.filter((k) => k.arch === 'sm_80') }, /no sm_90a forward is compiled for bfloat16, d = 128/],
+    ['no sm_90a entry for this dtype', { ...BASE, kernels: KERNELS.filter((k) => k.arch === 'sm_80' || k.dtype === 'float16') }, /no sm_90a forward is compiled for bfloat16/],
+    ['only smaller Hopper head dims compiled', { ...BASE, kernels: sm90Only.filter((k) => k.headDim < 128) }, /no sm_90a forward is compiled for bfloat16, d = 128/],
+    ['d = 59', withProblem({ d: 59 }), /d = 59 is not a multiple of 8/],
+    ['d = 100', withProblem({ d: 100 }), /d = 100 is not a multiple of 8/],
+    ['q unaligned', withPointers({ q: BASE.pointers.q + 8n }), /^q is not 16-byte aligned/],
+    ['k unaligned', withPointers({ k: BASE.pointers.k + 2n }), /^k is not 16-byte aligned/],
+    ['v unaligned', withPointers({ v: BASE.pointers.v + 4n }), /^v is not 16-byte aligned/],
+    ['o unaligned', withPointers({ o: BASE.pointers.o! + 4n }), /^o is not 8-byte aligned/],
+    ['lq = 0', withProblem({ lq: 0 }), /lq or lk is 0/],
+    ['lk = 0', withProblem({ lk: 0 }), /lq or lk is 0/],
+    ['shared memory over the limit (a 99 KB card reporting 9.0)', { ...BASE, sharedMemoryLimit: 99 * 1024 }, /flash_fwd90_bfloat16_d128 needs 164936 bytes of shared memory per block, and this device allows 101376/],
+    ['a manifest without keyTileRows', { ...BASE, kernels: KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, keyTileRows: undefined } : k)) }, /gives flash_fwd90_bfloat16_d128 no keyTileRows/],
+    ['a k box over 256 rows', { ...BASE, kernels: KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, keyTileRows: 512 } : k)) }, /the k tensor map: boxDim\[1\] = 512/],
+    ['a q stride of 2^40 bytes or more', withProblem({ lq: 2 ** 31 - 1, h: 256, hk: 256 }), /the q tensor map: globalStrides\[2\] = \d+ bytes is not below 2\^40/],
+  ];
+  for (const [name, inputs, expected] of cases) {
+    const path = chooseForward(inputs);
+    assert.equal(path.arch, 'sm_80', name);
+    if (path.arch === 'sm_80') assert.match(path.reason, expected, name);
+  }
+  // 8 bytes is all o needs (a float32 pair).
+  assert.equal(chooseForward(withPointers({ o: BASE.pointers.o! + 8n })).arch, 'sm_90a');
+});
