@@ -12,15 +12,7 @@
 #error "build with -DFLASH_DTYPE=f16|bf16 -DFLASH_HEAD_DIM=<32..256>"
 #endif
 
-#define FLASH_f16 flash::Float16
-#define FLASH_bf16 flash::BFloat16
-#define FLASH_CAT3(a, b, c) a##b##c
-#define FLASH_DT(x) FLASH_CAT3(FLASH_, x, )
-#define FLASH_NAME4(phase, dt, d) flash_##phase##_##dt##_d##d
-#define FLASH_NAME(phase, dt, d) FLASH_NAME4(phase, dt, d)
-
-using DType = FLASH_DT(FLASH_DTYPE);
-constexpr int HEAD_DIM = FLASH_HEAD_DIM;
+#include "variant.h"
 using FwdShape = flash::Fwd<DType, HEAD_DIM>;
 using BwdShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>;
 using BwdLargeShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>;
