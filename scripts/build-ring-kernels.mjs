@@ -5,7 +5,7 @@
 // --if-nvcc: when nvcc is not installed, say so in one line and exit 0 (npm install on a CPU-only machine).
 // Without --force, an up-to-date build (outputs newer than the source and this script) is left alone.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,17 +13,15 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = join(ROOT, 'kernels', 'ring', 'ring_ops.cu');
 const OUT = join(ROOT, 'kernels', 'build');
 const FILE = 'ring_ops.fatbin';
-// RING_THREADS in ring_ops.cu.
-const THREADS = 256;
-const SYMBOLS = [
-  'ring_copy_rows_16',
-  'ring_copy_rows_4',
-  'ring_copy_rows_2',
-  'ring_merge',
-  'ring_add_f32',
-  'ring_cast_f32_f16',
-  'ring_cast_f32_bf16',
-];
+// The block size and the kernel names come from the source itself, so they cannot drift from it; the runtime's
+// typed list (src/ring/cuda-kernels.ts) is checked against this manifest when it loads.
+const SOURCE_TEXT = readFileSync(SOURCE, 'utf8');
+const THREADS = Number(/#define RING_THREADS (\d+)/.exec(SOURCE_TEXT)?.[1]);
+const SYMBOLS = [...SOURCE_TEXT.matchAll(/extern "C" __global__ void __launch_bounds__\(RING_THREADS\) (\w+)\(/g)].map((m) => m[1]);
+if (!(THREADS > 0) || SYMBOLS.length === 0) {
+  console.error(`build-ring-kernels: found no RING_THREADS or no extern "C" kernels in ${SOURCE}`);
+  process.exit(1);
+}
 
 const MANIFEST = join(OUT, 'ring-manifest.json');
 

@@ -3,7 +3,8 @@
 n * l = 16384 tokens. CUDA events around each launch sequence, median of timed runs after warm-up.
 Usage: python3 bench.py [--lengths 2048,8192] [--dims 64,128,256]"""
 import argparse
-import statistics
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -11,19 +12,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from flashk import Kernels, backward, forward
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'bench'))
+from peers import time_ms  # noqa: E402  (bench/peers.py: the timer `flash-attn bench` uses for its peers)
 
-def median_ms(fn, warmup=3, iters=15):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+
+def median_ms(fn):
+    """Median of 15 CUDA-event timings after 3 warm-up runs, with the product benchmark's timer."""
+    return time_ms(fn, repeats=15, warmup=3)
 
 
 def main():

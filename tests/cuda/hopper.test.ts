@@ -8,6 +8,7 @@ import type { AttentionProblem } from '../../src/backend.js';
 import { cudaForward } from '../../src/backend/cuda/attention.js';
 import { type Dtype, decodeArray } from '../../src/dtype.js';
 import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { type Shape, maskOf } from '../support/problem.js';
 import { type Mask, referenceForward } from '../support/reference.js';
 import { maxAbsDiff, naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
 import { disposeAll, gpu, skipReason } from './gpu.js';
@@ -56,23 +57,15 @@ function logged<T>(body: () => T): { result: T; launches: string[] } {
   }
 }
 
-interface Case {
-  n: number;
-  lq: number;
-  lk: number;
-  h: number;
-  hk: number;
-  d: number;
+interface Case extends Shape {
   dtype: 'float16' | 'bfloat16';
   isCausal: boolean;
   windowSize: [number, number];
 }
 
 function problemOf(c: Case, outDtype: Dtype): AttentionProblem {
-  return {
-    n: c.n, lq: c.lq, lk: c.lk, h: c.h, hk: c.hk, d: c.d, dtype: c.dtype, device: 'cuda:0', outDtype,
-    softmaxScale: 1 / Math.sqrt(c.d), windowLeft: c.windowSize[0], windowRight: c.isCausal ? 0 : c.windowSize[1], diagonalOffset: c.lk - c.lq,
-  };
+  const { n, lq, lk, h, hk, d } = c;
+  return { ...maskOf({ n, lq, lk, h, hk, d }, c), dtype: c.dtype, device: 'cuda:0', outDtype };
 }
 
 /**
