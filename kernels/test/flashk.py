@@ -45,16 +45,17 @@ class FlashParams(ctypes.Structure):
                [(f, ctypes.c_int32) for f in
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
-               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)]
+               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float),
+                ('deterministic', ctypes.c_int32)]
 
 
-assert ctypes.sizeof(FlashParams) == 136
+assert ctypes.sizeof(FlashParams) == 144
 
 
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
     (128 bytes in CUDA 13's cuda.h)."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 
 
 assert ctypes.sizeof(FwdArgs90) == 640

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { AttentionProblem } from '../../backend.js';
 import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.js';
 
-export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
-const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq'];
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
+const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det'];
 /** The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, dq_accum), bwd_dq. */
 export const BACKWARD_PHASES = ['bwd_pre', 'bwd', 'bwd_dq'] as const satisfies readonly Phase[];
 export type KernelDtype = 'float16' | 'bfloat16';
