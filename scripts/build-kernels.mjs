@@ -1,6 +1,7 @@
 // Builds the CUDA kernels ahead of time: kernels/sm80/flash_sm80.cu once per (dtype, head dim) into
 // kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs; head dims listed in
-// PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward), the Hopper
+// PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward, and those in
+// DQ_DET_REGISTER_LEVEL one for the deterministic dq pass, <name>_bwd_dq_det.fatbin), the Hopper
 // forward kernels/sm90/flash_sm90.cu once per (dtype, head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a
 // machine code only: it runs on compute capability 9.0 and nowhere else), and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
@@ -45,6 +46,9 @@ const NVCC_FLAGS_90 = ['-std=c++17', '-O3', `-I${COMMON}`, '-gencode', 'arch=com
 // variant (2x2 m-tiles per warp, 128 dK/dV accumulator registers) is spill-free at 0 and spills 16 bytes at 5 and 10.
 // (d256 with 2x2 m-tiles was spill-free only at 3 of 3, 5, 7-10, and measured no faster than 1x1 with BR = 64.)
 const PTXAS_REGISTER_LEVEL = { 128: 0 };
+// The same for the deterministic dq pass (kernels/sm80/dq.cuh), which holds dQ in D / 2 registers per thread: at the
+// default level ptxas spills 112 bytes for d >= 192 (none at 0-3); at 0, d96 and d160 spill 4 bytes instead.
+const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);
@@ -114,20 +118,29 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const shapes = [...(await describeShapes(SRC, 'describe')), ...(await describeShapes(SRC90, 'describe90'))];
 
-  // One fatbin per (dtype, head dim); where the head dim has a ptxas register level, flash_bwd_large is compiled
-  // alone into its own fatbin with that level (FLASH_PART=2) and the other kernels without it (FLASH_PART=1).
+  // One fatbin per (dtype, head dim); where the head dim has a ptxas register level for flash_bwd_large or
+  // flash_bwd_dq_det, that kernel is compiled alone into its own fatbin with that level (FLASH_PART=2 or 3) and
+  // the other kernels without it (FLASH_PART=1).
   const units = [];
   for (const dt of DTYPES)
     for (const d of HEAD_DIMS) {
       if (only && !only.has(`${dt.tag}:${d}`)) continue;
       const sm80 = { dt, d, arch: 'sm_80', flags: NVCC_FLAGS, source: join(SRC, 'flash_sm80.cu') };
-      if (!(d in PTXAS_REGISTER_LEVEL)) {
-        units.push({ ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: [] });
-      } else {
-        units.push({ ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`, extra: ['-DFLASH_PART=1'] });
+      const largeApart = d in PTXAS_REGISTER_LEVEL, dqDetApart = d in DQ_DET_REGISTER_LEVEL;
+      units.push({
+        ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`,
+        extra: ['-DFLASH_PART=1', ...(largeApart ? ['-DFLASH_LARGE_APART'] : []), ...(dqDetApart ? ['-DFLASH_DQ_DET_APART'] : [])],
+      });
+      if (largeApart) {
         units.push({
           ...sm80, file: `flash_sm80_${dt.tag}_d${d}_bwd_large.fatbin`,
           extra: ['-DFLASH_PART=2', '-Xptxas', `--register-usage-level=${PTXAS_REGISTER_LEVEL[d]}`],
+        });
+      }
+      if (dqDetApart) {
+        units.push({
+          ...sm80, file: `flash_sm80_${dt.tag}_d${d}_bwd_dq_det.fatbin`,
+          extra: ['-DFLASH_PART=3', '-Xptxas', `--register-usage-level=${DQ_DET_REGISTER_LEVEL[d]}`],
         });
       }
       if (HEAD_DIMS_90.includes(d)) {
@@ -163,7 +176,7 @@ async function main() {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       const info = report.get(symbol);
       if (!info) {
-        if (arch === 'sm_80' && d in PTXAS_REGISTER_LEVEL) continue;  // the other fatbin of this head dim has it
+        if (arch === 'sm_80') continue;  // another fatbin of this head dim has it (checked below)
         fail(`${file}: ptxas reported nothing for ${symbol}`);
       }
       const spills = info.spillStores + info.spillLoads;

@@ -39,5 +39,4 @@ typedef struct FlashParams {
   int32_t out_float32;     // 1: o, dq, dk, dv are written as float32 (ring attention merges before rounding)
   float softmax_scale;     // multiplies q.k
   float softmax_scale_log2; // softmax_scale * log2(e), for exp2-based softmax
-  int32_t deterministic;   // backward: 1 = bwd leaves dq to bwd_dq_det (no atomics, bitwise repeatable)
 } FlashParams;

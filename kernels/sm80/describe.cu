@@ -4,6 +4,7 @@
 #include "fwd.cuh"
 #include "bwd.cuh"
 #include "rows.cuh"
+#include "dq.cuh"
 
 template <int D>
 static void describe() {
@@ -22,6 +23,9 @@ static void describe() {
                 D, BL::THREADS, BL::SMEM_BYTES, BL::BC);
   std::printf("{\"phase\":\"bwd_dq\",\"name\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
               D, ROW_THREADS, ROWS);
+  using DQ = flash::Dq<flash::BFloat16, D>;
+  std::printf("{\"phase\":\"bwd_dq_det\",\"name\":\"bwd_dq_det\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+              D, DQ::THREADS, DQ::SMEM_BYTES, DQ::BR);
 }
 
 int main() {

@@ -1,12 +1,15 @@
 // One compilation unit per (dtype, head dim): the build passes FLASH_DTYPE (f16 | bf16) and FLASH_HEAD_DIM.
 // It defines the four extern "C" kernels of that variant, each taking FlashParams by value:
 //   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>,
+//   flash_bwd_dq_det_<dtype>_d<D> (the deterministic mode's dq pass),
 // and flash_bwd_large_<dtype>_d<D> (phase bwd, bigger tiles) where the head dim has one.
-// FLASH_PART (optional) splits the unit so that flash_bwd_large can take its own ptxas options: 1 = every kernel but
-// flash_bwd_large, 2 = flash_bwd_large only; unset = all of them.
+// FLASH_PART (optional) splits the unit so that some kernels take their own ptxas options: 1 = fwd, bwd_pre, bwd,
+// bwd_dq, bwd_large unless FLASH_LARGE_APART is defined, and bwd_dq_det unless FLASH_DQ_DET_APART is defined;
+// 2 = bwd_large only; 3 = bwd_dq_det only; unset = all.
 #include "fwd.cuh"
 #include "bwd.cuh"
 #include "rows.cuh"
+#include "dq.cuh"
 
 #if !defined(FLASH_DTYPE) || !defined(FLASH_HEAD_DIM)
 #error "build with -DFLASH_DTYPE=f16|bf16 -DFLASH_HEAD_DIM=<32..256>"
@@ -39,11 +42,18 @@ extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
 }
 #endif
 
-#if !defined(FLASH_PART) || FLASH_PART == 2
+#if !defined(FLASH_PART) || FLASH_PART == 2 || (FLASH_PART == 1 && !defined(FLASH_LARGE_APART))
 // Bigger tiles for cards with more than 99 KB of shared memory per block; an empty body where this head dim
 // has no large variant (then it is not in the manifest).
 extern "C" __global__ void __launch_bounds__(BwdLargeShape::THREADS, 1)
     FLASH_NAME(bwd_large, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
   if constexpr (flash::BwdConfigLarge<HEAD_DIM>::DEFINED) flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>(p);
+}
+#endif
+
+#if !defined(FLASH_PART) || FLASH_PART == 3 || (FLASH_PART == 1 && !defined(FLASH_DQ_DET_APART))
+extern "C" __global__ void __launch_bounds__(flash::Dq<DType, HEAD_DIM>::THREADS)
+    FLASH_NAME(bwd_dq_det, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  flash::bwd_dq_det_kernel<DType, HEAD_DIM>(p);
 }
 #endif

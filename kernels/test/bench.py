@@ -25,6 +25,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--lengths', default='2048,8192')
     ap.add_argument('--dims', default='64,128,256')
+    ap.add_argument('--det', action='store_true', help='also time the deterministic backward')
     args = ap.parse_args()
     K = Kernels()
     print(f'device: {torch.cuda.get_device_name()}, torch {torch.__version__}, smem limit {K.limit}')
@@ -46,6 +47,11 @@ def main():
                 sd = torch.empty(n, h, l, device='cuda')
                 fwd_ms = median_ms(lambda: forward(K, q, k, v, scale, wl, wr, o, lse))
                 bwd_ms = median_ms(lambda: backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd))
+                if args.det:
+                    det_ms = median_ms(lambda: backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd,
+                                                        deterministic=True))
+                    print(f'    deterministic bwd: {2.5 * 4 * n * h * l * l * d * (0.5 if causal else 1.0) / det_ms / 1e9:.1f} '
+                          f'TFLOP/s ({det_ms / bwd_ms:.2f}x the time of the default backward)')
                 qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (q, k, v))
                 dot = dout.transpose(1, 2)
                 with sdpa_kernel(SDPBackend.FLASH_ATTENTION):

@@ -127,9 +127,9 @@ compare.last_printed = None
 
 
 def run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed, out_float32=False, scale_inputs=(1, 1, 1), factor=None,
-             with_bwd=True, diag=None):
+             with_bwd=True, diag=None, deterministic=False):
     label = (f'[{str(dtype)[6:]} n={n} lq={lq} lk={lk} h={h}/{hk} d={d} window=({wl},{wr}) f32out={out_float32} '
-             f'seed={seed}]')
+             f'det={deterministic} seed={seed}]')
     gen = torch.Generator(device='cuda').manual_seed(seed)
     def randn(*shape, mul=1.0):
         return (torch.randn(*shape, generator=gen, device='cuda', dtype=torch.float32) * mul).to(dtype)
@@ -160,7 +160,7 @@ def run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed, out_float32=False, sca
     dv_buf, dv = guarded((n, lk, hk, d), out_dtype)
     acc_buf, acc = guarded((n, lq, h, d), torch.float32)
     sd_buf, sd = guarded((n, h, lq), torch.float32)
-    backward(K, q, k, v, o_in, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd, out_float32, diag)
+    backward(K, q, k, v, o_in, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd, out_float32, diag, deterministic)
     torch.cuda.synchronize()
     for nm, buf in (('dq', dq_buf), ('dk', dk_buf), ('dv', dv_buf), ('dq_accum', acc_buf), ('softmax_d', sd_buf)):
         if not guards_intact(buf):
@@ -170,8 +170,9 @@ def run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed, out_float32=False, sca
     compare(label, 'dv', dv, dv64, dvlp, f_bwd, dtype)
 
 
-def determinism(K, dtype, n, lq, lk, h, hk, d, wl, wr):
-    label = f'[determinism {str(dtype)[6:]} lq={lq} lk={lk} h={h}/{hk} d={d} window=({wl},{wr})]'
+def determinism(K, dtype, n, lq, lk, h, hk, d, wl, wr, deterministic=False, runs=3):
+    """o, lse, dk, dv bitwise equal over `runs` runs; with the deterministic backward, dq too."""
+    label = f'[determinism det={deterministic} {str(dtype)[6:]} lq={lq} lk={lk} h={h}/{hk} d={d} window=({wl},{wr})]'
     torch.manual_seed(7)
     q = torch.randn(n, lq, h, d, device='cuda').to(dtype)
     k = torch.randn(n, lk, hk, d, device='cuda').to(dtype)
@@ -179,21 +180,22 @@ def determinism(K, dtype, n, lq, lk, h, hk, d, wl, wr):
     dout = torch.randn(n, lq, h, d, device='cuda').to(dtype)
     scale = d ** -0.5
     outs = []
-    for _ in range(3):
+    for _ in range(runs):
         o = torch.empty(n, lq, h, d, device='cuda', dtype=dtype)
         lse = torch.empty(n, h, lq, device='cuda')
         forward(K, q, k, v, scale, wl, wr, o, lse)
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         acc = torch.empty(n, lq, h, d, device='cuda')
         sd = torch.empty(n, h, lq, device='cuda')
-        backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd)
-        outs.append((o, lse, dk, dv))
+        backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd, deterministic=deterministic)
+        outs.append((o, lse, dk, dv, dq) if deterministic else (o, lse, dk, dv))
     torch.cuda.synchronize()
     COUNT[0] += 1
-    for name, a, b, c in zip(('o', 'lse', 'dk', 'dv'), *outs):
-        bits = torch.int32 if a.dtype == torch.float32 else torch.int16
-        if not (torch.equal(a.view(bits), b.view(bits)) and torch.equal(a.view(bits), c.view(bits))):
-            FAILURES.append(f'{label} {name} differs between runs')
+    names = ('o', 'lse', 'dk', 'dv', 'dq')
+    for i, first in enumerate(outs[0]):
+        bits = torch.int32 if first.dtype == torch.float32 else torch.int16
+        if not all(torch.equal(first.view(bits), later[i].view(bits)) for later in outs[1:]):
+            FAILURES.append(f'{label} {names[i]} differs between runs')
 
 
 def big_offsets(K):
@@ -281,6 +283,22 @@ def main():
     determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, -1, -1)
     determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, 50, 20)
     print(f'determinism: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
+    # The deterministic backward (dq from bwd_dq_det): every head dim against float64, then bitwise repeatability.
+    for dtype in (torch.bfloat16, torch.float16):
+        for i, d in enumerate(HEAD_DIMS):
+            lq, lk = SHAPES[(i * 3 + 1) % len(SHAPES)]
+            h, hk = HEADS[i % len(HEADS)]
+            wl, wr = window_for(MASKS[i % len(MASKS)], lk, rnd)
+            run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=500 + i, deterministic=True)
+        run_case(K, dtype, 1, 257, 300, 4, 2, 128, -1, 0, seed=511, scale_inputs=(5, 3, 3), factor=5,
+                 deterministic=True)
+        run_case(K, dtype, 2, 333, 270, 6, 2, 64, -1, 0, seed=512, out_float32=True, deterministic=True)
+        run_case(K, dtype, 1, 239, 17, 6, 2, 64, -1, 0, seed=513, deterministic=True)  # empty rows
+    determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0, deterministic=True, runs=20)
+    determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, 30, 7, deterministic=True, runs=20)
+    determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, -1, -1, deterministic=True, runs=20)
+    print(f'deterministic mode: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
+          flush=True)
     if '--big' in sys.argv:
         big_offsets(K)
         print(f'big: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)

@@ -45,17 +45,16 @@ class FlashParams(ctypes.Structure):
                [(f, ctypes.c_int32) for f in
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
-               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float),
-                ('deterministic', ctypes.c_int32)]
+               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)]
 
 
-assert ctypes.sizeof(FlashParams) == 144
+assert ctypes.sizeof(FlashParams) == 136
 
 
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
     (128 bytes in CUDA 13's cuda.h)."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
 
 
 assert ctypes.sizeof(FwdArgs90) == 640
@@ -198,7 +197,9 @@ def forward(K, q, k, v, scale, wl, wr, o, lse, out_float32=False, diag=None):
 
 
 def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, softmax_d, out_float32=False,
-             diag=None, phases=('bwd_pre', 'bwd', 'bwd_dq')):
+             diag=None, deterministic=False):
+    """deterministic: dq from bwd_dq_det (no atomics) instead of bwd's atomics into dq_accum and bwd_dq."""
+    phases = ('bwd_pre', 'bwd', 'bwd_dq_det' if deterministic else 'bwd_dq')
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
                     dq_accum=dq_accum, softmax_d=softmax_d)
     for phase in phases:

@@ -35,7 +35,6 @@ export const FLASH_PARAMS_FIELDS = [
   ['out_float32', 'int32'],
   ['softmax_scale', 'float32'],
   ['softmax_scale_log2', 'float32'],
-  ['deterministic', 'int32'],
 ] as const satisfies readonly (readonly [string, FieldType])[];
 
 export type FlashParamsField = (typeof FLASH_PARAMS_FIELDS)[number][0];

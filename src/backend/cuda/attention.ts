@@ -49,8 +49,6 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     out_float32: p.outDtype === 'float32' ? 1 : 0,
     softmax_scale: p.softmaxScale,
     softmax_scale_log2: p.softmaxScale * Math.LOG2E,
-    // Set by the deterministic backward only (not yet exposed): 0 keeps today's atomic dq.
-    deterministic: 0,
   };
 }
 
