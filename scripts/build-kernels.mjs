@@ -1,5 +1,5 @@
 // Builds the CUDA kernels ahead of time: kernels/sm80/flash_sm80.cu once per (dtype, head dim) into
-// kernels/build/<name>.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs; head dims listed in
+// kernels/build/<name>.fatbin (sm_80 and sm_90 machine code + compute_80 PTX for newer GPUs; head dims listed in
 // PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward, and those in
 // DQ_DET_REGISTER_LEVEL one for the deterministic dq pass, <name>_bwd_dq_det.fatbin), the Hopper
 // forward kernels/sm90/flash_sm90.cu once per (dtype, head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a
@@ -36,6 +36,8 @@ const LARGEST_SMEM_LIMIT = 232448;
 const NVCC_FLAGS = [
   '-std=c++17', '-O3', `-I${COMMON}`,
   '-gencode', 'arch=compute_80,code=sm_80',
+  // Hopper machine code of the same kernels (the driver prefers it on 9.0): they use sm_90's vector atomics.
+  '-gencode', 'arch=compute_90,code=sm_90',
   '-gencode', 'arch=compute_80,code=compute_80',
   '-Xptxas', '-v',
 ];
@@ -49,6 +51,9 @@ const PTXAS_REGISTER_LEVEL = { 128: 0 };
 // The same for the deterministic dq pass (kernels/sm80/dq.cuh), which holds dQ in D / 2 registers per thread: at the
 // default level ptxas spills 112 bytes for d >= 192 (none at 0-3); at 0, d96 and d160 spill 4 bytes instead.
 const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
+// And for the main unit (FLASH_PART=1) of these head dims: with sm_90 machine code beside sm_80, ptxas spills in the
+// sm_90 code of flash_fwd_*_d128 (20 bytes) and flash_bwd_large_*_d256 (4 bytes) at the default level 5, none at 0-3.
+const MAIN_REGISTER_LEVEL = { 128: 3, 256: 3 };
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);
@@ -129,7 +134,10 @@ async function main() {
       const largeApart = d in PTXAS_REGISTER_LEVEL, dqDetApart = d in DQ_DET_REGISTER_LEVEL;
       units.push({
         ...sm80, file: `flash_sm80_${dt.tag}_d${d}.fatbin`,
-        extra: ['-DFLASH_PART=1', ...(largeApart ? ['-DFLASH_LARGE_APART'] : []), ...(dqDetApart ? ['-DFLASH_DQ_DET_APART'] : [])],
+        extra: [
+          '-DFLASH_PART=1', ...(largeApart ? ['-DFLASH_LARGE_APART'] : []), ...(dqDetApart ? ['-DFLASH_DQ_DET_APART'] : []),
+          ...(d in MAIN_REGISTER_LEVEL ? ['-Xptxas', `--register-usage-level=${MAIN_REGISTER_LEVEL[d]}`] : []),
+        ],
       });
       if (largeApart) {
         units.push({

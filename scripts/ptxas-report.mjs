@@ -4,6 +4,8 @@
 //   ptxas info    : Function properties for NAME
 //       S bytes stack frame, A bytes spill stores, B bytes spill loads
 //   ptxas info    : Used R registers, [used N barriers,] [X bytes smem,] C bytes cmem[0]
+// A unit built for several targets reports each kernel once per target; the record keeps the largest of each field,
+// so a spill in any target shows.
 export function parsePtxasReport(text) {
   const kernels = new Map();
   let current = null;
@@ -11,7 +13,9 @@ export function parsePtxasReport(text) {
     const entry = /Compiling entry function '([^']+)'/.exec(line);
     if (entry) {
       current = { registers: 0, spillStores: 0, spillLoads: 0, stack: 0, staticSmem: 0 };
-      kernels.set(entry[1], current);
+      const seen = kernels.get(entry[1]) ?? [];
+      seen.push(current);
+      kernels.set(entry[1], seen);
       continue;
     }
     if (!current) continue;
@@ -28,5 +32,13 @@ export function parsePtxasReport(text) {
       if (smem) current.staticSmem = Number(smem[1]);
     }
   }
-  return kernels;
+  const merged = new Map();
+  for (const [name, records] of kernels) {
+    const max = (field) => Math.max(...records.map((r) => r[field]));
+    merged.set(name, {
+      registers: max('registers'), spillStores: max('spillStores'), spillLoads: max('spillLoads'),
+      stack: max('stack'), staticSmem: max('staticSmem'),
+    });
+  }
+  return merged;
 }

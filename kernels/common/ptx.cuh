@@ -71,4 +71,14 @@ __device__ __forceinline__ void red_add_f32(float* addr, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(addr), "f"(v) : "memory");
 }
 
+// Two adjacent floats (addr 8-byte aligned): one vector RED on sm_90 and newer, two scalar ones before.
+__device__ __forceinline__ void red_add_f32x2(float* addr, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(addr), "f"(a), "f"(b) : "memory");
+#else
+  red_add_f32(addr, a);
+  red_add_f32(addr + 1, b);
+#endif
+}
+
 }  // namespace flash

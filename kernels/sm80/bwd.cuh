@@ -19,6 +19,12 @@ namespace flash {
 extern __shared__ __align__(128) uint8_t flash_smem[];
 
 constexpr float LOG2E = 1.4426950408889634f;
+// Vector float atomics (red.global.add.v2.f32) exist from sm_90; the sm_80 machine code keeps scalar ones.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr bool PAIRED_RED = true;
+#else
+constexpr bool PAIRED_RED = false;
+#endif
 // Probabilities within this of 1 count as 1 in dS (see the dS computation): 2^-16, wide enough for the
 // recomputed P of a single allowed key (exp2 of the fp32 difference of S and lse, which may miss 0 by a few ulp
 // of lse) and far below bfloat16/float16 resolution, so no representable gradient changes.
@@ -291,7 +297,14 @@ __device__ __forceinline__ void bwd_kernel(const FlashParams& p) {
             for (int e = 0; e < 4; ++e) {
               const int row = i0 + (wcm * CM + cm) * 16 + g + (e >> 1) * 8;
               const int col = wcn * CCOLS + u0 * 16 + nt * 8 + 2 * t + (e & 1);
-              if (row < p.lq && col < p.d) red_add_f32(dq_accum + int64_t(row) * q_stride + col, acc[cm][nt][e]);
+              if (row >= p.lq || col >= p.d) continue;
+              float* at = dq_accum + int64_t(row) * q_stride + col;
+              // sm_90: adjacent column pairs in one vector RED (d even: every row 8-byte aligned, and col + 1 < d).
+              if (PAIRED_RED && p.d % 2 == 0) {
+                if ((e & 1) == 0) red_add_f32x2(at, acc[cm][nt][e], acc[cm][nt][e + 1]);
+              } else {
+                red_add_f32(at, acc[cm][nt][e]);
+              }
             }
       }
     }

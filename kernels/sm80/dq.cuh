@@ -11,10 +11,11 @@
 namespace flash {
 
 // Q, dO [BR][D] resident; K_j, V_j [BC][D] in STAGES buffers (two where 99 KB allows, so K_{j+1}, V_{j+1} load
-// while block j is processed). Registers per thread: dQ D / 2, S and dP BC / 4 each.
+// while block j is processed). Registers per thread: dQ D / 2, S and dP BC / 4 each. BC = 32 above d = 128 (99 KB)
+// and for d = 96, whose sm_90 code spilled at BC = 64 at every ptxas register level tried.
 template <int D>
 struct DqConfig {
-  static constexpr int WARPS = 4, BR = 64, BC = D <= 128 ? 64 : 32, STAGES = D <= 128 ? 2 : 1;
+  static constexpr int WARPS = 4, BR = 64, BC = D <= 128 && D != 96 ? 64 : 32, STAGES = D <= 128 ? 2 : 1;
 };
 
 template <class DT, int D>
