@@ -10,7 +10,7 @@ import { launchForward } from './forward.js';
 import { launchKernel, resolveKernel } from './modules.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
-import { BACKWARD_PHASES } from './table.js';
+import { backwardPhases } from './table.js';
 
 /** float32 -Infinity, the lse of a row with no allowed key. */
 const NEGATIVE_INFINITY_BITS = 0xff800000;
@@ -49,8 +49,8 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     out_float32: p.outDtype === 'float32' ? 1 : 0,
     softmax_scale: p.softmaxScale,
     softmax_scale_log2: p.softmaxScale * Math.LOG2E,
-    // Set by the deterministic backward only (not yet exposed): 0 keeps today's atomic dq.
-    deterministic: 0,
+    // 1: bwd leaves dq to bwd_dq_det (no atomics); read by the backward kernels only.
+    deterministic: p.deterministic ? 1 : 0,
   };
 }
 
@@ -113,9 +113,11 @@ export function cudaBackward(
       for (const g of [dq, dk, dv]) device.fillBytes(g.pointer, 0, g.byteLength);
       return { dq, dk, dv };
     }
-    const kernels = BACKWARD_PHASES.map((phase) => resolveKernel(device, phase, p));
+    const kernels = backwardPhases(p).map((phase) => resolveKernel(device, phase, p));
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
-    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block.
+    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block. The
+    // deterministic backward never reads dq_accum (bwd_dq_det writes dq itself), but bwd_pre
+    // (kernels/sm80/rows.cuh) zeroes it in either mode, so it is allocated in either mode.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     let dqAccum: CudaStorage | undefined;
     try {
