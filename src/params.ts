@@ -82,7 +82,8 @@ function resolveOptions(options: AttentionOptions, d: number, lq: number, lk: nu
   const windowLeft = checkWindowValue(window[0], 'left');
   let windowRight = checkWindowValue(window[1], 'right');
   if (isCausal) windowRight = 0;
-  const deterministic = options.deterministic ?? false;
+  // Not `??`: null must be refused, not taken for the default.
+  const deterministic = options.deterministic === undefined ? false : options.deterministic;
   if (typeof deterministic !== 'boolean') {
     throw new OptionError(`deterministic: expected a boolean (true: bitwise repeatable dq, dk, dv), got ${describe(deterministic)}`);
   }

@@ -24,6 +24,7 @@ const SM80_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; grid
   bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 0 },
   bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256, smemBytes: 80 * 1024 },
   bwd_dq: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 0 },
+  bwd_dq_det: { tileRows: 64, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 48 * 1024 },
 };
 const TAG = { float16: 'f16', bfloat16: 'bf16' } as const;
 const HOPPER_SMEM = 164936;
