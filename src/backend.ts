@@ -26,6 +26,11 @@ export interface AttentionProblem {
   diagonalOffset: number;
   /** dtype of o (forward) and of dq, dk, dv (backward); float32 lets ring attention merge before rounding. */
   outDtype: Dtype;
+  /**
+   * Backward only: dq, dk, dv must be bitwise repeatable (no float32 atomics whose order varies between
+   * runs). The forward is repeatable in either mode; a backend that always is may ignore the flag.
+   */
+  deterministic: boolean;
 }
 
 export interface ForwardResult {

@@ -17,6 +17,12 @@ export interface AttentionOptions {
   isCausal?: boolean;
   /** [left, right], inclusive; -1 means unbounded on that side. Default [-1, -1]. */
   windowSize?: readonly [number, number];
+  /**
+   * Backward only: dq, dk, dv bitwise identical across runs on the same device, kernels and inputs, at the
+   * price of one extra pass for dq (CUDA; the CPU backend is always deterministic). Default false. The
+   * forward (o, lse) is bitwise repeatable in every mode, so the option changes nothing there.
+   */
+  deterministic?: boolean;
 }
 
 export const MAX_HEAD_DIM = 256;
@@ -40,7 +46,7 @@ function checkWindowValue(value: unknown, side: string): number {
   return value;
 }
 
-const OPTION_NAMES = ['softmaxScale', 'isCausal', 'windowSize'];
+const OPTION_NAMES = ['softmaxScale', 'isCausal', 'windowSize', 'deterministic'];
 /** flash_attn_jax spells its options in snake case; a model ported from it may pass them that way. */
 const SNAKE_CASE_HINTS: Record<string, string> = {
   softmax_scale: 'softmaxScale',
@@ -76,7 +82,12 @@ function resolveOptions(options: AttentionOptions, d: number, lq: number, lk: nu
   const windowLeft = checkWindowValue(window[0], 'left');
   let windowRight = checkWindowValue(window[1], 'right');
   if (isCausal) windowRight = 0;
-  return { softmaxScale, windowLeft, windowRight, diagonalOffset: lk - lq };
+  // Not `??`: null must be refused, not taken for the default.
+  const deterministic = options.deterministic === undefined ? false : options.deterministic;
+  if (typeof deterministic !== 'boolean') {
+    throw new OptionError(`deterministic: expected a boolean (true: bitwise repeatable dq, dk, dv), got ${describe(deterministic)}`);
+  }
+  return { softmaxScale, windowLeft, windowRight, diagonalOffset: lk - lq, deterministic };
 }
 
 /**

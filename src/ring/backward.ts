@@ -35,6 +35,12 @@ export interface RingBackwardInputs {
  * rank r runs the backend's backward of its queries against the visiting K/V block: dQ adds up locally,
  * and the block's dK, dV (float32 accumulators travelling with it) collect every rank's share. K/V take
  * W - 1 steps; dK/dV take one more step, which brings them home. All gradients are rounded once at the end.
+ *
+ * With `deterministic` (carried to every pair by pairProblem) the whole ring backward is bitwise repeatable:
+ * each pair's backward is, and the ring's own arithmetic runs in an order fixed by the schedule alone. dQ and
+ * each travelling dK/dV block are added to by the loops below in (step, rank, segment) order; addInto is
+ * element-wise (one thread per element on CUDA, kernels/ring/ring_ops.cu), as is the final cast; the
+ * transports (copies, NCCL send/recv of bytes, TCP) move bits and never add.
  */
 export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwardShards {
   return runSync(ringBackwardSteps(plan, x));

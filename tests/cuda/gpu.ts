@@ -2,6 +2,7 @@
 import { cudaBackend } from '../../src/backend/cuda/index.js';
 import { type CudaDevice, cudaDevice } from '../../src/backend/cuda/runtime.js';
 import { CudaStorage } from '../../src/backend/cuda/storage.js';
+import { kernelManifest } from '../../src/backend/cuda/table.js';
 import type { Tensor } from '../../src/index.js';
 
 function findSkipReason(): string | false {
@@ -15,6 +16,18 @@ function findSkipReason(): string | false {
 /** `false` where a GPU is present; otherwise the reason, printed by node:test as the skip message. */
 export const skipReason: string | false = findSkipReason();
 if (skipReason) console.log(`# GPU tests skipped: ${skipReason}`);
+
+/**
+ * Why the deterministic backward cannot run on a machine with a GPU: the built kernels predate it (no
+ * bwd_dq_det in the manifest) or are missing; `false` where it can.
+ */
+export function deterministicKernelsMissing(): string | false {
+  try {
+    return kernelManifest().kernels.some((k) => k.phase === 'bwd_dq_det') ? false : 'the built kernels have no bwd_dq_det (they predate deterministic mode)';
+  } catch (error) {
+    return `no kernels: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
 
 export function gpu(): CudaDevice {
   return cudaDevice('cuda:0');

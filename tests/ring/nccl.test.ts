@@ -79,7 +79,7 @@ test('ring forward over the NCCL transport (fake NCCL, host memory) equals the c
   const transport = NcclTransport.local(devices, [0, 1, 2, 3], runtime);
   const problem = {
     n: 1, lq: 32, lk: 32, h: 4, hk: 2, d: 8, dtype: 'bfloat16' as const, device: 'cpu:0', softmaxScale: 1 / Math.sqrt(8),
-    windowLeft: -1, windowRight: 0, diagonalOffset: 0, outDtype: 'bfloat16' as const,
+    windowLeft: -1, windowRight: 0, diagonalOffset: 0, outDtype: 'bfloat16' as const, deterministic: false,
   };
   const shards = (s: typeof q) => s.shards.map((t) => t.storage());
   const viaNccl = ringForward(

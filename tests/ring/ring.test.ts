@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { registerBackend } from '../../src/backend.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
 import type { Dtype } from '../../src/dtype.js';
-import { type Tensor, flashMhaBwd, flashMhaFwd, flashMhaVjp, gatherSequence, shardSequence } from '../../src/index.js';
+import { OptionError, type Tensor, flashMhaBwd, flashMhaFwd, flashMhaVjp, gatherSequence, shardSequence } from '../../src/index.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
 import { type Case, cpuDevices, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
 
@@ -123,4 +125,33 @@ test('flashMha and flashMhaVjp accept sharded inputs and return sharded results'
   const { flashMha } = await import('../../src/index.js');
   const plain = flashMha(q, k, v, options(c));
   assert.deepEqual(await values(gatherSequence(plain)), await values(gatherSequence(out)));
+});
+
+test('deterministic reaches every pair the ring backward computes, and a bad value is refused at the front door', async () => {
+  const c: Case = { n: 1, lq: 24, lk: 24, h: 4, hk: 2, d: 8, dtype: 'bfloat16', isCausal: true, seed: 12 };
+  const x = makeInputs(c);
+  const shard = (t: Tensor) => shardSequence(t, cpuDevices(3), { layout: 'zigzag' });
+  const [q, k, v, dout] = [x.q, x.k, x.v, x.dout].map(shard);
+  const seen: boolean[] = [];
+  registerBackend({ ...cpuBackend, backward: (p, ...rest) => (seen.push(p.deterministic), cpuBackend.backward(p, ...rest)) });
+  try {
+    const bits = async (deterministic: boolean) => {
+      const fwd = flashMhaFwd(q, k, v, { ...options(c), deterministic });
+      const g = flashMhaBwd(dout, q, k, v, fwd.out, fwd.lse, { ...options(c), deterministic });
+      const all = await Promise.all([g.dq, g.dk, g.dv].map((s) => gatherSequence(s).data()));
+      for (const t of [fwd.out, fwd.lse, g.dq, g.dk, g.dv]) t.dispose();
+      return all;
+    };
+    const first = await bits(true);
+    assert.ok(seen.length > 0 && seen.every((d) => d), `every pair's problem says deterministic: ${seen}`);
+    seen.length = 0;
+    // The CPU backend is deterministic in either mode, so the flag changes no bit here.
+    assert.deepEqual(await bits(true), first);
+    assert.deepEqual(await bits(false), first);
+    assert.ok(seen.length > 0 && seen.every((d, i) => d === i < seen.length / 2));
+  } finally {
+    registerBackend(cpuBackend);
+  }
+  assert.throws(() => flashMhaBwd(dout, q, k, v, q, q, { deterministic: 'yes' as unknown as boolean }), OptionError);
+  assert.throws(() => flashMhaFwd(q, k, v, { deterministic: 1 as unknown as boolean }), /^OptionError: deterministic: expected a boolean/);
 });

@@ -2,8 +2,6 @@
 // release, kernel choice and launch shapes, the params bytes the kernels receive, short cuts for empty
 // problems, error naming, and Tensor.fromDevicePointer.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, test } from 'node:test';
 import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
@@ -22,51 +20,19 @@ import {
   tensor,
 } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
-import { FakeDriver, type FakeKernel } from './cuda-fake-driver.js';
-import { type Phase, decodeParams, emulated } from './cuda-fake-kernels.js';
+import { writeFakeBuild } from './cuda-fake-build.js';
+import { FakeDriver } from './cuda-fake-driver.js';
+import { decodeParams } from './cuda-fake-kernels.js';
 
 // --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
 
-const LAUNCH_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number }> = {
-  fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128 },
-  bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
-  bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256 },
-  bwd_dq: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
-};
-
-interface Variant {
-  phase: Phase;
-  dtype: 'float16' | 'bfloat16';
-  headDim: number;
-  smemBytes: number;
-}
-
-const VARIANTS: Variant[] = [];
-for (const dtype of ['float16', 'bfloat16'] as const) {
-  for (const phase of Object.keys(LAUNCH_SHAPES) as Phase[]) {
-    VARIANTS.push({ phase, dtype, headDim: 64, smemBytes: 40 * 1024 });
-    // Two tilings of head dim 128: the larger only fits cards with more shared memory.
-    VARIANTS.push({ phase, dtype, headDim: 128, smemBytes: 96 * 1024 });
-    VARIANTS.push({ phase, dtype, headDim: 128, smemBytes: 160 * 1024 });
-  }
-}
-const symbolOf = (v: Variant) => `flash_${v.phase}_${v.dtype}_d${v.headDim}_s${v.smemBytes}`;
-
-const kernelDir = mkdtempSync(join(tmpdir(), 'flash-fake-kernels-'));
-writeFileSync(join(kernelDir, 'fake.fatbin'), 'not a real fatbin');
-writeFileSync(
-  join(kernelDir, 'manifest.json'),
-  JSON.stringify({
-    kernels: VARIANTS.map((v) => ({ file: 'fake.fatbin', symbol: symbolOf(v), ...v, ...LAUNCH_SHAPES[v.phase] })),
-  }),
-);
+const build = writeFakeBuild();
+const kernelDir = build.directory;
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
-after(() => rmSync(kernelDir, { recursive: true, force: true }));
+after(() => build.dispose());
 
 function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number } = {}): FakeDriver {
-  const kernels: Record<string, FakeKernel> = {};
-  for (const v of VARIANTS) kernels[symbolOf(v)] = emulated(v.phase, v.dtype);
-  const fake = new FakeDriver({ ...options, kernels });
+  const fake = new FakeDriver({ ...options, kernels: build.kernels });
   useDriverForTesting(fake);
   return fake;
 }

@@ -8,7 +8,7 @@ import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import type { FakeKernel, FakeMemory } from './cuda-fake-driver.js';
 
-export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq';
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
 
 export type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' ? bigint : number };
 
@@ -59,17 +59,22 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       writeTensor(memory, p.lse, ref.lse, 'float32');
     } else if (phase === 'bwd_pre') {
       writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
+      // In either mode, as kernels/sm80/rows.cuh does: bwd adds into dq_accum even in the deterministic backward.
       writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
     } else if (phase === 'bwd') {
       const dout = readTensor(memory, p.dout, qCount, dtype);
       const g = referenceBackward(maskOf(p), q, k, v, dout);
       writeTensor(memory, p.dk, g.dk, outDtype);
       writeTensor(memory, p.dv, g.dv, outDtype);
-      // Adds into the accumulator, as the real kernel does.
+      // Adds into the accumulator, as the real kernel does (with atomics) in either mode.
       const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
       writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
-    } else {
+    } else if (phase === 'bwd_dq') {
       writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
+    } else {
+      // bwd_dq_det: dq straight from q, k, v, dout (the real kernel recomputes S and dP), never dq_accum.
+      const dout = readTensor(memory, p.dout, qCount, dtype);
+      writeTensor(memory, p.dq, referenceBackward(maskOf(p), q, k, v, dout).dq, outDtype);
     }
   };
 }

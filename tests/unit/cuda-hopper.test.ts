@@ -24,6 +24,7 @@ const SM80_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; grid
   bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 0 },
   bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256, smemBytes: 80 * 1024 },
   bwd_dq: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 0 },
+  bwd_dq_det: { tileRows: 64, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 48 * 1024 },
 };
 const TAG = { float16: 'f16', bfloat16: 'bf16' } as const;
 const HOPPER_SMEM = 164936;
@@ -168,7 +169,7 @@ test('ring attention asks for float32 o: the Hopper forward serves it too, with 
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [1, 9, 12, 2, 1, 64];
   const { q, k, v } = inputs(n, lq, lk, h, hk, d, 'float16');
-  const p = { n, lq, lk, h, hk, d, dtype: 'float16', device: 'cuda:0', softmaxScale: 0.125, windowLeft: -1, windowRight: -1, diagonalOffset: 0, outDtype: 'float32' } as const;
+  const p = { n, lq, lk, h, hk, d, dtype: 'float16', device: 'cuda:0', softmaxScale: 0.125, windowLeft: -1, windowRight: -1, diagonalOffset: 0, outDtype: 'float32', deterministic: false } as const;
   const { out, lse } = cudaForward(p, q.storage(), k.storage(), v.storage());
   assert.deepEqual(fake.launches.map((l) => l.symbol), ['flash_fwd90_f16_d64']);
   assert.equal(decodeParams(new DataView(fake.launches[0].params.buffer), FWD90_ARGS_OFFSETS.p).out_float32, 1);

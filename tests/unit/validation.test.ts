@@ -22,7 +22,7 @@ import {
   zeros,
 } from '../../src/index.js';
 import type { Dtype } from '../../src/dtype.js';
-import type { AttentionOptions } from '../../src/params.js';
+import { type AttentionOptions, attentionProblem } from '../../src/params.js';
 import { HostStorage } from '../../src/storage.js';
 import { Tensor as TensorClass } from '../../src/tensor.js';
 
@@ -118,14 +118,32 @@ describe('validation of flashMha / flashMhaFwd inputs', () => {
   });
 
   it('unknown options, with the camelCase name for flash_attn_jax spellings', () => {
-    expectError(attend(q, k, v, { window_size: [1, 1] } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'window_size' \(did you mean windowSize\?\); expected softmaxScale, isCausal, windowSize$/);
+    expectError(attend(q, k, v, { window_size: [1, 1] } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'window_size' \(did you mean windowSize\?\); expected softmaxScale, isCausal, windowSize, deterministic$/);
     expectError(attend(q, k, v, { is_causal: true } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'is_causal' \(did you mean isCausal\?\)/);
-    expectError(attend(q, k, v, { dropout: 0.1 } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'dropout'; expected softmaxScale, isCausal, windowSize$/);
+    expectError(attend(q, k, v, { dropout: 0.1 } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'dropout'; expected softmaxScale, isCausal, windowSize, deterministic$/);
   });
 
   it('isCausal that is not a boolean, and options that are not an object', () => {
     expectError(attend(q, k, v, { isCausal: 1 as unknown as boolean }), OptionError, 'ERR_OPTION', /^isCausal: expected a boolean, got 1$/);
     expectError(attend(q, k, v, null as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: expected an object, got null$/);
+  });
+
+  it('deterministic: true, false or absent; anything else names the option and the value', () => {
+    for (const deterministic of [true, false, undefined]) {
+      assert.equal(attentionProblem(q, k, v, { deterministic }).deterministic, deterministic ?? false);
+      flashMha(q, k, v, { deterministic }).dispose();
+    }
+    assert.equal(attentionProblem(q, k, v).deterministic, false);
+    for (const [value, given] of [[1, '1'], ['yes', "'yes'"], [null, 'null']] as const) {
+      const options = { deterministic: value as unknown as boolean };
+      const message = new RegExp(`^deterministic: expected a boolean \\(true: bitwise repeatable dq, dk, dv\\), got ${given}$`);
+      expectError(attend(q, k, v, options), OptionError, 'ERR_OPTION', message);
+      const { out, lse } = flashMhaFwd(q, k, v);
+      expectError(() => flashMhaBwd(t([2, 4, 6, 8]), q, k, v, out, lse, options), OptionError, 'ERR_OPTION', message);
+      expectError(() => flashMhaVjp(q, k, v, options), OptionError, 'ERR_OPTION', message);
+      out.dispose();
+      lse.dispose();
+    }
   });
 
   it('arguments that are not tensors', () => {

@@ -8,6 +8,8 @@ import { axpy, dot } from './vector.js';
  * K_j, V_j, keeping their gradients dK_j, dV_j in a block accumulator; the inner loop walks the query
  * blocks that can see them (every query head of the group, for grouped-query attention) and recomputes
  * P = exp(S - lse) from the saved log-sum-exp instead of storing it. dQ is accumulated in float64.
+ * One thread and a fixed loop order make every result bitwise repeatable, so `p.deterministic` asks for
+ * nothing more here.
  */
 export function cpuBackward(
   p: AttentionProblem,

@@ -10,7 +10,7 @@ import { launchForward } from './forward.js';
 import { launchKernel, resolveKernel } from './modules.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
-import { BACKWARD_PHASES } from './table.js';
+import { backwardPhases } from './table.js';
 
 /** float32 -Infinity, the lse of a row with no allowed key. */
 const NEGATIVE_INFINITY_BITS = 0xff800000;
@@ -111,9 +111,11 @@ export function cudaBackward(
       for (const g of [dq, dk, dv]) device.fillBytes(g.pointer, 0, g.byteLength);
       return { dq, dk, dv };
     }
-    const kernels = BACKWARD_PHASES.map((phase) => resolveKernel(device, phase, p));
+    const kernels = backwardPhases(p).map((phase) => resolveKernel(device, phase, p));
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
-    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block.
+    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block. The
+    // deterministic backward never reads dq_accum (bwd_dq_det writes dq itself), but bwd still adds into it
+    // (a flag to skip that cost the large d128 variant a register spill), so it is allocated in either mode.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     let dqAccum: CudaStorage | undefined;
     try {

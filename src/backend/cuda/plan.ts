@@ -7,7 +7,7 @@ import type { Storage } from '../../storage.js';
 import { cudaStorage } from './attention.js';
 import { forwardPath } from './forward.js';
 import { cudaDevice } from './runtime.js';
-import { BACKWARD_PHASES, type KernelDtype, type Phase, kernelLabel, kernelManifest, selectKernel } from './table.js';
+import { type KernelDtype, type Phase, backwardPhases, kernelLabel, kernelManifest, selectKernel } from './table.js';
 
 export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
   if (p.lq === 0 || p.lk === 0) {
@@ -21,7 +21,7 @@ export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage
   const path = forwardPath(device, p, pointers);
   return {
     forward: [path.arch === 'sm_90a' ? kernelLabel(path.entry) : sm80('fwd')],
-    backward: BACKWARD_PHASES.map(sm80),
+    backward: backwardPhases(p).map(sm80),
     reason:
       path.arch === 'sm_90a'
         ? `compute capability 9.0: the Hopper forward (sm_90a) applies; the backward runs the sm_80 kernels`

@@ -11,8 +11,14 @@ import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.
 
 export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
 const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det'];
-/** The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, dq_accum), bwd_dq. */
-export const BACKWARD_PHASES = ['bwd_pre', 'bwd', 'bwd_dq'] as const satisfies readonly Phase[];
+/**
+ * The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, and dq added
+ * into dq_accum with float32 atomics), bwd_dq (dq from dq_accum). Deterministic: bwd skips its atomics and
+ * bwd_dq_det computes each query block's dq on its own (recomputing S and dP), in a fixed order.
+ */
+export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
+  return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
+}
 export type KernelDtype = 'float16' | 'bfloat16';
 const KERNEL_DTYPES: readonly KernelDtype[] = ['float16', 'bfloat16'];
 
@@ -124,6 +130,12 @@ export function selectKernel(
   d: number,
   sharedMemoryLimit: number,
 ): KernelEntry {
+  if (phase === 'bwd_dq_det' && !kernels.some((k) => k.phase === phase)) {
+    // A build from before deterministic mode: every other call still runs on it.
+    throw new BackendUnavailableError(
+      `cuda: the compiled kernels predate deterministic mode (no bwd_dq_det kernel in the manifest); rebuild them with \`node scripts/build-kernels.mjs\`, or call without deterministic: true`,
+    );
+  }
   const candidates = kernels.filter((k) => k.arch === 'sm_80' && k.phase === phase && k.dtype === dtype && k.headDim >= d);
   const fitting = candidates.filter((k) => k.smemBytes <= sharedMemoryLimit);
   if (fitting.length === 0) {
