@@ -1,9 +1,19 @@
-"""One forward and one backward launch (bf16, d=128, n*l=16384 tokens, l=8192) for ncu to profile."""
+"""Launches for ncu: the forward at (d, l) pairs given as arguments (bf16, hidden 2048, 16k tokens, non-causal; the
+Hopper kernel on a 9.0 card) and one default backward at d=128, l=8192. Usage: ncu ... python3 prof.py 64:8192 128:512
+(no arguments: 128:8192)."""
+import sys
+
 import torch
 
 from flashk import Kernels, backward, forward
 
 K = Kernels()
+for arg in sys.argv[1:] or ['128:8192']:
+    d, l = map(int, arg.split(':'))
+    n, h = 16384 // l, 2048 // d
+    q, k, v = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(3))
+    o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
+    forward(K, q, k, v, d ** -0.5, -1, -1, o, lse)
 n, l, h, d = 2, 8192, 16, 128
 q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
 o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
