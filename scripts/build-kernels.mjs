@@ -2,8 +2,9 @@
 // kernels/build/<name>.fatbin (sm_80 and sm_90 machine code + compute_80 PTX for newer GPUs; head dims listed in
 // PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward, and those in
 // DQ_DET_REGISTER_LEVEL one for the deterministic dq pass, <name>_bwd_dq_det.fatbin), the Hopper
-// forward kernels/sm90/flash_sm90.cu once per (dtype, head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a
-// machine code only: it runs on compute capability 9.0 and nowhere else), and writes
+// forward (and, for d = 64 and 128, the Hopper backward's main pass) kernels/sm90/flash_sm90.cu once per (dtype,
+// head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a machine code only: it runs on compute capability 9.0 and
+// nowhere else), and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
 // memory per kernel and fails on any spill.
 //   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...] [--out=DIR]
@@ -200,6 +201,7 @@ async function main() {
         file, symbol, arch, phase: shape.phase, dtype: dt.name, headDim: d, threads: shape.threads,
         smemBytes: shape.smemBytes, tileRows: shape.tileRows, gridRows: shape.gridRows, gridHeads: shape.gridHeads,
         ...(shape.keyTileRows === undefined ? {} : { keyTileRows: shape.keyTileRows }),
+        ...(shape.queryTileRows === undefined ? {} : { queryTileRows: shape.queryTileRows }),
         registers: info.registers,
       });
     }

@@ -27,6 +27,8 @@ const parts = [
   '//     memory, both K-major (descriptors from ptx90.cuh).',
   '//   Wgmma<N>::rs(d, a, b_desc, T()): D += A * B, A from registers (4 per thread, the mma.sync A layout per',
   '//     warp), B from shared memory N-major (transposed).',
+  '//   Wgmma<N>::ss_mn(d, a_desc, b_desc, accumulate, T()): D = A * B (+ D when accumulate), A M-major and B',
+  '//     N-major in shared memory (both transposed), e.g. dQ = dS K with dS^T and K stored row by row.',
   '// The caller fences, commits and waits (ptx90.cuh).',
   '#pragma once',
   '#include <stdint.h>',
@@ -57,6 +59,14 @@ for (const n of SHAPES) {
       `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, {%${k}, %${k + 1}, %${k + 2}, %${k + 3}}, %${k + 4}, p, 1, 1, 1;\\n}\\n"`,
       `        : ${accumulatorOperands(n)}`,
       '        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));',
+      '  }',
+      `  static __device__ __forceinline__ void ss_mn(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, int accumulate, ${t.cpp}) {`,
+      '    asm volatile(',
+      '        "{\\n.reg .pred p;\\n"',
+      `        "setp.ne.b32 p, %${k + 2}, 0;\\n"`,
+      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 1, 1;\\n}\\n"`,
+      `        : ${accumulatorOperands(n)}`,
+      '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
       '  }',
     );
   }

@@ -2,6 +2,7 @@
 // JSON lines, from the config structs the kernels compile with (see ../sm80/describe.cu).
 #include <cstdio>
 #include "fwd.cuh"
+#include "bwd.cuh"
 
 template <int D>
 static void describe() {
@@ -11,10 +12,21 @@ static void describe() {
               D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC);
 }
 
+// The backward's main pass: one block per BC keys of a (batch, kv head); q and dout boxes of BR rows.
+template <int D>
+static void describe_bwd() {
+  using B = flash90::Bwd90<D>;
+  std::printf("{\"phase\":\"bwd\",\"name\":\"bwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
+              "\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
+              D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR);
+}
+
 int main() {
   describe<64>();
   describe<128>();
   describe<192>();
   describe<256>();
+  describe_bwd<64>();
+  describe_bwd<128>();
   return 0;
 }

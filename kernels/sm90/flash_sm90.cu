@@ -1,7 +1,9 @@
 // One compilation unit per (dtype, head dim) for sm_90a: the build passes FLASH_DTYPE (f16 | bf16) and
 // FLASH_HEAD_DIM (64, 128, 192, 256). It defines flash_fwd90_<dtype>_d<D>, taking one FwdArgs (tensor maps +
-// FlashParams) as a __grid_constant__ parameter, so TMA reads the maps straight from parameter space.
+// FlashParams) as a __grid_constant__ parameter, so TMA reads the maps straight from parameter space, and for
+// d = 64 and 128 the backward's main pass flash_bwd90_<dtype>_d<D> (one BwdArgs) likewise.
 #include "fwd.cuh"
+#include "bwd.cuh"
 
 #if !defined(FLASH_DTYPE) || !defined(FLASH_HEAD_DIM)
 #error "build with -DFLASH_DTYPE=f16|bf16 -DFLASH_HEAD_DIM=64|128|192|256"
@@ -13,3 +15,10 @@ extern "C" __global__ void __launch_bounds__(flash90::Fwd90<HEAD_DIM>::THREADS, 
     FLASH_NAME(fwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::FwdArgs args) {
   flash90::fwd_kernel<DType, HEAD_DIM>(args);
 }
+
+#if FLASH_HEAD_DIM == 64 || FLASH_HEAD_DIM == 128
+extern "C" __global__ void __launch_bounds__(flash90::Bwd90<HEAD_DIM>::THREADS, 1)
+    FLASH_NAME(bwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
+  flash90::bwd_kernel<DType, HEAD_DIM>(args);
+}
+#endif

@@ -80,6 +80,12 @@ __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_by
   return smem_desc(addr, band_bytes, 1024);
 }
 
+// Orders this thread's generic-proxy shared-memory stores before later async-proxy reads (wgmma, TMA) of them;
+// a barrier after it extends that to the other threads' reads.
+__device__ __forceinline__ void fence_proxy_async_smem() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 // ---- named barriers (id 0 is __syncthreads) ----
 __device__ __forceinline__ void named_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");

@@ -30,7 +30,8 @@ def main():
     K = Kernels()
     print(f'device: {torch.cuda.get_device_name()}, torch {torch.__version__}, smem limit {K.limit}')
     print('bwd kernels:', ', '.join(sorted({e['symbol'] for k, e in K.entries.items() if k[0] == 'bwd' and k[1] == 'bfloat16'})))
-    print('  d causal     l |  ours fwd   FA2 fwd  ratio cuDNN fwd  ratio |  ours bwd   FA2 bwd  ratio | max|o-o_fa2|')
+    print('  d causal     l |  ours fwd   FA2 fwd  ratio cuDNN fwd  ratio |  ours bwd   FA2 bwd  ratio cuDNN bwd  ratio '
+          '| max|o-o_fa2|')
     rows = []
     for d in map(int, args.dims.split(',')):
         for l in map(int, args.lengths.split(',')):
@@ -59,16 +60,19 @@ def main():
                     fa_fwd_ms = median_ms(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal))
                     fa_bwd_ms = median_ms(lambda: torch.autograd.grad(ref, (qt, kt, vt), dot, retain_graph=True))
                 with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                    cref = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
                     cudnn_fwd_ms = median_ms(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal))
+                    cudnn_bwd_ms = median_ms(lambda: torch.autograd.grad(cref, (qt, kt, vt), dot, retain_graph=True))
                 diff = (ref.detach().transpose(1, 2).float() - o.float()).abs().max().item()
                 flops = 4 * n * h * l * l * d * (0.5 if causal else 1.0)
                 tf = lambda ms, mult: mult * flops / ms / 1e9
                 r = (d, causal, l, tf(fwd_ms, 1), tf(fa_fwd_ms, 1), tf(bwd_ms, 2.5), tf(fa_bwd_ms, 2.5), diff,
-                     tf(cudnn_fwd_ms, 1))
+                     tf(cudnn_fwd_ms, 1), tf(cudnn_bwd_ms, 2.5))
                 rows.append(r)
                 print(f'{d:3d} {str(causal):6s} {l:5d} | {r[3]:8.1f}  {r[4]:8.1f}  {r[3] / r[4]:5.2f}  {r[8]:8.1f}  '
-                      f'{r[3] / r[8]:5.2f} | {r[5]:8.1f}  {r[6]:8.1f}  {r[5] / r[6]:5.2f} | {diff:.2e}', flush=True)
-                del q, k, v, dout, o, lse, dq, dk, dv, acc, sd, qt, kt, vt, ref
+                      f'{r[3] / r[8]:5.2f} | {r[5]:8.1f}  {r[6]:8.1f}  {r[5] / r[6]:5.2f}  {r[9]:8.1f}  {r[5] / r[9]:5.2f} | '
+                      f'{diff:.2e}', flush=True)
+                del q, k, v, dout, o, lse, dq, dk, dv, acc, sd, qt, kt, vt, ref, cref
     print('TFLOP/s (FlashAttention convention: fwd 4*n*h*l*l*d, halved when causal; bwd 2.5x)')
 
 

@@ -1,8 +1,8 @@
 """Dev harness: loads kernels/build/*.fatbin through the CUDA driver API (ctypes -> libcuda), packs
 FlashParams exactly as kernels/common/params.h lays it out, and launches by kernels/build/manifest.json the
 way the TypeScript runtime does. torch only allocates memory and owns the context and stream.
-On a compute capability 9.0 card the forward runs the sm_90a kernel where it applies (as the runtime picks it),
-unless FLASH_PATH=sm80."""
+On a compute capability 9.0 card the forward and the backward's main pass run the sm_90a kernels where they apply
+(as the runtime picks them), unless FLASH_PATH=sm80."""
 import ctypes
 import json
 import math
@@ -51,6 +51,14 @@ class FlashParams(ctypes.Structure):
 assert ctypes.sizeof(FlashParams) == 136
 
 
+class BwdArgs90(ctypes.Structure):
+    """kernels/sm90/bwd.cuh's BwdArgs: four 128-byte CUtensorMaps (q, k, v, dout), FlashParams, padded to 128."""
+    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
+
+
+assert ctypes.sizeof(BwdArgs90) == 768
+
+
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
     (128 bytes in CUDA 13's cuda.h)."""
@@ -93,7 +101,7 @@ class Kernels:
         for e in self.manifest['kernels']:
             if e.get('arch') == 'sm_90a':
                 if cc == (9, 0) and os.environ.get('FLASH_PATH') != 'sm80':
-                    self.entries90[(e['dtype'], e['headDim'])] = e
+                    self.entries90[(e['phase'], e['dtype'], e['headDim'])] = e
                 continue
             key = (e['phase'], e['dtype'], e['headDim'])
             if e['smemBytes'] <= self.limit and (key not in self.entries or
@@ -121,15 +129,30 @@ class Kernels:
             self.functions[key] = fn
         return self.functions[key]
 
-    def entry90(self, q, k, v, o):
-        """The sm_90a forward for this call, or None where it does not apply (the sm_80 kernel runs)."""
-        dims = sorted(d for (dt, d) in self.entries90 if dt == dtype_name(q.dtype))
+    def entry90(self, q, k, v, o, phase='fwd', more=()):
+        """The sm_90a kernel of `phase` for this call, or None where it does not apply (the sm_80 kernel runs).
+        `more`: further tensors read through tensor maps (dout for the backward)."""
+        dims = sorted(d for (ph, dt, d) in self.entries90 if ph == phase and dt == dtype_name(q.dtype))
         d = q.shape[3]
         fit = [x for x in dims if x >= d]
-        aligned = all(t.data_ptr() % 16 == 0 for t in (q, k, v)) and o.data_ptr() % 8 == 0
-        if not fit or d % 8 != 0 or not aligned:
+        aligned = all(t.data_ptr() % 16 == 0 for t in (q, k, v, *more)) and o.data_ptr() % 8 == 0
+        if not fit or d % 8 != 0 or not aligned or q.numel() == 0 or k.numel() == 0:
             return None
-        return self.entries90[(dtype_name(q.dtype), fit[0])]
+        return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
+
+    def launch_bwd90(self, entry, q, k, v, dout, p):
+        args = BwdArgs90()
+        rows, keys = entry['queryTileRows'], entry['keyTileRows']
+        maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
+            tensor_map(dout, dout.shape[1], rows)
+        ctypes.memmove(args.maps, maps, 512)
+        args.p = p
+        gx = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
+        fn = self.function(entry)
+        ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
+        stream = torch.cuda.current_stream().cuda_stream
+        check(_cuda.cuLaunchKernel(fn, gx, p.hk, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
+              f'cuLaunchKernel {entry["symbol"]}')
 
     def launch90(self, entry, q, k, v, p):
         args = FwdArgs90()
@@ -189,7 +212,7 @@ def dtype_name(t):
 
 def forward(K, q, k, v, scale, wl, wr, o, lse, out_float32=False, diag=None):
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse)
-    entry = K.entry90(q, k, v, o) if q.numel() and k.numel() else None
+    entry = K.entry90(q, k, v, o)
     if entry is not None:
         K.launch90(entry, q, k, v, p)
     else:
@@ -202,5 +225,11 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     phases = ('bwd_pre', 'bwd', 'bwd_dq_det' if deterministic else 'bwd_dq')
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
                     dq_accum=dq_accum, softmax_d=softmax_d)
+    entry = K.entry90(q, k, v, dk, 'bwd', (dout,))
+    if entry is not None and (dq.data_ptr() % 8 or dv.data_ptr() % 8):
+        entry = None
     for phase in phases:
-        K.launch(phase, dtype_name(q.dtype), p)
+        if phase == 'bwd' and entry is not None:
+            K.launch_bwd90(entry, q, k, v, dout, p)
+        else:
+            K.launch(phase, dtype_name(q.dtype), p)

@@ -1,0 +1,347 @@
+// FlashAttention backward for Hopper (sm_90a): the main pass (dK, dV, and dQ added into dq_accum), with K_j and
+// V_j resident in shared memory, Q_i / dO_i streamed by TMA through a ring of stages, and wgmma for all five
+// products. bwd_pre (softmax_d, zeroed dq_accum) and bwd_dq (dq from dq_accum) stay the sm_80 family's kernels.
+//
+// One block: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
+// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings), and warp 1 copies the step's lse and D rows
+// into shared memory. Steps walk every (query head of the GQA group, query block that can see these keys). Each
+// of the two consumer warpgroups owns 64 of the block's keys and holds their dK and dV accumulators in registers;
+// per step (paper notation, transposed so that keys are the wgmma M dimension):
+//   S^T = K_w Q_i^T,  dP^T = V_w dO_i^T                     (wgmma, both operands in shared memory)
+//   P^T = exp2(S^T * scale * log2e - lse * log2e),  dS^T = P^T o (dP^T - D)   (registers)
+//   dV_w += P^T dO_i,  dK_w += dS^T Q_i                     (wgmma, A from registers: P^T and dS^T never leave them)
+//   dS^T -> shared memory; both warpgroups meet; dQ_i += dS K_j (wgmma, both operands in shared memory, transposed)
+// where each warpgroup computes one 64 x 64 block of dQ_i (d = 128: one half of the head dim; d = 64 with 128
+// query rows: one half of the rows) and adds it into dq_accum with float32 vector atomics.
+// dK is scaled by softmax_scale when written; dq by bwd_dq.
+#pragma once
+#include <cuda.h>
+#include "params.h"
+#include "../common/mask.cuh"
+#include "../common/dtype.cuh"
+#include "ptx90.cuh"
+#include "wgmma_ops.cuh"
+
+namespace flash90 {
+
+// The kernel's one parameter: tensor maps over q, k, v and dout (TMA reads through them) and the FlashParams.
+struct BwdArgs {
+  CUtensorMap q;     // [n][h][lq][d] view of q: box of 64 columns x BR rows
+  CUtensorMap k;     // [n][hk][lk][d] view of k: box of 64 columns x BC rows
+  CUtensorMap v;     // same for v
+  CUtensorMap dout;  // same as q, over dout
+  FlashParams p;
+};
+
+// Per head dim: query rows per step (BR). A consumer thread holds S^T and dP^T (BR / 2 registers each) beside
+// dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64.
+template <int D> struct BwdConfig90;
+template <> struct BwdConfig90<64>  { static constexpr int BR = 128, STAGES = 2; };
+template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2; };
+
+template <int D>
+struct Bwd90 {
+  static constexpr int BR = BwdConfig90<D>::BR, STAGES = BwdConfig90<D>::STAGES;
+  static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
+  static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
+  static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
+  // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
+  static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128, DS_BAND = BC * 128;
+  // dQ_i (BR x D) in 64 x 64 blocks, one per consumer warpgroup.
+  static constexpr int DQ_ROW_BLOCKS = BR / 64;
+  static_assert((BR / 64) * (D / 64) == CONSUMERS, "one 64 x 64 block of dQ per consumer warpgroup");
+  static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
+  static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
+  static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS^T buffers: one step's dQ reads overlap the next's writes
+  static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
+  static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
+  static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
+  // kv_full, then per stage full, empty.
+  static constexpr int BARRIERS = 1 + 2 * STAGES;
+  static constexpr int SMEM_BYTES = OFF_BARRIERS + BARRIERS * 8 + 1024;  // + alignment of the window to 1024
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536, "register file");
+  static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
+};
+
+extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
+
+// Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk.
+template <int D>
+struct BwdBlock {
+  using F = Bwd90<D>;
+  int kh, b, j0, group, qb_first, blocks_per_head, steps;
+  uint32_t base;
+  __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
+  __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
+  __device__ __forceinline__ uint32_t sQ(int s) const { return base + F::OFF_Q + s * F::Q_BYTES; }
+  __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + s * F::Q_BYTES; }
+  __device__ __forceinline__ uint32_t sdS(int buf) const { return base + F::OFF_DS + buf * F::DS_BYTES; }
+  __device__ __forceinline__ uint32_t kv_full() const { return base + F::OFF_BARRIERS; }
+  __device__ __forceinline__ uint32_t full(int s) const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * s); }
+  __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
+  __device__ __forceinline__ float* lse(int s) const {
+    return reinterpret_cast<float*>(flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem)) + F::OFF_LSE) + s * F::BR;
+  }
+  __device__ __forceinline__ float* dvec(int s) const {
+    return reinterpret_cast<float*>(flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem)) + F::OFF_DVEC) + s * F::BR;
+  }
+  __device__ __forceinline__ int head_of(int st) const { return kh * group + st / blocks_per_head; }
+  __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
+};
+
+// Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
+template <int D>
+__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<D>& blk) {
+  using F = Bwd90<D>;
+  mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
+  for (int band = 0; band < D / 64; ++band) {
+    tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+    tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+  }
+  for (int st = 0; st < blk.steps; ++st) {
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
+    mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
+    for (int band = 0; band < D / 64; ++band) {
+      tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
+      tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
+    }
+  }
+}
+
+// Warp 1 of the producer warpgroup: each step's lse (in log2 units; +inf where P must be 0) and D rows. Each lane
+// arrives on the stage's full barrier after its stores (arrive releases them to the consumers' wait).
+template <int D>
+__device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const BwdBlock<D>& blk, int lane) {
+  using F = Bwd90<D>;
+  constexpr float LOG2E = 1.4426950408889634f;
+  for (int st = 0; st < blk.steps; ++st) {
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
+    const int64_t at0 = (int64_t(blk.b) * p.h + hq) * p.lq;
+    for (int r = lane; r < F::BR; r += 32) {
+      const int row = i0 + r;
+      const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at0 + row] : -INFINITY;
+      blk.lse(s)[r] = l == -INFINITY ? INFINITY : l * LOG2E;
+      blk.dvec(s)[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at0 + row] : 0.f;
+    }
+    mbar_arrive(blk.full(s));
+  }
+}
+
+// A consumer warpgroup: its 64 keys' dK and dV over every step, its block of each step's dQ.
+template <class DT, int D>
+__device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBlock<D>& blk) {
+  using F = Bwd90<D>;
+  using T = typename DT::T;
+  constexpr int BR = F::BR, STAGES = F::STAGES;
+  constexpr int NS = BR / 2, NKV = D / 2;  // accumulator registers per thread: S^T, dP^T (64 x BR); dK, dV (64 x D)
+  // Probabilities within this of 1 count as 1 in dS (as in the sm_80 backward, kernels/sm80/bwd.cuh).
+  constexpr float P_ONE_BAND = 1.f / 65536.f;
+  const flash::Mask mask(p);
+  const int ct = threadIdx.x - 128, w = ct / 128;  // consumer warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
+  const int warp_row = ((ct / 32) % 4) * 16, lane = ct & 31, g = lane >> 2, t = lane & 3;
+  const int key0 = blk.j0 + 64 * w;  // this warpgroup's first key
+  const int dq_rows = 64 * (w % F::DQ_ROW_BLOCKS), dq_cols = 64 * (w / F::DQ_ROW_BLOCKS);  // its block of dQ_i
+
+  float dv[NKV], dk[NKV];
+#pragma unroll
+  for (int i = 0; i < NKV; ++i) dv[i] = dk[i] = 0.f;
+
+  if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
+  for (int st = 0; st < blk.steps; ++st) {
+    const int s = st % STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = blk.sdS(st & 1);
+    mbar_wait(blk.full(s), (st / STAGES) & 1);
+
+    // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
+    float sc[NS], dp[NS];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t along = (kk / 4) * F::KV_BAND + 64 * w * 128 + (kk % 4) * 32;
+      Wgmma<BR>::ss(sc, desc_k_major(blk.sK() + along), desc_k_major(sQ + (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
+    }
+    wgmma_commit();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t along = (kk / 4) * F::KV_BAND + 64 * w * 128 + (kk % 4) * 32;
+      Wgmma<BR>::ss(dp, desc_k_major(blk.sV() + along), desc_k_major(sdO + (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
+    }
+    wgmma_commit();
+
+    // P^T while dP^T is still in flight. Element (key row, query column) of nt, r, e: column 8 nt + 2 t + e.
+    const float* lse = blk.lse(s);
+    const float* dvec = blk.dvec(s);
+    wgmma_wait<1>();
+    fence_registers(sc);
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt) {
+      const float2 l2 = *reinterpret_cast<const float2*>(lse + 8 * nt + 2 * t);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          sc[4 * nt + 2 * r + e] = flash::exp2_approx(fmaf(sc[4 * nt + 2 * r + e], p.softmax_scale_log2, -(e ? l2.y : l2.x)));
+    }
+    // Masking only on tiles that straddle a mask edge or the end of q or k: each of this thread's two keys (rows g
+    // and g + 8 of its warp's 16) against the range of queries that may see it.
+    if (mask.tile_needs_mask(i0, i0 + BR - 1, key0, key0 + 63)) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        int lo, hi;
+        mask.col_range(key0 + warp_row + g + 8 * r, &lo, &hi);
+#pragma unroll
+        for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int i = i0 + 8 * nt + 2 * t + e;
+            if (i < lo || i > hi) sc[4 * nt + 2 * r + e] = 0.f;
+          }
+      }
+    }
+    wgmma_wait<0>();
+    fence_registers(dp);
+    // dS^T = P^T o (dP^T - D). Where P rounds to 1 the row's other probabilities sum to under P_ONE_BAND, so the
+    // exact limit 0 replaces the float32 residue of dP - D (two sums of one dot product in different orders).
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt) {
+      const float2 d2 = *reinterpret_cast<const float2*>(dvec + 8 * nt + 2 * t);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float pv = sc[4 * nt + 2 * r + e];
+          dp[4 * nt + 2 * r + e] = (pv >= 1.f - P_ONE_BAND ? 0.f : pv) * (dp[4 * nt + 2 * r + e] - (e ? d2.y : d2.x));
+        }
+    }
+    // P^T and dS^T into the A layout of k16 steps over the query dimension (two n8 accumulator blocks per step).
+    uint32_t pa[BR / 16][4], da[BR / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        pa[kk][q] = DT::pack(sc[8 * kk + 2 * q], sc[8 * kk + 2 * q + 1]);
+        da[kk][q] = DT::pack(dp[8 * kk + 2 * q], dp[8 * kk + 2 * q + 1]);
+      }
+
+    // dV_w += P^T dO_i and dK_w += dS^T Q_i: 16 query rows (two 8-row atoms of dO_i / Q_i) per step.
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dv, pa[kk], desc_n_major(sdO + kk * 16 * 128, F::Q_BAND), T());
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dk, da[kk], desc_n_major(sQ + kk * 16 * 128, F::Q_BAND), T());
+    wgmma_commit();
+
+    // dS^T to shared memory (row = key, 64-query bands, 128-byte swizzle: chunk c of row r at c ^ (r % 8)), for the
+    // dQ product that needs both warpgroups' keys.
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = 64 * w + warp_row + g + 8 * r;
+        const uint32_t at = sdS + (nt / 8) * F::DS_BAND + row * 128 + (((nt % 8) ^ (row % 8)) * 16) + t * 4;
+        flash::st_shared_32(at, da[nt / 2][(nt % 2) * 2 + r]);
+      }
+    fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
+    named_sync(1, F::CONSUMER_THREADS);
+
+    // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys: A = dS (M = queries, stored M-major as
+    // dS^T), B = K_j (N = head dim, stored N-major), 16 keys per step.
+    float dq[32];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < F::BC / 16; ++kk)
+      Wgmma<64>::ss_mn(dq, desc_n_major(sdS + (dq_rows / 64) * F::DS_BAND + kk * 16 * 128, F::DS_BAND),
+                       desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_registers(dq);
+    fence_registers(dv);
+    fence_registers(dk);
+    mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
+
+    float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = i0 + dq_rows + warp_row + g + 8 * r;
+      if (row >= p.lq) continue;
+      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int col = dq_cols + 8 * nt + 2 * t;
+        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
+      }
+    }
+  }
+
+  // dK_w (scaled) and dV_w, each element written once; d is a multiple of 8 on this path, so a pair of columns is
+  // either all in or all out.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = key0 + warp_row + g + 8 * r;
+    if (key >= p.lk) continue;
+    const int64_t at = ((int64_t(blk.b) * p.lk + key) * p.hk + blk.kh) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int col = 8 * nt + 2 * t;
+      if (col >= p.d) continue;
+      const float k0 = dk[4 * nt + 2 * r] * p.softmax_scale, k1 = dk[4 * nt + 2 * r + 1] * p.softmax_scale;
+      const float v0 = dv[4 * nt + 2 * r], v1 = dv[4 * nt + 2 * r + 1];
+      if (p.out_float32) {
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dk) + at + col) = make_float2(k0, k1);
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dv) + at + col) = make_float2(v0, v1);
+      } else {
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dk) + at + col) = DT::pack(k0, k1);
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dv) + at + col) = DT::pack(v0, v1);
+      }
+    }
+  }
+}
+
+template <class DT, int D>
+__device__ __forceinline__ void bwd_kernel(const BwdArgs& args) {
+  using F = Bwd90<D>;
+  const FlashParams& p = args.p;
+  BwdBlock<D> blk;
+  blk.j0 = blockIdx.x * F::BC;
+  blk.kh = blockIdx.y;
+  blk.b = blockIdx.z;
+  blk.group = p.h / p.hk;
+  int64_t i_lo, i_hi;
+  flash::Mask(p).queries_for(blk.j0, min(blk.j0 + F::BC, p.lk) - 1, &i_lo, &i_hi);
+  blk.qb_first = i_lo <= i_hi ? int(i_lo / F::BR) : 0;
+  blk.blocks_per_head = i_lo <= i_hi ? int(i_hi / F::BR) - blk.qb_first + 1 : 0;
+  blk.steps = blk.blocks_per_head * blk.group;
+  blk.base = (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u;
+
+  if (threadIdx.x == 0) {
+    mbar_init(blk.kv_full(), 1);
+    for (int s = 0; s < F::STAGES; ++s) {
+      mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
+      mbar_init(blk.empty(s), F::CONSUMER_THREADS);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
+  if (threadIdx.x < 128) {
+    regs_decrease<F::PRODUCER_REGS>();
+    if (blk.steps > 0) {
+      if (threadIdx.x == 0) {
+        prefetch_tensor_map(&args.q);
+        prefetch_tensor_map(&args.dout);
+        bwd_producer_tiles<D>(args, blk);
+      } else if (threadIdx.x / 32 == 1) {
+        bwd_producer_rows<D>(p, blk, threadIdx.x & 31);
+      }
+    }
+  } else {
+    regs_increase<F::CONSUMER_REGS>();
+    bwd_consumer<DT, D>(p, blk);
+  }
+}
+
+}  // namespace flash90
