@@ -12,8 +12,8 @@ stages=${*:-tests demo bench ring}
 status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 if [[ " $stages " == *" tests "* ]]; then
-  # Twice: the default kernels (the Hopper forward where the card is 9.0), then FLASH_ATTN_KERNELS=sm80 (the
-  # sm_80 family everywhere), so one H100 checks both forwards.
+  # Twice: the default kernels (the Hopper forward and backward where the card is 9.0), then
+  # FLASH_ATTN_KERNELS=sm80 (the sm_80 family everywhere), so one H100 checks both families.
   for family in default sm80; do
     if [[ $family == sm80 ]]; then log="$out/tests-sm80.log" kernels=sm80; else log="$out/tests.log" kernels=; fi
     FLASH_ATTN_KERNELS=$kernels FLASH_ATTN_TEST_DEVICES=${FLASH_ATTN_TEST_DEVICES:-cuda:0} node --test --test-reporter=spec \

@@ -51,7 +51,7 @@ export interface KernelPlan {
   /** In launch order; empty where nothing is launched (lq = 0 or lk = 0). */
   forward: string[];
   backward: string[];
-  /** Why the forward runs what it does (on CUDA: the Hopper kernel, or why not). */
+  /** Why the forward and the backward run what they do (on CUDA: the Hopper kernels, or why not). */
   reason: string;
 }
 

@@ -15,7 +15,7 @@ export interface KernelExplanation {
   /** Kernels in launch order, named as FLASH_ATTN_LOG=1 names them, like 'flash_fwd90_bf16_d128 (sm_90a)'. */
   forward: string[];
   backward: string[];
-  /** Why the forward runs what it does. */
+  /** Why the forward and the backward run what they do. */
   reason: string;
 }
 

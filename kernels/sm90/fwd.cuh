@@ -59,7 +59,10 @@ struct Fwd90 {
   // ptxas compiles each role's branch under its own budget (with one budget for all, at 168 registers, d = 128
   // spilled 260 bytes); a consumer must fit S (BC / 2), the previous P (BC / 4) and O (D / 2) at once.
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = CONSUMERS == 2 ? 240 : 160;
-  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536, "register file");
+  // setmaxnreg.inc only hands out what .dec gave back inside the block, so the budgets must fit what the block
+  // starts with: the register file over THREADS threads, in steps of 8 per thread.
+  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536 / THREADS / 8 * 8 * THREADS,
+                "register budget");
   static_assert(D % 64 == 0, "the Hopper forward handles head dims that are multiples of 64");
   static_assert(BC % 16 == 0 && BC <= 256, "BC must be a wgmma N");
 };

@@ -1,15 +1,17 @@
-// Both forward families on a real GPU. On any card: explain() names exactly the kernels FLASH_ATTN_LOG
+// Both kernel families on a real GPU. On any card: explain() names exactly the kernels FLASH_ATTN_LOG
 // reports. On compute capability 9.0: the default forward runs the sm_90a kernel where it applies (d = 128,
 // d = 96 through the 128 kernel, float32 out for ring attention) and falls back where it does not (d = 59);
 // o and lse of both paths pass testing.md's tolerance rule against float64 and agree with each other within it.
+// Where the build has the Hopper backward, its dq, dk, dv are checked the same way against the sm_80 backward's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AttentionProblem } from '../../src/backend.js';
-import { cudaForward } from '../../src/backend/cuda/attention.js';
+import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
+import { kernelManifest } from '../../src/backend/cuda/table.js';
 import { type Dtype, decodeArray } from '../../src/dtype.js';
 import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { type Shape, maskOf } from '../support/problem.js';
-import { type Mask, referenceForward } from '../support/reference.js';
+import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { maxAbsDiff, naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
 import { disposeAll, gpu, skipReason } from './gpu.js';
 
@@ -20,6 +22,17 @@ function findHopperSkip(): string | false {
 }
 const hopperSkip = findHopperSkip();
 if (hopperSkip && !skipReason) console.log(`# Hopper forward tests skipped: ${hopperSkip}`);
+
+function findHopperBackwardSkip(): string | false {
+  if (hopperSkip) return hopperSkip;
+  try {
+    return kernelManifest().kernels.some((k) => k.arch === 'sm_90a' && k.phase === 'bwd') ? false : 'the built kernels have no sm_90a backward';
+  } catch (error) {
+    return `no kernels: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+const hopperBackwardSkip = findHopperBackwardSkip();
+if (hopperBackwardSkip && !hopperSkip) console.log(`# Hopper backward tests skipped: ${hopperBackwardSkip}`);
 
 /** Runs `body` with FLASH_ATTN_KERNELS set to `family` (undefined: unset), restoring it after. */
 function withKernels<T>(family: 'sm80' | undefined, body: () => T): T {
@@ -108,6 +121,50 @@ async function compareFamilies(c: Case, expectedDefault: string, outDtype: Dtype
   disposeAll(q, k, v);
 }
 
+/**
+ * The backward of `c` on each family from one forward's o and lse: the bwd kernel each ran (from the log), dq,
+ * dk, dv; checked against the float64 reference with the rule (F = 3), and against each other within the same bound.
+ */
+async function compareBackwardFamilies(c: Case, expectedDefault: string): Promise<void> {
+  const seed = 37 * c.d + c.lk;
+  const q = randn([c.n, c.lq, c.h, c.d], { seed, dtype: c.dtype, device: 'cuda' });
+  const k = randn([c.n, c.lk, c.hk, c.d], { seed: seed + 1, dtype: c.dtype, device: 'cuda' });
+  const v = randn([c.n, c.lk, c.hk, c.d], { seed: seed + 2, dtype: c.dtype, device: 'cuda' });
+  const dout = randn([c.n, c.lq, c.h, c.d], { seed: seed + 3, dtype: c.dtype, device: 'cuda' });
+  const p = problemOf(c, c.dtype);
+  const f = withKernels(undefined, () => cudaForward(p, q.storage(), k.storage(), v.storage()));
+  const run = async (family: 'sm80' | undefined) => {
+    const { result, launches } = withKernels(family, () =>
+      logged(() => cudaBackward(p, dout.storage(), q.storage(), k.storage(), v.storage(), f.out, f.lse)),
+    );
+    const read = async (s: typeof result.dq) => decodeArray((await s.read()) as Uint16Array, c.dtype);
+    const g = { dq: await read(result.dq), dk: await read(result.dk), dv: await read(result.dv) };
+    for (const s of [result.dq, result.dk, result.dv]) s.dispose();
+    return { ...g, kernel: launches.filter((l) => l.startsWith('bwd ')).join(', ') };
+  };
+  const results = { auto: await run(undefined), sm80: await run('sm80') };
+  f.out.dispose();
+  f.lse.dispose();
+  assert.equal(results.auto.kernel, `bwd ${expectedDefault}`, 'the default backward');
+  assert.match(results.sm80.kernel, /^bwd flash_bwd_\w+ \(sm_80\)$/, 'FLASH_ATTN_KERNELS=sm80');
+
+  const [qf, kf, vf, df] = [await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array()];
+  const mask: Mask = { ...p, softmaxScale: Math.fround(p.softmaxScale) };
+  const exact = referenceBackward(mask, qf, kf, vf, df);
+  const naive = naiveLowPrecision(mask, c.dtype, qf, kf, vf, df);
+  const repro = `seed ${seed}, ${JSON.stringify(c)}`;
+  for (const family of ['auto', 'sm80'] as const) {
+    const failures = toleranceFailures(results[family], exact, naive, c.dtype, { forward: 2, backward: 3 });
+    assert.deepEqual(failures, [], `${results[family].kernel}: ${repro}: ${failures.join('; ')}`);
+  }
+  for (const key of ['dq', 'dk', 'dv'] as const) {
+    const { bound } = toleranceBound(key, exact[key], naive[key], c.dtype, 3);
+    const apart = maxAbsDiff(results.auto[key], results.sm80[key]);
+    assert.ok(apart <= bound, `${key}: the two backwards differ by ${apart.toExponential(3)} > the rule's bound ${bound.toExponential(3)} (${repro})`);
+  }
+  disposeAll(q, k, v, dout);
+}
+
 const BASE: Case = { n: 1, lq: 300, lk: 517, h: 4, hk: 2, d: 128, dtype: 'bfloat16', isCausal: false, windowSize: [-1, -1] };
 
 test('explain names exactly the kernels the forward and backward launch, for both families', { skip: skipReason }, () => {
@@ -124,8 +181,11 @@ test('explain names exactly the kernels the forward and backward launch, for bot
         return [out, lse, g.dq, g.dk, g.dv] as Tensor[];
       });
       assert.deepEqual(launches, [...plan.forward.map((f) => `fwd ${f}`), ...['bwd_pre', 'bwd', 'bwd_dq'].map((phase, i) => `${phase} ${plan.backward[i]}`)], `FLASH_ATTN_KERNELS=${family ?? ''}`);
-      assert.ok(plan.backward.every((b) => b.endsWith('(sm_80)')), 'the backward runs the sm_80 kernels');
-      if (family === 'sm80') assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d128 (sm_80)'], 'the sm_80 forward: FLASH_ATTN_KERNELS=sm80']);
+      assert.ok([plan.backward[0], plan.backward[2]].every((b) => b.endsWith('(sm_80)')), 'bwd_pre and bwd_dq are sm_80 kernels on either path');
+      if (family === 'sm80') {
+        assert.ok(plan.backward.every((b) => b.endsWith('(sm_80)')), 'FLASH_ATTN_KERNELS=sm80: the sm_80 backward');
+        assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d128 (sm_80)'], 'the sm_80 forward and backward: FLASH_ATTN_KERNELS=sm80']);
+      }
       disposeAll(...result);
     });
   }
@@ -154,7 +214,18 @@ test('cc 9.0: float32 out (ring attention) runs the Hopper kernel too', { skip: 
 test('cc 9.0: d = 59 falls back to the sm_80 forward (d % 8 != 0), and explain says why', { skip: hopperSkip }, async () => {
   const q = randn([1, 40, 2, 59], { dtype: 'bfloat16', device: 'cuda' });
   const plan = withKernels(undefined, () => explain(q, q, q));
-  assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'the sm_80 forward: d = 59 is not a multiple of 8']);
+  assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'the sm_80 forward and backward: d = 59 is not a multiple of 8']);
   disposeAll(q);
   await compareFamilies({ ...BASE, d: 59 }, 'flash_fwd_bf16_d64 (sm_80)');
+});
+
+test('cc 9.0: the backward runs the sm_90a bwd (d = 64, 96 through 128, 128); dq, dk, dv within the rule and agreeing with sm_80', { skip: hopperBackwardSkip }, async () => {
+  const q = randn([2, 300, 4, 128], { dtype: 'bfloat16', device: 'cuda' });
+  assert.equal(withKernels(undefined, () => explain(q, q, q)).backward[1], 'flash_bwd90_bf16_d128 (sm_90a)');
+  disposeAll(q);
+  await compareBackwardFamilies(BASE, 'flash_bwd90_bf16_d128 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, isCausal: true }, 'flash_bwd90_bf16_d128 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, lq: 517, lk: 300, h: 3, hk: 1, isCausal: true, windowSize: [17, -1] }, 'flash_bwd90_bf16_d128 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, d: 96, dtype: 'float16' }, 'flash_bwd90_f16_d128 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, d: 64, dtype: 'float16', isCausal: true }, 'flash_bwd90_f16_d64 (sm_90a)');
 });

@@ -1,6 +1,6 @@
-// The TypeScript mirrors of FlashParams and of the Hopper forward's FwdArgs (src/backend/cuda/abi.ts) must
-// match kernels/common/params.h and kernels/sm90/fwd.cuh byte for byte: this compiles the headers (with the
-// host compilers, and nvcc for fwd.cuh) and compares sizeof and every offsetof.
+// The TypeScript mirrors of FlashParams and of the Hopper kernels' FwdArgs and BwdArgs (src/backend/cuda/abi.ts)
+// must match kernels/common/params.h, kernels/sm90/fwd.cuh and bwd.cuh byte for byte: this compiles the headers
+// (with the host compilers, and nvcc for the sm90 ones) and compares sizeof and every offsetof.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  BWD90_ARGS_ALIGNMENT,
+  BWD90_ARGS_OFFSETS,
+  BWD90_ARGS_SIZE,
+  BWD90_MAPS,
   FLASH_PARAMS_FIELDS,
   FLASH_PARAMS_OFFSETS,
   FLASH_PARAMS_SIZE,
@@ -16,6 +20,7 @@ import {
   FWD90_ARGS_OFFSETS,
   FWD90_ARGS_SIZE,
   FWD90_MAPS,
+  packBwd90Args,
   packFlashParams,
   packFwd90Args,
   type FlashParams,
@@ -116,12 +121,12 @@ test('packFlashParams writes each field at its offset, little-endian', () => {
   assert.throws(() => packFlashParams({ ...values, lq: 2 ** 31 }), /lq: 2147483648 does not fit/);
 });
 
-// --- the Hopper forward's parameter, flash90::FwdArgs (kernels/sm90/fwd.cuh) ---
+// --- the Hopper kernels' parameters: flash90::FwdArgs (kernels/sm90/fwd.cuh), flash90::BwdArgs (bwd.cuh) ---
 
 const SM90_DIR = fileURLToPath(new URL('../../../kernels/sm90/', import.meta.url));
 
-/** sizeof, alignof and the offsets of FwdArgs as nvcc lays it out (host side: the same struct the kernel gets). */
-function fwd90LayoutFromNvcc(): Map<string, number> {
+/** sizeof, alignof and the offsets of `flash90::<struct>` as nvcc lays it out (host side: the same struct the kernel gets). */
+function sm90LayoutFromNvcc(header: string, struct: string, fields: readonly string[]): Map<string, number> {
   const dir = mkdtempSync(join(tmpdir(), 'flash-abi90-'));
   try {
     const source = join(dir, 'layout90.cu');
@@ -130,17 +135,17 @@ function fwd90LayoutFromNvcc(): Map<string, number> {
       [
         '#include <cstddef>',
         '#include <cstdio>',
-        '#include "fwd.cuh"',
+        `#include "${header}"`,
         'int main() {',
-        '  printf("sizeof %zu\\n", sizeof(flash90::FwdArgs));',
-        '  printf("alignof %zu\\n", alignof(flash90::FwdArgs));',
-        ...[...FWD90_MAPS, 'p'].map((name) => `  printf("${name} %zu\\n", offsetof(flash90::FwdArgs, ${name}));`),
+        `  printf("sizeof %zu\\n", sizeof(flash90::${struct}));`,
+        `  printf("alignof %zu\\n", alignof(flash90::${struct}));`,
+        ...fields.map((name) => `  printf("${name} %zu\\n", offsetof(flash90::${struct}, ${name}));`),
         '  return 0;',
         '}',
       ].join('\n'),
     );
     const binary = join(dir, 'layout90');
-    // The kernels' own flags (sm_90a: fwd.cuh's inline wgmma only assembles there); the program runs on the host.
+    // The kernels' own flags (sm_90a: inline wgmma only assembles there); the program runs on the host.
     execFileSync('nvcc', ['-std=c++17', '-I', HEADER_DIR, '-I', SM90_DIR, '-gencode', 'arch=compute_90a,code=sm_90a', '-o', binary, source], { stdio: 'pipe' });
     const output = execFileSync(binary, { encoding: 'utf8' });
     return new Map(output.trim().split('\n').map((line) => [line.split(' ')[0], Number(line.split(' ')[1])] as const));
@@ -149,21 +154,38 @@ function fwd90LayoutFromNvcc(): Map<string, number> {
   }
 }
 
-test("abi.ts's FwdArgs offsets, size and alignment equal nvcc's layout of kernels/sm90/fwd.cuh", (t) => {
-  if (!hasCompiler('nvcc')) {
-    t.skip('nvcc not found: the CUDA compiler is needed to lay out fwd.cuh (CUtensorMap comes from its cuda.h)');
-    return;
-  }
-  const layout = fwd90LayoutFromNvcc();
-  assert.equal(FWD90_ARGS_SIZE, layout.get('sizeof'), 'sizeof(flash90::FwdArgs)');
-  assert.equal(FWD90_ARGS_ALIGNMENT, layout.get('alignof'), 'alignof(flash90::FwdArgs)');
-  for (const name of [...FWD90_MAPS, 'p'] as const) {
-    assert.equal(FWD90_ARGS_OFFSETS[name], layout.get(name), `offsetof(flash90::FwdArgs, ${name})`);
-  }
+const SM90_ARGS = [
+  { header: 'fwd.cuh', struct: 'FwdArgs', maps: FWD90_MAPS, offsets: FWD90_ARGS_OFFSETS, size: FWD90_ARGS_SIZE, alignment: FWD90_ARGS_ALIGNMENT },
+  { header: 'bwd.cuh', struct: 'BwdArgs', maps: BWD90_MAPS, offsets: BWD90_ARGS_OFFSETS, size: BWD90_ARGS_SIZE, alignment: BWD90_ARGS_ALIGNMENT },
+] as const;
+
+for (const args of SM90_ARGS) {
+  test(`abi.ts's ${args.struct} offsets, size and alignment equal nvcc's layout of kernels/sm90/${args.header}`, (t) => {
+    if (!hasCompiler('nvcc')) {
+      t.skip(`nvcc not found: the CUDA compiler is needed to lay out ${args.header} (CUtensorMap comes from its cuda.h)`);
+      return;
+    }
+    const fields = [...args.maps, 'p'] as const;
+    const layout = sm90LayoutFromNvcc(args.header, args.struct, fields);
+    assert.equal(args.size, layout.get('sizeof'), `sizeof(flash90::${args.struct})`);
+    assert.equal(args.alignment, layout.get('alignof'), `alignof(flash90::${args.struct})`);
+    const offsets: Readonly<Record<string, number>> = args.offsets;
+    for (const name of fields) {
+      assert.equal(offsets[name], layout.get(name), `offsetof(flash90::${args.struct}, ${name})`);
+    }
+  });
+}
+
+test('the Hopper parameters: maps of 128 bytes in order, then FlashParams, padded to 128 (640 and 768 bytes)', () => {
+  assert.deepEqual([FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, p: 384 }, 640]);
+  assert.deepEqual([BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, dout: 384, p: 512 }, 768]);
+  assert.deepEqual([FWD90_ARGS_ALIGNMENT, BWD90_ARGS_ALIGNMENT], [128, 128]);
 });
 
+const numbered = () => Object.fromEntries(FLASH_PARAMS_FIELDS.map(([name, type], i) => [name, type === 'uint64' ? BigInt(i + 1) : i + 1])) as FlashParams;
+
 test('packFwd90Args: the three maps at their offsets, then packFlashParams at p, zero padding to the size', () => {
-  const values = Object.fromEntries(FLASH_PARAMS_FIELDS.map(([name, type], i) => [name, type === 'uint64' ? BigInt(i + 1) : i + 1])) as FlashParams;
+  const values = numbered();
   const maps = { q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1), k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2), v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3) };
   const bytes = packFwd90Args(maps, values);
   assert.equal(bytes.length, FWD90_ARGS_SIZE);
@@ -173,5 +195,24 @@ test('packFwd90Args: the three maps at their offsets, then packFlashParams at p,
   const p = FWD90_ARGS_OFFSETS.p;
   assert.deepEqual(bytes.subarray(p, p + FLASH_PARAMS_SIZE), packFlashParams(values));
   assert.ok(bytes.subarray(p + FLASH_PARAMS_SIZE).every((b) => b === 0), 'padding is zero');
-  assert.throws(() => packFwd90Args({ ...maps, k: new Uint8Array(64) }, values), /the k map has 64 bytes/);
+  assert.throws(() => packFwd90Args({ ...maps, k: new Uint8Array(64) }, values), /packFwd90Args: the k map has 64 bytes/);
+});
+
+test('packBwd90Args: the four maps at their offsets (dout last), then packFlashParams at p, zero padding to the size', () => {
+  const values = numbered();
+  const maps = {
+    q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1),
+    k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2),
+    v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3),
+    dout: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(4),
+  };
+  const bytes = packBwd90Args(maps, values);
+  assert.equal(bytes.length, BWD90_ARGS_SIZE);
+  for (const name of BWD90_MAPS) {
+    assert.deepEqual(bytes.subarray(BWD90_ARGS_OFFSETS[name], BWD90_ARGS_OFFSETS[name] + CU_TENSOR_MAP_BYTES), maps[name], name);
+  }
+  const p = BWD90_ARGS_OFFSETS.p;
+  assert.deepEqual(bytes.subarray(p, p + FLASH_PARAMS_SIZE), packFlashParams(values));
+  assert.ok(bytes.subarray(p + FLASH_PARAMS_SIZE).every((b) => b === 0), 'padding is zero');
+  assert.throws(() => packBwd90Args({ ...maps, dout: new Uint8Array(127) }, values), /packBwd90Args: the dout map has 127 bytes, expected 128/);
 });

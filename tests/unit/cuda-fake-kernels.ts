@@ -1,7 +1,7 @@
 /**
  * Kernels for the fake driver (cuda-fake-driver.ts), emulated with the float64 reference: they read the
- * FlashParams bytes a launch received (at `paramsOffset`: 0 for the sm_80 kernels, FwdArgs' p for the Hopper
- * forward) and read and write the fake device memory as the real kernels would.
+ * FlashParams bytes a launch received (at `paramsOffset`: 0 for the sm_80 kernels, FwdArgs' or BwdArgs' p for
+ * the Hopper forward and backward) and read and write the fake device memory as the real kernels would.
  */
 import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
 import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';

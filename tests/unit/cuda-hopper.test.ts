@@ -1,23 +1,24 @@
-// The Hopper forward's host side over a fake driver (no GPU needed): on a 9.0 device with sm_90a entries in
+// The Hopper kernels' host side over a fake driver (no GPU needed): on a 9.0 device with sm_90a entries in
 // the manifest, the forward encodes three tensor maps and launches the sm_90a kernel with FwdArgs; the backward
-// and every case the rule excludes run the sm_80 kernels; FLASH_ATTN_KERNELS, FLASH_ATTN_LOG and explain().
+// launches bwd_pre, the sm_90a bwd with BwdArgs (four maps) and bwd_dq or bwd_dq_det; every case the rules
+// exclude runs the sm_80 kernels; FLASH_ATTN_KERNELS, FLASH_ATTN_LOG and explain().
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, test } from 'node:test';
-import { FLASH_PARAMS_SIZE, FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE, FWD90_MAPS } from '../../src/backend/cuda/abi.js';
-import { cudaForward } from '../../src/backend/cuda/attention.js';
+import { BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE, BWD90_MAPS, FLASH_PARAMS_SIZE, FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE, FWD90_MAPS } from '../../src/backend/cuda/abi.js';
+import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
 import { CU_TENSOR_MAP_BYTES } from '../../src/backend/cuda/driver.js';
 import { useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
-import { CudaError, OptionError, type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
-import { referenceForward } from '../support/reference.js';
+import { CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { FakeDriver, type FakeKernel, decodeFakeTensorMap } from './cuda-fake-driver.js';
 import { type Phase, decodeParams, emulated } from './cuda-fake-kernels.js';
 
-// --- a fake build with both families: sm_80 kernels for every phase, the Hopper forward for 64 and 128 ---
+// --- a fake build with both families: sm_80 kernels for every phase, the Hopper forward and backward for 64 and 128 ---
 
 const SM80_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number; smemBytes: number }> = {
   fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 64 * 1024 },
@@ -28,6 +29,10 @@ const SM80_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; grid
 };
 const TAG = { float16: 'f16', bfloat16: 'bf16' } as const;
 const HOPPER_SMEM = 164936;
+/** More than the forward's, so that a limit between the two runs the Hopper forward and the sm_80 backward. */
+const HOPPER_BWD_SMEM = 190464;
+/** The backward's query rows per step, as the build writes them (d = 64: 128, d = 128: 64). */
+const BWD_QUERY_ROWS: Record<number, number> = { 64: 128, 128: 64 };
 
 const entries: Record<string, unknown>[] = [];
 const kernels: Record<string, FakeKernel> = {};
@@ -44,6 +49,12 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       smemBytes: HOPPER_SMEM, tileRows: 128, keyTileRows: headDim === 64 ? 128 : 96, gridRows: 'lq', gridHeads: 'h',
     });
     kernels[symbol] = emulated('fwd', dtype, FWD90_ARGS_OFFSETS.p);
+    const bwd = `flash_bwd90_${TAG[dtype]}_d${headDim}`;
+    entries.push({
+      file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
+      tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], gridRows: 'lk', gridHeads: 'hk',
+    });
+    kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
 }
 
@@ -138,10 +149,7 @@ test('cc 9.0: the forward encodes maps of q, k, v and launches the sm_90a kernel
   const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
   assert.deepEqual(await out.data(), encodeArray(ref.o, 'bfloat16'));
 
-  // The backward reads that lse with the sm_80 kernels.
-  const g = flashMhaBwd(out, q, k, v, out, lse, { isCausal: true });
-  assert.deepEqual(fake.launches.slice(1).map((l) => l.symbol), ['flash_bwd_pre_bf16_d128', 'flash_bwd_bf16_d128', 'flash_bwd_dq_bf16_d128']);
-  disposeAll(q, k, v, out, lse, g.dq, g.dk, g.dv);
+  disposeAll(q, k, v, out, lse);
   assert.equal(fake.memory.usedBytes, 0);
 });
 
@@ -198,7 +206,7 @@ test('an invalid FLASH_ATTN_KERNELS fails the call with an OptionError before an
   assert.equal(fake.memory.usedBytes, 0, 'outputs allocated before the throws were freed');
 });
 
-test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel, arch and grid; silent otherwise', () => {
+test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel, arch and grid, as explain names them; silent otherwise', () => {
   newFake();
   const { q, k, v } = inputs(2, 300, 300, 4, 4, 128, 'bfloat16');
   const silent = stderrOf(() => disposeAll(...Object.values(flashMhaFwd(q, k, v))));
@@ -209,42 +217,222 @@ test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel,
     const g = flashMhaBwd(out, q, k, v, out, lse);
     disposeAll(out, lse, g.dq, g.dk, g.dv);
   });
-  assert.deepEqual(log.trim().split('\n'), [
+  const lines = log.trim().split('\n');
+  assert.deepEqual(lines, [
     'flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 3x4x2',
     'flash-attn: cuda:0 bwd_pre flash_bwd_pre_bf16_d128 (sm_80) grid 19x4x2',
-    'flash-attn: cuda:0 bwd flash_bwd_bf16_d128 (sm_80) grid 5x4x2',
+    'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 3x4x2',
     'flash-attn: cuda:0 bwd_dq flash_bwd_dq_bf16_d128 (sm_80) grid 19x4x2',
   ]);
+  const plan = explain(q, k, v);
+  assert.deepEqual(lines.map((line) => / (\S+ \(\S+\)) grid /.exec(line)?.[1]), [...plan.forward, ...plan.backward]);
   disposeAll(q, k, v);
 });
 
-test('explain names what the calls launch, without launching or allocating; FLASH_ATTN_KERNELS=sm80 names the sm_80 forward', () => {
+test('explain names what the calls launch, without launching or allocating; FLASH_ATTN_KERNELS=sm80 names the sm_80 kernels', () => {
   const fake = newFake();
   const { q, k, v } = inputs(2, 300, 300, 4, 4, 128, 'bfloat16');
   const odd = inputs(1, 5, 7, 1, 1, 59, 'bfloat16');
   const empty = inputs(1, 0, 7, 1, 1, 64, 'bfloat16');
   const used = fake.memory.usedBytes;
-  const backward = ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd_bf16_d128 (sm_80)', 'flash_bwd_dq_bf16_d128 (sm_80)'];
   assert.deepEqual(explain(q, k, v), {
     backend: 'cuda',
     device: 'cuda:0',
     forward: ['flash_fwd90_bf16_d128 (sm_90a)'],
-    backward,
-    reason: 'compute capability 9.0: the Hopper forward (sm_90a) applies; the backward runs the sm_80 kernels',
+    backward: ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd90_bf16_d128 (sm_90a)', 'flash_bwd_dq_bf16_d128 (sm_80)'],
+    reason: 'compute capability 9.0: the Hopper forward and backward (sm_90a) apply',
   });
+  assert.deepEqual(explain(q, k, v, { deterministic: true }).backward, [
+    'flash_bwd_pre_bf16_d128 (sm_80)',
+    'flash_bwd90_bf16_d128 (sm_90a)',
+    'flash_bwd_dq_det_bf16_d128 (sm_80)',
+  ]);
   process.env.FLASH_ATTN_KERNELS = 'sm80';
   assert.deepEqual(explain(q, k, v, { isCausal: true }), {
     backend: 'cuda',
     device: 'cuda:0',
     forward: ['flash_fwd_bf16_d128 (sm_80)'],
-    backward,
-    reason: 'the sm_80 forward: FLASH_ATTN_KERNELS=sm80',
+    backward: ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd_bf16_d128 (sm_80)', 'flash_bwd_dq_bf16_d128 (sm_80)'],
+    reason: 'the sm_80 forward and backward: FLASH_ATTN_KERNELS=sm80',
   });
   delete process.env.FLASH_ATTN_KERNELS;
   const plan = explain(odd.q, odd.k, odd.v);
-  assert.deepEqual([plan.forward, plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'the sm_80 forward: d = 59 is not a multiple of 8']);
+  assert.deepEqual([plan.forward, plan.backward[1], plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'flash_bwd_bf16_d64 (sm_80)', 'the sm_80 forward and backward: d = 59 is not a multiple of 8']);
   assert.deepEqual([explain(empty.q, empty.k, empty.v).forward, explain(empty.q, empty.k, empty.v).backward], [[], []]);
   assert.equal(fake.launches.length, 0);
   assert.equal(fake.memory.usedBytes, used);
   disposeAll(q, k, v, odd.q, odd.k, odd.v, empty.q, empty.k, empty.v);
+});
+
+test('explain with room for the Hopper forward but not the Hopper backward names both families and says why', () => {
+  newFake({ sharedMemoryPerBlockOptin: 180 * 1024 });
+  const { q, k, v } = inputs(1, 64, 64, 2, 2, 128, 'float16');
+  const plan = explain(q, k, v);
+  assert.deepEqual(plan.forward, ['flash_fwd90_f16_d128 (sm_90a)']);
+  assert.deepEqual(plan.backward, ['flash_bwd_pre_f16_d128 (sm_80)', 'flash_bwd_f16_d128 (sm_80)', 'flash_bwd_dq_f16_d128 (sm_80)']);
+  assert.equal(
+    plan.reason,
+    `compute capability 9.0: the Hopper forward (sm_90a) applies; the sm_80 backward: flash_bwd90_f16_d128 needs ${HOPPER_BWD_SMEM} bytes of shared memory per block, and this device allows ${180 * 1024}`,
+  );
+  disposeAll(q, k, v);
+});
+
+// --- the backward ---
+
+const bwdInputs = (n: number, lq: number, lk: number, h: number, hk: number, d: number, dtype: 'float16' | 'bfloat16') => ({
+  ...inputs(n, lq, lk, h, hk, d, dtype),
+  dout: randn([n, lq, h, d], { seed: 4, dtype, device: 'cuda' }),
+});
+
+/** The float64 gradients of the fake kernels' inputs. */
+async function referenceGradients(mask: Mask, t: { q: Tensor; k: Tensor; v: Tensor; dout: Tensor }) {
+  return referenceBackward(mask, await t.q.toFloat32Array(), await t.k.toFloat32Array(), await t.v.toFloat32Array(), await t.dout.toFloat32Array());
+}
+
+test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps of q, k, v, dout), bwd_dq; gradients as the reference', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [2, 200, 300, 4, 2, 96];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
+  const options = { windowSize: [40, 7] as [number, number] };
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const [launched, encoded, usedBefore] = [fake.launches.length, fake.tensorMapTargets.length, fake.memory.usedBytes];
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  assert.equal(fake.memory.usedBytes, usedBefore + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
+
+  const launches = fake.launches.slice(launched);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_bwd_dq_bf16_d128']);
+  const [pre, main, last] = launches;
+  assert.deepEqual(main.grid, [Math.ceil(lk / 128), hk, n]);
+  assert.deepEqual([main.threads, main.sharedBytes, main.params.length], [384, HOPPER_BWD_SMEM, BWD90_ARGS_SIZE]);
+  assert.equal(fake.functionAttributes.get('flash_bwd90_bf16_d128:8'), HOPPER_BWD_SMEM, 'opted in to its shared memory');
+  assert.deepEqual([pre.grid, last.grid], [[Math.ceil(lq / 16), h, n], [Math.ceil(lq / 16), h, n]]);
+  assert.deepEqual([pre.params.length, last.params.length], [FLASH_PARAMS_SIZE, FLASH_PARAMS_SIZE]);
+  assert.equal(fake.tensorMapTargets.length - encoded, 4, 'four maps encoded for the backward');
+
+  const expected = {
+    q: { address: pointerOf(t.q), rows: lq, heads: h, box: 64 },
+    k: { address: pointerOf(t.k), rows: lk, heads: hk, box: 128 },
+    v: { address: pointerOf(t.v), rows: lk, heads: hk, box: 128 },
+    dout: { address: pointerOf(t.dout), rows: lq, heads: h, box: 64 },
+  };
+  for (const name of BWD90_MAPS) {
+    const at = BWD90_ARGS_OFFSETS[name];
+    const map = decodeFakeTensorMap(main.params.subarray(at, at + CU_TENSOR_MAP_BYTES));
+    const { address, rows, heads, box } = expected[name];
+    assert.equal(map.globalAddress, address, `${name}: address`);
+    assert.deepEqual(map.globalDim, [d, rows, heads, n].map(BigInt), `${name}: dims`);
+    assert.deepEqual(map.globalStrides, [heads * d * 2, d * 2, rows * heads * d * 2].map(BigInt), `${name}: strides`);
+    assert.deepEqual(map.boxDim, [64, box, 1, 1], `${name}: box`);
+    assert.deepEqual(map.settings, [1, 4, 0, 3, 3, 0], `${name}: settings`);
+  }
+  // BwdArgs carries the very FlashParams the sm_80 phases get: the workspaces they share included.
+  assert.deepEqual(main.params.subarray(BWD90_ARGS_OFFSETS.p, BWD90_ARGS_OFFSETS.p + FLASH_PARAMS_SIZE), pre.params);
+  assert.deepEqual(last.params, pre.params);
+  const p = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
+  assert.deepEqual([p.dout, p.dq, p.dk, p.dv, p.lse], [pointerOf(t.dout), pointerOf(g.dq), pointerOf(g.dk), pointerOf(g.dv), pointerOf(lse)]);
+  assert.ok(p.dq_accum !== 0n && p.softmax_d !== 0n, 'dq_accum and softmax_d passed');
+  assert.deepEqual([p.lq, p.lk, p.h, p.hk, p.d, p.window_left, p.window_right, p.diagonal_offset, p.out_float32], [lq, lk, h, hk, d, 40, 7, lk - lq, 0]);
+
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: 40, windowRight: 7, diagonalOffset: lk - lq };
+  const ref = await referenceGradients(mask, t);
+  // dq went through the float32 dq_accum, so it is rounded twice.
+  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'bfloat16'));
+  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'bfloat16'));
+  assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'bfloat16'));
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps over 128 query rows', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [1, 150, 90, 2, 1, 64];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
+  const options = { isCausal: true, deterministic: true };
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const launched = fake.launches.length;
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  const launches = fake.launches.slice(launched);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
+  assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128), hk, n], [Math.ceil(lq / 64), h, n]]);
+  for (const name of ['q', 'dout'] as const) {
+    const at = BWD90_ARGS_OFFSETS[name];
+    assert.deepEqual(decodeFakeTensorMap(launches[1].params.subarray(at, at + CU_TENSOR_MAP_BYTES)).boxDim, [64, 128, 1, 1], name);
+  }
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
+  const ref = await referenceGradients(mask, t);
+  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
+  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('the sm_80 backward where the Hopper one does not apply: d = 59, cc 8.0, 180 KB of shared memory, FLASH_ATTN_KERNELS=sm80, an unaligned dout', () => {
+  const cases: [string, Parameters<typeof newFake>[0], number, string][] = [
+    ['d = 59', {}, 59, 'd64'],
+    ['cc 8.0', { computeCapability: [8, 0] }, 64, 'd64'],
+    ['180 KB of shared memory', { sharedMemoryPerBlockOptin: 180 * 1024 }, 128, 'd128'],
+    ['FLASH_ATTN_KERNELS=sm80', {}, 128, 'd128'],
+    ['an unaligned dout', {}, 64, 'd64'],
+  ];
+  for (const [name, device, d, suffix] of cases) {
+    if (name.startsWith('FLASH_ATTN_KERNELS')) process.env.FLASH_ATTN_KERNELS = 'sm80';
+    const fake = newFake(device);
+    const [n, lq, lk, h, hk] = [1, 33, 40, 2, 1];
+    const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
+    let dout = t.dout;
+    let foreign: bigint | undefined;
+    if (name === 'an unaligned dout') {
+      // Memory owned by other code, 8 bytes past a 256-byte boundary.
+      const bytes = n * lq * h * d * 2;
+      foreign = fake.memory.allocate(bytes + 8);
+      fake.memory.view(foreign + 8n, bytes).set(fake.memory.view(pointerOf(t.dout), bytes));
+      dout = Tensor.fromDevicePointer(foreign + 8n, t.dout.shape, 'float16', 'cuda');
+    }
+    const { out, lse } = flashMhaFwd(t.q, t.k, t.v);
+    const [launched, encoded] = [fake.launches.length, fake.tensorMapTargets.length];
+    const g = flashMhaBwd(dout, t.q, t.k, t.v, out, lse);
+    const launches = fake.launches.slice(launched);
+    assert.deepEqual(launches.map((l) => l.symbol), [`flash_bwd_pre_f16_${suffix}`, `flash_bwd_f16_${suffix}`, `flash_bwd_dq_f16_${suffix}`], name);
+    assert.ok(launches.every((l) => l.params.length === FLASH_PARAMS_SIZE), `${name}: plain FlashParams`);
+    assert.equal(fake.tensorMapTargets.length, encoded, `${name}: no map encoded for the backward`);
+    disposeAll(t.q, t.k, t.v, t.dout, dout, out, lse, g.dq, g.dk, g.dv);
+    if (foreign !== undefined) fake.memory.free(foreign);
+    delete process.env.FLASH_ATTN_KERNELS;
+  }
+});
+
+test("ring attention's float32 gradients: the Hopper backward gets out_float32 and writes dk, dv in float32", async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [1, 20, 36, 2, 2, 128];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 0.125, windowLeft: -1, windowRight: -1, diagonalOffset: 0 };
+  const p = { ...mask, dtype: 'bfloat16', device: 'cuda:0', outDtype: 'float32', deterministic: false } as const;
+  const f = cudaForward({ ...p, outDtype: 'bfloat16' }, t.q.storage(), t.k.storage(), t.v.storage());
+  const launched = fake.launches.length;
+  const g = cudaBackward(p, t.dout.storage(), t.q.storage(), t.k.storage(), t.v.storage(), f.out, f.lse);
+  const main = fake.launches[launched + 1];
+  assert.equal(main.symbol, 'flash_bwd90_bf16_d128');
+  assert.equal(decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p).out_float32, 1);
+  const ref = await referenceGradients(mask, t);
+  assert.deepEqual(await g.dk.read(), Float32Array.from(ref.dk));
+  assert.deepEqual(await g.dv.read(), Float32Array.from(ref.dv));
+  for (const s of [f.out, f.lse, g.dq, g.dk, g.dv]) s.dispose();
+  disposeAll(t.q, t.k, t.v, t.dout);
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('a failing encode in the backward is a CudaError: nothing launched, the gradients and workspaces freed', () => {
+  const fake = newFake();
+  const t = bwdInputs(1, 16, 16, 1, 1, 64, 'bfloat16');
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v);
+  const [launched, used] = [fake.launches.length, fake.memory.usedBytes];
+  fake.failures.set('cuTensorMapEncodeTiled', 1);
+  assert.throws(
+    () => flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse),
+    (e: unknown) => e instanceof CudaError && e.call === 'cuTensorMapEncodeTiled',
+  );
+  fake.failures.clear();
+  assert.equal(fake.launches.length, launched, 'not even bwd_pre');
+  assert.equal(fake.memory.usedBytes, used);
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse);
 });

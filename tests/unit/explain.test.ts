@@ -1,7 +1,10 @@
 // explain() on the CPU backend: it says the CPU runs TypeScript, and it rejects exactly what flashMha
-// rejects, with the same error (one front door).
+// rejects, with the same error (one front door). On CUDA, the reason it gives for the forward's and the
+// backward's families (the fake-driver runs are in cuda-hopper.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { KernelEntry } from '../../src/backend/cuda/table.js';
+import { planReason } from '../../src/backend/cuda/plan.js';
 import { ShapeError, explain, flashMha, randn } from '../../src/index.js';
 
 test('explain on the CPU: no GPU kernel, the tiled TypeScript forward and backward', () => {
@@ -40,4 +43,28 @@ test('explain validates like flashMha: same error class and message', () => {
   const disposed = randn([1, 8, 2, 64], { dtype: 'float16' });
   disposed.dispose();
   assert.throws(() => explain(disposed, q, q), /disposed/);
+});
+
+// --- the CUDA reason ---
+
+const hopper = (phase: 'fwd' | 'bwd') => {
+  const entry: KernelEntry = {
+    file: 'f.fatbin', symbol: `flash_${phase}90_bf16_d128`, arch: 'sm_90a', phase, dtype: 'bfloat16', headDim: 128,
+    threads: 384, smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: phase === 'fwd' ? 'lq' : 'lk', gridHeads: phase === 'fwd' ? 'h' : 'hk',
+  };
+  return { arch: 'sm_90a', entry, maps: {} } as never;
+};
+const sm80 = (reason: string) => ({ arch: 'sm_80', reason }) as const;
+
+test("explain's CUDA reason covers the forward and the backward, once where both fall back for the same reason", () => {
+  assert.equal(planReason(hopper('fwd'), hopper('bwd')), 'compute capability 9.0: the Hopper forward and backward (sm_90a) apply');
+  assert.equal(planReason(sm80('FLASH_ATTN_KERNELS=sm80'), sm80('FLASH_ATTN_KERNELS=sm80')), 'the sm_80 forward and backward: FLASH_ATTN_KERNELS=sm80');
+  assert.equal(
+    planReason(hopper('fwd'), sm80('no sm_90a backward is compiled for bfloat16, d = 192')),
+    'compute capability 9.0: the Hopper forward (sm_90a) applies; the sm_80 backward: no sm_90a backward is compiled for bfloat16, d = 192',
+  );
+  assert.equal(
+    planReason(sm80('no sm_90a forward is compiled for bfloat16, d = 128'), hopper('bwd')),
+    'compute capability 9.0: the sm_80 forward: no sm_90a forward is compiled for bfloat16, d = 128; the Hopper backward (sm_90a) applies',
+  );
 });

@@ -2,7 +2,8 @@
 // Hopper kernel only where every condition holds, with each condition flipped one at a time.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ForwardPathInputs, chooseForward, kernelFamily } from '../../src/backend/cuda/forward-path.js';
+import { type ForwardPathInputs, chooseForward } from '../../src/backend/cuda/forward-path.js';
+import { kernelFamily } from '../../src/backend/cuda/hopper-path.js';
 import type { KernelEntry } from '../../src/backend/cuda/table.js';
 import { attentionTensorMap, tensorMapViolation } from '../../src/backend/cuda/tma.js';
 import { OptionError } from '../../src/index.js';
@@ -41,7 +42,7 @@ test('FLASH_ATTN_KERNELS: unset, empty or auto picks per call; sm80 forces the s
   for (const bad of ['sm90', 'SM80', 'sm_80', ' sm80']) {
     assert.throws(
       () => kernelFamily(bad),
-      (e: unknown) => e instanceof OptionError && e.message === `FLASH_ATTN_KERNELS: expected 'sm80' (the sm_80 kernels everywhere) or 'auto' (the default: the Hopper forward where it applies), got '${bad}'`,
+      (e: unknown) => e instanceof OptionError && e.message === `FLASH_ATTN_KERNELS: expected 'sm80' (the sm_80 kernels everywhere) or 'auto' (the default: the Hopper kernels where they apply), got '${bad}'`,
     );
   }
 });

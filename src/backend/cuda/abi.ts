@@ -86,38 +86,69 @@ function checkInt32(name: string, value: number): number {
 }
 
 /**
- * The mirror of kernels/sm90/fwd.cuh's `flash90::FwdArgs`, the Hopper forward's one parameter: the tensor maps
- * of q, k and v, then FlashParams, the whole padded to CUtensorMap's alignment (128 with CUDA 13.0: 640 bytes;
- * the driver copies that many bytes at launch, so all of them must be there; a kernel built with 12.x, where
- * the struct is 576 bytes at the same offsets, reads a prefix). tests/unit/abi.test.ts compiles fwd.cuh with
- * nvcc and checks these offsets and the size.
+ * The Hopper kernels' one parameter (passed __grid_constant__): the tensor maps they read through, 128 bytes
+ * each in declaration order, then FlashParams at the next 8-byte boundary, the whole padded to CUtensorMap's
+ * alignment (128 with CUDA 13.0; the driver copies sizeof bytes at launch, so all of them must be there; a
+ * kernel built with 12.x, where CUtensorMap is only 64-byte aligned, reads a prefix at the same offsets).
+ * tests/unit/abi.test.ts compiles the headers with nvcc and checks every offset, the size and the alignment.
  */
+export interface TensorMapArgsLayout<M extends string> {
+  /** The maps in declaration order. */
+  maps: readonly M[];
+  offsets: Readonly<Record<M | 'p', number>>;
+  size: number;
+  alignment: number;
+}
+
+function tensorMapArgsLayout<M extends string>(maps: readonly M[]): TensorMapArgsLayout<M> {
+  const offsets = {} as Record<M | 'p', number>;
+  maps.forEach((name, i) => (offsets[name] = i * CU_TENSOR_MAP_BYTES));
+  const p = Math.ceil((maps.length * CU_TENSOR_MAP_BYTES) / 8) * 8;
+  offsets.p = p;
+  const size = Math.ceil((p + FLASH_PARAMS_SIZE) / CU_TENSOR_MAP_ALIGNMENT) * CU_TENSOR_MAP_ALIGNMENT;
+  return { maps, offsets, size, alignment: CU_TENSOR_MAP_ALIGNMENT };
+}
+
+/** The exact bytes of such a parameter: each map's 128 bytes as cuTensorMapEncodeTiled wrote them, then `params`. */
+function packTensorMapArgs<M extends string>(
+  caller: string,
+  layout: TensorMapArgsLayout<M>,
+  maps: Readonly<Record<M, Uint8Array>>,
+  params: FlashParams,
+): Uint8Array {
+  const bytes = new Uint8Array(layout.size);
+  for (const name of layout.maps) {
+    if (maps[name].length !== CU_TENSOR_MAP_BYTES) {
+      throw new Error(`${caller}: the ${name} map has ${maps[name].length} bytes, expected ${CU_TENSOR_MAP_BYTES}`);
+    }
+    bytes.set(maps[name], layout.offsets[name]);
+  }
+  bytes.set(packFlashParams(params), layout.offsets.p);
+  return bytes;
+}
+
+/** kernels/sm90/fwd.cuh's `flash90::FwdArgs`, the Hopper forward's parameter: maps of q, k, v (640 bytes). */
 export const FWD90_MAPS = ['q', 'k', 'v'] as const;
 export type Fwd90Map = (typeof FWD90_MAPS)[number];
 
-function fwd90Layout(): { offsets: Record<Fwd90Map | 'p', number>; size: number } {
-  const mapsEnd = FWD90_MAPS.length * CU_TENSOR_MAP_BYTES;
-  const p = Math.ceil(mapsEnd / 8) * 8;
-  return {
-    offsets: { q: 0, k: CU_TENSOR_MAP_BYTES, v: 2 * CU_TENSOR_MAP_BYTES, p },
-    size: Math.ceil((p + FLASH_PARAMS_SIZE) / CU_TENSOR_MAP_ALIGNMENT) * CU_TENSOR_MAP_ALIGNMENT,
-  };
+const FWD90_LAYOUT = tensorMapArgsLayout(FWD90_MAPS);
+export const FWD90_ARGS_OFFSETS = FWD90_LAYOUT.offsets;
+export const FWD90_ARGS_SIZE = FWD90_LAYOUT.size;
+export const FWD90_ARGS_ALIGNMENT = FWD90_LAYOUT.alignment;
+
+export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
+  return packTensorMapArgs('packFwd90Args', FWD90_LAYOUT, maps, params);
 }
 
-const FWD90_LAYOUT = fwd90Layout();
-export const FWD90_ARGS_OFFSETS: Readonly<Record<Fwd90Map | 'p', number>> = FWD90_LAYOUT.offsets;
-export const FWD90_ARGS_SIZE = FWD90_LAYOUT.size;
-export const FWD90_ARGS_ALIGNMENT = CU_TENSOR_MAP_ALIGNMENT;
+/** kernels/sm90/bwd.cuh's `flash90::BwdArgs`, the Hopper backward's parameter: maps of q, k, v, dout (768 bytes). */
+export const BWD90_MAPS = ['q', 'k', 'v', 'dout'] as const;
+export type Bwd90Map = (typeof BWD90_MAPS)[number];
 
-/** The exact bytes of a FwdArgs: each map's 128 bytes as cuTensorMapEncodeTiled wrote them, then `params`. */
-export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
-  const bytes = new Uint8Array(FWD90_ARGS_SIZE);
-  for (const name of FWD90_MAPS) {
-    if (maps[name].length !== CU_TENSOR_MAP_BYTES) {
-      throw new Error(`packFwd90Args: the ${name} map has ${maps[name].length} bytes, expected ${CU_TENSOR_MAP_BYTES}`);
-    }
-    bytes.set(maps[name], FWD90_ARGS_OFFSETS[name]);
-  }
-  bytes.set(packFlashParams(params), FWD90_ARGS_OFFSETS.p);
-  return bytes;
+const BWD90_LAYOUT = tensorMapArgsLayout(BWD90_MAPS);
+export const BWD90_ARGS_OFFSETS = BWD90_LAYOUT.offsets;
+export const BWD90_ARGS_SIZE = BWD90_LAYOUT.size;
+export const BWD90_ARGS_ALIGNMENT = BWD90_LAYOUT.alignment;
+
+export function packBwd90Args(maps: Readonly<Record<Bwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
+  return packTensorMapArgs('packBwd90Args', BWD90_LAYOUT, maps, params);
 }

@@ -5,12 +5,11 @@
 import type { AttentionProblem, BackwardResult, ForwardResult } from '../../backend.js';
 import { DeviceError, describe } from '../../errors.js';
 import type { Storage } from '../../storage.js';
-import { type FlashParams, packFlashParams } from './abi.js';
+import type { FlashParams } from './abi.js';
+import { launchBackward } from './backward.js';
 import { launchForward } from './forward.js';
-import { launchKernel, resolveKernel } from './modules.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
-import { backwardPhases } from './table.js';
 
 /** float32 -Infinity, the lse of a row with no allowed key. */
 const NEGATIVE_INFINITY_BITS = 0xff800000;
@@ -111,19 +110,16 @@ export function cudaBackward(
       for (const g of [dq, dk, dv]) device.fillBytes(g.pointer, 0, g.byteLength);
       return { dq, dk, dv };
     }
-    const kernels = backwardPhases(p).map((phase) => resolveKernel(device, phase, p));
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
-    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd then adds into from every key block. The
-    // deterministic backward never reads dq_accum (bwd_dq_det writes dq itself), but bwd still adds into it
-    // (a flag to skip that cost the large d128 variant a register spill), so it is allocated in either mode.
+    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd (either family) then adds into from every key
+    // block. The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself), but bwd still adds
+    // into it (a flag to skip that cost the large sm_80 d128 variant a register spill), so it is allocated in
+    // either mode.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     let dqAccum: CudaStorage | undefined;
     try {
       dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
-      const params = packFlashParams(
-        flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }),
-      );
-      for (const kernel of kernels) launchKernel(device, kernel, params);
+      launchBackward(device, p, flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }));
     } finally {
       softmaxD.dispose();
       dqAccum?.dispose();

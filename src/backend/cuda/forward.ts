@@ -4,7 +4,8 @@
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packFlashParams, packFwd90Args } from './abi.js';
-import { type ForwardPath, chooseForward, kernelFamily } from './forward-path.js';
+import { type ForwardPath, chooseForward } from './forward-path.js';
+import { kernelFamily } from './hopper-path.js';
 import { launchKernel, resolveEntry, resolveKernel } from './modules.js';
 import type { CudaDevice } from './runtime.js';
 import { kernelManifest } from './table.js';
@@ -28,11 +29,6 @@ export function launchForward(device: CudaDevice, p: AttentionProblem, params: F
     launchKernel(device, resolveKernel(device, 'fwd', p), packFlashParams(params));
     return;
   }
-  // Maps are encoded per call: they hold the tensors' addresses, which change from call to call.
-  const maps = {
-    q: device.encodeTensorMap(path.maps.q, params.q),
-    k: device.encodeTensorMap(path.maps.k, params.k),
-    v: device.encodeTensorMap(path.maps.v, params.v),
-  };
+  const maps = device.encodeTensorMaps(path.maps, { q: params.q, k: params.k, v: params.v });
   launchKernel(device, resolveEntry(device, path.entry, p), packFwd90Args(maps, params));
 }

@@ -82,12 +82,17 @@ export interface ResolvedKernel {
   grid: [number, number, number];
 }
 
-/** The sm_80 kernel of `phase` for this problem on this device. */
-export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProblem): ResolvedKernel {
-  return resolveEntry(device, selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin), p);
+/** The manifest entry of the sm_80 kernel of `phase` for this problem on this device. */
+export function sm80Entry(device: CudaDevice, phase: Phase, p: Pick<AttentionProblem, 'dtype' | 'd'>): KernelEntry {
+  return selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
 }
 
-/** A manifest entry already chosen (the Hopper forward), loaded and with its grid for this problem. */
+/** The sm_80 kernel of `phase` for this problem on this device. */
+export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProblem): ResolvedKernel {
+  return resolveEntry(device, sm80Entry(device, phase, p), p);
+}
+
+/** A manifest entry already chosen (a Hopper kernel), loaded and with its grid for this problem. */
 export function resolveEntry(device: CudaDevice, entry: KernelEntry, p: AttentionProblem): ResolvedKernel {
   return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p) };
 }

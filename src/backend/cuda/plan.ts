@@ -1,30 +1,47 @@
 /**
  * explain() on CUDA: the kernels a call would launch on its device, chosen by the same functions the launches
- * use (forward.ts, table.ts), without launching or allocating anything.
+ * use (forward.ts, backward.ts), without launching or allocating anything.
  */
 import type { AttentionProblem, KernelPlan } from '../../backend.js';
 import type { Storage } from '../../storage.js';
 import { cudaStorage } from './attention.js';
+import { backwardEntries, backwardPath } from './backward.js';
+import type { BackwardPath } from './backward-path.js';
 import { forwardPath } from './forward.js';
+import type { ForwardPath } from './forward-path.js';
+import { sm80Entry } from './modules.js';
 import { cudaDevice } from './runtime.js';
-import { type KernelDtype, type Phase, backwardPhases, kernelLabel, kernelManifest, selectKernel } from './table.js';
+import { kernelLabel } from './table.js';
 
 export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
   if (p.lq === 0 || p.lk === 0) {
     return { forward: [], backward: [], reason: 'lq or lk is 0: the outputs are filled without a kernel' };
   }
   const device = cudaDevice(p.device);
-  const sm80 = (phase: Phase) =>
-    kernelLabel(selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin));
-  // o is allocated by the call itself, from the pool (256-byte aligned): only the inputs' addresses can decide.
+  // Outputs are allocated by the calls themselves, from the pool (256-byte aligned), and explain() has no dout:
+  // only the inputs' addresses can decide.
   const pointers = { q: cudaStorage(q, 'q').pointer, k: cudaStorage(k, 'k').pointer, v: cudaStorage(v, 'v').pointer };
-  const path = forwardPath(device, p, pointers);
+  const forward = forwardPath(device, p, pointers);
+  const backward = backwardPath(device, p, pointers);
   return {
-    forward: [path.arch === 'sm_90a' ? kernelLabel(path.entry) : sm80('fwd')],
-    backward: backwardPhases(p).map(sm80),
-    reason:
-      path.arch === 'sm_90a'
-        ? `compute capability 9.0: the Hopper forward (sm_90a) applies; the backward runs the sm_80 kernels`
-        : `the sm_80 forward: ${path.reason}`,
+    forward: [kernelLabel(forward.arch === 'sm_90a' ? forward.entry : sm80Entry(device, 'fwd', p))],
+    backward: backwardEntries(device, p, backward).map(kernelLabel),
+    reason: planReason(forward, backward),
   };
+}
+
+/**
+ * Why each pass runs its family, e.g. 'compute capability 9.0: the Hopper forward (sm_90a) applies; the sm_80
+ * backward: no sm_90a backward is compiled for bfloat16, d = 256'; one reason when both fall back for it.
+ */
+export function planReason(forward: ForwardPath, backward: BackwardPath): string {
+  if (forward.arch === 'sm_80' && backward.arch === 'sm_80' && forward.reason === backward.reason) {
+    return `the sm_80 forward and backward: ${forward.reason}`;
+  }
+  if (forward.arch === 'sm_90a' && backward.arch === 'sm_90a') {
+    return 'compute capability 9.0: the Hopper forward and backward (sm_90a) apply';
+  }
+  const part = (pass: string, path: ForwardPath | BackwardPath) =>
+    path.arch === 'sm_90a' ? `the Hopper ${pass} (sm_90a) applies` : `the sm_80 ${pass}: ${path.reason}`;
+  return `compute capability 9.0: ${part('forward', forward)}; ${part('backward', backward)}`;
 }

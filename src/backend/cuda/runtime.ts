@@ -287,6 +287,16 @@ export class CudaDevice {
     return slot.read();
   }
 
+  /**
+   * The maps of one Hopper launch, by name, each over its tensor's address. Encoded per call: they hold the
+   * tensors' addresses, which change from call to call.
+   */
+  encodeTensorMaps<M extends string>(maps: Readonly<Record<M, TensorMapGeometry>>, addresses: Readonly<Record<M, bigint>>): Record<M, Uint8Array> {
+    const encoded = {} as Record<M, Uint8Array>;
+    for (const name of Object.keys(maps) as M[]) encoded[name] = this.encodeTensorMap(maps[name], addresses[name]);
+    return encoded;
+  }
+
   launch(fn: CUfunction, grid: readonly [number, number, number], threads: number, sharedBytes: number, params: Uint8Array): void {
     const driver = this.runtime.driver;
     this.makeCurrent();

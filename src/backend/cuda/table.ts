@@ -1,7 +1,8 @@
 /**
  * Which compiled kernel runs a call, and with which launch shape. The kernel build writes
- * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, phase, dtype, headDim,
- * threads, smemBytes, tileRows, gridRows, gridHeads }`.
+ * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
+ * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
+ * tensor maps, `keyTileRows` and (the backward) `queryTileRows`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +44,8 @@ export interface KernelEntry {
   tileRows: number;
   /** Key rows per step (the TMA box of k and v), for kernels that read through tensor maps. */
   keyTileRows?: number;
+  /** Query rows per step (the TMA box of q and dout), for the Hopper backward, whose blocks own key rows. */
+  queryTileRows?: number;
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
 }
@@ -92,6 +95,12 @@ const oneOf =
   (value: unknown): value is T =>
     values.includes(value as T);
 
+/** `{ [key]: n }` for a positive integer n, `{}` where the entry leaves the field out. */
+function optionalRows<K extends 'keyTileRows' | 'queryTileRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
+  if (entry[key] === undefined) return {};
+  return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
+}
+
 /** Checks the manifest's shape; a malformed one is a broken install, reported as such. */
 export function parseManifest(json: unknown, source: string): KernelEntry[] {
   const list = (json as { kernels?: unknown } | null)?.kernels;
@@ -112,9 +121,8 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       tileRows: field(entry, 'tileRows', isPositiveInteger, where, 'a positive integer'),
       gridRows: field(entry, 'gridRows', oneOf(['lq', 'lk'] as const), where, "'lq' | 'lk'"),
       gridHeads: field(entry, 'gridHeads', oneOf(['h', 'hk'] as const), where, "'h' | 'hk'"),
-      ...(entry.keyTileRows === undefined
-        ? {}
-        : { keyTileRows: field(entry, 'keyTileRows', isPositiveInteger, where, 'a positive integer') }),
+      ...optionalRows(entry, 'keyTileRows', where),
+      ...optionalRows(entry, 'queryTileRows', where),
     };
   });
 }

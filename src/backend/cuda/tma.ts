@@ -1,7 +1,7 @@
 /**
- * The tensor maps the Hopper forward reads q, k and v through (TMA), as pure functions: the geometry of a
- * map over one [n, rows, heads, d] tensor of 16-bit elements, and the driver's rules for a valid map.
- * runtime.ts encodes them; kernels/test/flashk.py (`tensor_map`) is the reference this mirrors.
+ * The tensor maps the Hopper kernels read q, k, v (and, in the backward, dout) through (TMA), as pure functions:
+ * the geometry of a map over one [n, rows, heads, d] tensor of 16-bit elements, and the driver's rules for a
+ * valid map. runtime.ts encodes them; kernels/test/flashk.py (`tensor_map`) is the reference this mirrors.
  */
 
 /** 16-bit elements; the kernel only moves bits, so the map's data type is UINT16 for float16 and bfloat16. */
@@ -53,10 +53,11 @@ export function attentionTensorMap(shape: AttentionTensorShape, boxRows: number)
 /**
  * The first rule of cuTensorMapEncodeTiled (CUDA driver API reference) that a map over `address` would
  * break, or undefined when it is valid. Checked before encoding so that an unusual shape falls back to the
- * sm_80 kernel instead of failing.
+ * sm_80 kernel instead of failing. An `address` not known yet (explain() has no dout) leaves only the geometry
+ * to check.
  */
-export function tensorMapViolation(map: TensorMapGeometry, address: bigint): string | undefined {
-  if (address % BigInt(TMA_ADDRESS_ALIGNMENT) !== 0n) {
+export function tensorMapViolation(map: TensorMapGeometry, address: bigint | undefined): string | undefined {
+  if (address !== undefined && address % BigInt(TMA_ADDRESS_ALIGNMENT) !== 0n) {
     return `address 0x${address.toString(16)} is not ${TMA_ADDRESS_ALIGNMENT}-byte aligned`;
   }
   for (const [i, dim] of map.globalDim.entries()) {

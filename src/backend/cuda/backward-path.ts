@@ -1,0 +1,35 @@
+/**
+ * Which main kernel the backward runs between bwd_pre and bwd_dq (or bwd_dq_det): the Hopper backward (sm_90a)
+ * where every condition of hopper-path.ts holds, else the sm_80 bwd. Both read softmax_d from bwd_pre, add dq
+ * into dq_accum (which bwd_dq reads) and write dk and dv without atomics (so deterministic mode keeps them).
+ */
+import type { Bwd90Map } from './abi.js';
+import { type HopperKernelSpec, type HopperPath, type HopperPathInputs, chooseHopperKernel } from './hopper-path.js';
+
+/**
+ * A block of the Hopper backward owns keyTileRows key rows (the box of k and v) and steps over the queries
+ * queryTileRows at a time (the box of q and dout). It stores dk and dv; dq, which bwd_dq stores, is held to
+ * the same alignment.
+ */
+const HOPPER_BACKWARD: HopperKernelSpec<Bwd90Map, 'dq' | 'dk' | 'dv'> = {
+  phase: 'bwd',
+  pass: 'backward',
+  mapped: {
+    q: { rows: 'lq', boxRows: 'queryTileRows' },
+    k: { rows: 'lk', boxRows: 'keyTileRows' },
+    v: { rows: 'lk', boxRows: 'keyTileRows' },
+    dout: { rows: 'lq', boxRows: 'queryTileRows' },
+  },
+  stored: ['dq', 'dk', 'dv'],
+};
+
+export interface BackwardPathInputs extends HopperPathInputs<Bwd90Map, 'dq' | 'dk' | 'dv'> {
+  /** dout is left out in explain(), which has none; dq, dk, dv where they are not allocated yet. */
+  pointers: { q: bigint; k: bigint; v: bigint; dout?: bigint; dq?: bigint; dk?: bigint; dv?: bigint };
+}
+
+export type BackwardPath = HopperPath<Bwd90Map>;
+
+export function chooseBackward(inputs: BackwardPathInputs): BackwardPath {
+  return chooseHopperKernel(HOPPER_BACKWARD, inputs);
+}

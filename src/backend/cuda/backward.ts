@@ -1,0 +1,40 @@
+/**
+ * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
+ * through tensor maps) where backward-path.ts allows it, else the sm_80 bwd, then bwd_dq (bwd_dq_det when
+ * deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path.
+ */
+import type { AttentionProblem } from '../../backend.js';
+import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
+import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './backward-path.js';
+import { kernelFamily } from './hopper-path.js';
+import { launchKernel, resolveEntry, sm80Entry } from './modules.js';
+import type { CudaDevice } from './runtime.js';
+import { type KernelEntry, backwardPhases, kernelManifest } from './table.js';
+
+/** The backward path of this call on this device; see BackwardPathInputs for the addresses that may be left out. */
+export function backwardPath(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers']): BackwardPath {
+  return chooseBackward({
+    family: kernelFamily(),
+    computeCapability: device.computeCapability,
+    sharedMemoryLimit: device.sharedMemoryPerBlockOptin,
+    kernels: kernelManifest().kernels,
+    problem: p,
+    pointers,
+  });
+}
+
+/** The backward's kernels in launch order (backwardPhases), the Hopper kernel in the bwd phase where `path` chose it. */
+export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: BackwardPath): KernelEntry[] {
+  return backwardPhases(p).map((phase) => (phase === 'bwd' && path.arch === 'sm_90a' ? path.entry : sm80Entry(device, phase, p)));
+}
+
+/** Enqueues the backward of `params` (every address filled in, the workspaces dq_accum and softmax_d too; lq, lk > 0). */
+export function launchBackward(device: CudaDevice, p: AttentionProblem, params: FlashParams): void {
+  const { q, k, v, dout, dq, dk, dv } = params;
+  const path = backwardPath(device, p, { q, k, v, dout, dq, dk, dv });
+  // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
+  const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
+  const flat = packFlashParams(params);
+  const main = path.arch === 'sm_90a' ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout }), params) : flat;
+  for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
+}
