@@ -55,9 +55,10 @@ const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
 // And for the main unit (FLASH_PART=1) of these head dims: with sm_90 machine code beside sm_80, ptxas spills in the
 // sm_90 code of flash_fwd_*_d128 (20 bytes) and flash_bwd_large_*_d256 (4 bytes) at the default level 5, none at 0-3.
 const MAIN_REGISTER_LEVEL = { 128: 3, 256: 3 };
-// And for the Hopper backward (flash_bwd90_*), compiled apart from the Hopper forward of its head dim into
-// flash_sm90_<dtype>_d<D>_bwd.fatbin: at the default level the d64 consumers spill 4 bytes (none at 0-3).
-const BWD90_REGISTER_LEVEL = { 64: 3 };
+// And for the Hopper backward (flash_bwd90_*) of these head dims, compiled apart from the Hopper forward of its
+// head dim into flash_sm90_<dtype>_d<D>_bwd.fatbin. None needs it now (a version that staged dQ in shared memory
+// spilled 4 bytes in the d64 consumers at the default level, none at 0-3).
+const BWD90_REGISTER_LEVEL = {};
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);

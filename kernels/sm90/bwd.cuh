@@ -12,8 +12,7 @@
 //   dV_w += P^T dO_i,  dK_w += dS^T Q_i                     (wgmma, A from registers: P^T and dS^T never leave them)
 //   dS^T -> shared memory; both warpgroups meet; dQ_i += dS K_j (wgmma, both operands in shared memory, transposed)
 // where each warpgroup computes one 64 x 64 block of dQ_i (d = 128: one half of the head dim; d = 64 with 128
-// query rows: one half of the rows) and stages it in shared memory, from where half of its threads add it into
-// dq_accum with one bulk reduction per row (cp.reduce.async.bulk .add.f32) instead of 16 atomics per thread.
+// query rows: one half of the rows) and adds it into dq_accum with float32 vector atomics.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
 #pragma once
 #include <cuda.h>
@@ -56,12 +55,8 @@ struct Bwd90 {
   static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS^T buffers: one step's dQ reads overlap the next's writes
   static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
-  // Each consumer's 64 x 64 block of dQ_i in float32, rows padded by 8 floats (fewer bank conflicts; rows stay
-  // 16-byte aligned for the bulk reductions that add them into dq_accum).
-  static constexpr int DQ_ROW_FLOATS = 64 + 8, DQ_STAGE_BYTES = 64 * DQ_ROW_FLOATS * 4;
-  static constexpr int OFF_DQ = OFF_DVEC + STAGES * BR * 4;
-  static constexpr int OFF_BARRIERS = OFF_DQ + CONSUMERS * DQ_STAGE_BYTES;
-  // kv_full, then per stage full and empty.
+  static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
+  // kv_full, then per stage full, empty.
   static constexpr int BARRIERS = 1 + 2 * STAGES;
   static constexpr int SMEM_BYTES = OFF_BARRIERS + BARRIERS * 8 + 1024;  // + alignment of the window to 1024
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
@@ -89,7 +84,6 @@ struct BwdBlock {
   __device__ __forceinline__ uint32_t kv_full() const { return base + F::OFF_BARRIERS; }
   __device__ __forceinline__ uint32_t full(int s) const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * s); }
   __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
-  __device__ __forceinline__ uint32_t sdQ(int w) const { return base + F::OFF_DQ + w * F::DQ_STAGE_BYTES; }
   __device__ __forceinline__ float* lse(int s) const {
     return reinterpret_cast<float*>(flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem)) + F::OFF_LSE) + s * F::BR;
   }
@@ -99,12 +93,6 @@ struct BwdBlock {
   __device__ __forceinline__ int head_of(int st) const { return kh * group + st / blocks_per_head; }
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
-
-// Consumer warpgroup w's 64 x 64 block of dQ_i: its first row inside the query block and its first column.
-template <int D>
-__device__ __forceinline__ int dq_block_row(int w) { return 64 * (w % Bwd90<D>::DQ_ROW_BLOCKS); }
-template <int D>
-__device__ __forceinline__ int dq_block_col(int w) { return 64 * (w / Bwd90<D>::DQ_ROW_BLOCKS); }
 
 // Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
 template <int D>
@@ -159,9 +147,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
   const int ct = threadIdx.x - 128, w = ct / 128;  // consumer warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
   const int warp_row = ((ct / 32) % 4) * 16, lane = ct & 31, g = lane >> 2, t = lane & 3;
   const int key0 = blk.j0 + 64 * w;  // this warpgroup's first key
-  const int wt = ct % 128;            // thread inside the warpgroup
-  const uint32_t sdQ = blk.sdQ(w);
-  const int dq_rows = dq_block_row<D>(w), dq_cols = dq_block_col<D>(w);  // its block of dQ_i
+  const int dq_rows = 64 * (w % F::DQ_ROW_BLOCKS), dq_cols = 64 * (w / F::DQ_ROW_BLOCKS);  // its block of dQ_i
 
   float dv[NKV], dk[NKV];
 #pragma unroll
@@ -261,7 +247,6 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
         flash::st_shared_32(at, da[nt / 2][(nt % 2) * 2 + r]);
       }
     fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
-    if (wt < 64) bulk_wait_read<0>();  // the previous step's dQ staging buffer may be overwritten after the barrier
     named_sync(1, F::CONSUMER_THREADS);
 
     // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (A = dS: M = queries, stored M-major as
@@ -280,30 +265,23 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     wgmma_wait<1>();  // dV and dQ (groups complete in order)
     fence_registers(dq);
 
-    // dQ_i's block to the staging buffer (the copy engine finished reading the previous one before the named
-    // barrier of this step), then one bulk reduction per row from the warpgroup's first 64 threads.
+    float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
 #pragma unroll
-    for (int r = 0; r < 2; ++r)
+    for (int r = 0; r < 2; ++r) {
+      const int row = i0 + dq_rows + warp_row + g + 8 * r;
+      if (row >= p.lq) continue;
+      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-        st_shared_64(sdQ + ((warp_row + g + 8 * r) * F::DQ_ROW_FLOATS + 8 * nt + 2 * t) * 4, dq[4 * nt + 2 * r],
-                     dq[4 * nt + 2 * r + 1]);
-    fence_proxy_async_smem();  // read next by the copy engine
-    named_sync(2 + w, 128);
-    if (wt < 64) {
-      const int row = i0 + dq_rows + wt, bytes = min(64, p.d - dq_cols) * 4;
-      if (row < p.lq && bytes > 0)
-        bulk_reduce_add_f32(reinterpret_cast<float*>(p.dq_accum) + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d + dq_cols,
-                            sdQ + wt * F::DQ_ROW_FLOATS * 4, bytes);
-      bulk_commit();
+      for (int nt = 0; nt < 8; ++nt) {
+        const int col = dq_cols + 8 * nt + 2 * t;
+        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
+      }
     }
     wgmma_wait<0>();
     fence_registers(dv);
     fence_registers(dk);
     mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
   }
-
-  if (wt < 64) bulk_wait<0>();  // the last reductions have read their source before the block's shared memory goes
 
   // dK_w (scaled) and dV_w, each element written once; d is a multiple of 8 on this path, so a pair of columns is
   // either all in or all out.
