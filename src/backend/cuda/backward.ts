@@ -6,21 +6,13 @@
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
 import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './backward-path.js';
-import { kernelFamily } from './hopper-path.js';
-import { launchKernel, resolveEntry, sm80Entry } from './modules.js';
+import { hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
 import type { CudaDevice } from './runtime.js';
-import { type KernelEntry, backwardPhases, kernelManifest } from './table.js';
+import { type KernelEntry, backwardPhases } from './table.js';
 
 /** The backward path of this call on this device; see BackwardPathInputs for the addresses that may be left out. */
 export function backwardPath(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers']): BackwardPath {
-  return chooseBackward({
-    family: kernelFamily(),
-    computeCapability: device.computeCapability,
-    sharedMemoryLimit: device.sharedMemoryPerBlockOptin,
-    kernels: kernelManifest().kernels,
-    problem: p,
-    pointers,
-  });
+  return chooseBackward({ ...hopperDeviceFacts(device), problem: p, pointers });
 }
 
 /** The backward's kernels in launch order (backwardPhases), the Hopper kernel in the bwd phase where `path` chose it. */

@@ -5,21 +5,12 @@
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packFlashParams, packFwd90Args } from './abi.js';
 import { type ForwardPath, chooseForward } from './forward-path.js';
-import { kernelFamily } from './hopper-path.js';
-import { launchKernel, resolveEntry, resolveKernel } from './modules.js';
+import { hopperDeviceFacts, launchKernel, resolveEntry, resolveKernel } from './modules.js';
 import type { CudaDevice } from './runtime.js';
-import { kernelManifest } from './table.js';
 
 /** The forward path of this call on this device; `o` is left out where it is not allocated yet (explain). */
 export function forwardPath(device: CudaDevice, p: AttentionProblem, pointers: { q: bigint; k: bigint; v: bigint; o?: bigint }): ForwardPath {
-  return chooseForward({
-    family: kernelFamily(),
-    computeCapability: device.computeCapability,
-    sharedMemoryLimit: device.sharedMemoryPerBlockOptin,
-    kernels: kernelManifest().kernels,
-    problem: p,
-    pointers,
-  });
+  return chooseForward({ ...hopperDeviceFacts(device), problem: p, pointers });
 }
 
 /** Enqueues the forward of `params` (addresses of q, k, v, o, lse filled in; lq, lk > 0). */

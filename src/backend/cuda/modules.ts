@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AttentionProblem } from '../../backend.js';
 import { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type CUfunction, type CUmodule, type Raw64 } from './driver.js';
 import { type CudaDevice, asHandle } from './runtime.js';
+import { type HopperPathInputs, kernelFamily } from './hopper-path.js';
 import { logLaunch } from './log.js';
 import { type KernelDtype, type KernelEntry, type Phase, kernelLabel, kernelManifest, launchGrid, selectKernel } from './table.js';
 
@@ -83,6 +84,16 @@ export interface ResolvedKernel {
 }
 
 /** The manifest entry of the sm_80 kernel of `phase` for this problem on this device. */
+/** What the Hopper path rules need to know of a device (the rest of their inputs is the call's). */
+export function hopperDeviceFacts(device: CudaDevice): Pick<HopperPathInputs<string, string>, 'family' | 'computeCapability' | 'sharedMemoryLimit' | 'kernels'> {
+  return {
+    family: kernelFamily(),
+    computeCapability: device.computeCapability,
+    sharedMemoryLimit: device.sharedMemoryPerBlockOptin,
+    kernels: kernelManifest().kernels,
+  };
+}
+
 export function sm80Entry(device: CudaDevice, phase: Phase, p: Pick<AttentionProblem, 'dtype' | 'd'>): KernelEntry {
   return selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
 }
