@@ -9,8 +9,9 @@
 // per step (paper notation, transposed so that keys are the wgmma M dimension):
 //   S^T = K_w Q_i^T,  dP^T = V_w dO_i^T                     (wgmma, both operands in shared memory)
 //   P^T = exp2(S^T * scale * log2e - lse * log2e),  dS^T = P^T o (dP^T - D)   (registers)
-//   dV_w += P^T dO_i,  dK_w += dS^T Q_i                     (wgmma, A from registers: P^T and dS^T never leave them)
+//   dV_w += P^T dO_i                                        (wgmma, A from registers: P^T never leaves them)
 //   dS^T -> shared memory; both warpgroups meet; dQ_i += dS K_j (wgmma, both operands in shared memory, transposed)
+//   dK_w += dS^T Q_i                                        (wgmma, A from registers), overlapping the dQ atomics
 // where each warpgroup computes one 64 x 64 block of dQ_i (d = 128: one half of the head dim; d = 64 with 128
 // query rows: one half of the rows) and adds it into dq_accum with float32 vector atomics.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
