@@ -55,10 +55,6 @@ const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
 // And for the main unit (FLASH_PART=1) of these head dims: with sm_90 machine code beside sm_80, ptxas spills in the
 // sm_90 code of flash_fwd_*_d128 (20 bytes) and flash_bwd_large_*_d256 (4 bytes) at the default level 5, none at 0-3.
 const MAIN_REGISTER_LEVEL = { 128: 3, 256: 3 };
-// And for the Hopper backward (flash_bwd90_*) of these head dims, compiled apart from the Hopper forward of its
-// head dim into flash_sm90_<dtype>_d<D>_bwd.fatbin. None needs it now (a version that staged dQ in shared memory
-// spilled 4 bytes in the d64 consumers at the default level, none at 0-3).
-const BWD90_REGISTER_LEVEL = {};
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);
@@ -157,15 +153,10 @@ async function main() {
         });
       }
       if (HEAD_DIMS_90.includes(d)) {
-        const sm90 = { dt, d, arch: 'sm_90a', flags: NVCC_FLAGS_90, source: join(SRC90, 'flash_sm90.cu') };
-        const bwdApart = d in BWD90_REGISTER_LEVEL;
-        units.push({ ...sm90, file: `flash_sm90_${dt.tag}_d${d}.fatbin`, extra: bwdApart ? ['-DFLASH_SM90_PHASES=1'] : [] });
-        if (bwdApart) {
-          units.push({
-            ...sm90, file: `flash_sm90_${dt.tag}_d${d}_bwd.fatbin`,
-            extra: ['-DFLASH_SM90_PHASES=2', '-Xptxas', `--register-usage-level=${BWD90_REGISTER_LEVEL[d]}`],
-          });
-        }
+        units.push({
+          dt, d, arch: 'sm_90a', flags: NVCC_FLAGS_90, source: join(SRC90, 'flash_sm90.cu'),
+          file: `flash_sm90_${dt.tag}_d${d}.fatbin`, extra: [],
+        });
       }
     }
   console.log(`build-kernels: nvcc ${version}, ${units.length} fatbins, ${PARALLEL} at a time`);
@@ -193,7 +184,10 @@ async function main() {
     for (const shape of shapes.filter((s) => s.headDim === d && s.arch === arch)) {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       const info = report.get(symbol);
-      if (!info) continue;  // another fatbin of this head dim and arch has it (checked below)
+      if (!info) {
+        if (arch === 'sm_80') continue;  // another fatbin of this head dim has it (checked below)
+        fail(`${file}: ptxas reported nothing for ${symbol}`);
+      }
       const spills = info.spillStores + info.spillLoads;
       if (spills > 0) problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
       const limit = shape.name.endsWith('_large') || arch === 'sm_90a' ? LARGEST_SMEM_LIMIT : SMALLEST_SMEM_LIMIT;

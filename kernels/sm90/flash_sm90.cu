@@ -11,20 +11,12 @@
 
 #include "variant.h"
 
-// FLASH_SM90_PHASES selects what this unit defines (the build compiles a phase apart where it needs its own ptxas
-// options): 1 the forward, 2 the backward, 3 (default) both.
-#ifndef FLASH_SM90_PHASES
-#define FLASH_SM90_PHASES 3
-#endif
-
-#if FLASH_SM90_PHASES & 1
 extern "C" __global__ void __launch_bounds__(flash90::Fwd90<HEAD_DIM>::THREADS, 1)
     FLASH_NAME(fwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::FwdArgs args) {
   flash90::fwd_kernel<DType, HEAD_DIM>(args);
 }
-#endif
 
-#if (FLASH_SM90_PHASES & 2) && (FLASH_HEAD_DIM == 64 || FLASH_HEAD_DIM == 128)
+#if FLASH_HEAD_DIM == 64 || FLASH_HEAD_DIM == 128
 extern "C" __global__ void __launch_bounds__(flash90::Bwd90<HEAD_DIM>::THREADS, 1)
     FLASH_NAME(bwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
   flash90::bwd_kernel<DType, HEAD_DIM>(args);
