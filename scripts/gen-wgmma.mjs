@@ -29,6 +29,8 @@ const parts = [
   '//     warp), B from shared memory N-major (transposed).',
   '//   Wgmma<N>::ss_mn(d, a_desc, b_desc, accumulate, T()): D = A * B (+ D when accumulate), A M-major and B',
   '//     N-major in shared memory (both transposed), e.g. dQ = dS K with dS^T and K stored row by row.',
+  '//   Wgmma<N>::ss_kn(d, a_desc, b_desc, T()): D += A * B, A K-major and B N-major in shared memory, e.g.',
+  '//     dV += P^T dO with P^T and dO stored row by row.',
   '// The caller fences, commits and waits (ptx90.cuh).',
   '#pragma once',
   '#include <stdint.h>',
@@ -67,6 +69,14 @@ for (const n of SHAPES) {
       `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 1, 1;\\n}\\n"`,
       `        : ${accumulatorOperands(n)}`,
       '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
+      '  }',
+      `  static __device__ __forceinline__ void ss_kn(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, ${t.cpp}) {`,
+      '    asm volatile(',
+      '        "{\\n.reg .pred p;\\n"',
+      '        "setp.ne.b32 p, 1, 0;\\n"',
+      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 0, 1;\\n}\\n"`,
+      `        : ${accumulatorOperands(n)}`,
+      '        : "l"(a_desc), "l"(b_desc));',
       '  }',
     );
   }

@@ -2,11 +2,9 @@
 // V_j resident in shared memory, Q_i / dO_i streamed by TMA through a ring of stages, and wgmma for all five
 // products. bwd_pre (softmax_d, zeroed dq_accum) and bwd_dq (dq from dq_accum) stay the sm_80 family's kernels.
 //
-// One block: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
-// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings), and warp 1 copies the step's lse and D rows
-// into shared memory. Steps walk every (query head of the GQA group, query block that can see these keys). Each
-// of the two consumer warpgroups owns 64 of the block's keys and holds their dK and dV accumulators in registers;
-// per step (paper notation, transposed so that keys are the wgmma M dimension):
+// For d <= 128 (d = 256: bwd_wide.cuh). The block and its producer warpgroup are bwd_tiles.cuh's. Each of the two
+// consumer warpgroups owns 64 of the block's keys and holds their dK and dV accumulators in registers; per step
+// (paper notation, transposed so that keys are the wgmma M dimension):
 //   S^T = K_w Q_i^T,  dP^T = V_w dO_i^T                     (wgmma, both operands in shared memory)
 //   P^T = exp2(S^T * scale * log2e - lse * log2e),  dS^T = P^T o (dP^T - D)   (registers)
 //   dV_w += P^T dO_i                                        (wgmma, A from registers: P^T never leaves them)
@@ -16,23 +14,11 @@
 // query rows: one half of the rows) and adds it into dq_accum with float32 vector atomics.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
 #pragma once
-#include <cuda.h>
-#include "params.h"
-#include "../common/mask.cuh"
+#include "bwd_tiles.cuh"
 #include "../common/dtype.cuh"
-#include "ptx90.cuh"
 #include "wgmma_ops.cuh"
 
 namespace flash90 {
-
-// The kernel's one parameter: tensor maps over q, k, v and dout (TMA reads through them) and the FlashParams.
-struct BwdArgs {
-  CUtensorMap q;     // [n][h][lq][d] view of q: box of 64 columns x BR rows
-  CUtensorMap k;     // [n][hk][lk][d] view of k: box of 64 columns x BC rows
-  CUtensorMap v;     // same for v
-  CUtensorMap dout;  // same as q, over dout
-  FlashParams p;
-};
 
 // Per head dim: query rows per step (BR). A consumer thread holds S^T and dP^T (BR / 2 registers each) beside
 // dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64.
@@ -40,9 +26,10 @@ template <int D> struct BwdConfig90;
 template <> struct BwdConfig90<64>  { static constexpr int BR = 128, STAGES = 2; };
 template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2; };
 
-template <int D>
+template <int HEAD_DIM>
 struct Bwd90 {
-  static constexpr int BR = BwdConfig90<D>::BR, STAGES = BwdConfig90<D>::STAGES;
+  static constexpr int D = HEAD_DIM;
+  static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES;
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
@@ -57,9 +44,7 @@ struct Bwd90 {
   static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
-  // kv_full, then per stage full, empty.
-  static constexpr int BARRIERS = 1 + 2 * STAGES;
-  static constexpr int SMEM_BYTES = OFF_BARRIERS + BARRIERS * 8 + 1024;  // + alignment of the window to 1024
+  static constexpr int SMEM_BYTES = OFF_BARRIERS + (1 + 2 * STAGES) * 8 + 1024;  // + alignment of the window to 1024
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
   // than LAUNCH_REGS * THREADS in total the consumers wait forever (seen: 32 / 240 hung).
@@ -69,75 +54,9 @@ struct Bwd90 {
   static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
 };
 
-extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
-
-// Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk.
-template <int D>
-struct BwdBlock {
-  using F = Bwd90<D>;
-  int kh, b, j0, group, qb_first, blocks_per_head, steps;
-  uint32_t base;
-  __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
-  __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
-  __device__ __forceinline__ uint32_t sQ(int s) const { return base + F::OFF_Q + s * F::Q_BYTES; }
-  __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + s * F::Q_BYTES; }
-  __device__ __forceinline__ uint32_t sdS(int buf) const { return base + F::OFF_DS + buf * F::DS_BYTES; }
-  __device__ __forceinline__ uint32_t kv_full() const { return base + F::OFF_BARRIERS; }
-  __device__ __forceinline__ uint32_t full(int s) const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * s); }
-  __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
-  __device__ __forceinline__ float* lse(int s) const {
-    return reinterpret_cast<float*>(flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem)) + F::OFF_LSE) + s * F::BR;
-  }
-  __device__ __forceinline__ float* dvec(int s) const {
-    return reinterpret_cast<float*>(flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem)) + F::OFF_DVEC) + s * F::BR;
-  }
-  __device__ __forceinline__ int head_of(int st) const { return kh * group + st / blocks_per_head; }
-  __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
-};
-
-// Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
-template <int D>
-__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<D>& blk) {
-  using F = Bwd90<D>;
-  mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
-  for (int band = 0; band < D / 64; ++band) {
-    tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
-    tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
-  }
-  for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
-    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
-    mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
-    for (int band = 0; band < D / 64; ++band) {
-      tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
-      tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
-    }
-  }
-}
-
-// Warp 1 of the producer warpgroup: each step's lse (in log2 units; +inf where P must be 0) and D rows. Each lane
-// arrives on the stage's full barrier after its stores (arrive releases them to the consumers' wait).
-template <int D>
-__device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const BwdBlock<D>& blk, int lane) {
-  using F = Bwd90<D>;
-  constexpr float LOG2E = 1.4426950408889634f;
-  for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
-    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
-    const int64_t at0 = (int64_t(blk.b) * p.h + hq) * p.lq;
-    for (int r = lane; r < F::BR; r += 32) {
-      const int row = i0 + r;
-      const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at0 + row] : -INFINITY;
-      blk.lse(s)[r] = l == -INFINITY ? INFINITY : l * LOG2E;
-      blk.dvec(s)[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at0 + row] : 0.f;
-    }
-    mbar_arrive(blk.full(s));
-  }
-}
-
 // A consumer warpgroup: its 64 keys' dK and dV over every step, its block of each step's dQ.
 template <class DT, int D>
-__device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBlock<D>& blk) {
+__device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBlock<Bwd90<D>>& blk) {
   using F = Bwd90<D>;
   using T = typename DT::T;
   constexpr int BR = F::BR, STAGES = F::STAGES;
@@ -157,7 +76,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = st % STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
-    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = blk.sdS(st & 1);
+    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = blk.base + F::OFF_DS + (st & 1) * F::DS_BYTES;
     mbar_wait(blk.full(s), (st / STAGES) & 1);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
@@ -311,44 +230,13 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
 template <class DT, int D>
 __device__ __forceinline__ void bwd_kernel(const BwdArgs& args) {
   using F = Bwd90<D>;
-  const FlashParams& p = args.p;
-  BwdBlock<D> blk;
-  blk.j0 = blockIdx.x * F::BC;
-  blk.kh = blockIdx.y;
-  blk.b = blockIdx.z;
-  blk.group = p.h / p.hk;
-  int64_t i_lo, i_hi;
-  flash::Mask(p).queries_for(blk.j0, min(blk.j0 + F::BC, p.lk) - 1, &i_lo, &i_hi);
-  blk.qb_first = i_lo <= i_hi ? int(i_lo / F::BR) : 0;
-  blk.blocks_per_head = i_lo <= i_hi ? int(i_hi / F::BR) - blk.qb_first + 1 : 0;
-  blk.steps = blk.blocks_per_head * blk.group;
-  blk.base = (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u;
-
-  if (threadIdx.x == 0) {
-    mbar_init(blk.kv_full(), 1);
-    for (int s = 0; s < F::STAGES; ++s) {
-      mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
-      mbar_init(blk.empty(s), F::CONSUMER_THREADS);
-    }
-    fence_barrier_init();
-  }
-  __syncthreads();
-
+  const BwdBlock<F> blk = bwd_block_begin<F>(args.p);
   // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
   if (threadIdx.x < 128) {
-    regs_decrease<F::PRODUCER_REGS>();
-    if (blk.steps > 0) {
-      if (threadIdx.x == 0) {
-        prefetch_tensor_map(&args.q);
-        prefetch_tensor_map(&args.dout);
-        bwd_producer_tiles<D>(args, blk);
-      } else if (threadIdx.x / 32 == 1) {
-        bwd_producer_rows<D>(p, blk, threadIdx.x & 31);
-      }
-    }
+    bwd_produce<F>(args, blk);
   } else {
     regs_increase<F::CONSUMER_REGS>();
-    bwd_consumer<DT, D>(p, blk);
+    bwd_consumer<DT, D>(args.p, blk);
   }
 }
 

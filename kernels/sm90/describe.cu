@@ -3,6 +3,7 @@
 #include <cstdio>
 #include "fwd.cuh"
 #include "bwd.cuh"
+#include "bwd_wide.cuh"
 
 template <int D>
 static void describe() {
@@ -13,9 +14,9 @@ static void describe() {
 }
 
 // The backward's main pass: one block per BC keys of a (batch, kv head); q and dout boxes of BR rows.
-template <int D>
+template <class B>
 static void describe_bwd() {
-  using B = flash90::Bwd90<D>;
+  constexpr int D = B::D;
   std::printf("{\"phase\":\"bwd\",\"name\":\"bwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
               "\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
               D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR);
@@ -26,7 +27,8 @@ int main() {
   describe<128>();
   describe<192>();
   describe<256>();
-  describe_bwd<64>();
-  describe_bwd<128>();
+  describe_bwd<flash90::Bwd90<64>>();
+  describe_bwd<flash90::Bwd90<128>>();
+  describe_bwd<flash90::Bwd90Wide<256>>();
   return 0;
 }

@@ -279,7 +279,7 @@ def main():
         run_case(K, dtype, 1, 100, 100, 2, 2, 64, -1, 0, seed=12, diag=-50)  # ring-style diagonal offset
         run_case(K, dtype, 1, 100, 100, 2, 2, 64, 4, -1, seed=13, diag=150)
     print(f'special: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
-    # The Hopper backward's edges (on a 9.0 card it runs for d % 8 == 0, d <= 128): key blocks of 128 with the
+    # The Hopper backward's edges (on a 9.0 card bwd.cuh runs for d % 8 == 0, d <= 128): key blocks of 128 with the
     # second consumer's 64 keys partly or wholly past lk, query steps of 64 / 128 rows past lq, a single query or
     # key, GQA groups walked inside one block, windows narrower than a step, ring-style diagonals.
     for dtype in (torch.bfloat16, torch.float16):
@@ -290,6 +290,18 @@ def main():
                 (96, 128, 256, 4, 2, 100, 20, 200))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=700 + i, diag=diag)
     print(f'hopper backward edges: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
+    # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 64 keys, query
+    # steps of 64, both consumers sharing the keys and splitting the head dim, so the edges of either half.
+    for dtype in (torch.bfloat16, torch.float16):
+        for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
+                (256, 1, 1, 2, 1, -1, -1, None), (256, 1, 200, 4, 2, -1, -1, None), (256, 200, 1, 4, 4, -1, 0, None),
+                (136, 65, 63, 6, 3, -1, 0, None), (192, 130, 70, 8, 1, -1, -1, None), (200, 129, 129, 4, 2, 7, 7, None),
+                (256, 257, 300, 4, 1, 0, 0, None), (248, 300, 257, 2, 2, 40, -1, None), (256, 190, 190, 2, 1, -1, 3, -64),
+                (224, 128, 256, 4, 2, 100, 20, 200), (256, 1000, 1000, 4, 2, -1, 0, None))):
+            run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=800 + i, diag=diag)
+        run_case(K, dtype, 1, 333, 270, 4, 2, 256, -1, 0, seed=820, out_float32=True)
+        run_case(K, dtype, 1, 257, 300, 4, 2, 256, -1, 0, seed=821, scale_inputs=(5, 3, 3), factor=5)
+    print(f'wide hopper backward: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0)
     determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, -1, -1)
     determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, 50, 20)

@@ -229,3 +229,9 @@ test('cc 9.0: the backward runs the sm_90a bwd (d = 64, 96 through 128, 128); dq
   await compareBackwardFamilies({ ...BASE, d: 96, dtype: 'float16' }, 'flash_bwd90_f16_d128 (sm_90a)');
   await compareBackwardFamilies({ ...BASE, d: 64, dtype: 'float16', isCausal: true }, 'flash_bwd90_f16_d64 (sm_90a)');
 });
+
+test('cc 9.0: d = 256 (and 192 through it) runs the wide sm_90a bwd; dq, dk, dv within the rule and agreeing with sm_80', { skip: hopperBackwardSkip }, async () => {
+  await compareBackwardFamilies({ ...BASE, d: 256 }, 'flash_bwd90_bf16_d256 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, d: 256, dtype: 'float16', isCausal: true }, 'flash_bwd90_f16_d256 (sm_90a)');
+  await compareBackwardFamilies({ ...BASE, d: 192, lq: 517, lk: 300, h: 3, hk: 1, isCausal: true, windowSize: [17, -1] }, 'flash_bwd90_bf16_d256 (sm_90a)');
+});

@@ -26,15 +26,18 @@ const entry = (arch: Arch, phase: 'fwd' | 'bwd', dtype: Dtype, headDim: number):
     gridHeads: phase === 'fwd' ? 'h' : 'hk',
   } as const;
   if (!hopper) return base;
-  // As the build writes them: the backward's d = 64 steps over 128 query rows, its d = 128 over 64.
-  return phase === 'fwd' ? { ...base, keyTileRows: 128 } : { ...base, keyTileRows: 128, queryTileRows: headDim === 64 ? 128 : 64 };
+  // As the build writes them: the backward's d = 64 steps over 128 query rows, its d = 128 and 256 over 64; its
+  // d = 256 blocks own 64 keys, the others 128.
+  if (phase === 'fwd') return { ...base, keyTileRows: 128 };
+  const keys = headDim === 256 ? 64 : 128;
+  return { ...base, tileRows: keys, keyTileRows: keys, queryTileRows: headDim === 64 ? 128 : 64 };
 };
 
 const KERNELS: KernelEntry[] = [
   ...[32, 64, 128, 192, 256].flatMap((d) => (['float16', 'bfloat16'] as const).flatMap((t) => [entry('sm_80', 'fwd', t, d), entry('sm_80', 'bwd', t, d)])),
-  // The Hopper forward exists for 192 and 256 too; the Hopper backward only for 64 and 128.
+  // The Hopper forward exists for 192 too; the Hopper backward for 64, 128 and 256.
   ...[64, 128, 192, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((t) => entry('sm_90a', 'fwd', t, d))),
-  ...[64, 128].flatMap((d) => (['float16', 'bfloat16'] as const).map((t) => entry('sm_90a', 'bwd', t, d))),
+  ...[64, 128, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((t) => entry('sm_90a', 'bwd', t, d))),
 ];
 const onlyBwd90 = (change: Partial<KernelEntry>) => KERNELS.map((k) => (k.arch === 'sm_90a' && k.phase === 'bwd' ? { ...k, ...change } : k));
 
@@ -71,20 +74,23 @@ test('the Hopper backward where every condition holds: its entry, q and dout box
   assert.deepEqual(path.maps.v, path.maps.k);
 });
 
-test('the smallest compiled Hopper backward >= d serves d (8 -> 64, 96 -> 128); none above 128; unknown dout, dq, dk, dv are taken as aligned', () => {
+test('the smallest compiled Hopper backward >= d serves d (8 -> 64, 96 -> 128, 136 -> 256); none above 256; unknown dout, dq, dk, dv are taken as aligned', () => {
   for (const [d, dtype, expected] of [
     [8, 'float16', 'flash_bwd90_float16_d64'],
     [64, 'bfloat16', 'flash_bwd90_bfloat16_d64'],
     [96, 'float16', 'flash_bwd90_float16_d128'],
     [128, 'float16', 'flash_bwd90_float16_d128'],
-    [136, 'bfloat16', 'no sm_90a backward is compiled for bfloat16, d = 136'],
-    [192, 'bfloat16', 'no sm_90a backward is compiled for bfloat16, d = 192'],
+    [136, 'bfloat16', 'flash_bwd90_bfloat16_d256'],
+    [256, 'float16', 'flash_bwd90_float16_d256'],
+    [264, 'bfloat16', 'no sm_90a backward is compiled for bfloat16, d = 264'],
   ] as const) {
     const path = chooseBackward(withProblem({ d, dtype }));
     assert.equal(path.arch === 'sm_90a' ? path.entry.symbol : path.reason, expected, `d = ${d}`);
   }
   const d64 = chooseBackward(withProblem({ d: 64 }));
   assert.equal(d64.arch === 'sm_90a' && d64.maps.q.boxDim[1], 128, 'd = 64: 128 query rows per step');
+  const d256 = chooseBackward(withProblem({ d: 256 }));
+  assert.equal(d256.arch === 'sm_90a' && d256.maps.k.boxDim[1], 64, 'd = 256: blocks of 64 keys');
   assert.equal(chooseBackward({ ...BASE, pointers: { q: BASE.pointers.q, k: BASE.pointers.k, v: BASE.pointers.v } }).arch, 'sm_90a');
 });
 
@@ -97,7 +103,7 @@ test('each condition flipped alone falls back to the sm_80 backward, saying why'
     ['float32', withProblem({ dtype: 'float32' }), /^dtype float32 has no Hopper kernel$/],
     ['no sm_90a backward in the manifest (a build with the Hopper forward only)', { ...BASE, kernels: KERNELS.filter((k) => !(k.arch === 'sm_90a' && k.phase === 'bwd')) }, /^no sm_90a backward is compiled for bfloat16, d = 128$/],
     ['no sm_90a backward for this dtype', { ...BASE, kernels: KERNELS.filter((k) => !(k.arch === 'sm_90a' && k.phase === 'bwd' && k.dtype === 'bfloat16')) }, /^no sm_90a backward is compiled for bfloat16, d = 128$/],
-    ['only smaller Hopper head dims compiled', { ...BASE, kernels: KERNELS.filter((k) => !(k.arch === 'sm_90a' && k.phase === 'bwd' && k.headDim === 128)) }, /^no sm_90a backward is compiled for bfloat16, d = 128$/],
+    ['only smaller Hopper head dims compiled', { ...BASE, kernels: KERNELS.filter((k) => !(k.arch === 'sm_90a' && k.phase === 'bwd' && k.headDim >= 128)) }, /^no sm_90a backward is compiled for bfloat16, d = 128$/],
     ['d = 59', withProblem({ d: 59 }), /^d = 59 is not a multiple of 8$/],
     ['d = 100', withProblem({ d: 100 }), /^d = 100 is not a multiple of 8$/],
     ['q unaligned', withPointers({ q: BASE.pointers.q + 8n }), /^q is not 16-byte aligned$/],

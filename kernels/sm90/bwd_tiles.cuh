@@ -1,0 +1,134 @@
+// What the two Hopper backward kernels (bwd.cuh: d <= 128, bwd_wide.cuh: d = 256) share: the kernel's parameter,
+// one block's place in the problem and in shared memory, and the producer warpgroup that feeds the consumers.
+//
+// One block: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
+// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings), and warp 1 copies the step's lse and D rows
+// into shared memory. Steps walk every (query head of the GQA group, query block that can see these keys).
+//
+// A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, CONSUMER_THREADS, PRODUCER_REGS,
+// KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands), and the offsets OFF_K, OFF_V,
+// OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window.
+#pragma once
+#include <cuda.h>
+#include "params.h"
+#include "../common/mask.cuh"
+#include "ptx90.cuh"
+
+namespace flash90 {
+
+// The kernel's one parameter: tensor maps over q, k, v and dout (TMA reads through them) and the FlashParams.
+struct BwdArgs {
+  CUtensorMap q;     // [n][h][lq][d] view of q: box of 64 columns x BR rows
+  CUtensorMap k;     // [n][hk][lk][d] view of k: box of 64 columns x BC rows
+  CUtensorMap v;     // same for v
+  CUtensorMap dout;  // same as q, over dout
+  FlashParams p;
+};
+
+extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
+
+// Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk.
+template <class F>
+struct BwdBlock {
+  int kh, b, j0, group, qb_first, blocks_per_head, steps;
+  uint32_t base;
+  __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
+  __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
+  __device__ __forceinline__ uint32_t sQ(int s) const { return base + F::OFF_Q + s * F::Q_BYTES; }
+  __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + s * F::Q_BYTES; }
+  __device__ __forceinline__ uint32_t kv_full() const { return base + F::OFF_BARRIERS; }
+  __device__ __forceinline__ uint32_t full(int s) const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * s); }
+  __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
+  __device__ __forceinline__ uint8_t* window() const {
+    return flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem));
+  }
+  __device__ __forceinline__ float* lse(int s) const { return reinterpret_cast<float*>(window() + F::OFF_LSE) + s * F::BR; }
+  __device__ __forceinline__ float* dvec(int s) const { return reinterpret_cast<float*>(window() + F::OFF_DVEC) + s * F::BR; }
+  __device__ __forceinline__ int head_of(int st) const { return kh * group + st / blocks_per_head; }
+  __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
+};
+
+// Barriers in the window: kv_full, then per stage full, empty.
+template <class F>
+constexpr int bwd_barrier_bytes() { return (1 + 2 * F::STAGES) * 8; }
+
+// Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
+template <class F>
+__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk) {
+  mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
+  for (int band = 0; band < F::D / 64; ++band) {
+    tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+    tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+  }
+  for (int st = 0; st < blk.steps; ++st) {
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
+    mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
+    for (int band = 0; band < F::D / 64; ++band) {
+      tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
+      tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
+    }
+  }
+}
+
+// Warp 1 of the producer warpgroup: each step's lse (in log2 units; +inf where P must be 0) and D rows. Each lane
+// arrives on the stage's full barrier after its stores (arrive releases them to the consumers' wait).
+template <class F>
+__device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const BwdBlock<F>& blk, int lane) {
+  constexpr float LOG2E = 1.4426950408889634f;
+  for (int st = 0; st < blk.steps; ++st) {
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
+    const int64_t at0 = (int64_t(blk.b) * p.h + hq) * p.lq;
+    for (int r = lane; r < F::BR; r += 32) {
+      const int row = i0 + r;
+      const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at0 + row] : -INFINITY;
+      blk.lse(s)[r] = l == -INFINITY ? INFINITY : l * LOG2E;
+      blk.dvec(s)[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at0 + row] : 0.f;
+    }
+    mbar_arrive(blk.full(s));
+  }
+}
+
+// The block's keys and steps, and its barriers initialized (by thread 0, then the whole block meets).
+template <class F>
+__device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
+  BwdBlock<F> blk;
+  blk.j0 = blockIdx.x * F::BC;
+  blk.kh = blockIdx.y;
+  blk.b = blockIdx.z;
+  blk.group = p.h / p.hk;
+  int64_t i_lo, i_hi;
+  flash::Mask(p).queries_for(blk.j0, min(blk.j0 + F::BC, p.lk) - 1, &i_lo, &i_hi);
+  blk.qb_first = i_lo <= i_hi ? int(i_lo / F::BR) : 0;
+  blk.blocks_per_head = i_lo <= i_hi ? int(i_hi / F::BR) - blk.qb_first + 1 : 0;
+  blk.steps = blk.blocks_per_head * blk.group;
+  blk.base = (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u;
+
+  if (threadIdx.x == 0) {
+    mbar_init(blk.kv_full(), 1);
+    for (int s = 0; s < F::STAGES; ++s) {
+      mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
+      mbar_init(blk.empty(s), F::CONSUMER_THREADS);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+  return blk;
+}
+
+// Warpgroup 0's part of the block: gives its registers back, then thread 0 copies tiles and warp 1 copies rows.
+template <class F>
+__device__ __forceinline__ void bwd_produce(const BwdArgs& args, const BwdBlock<F>& blk) {
+  regs_decrease<F::PRODUCER_REGS>();
+  if (blk.steps == 0) return;
+  if (threadIdx.x == 0) {
+    prefetch_tensor_map(&args.q);
+    prefetch_tensor_map(&args.dout);
+    bwd_producer_tiles<F>(args, blk);
+  } else if (threadIdx.x / 32 == 1) {
+    bwd_producer_rows<F>(args.p, blk, threadIdx.x & 31);
+  }
+}
+
+}  // namespace flash90
