@@ -44,7 +44,12 @@ struct Bwd90 {
   static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
-  static constexpr int SMEM_BYTES = OFF_BARRIERS + (1 + 2 * STAGES) * 8 + 1024;  // + alignment of the window to 1024
+  // After bwd_tiles.cuh's barriers: per dS^T buffer, "stored by both consumers" and "read by both consumers' dQ".
+  static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + (1 + 2 * STAGES) * 8;
+  static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + 1024;  // + alignment of the window to 1024
+  static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
+    for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
+  }
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
   // than LAUNCH_REGS * THREADS in total the consumers wait forever (seen: 32 / 240 hung).
@@ -73,11 +78,47 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
 #pragma unroll
   for (int i = 0; i < NKV; ++i) dv[i] = dk[i] = 0.f;
 
+  // dS^T buffer b: its base, and the barriers that say both consumers stored it / both consumers' dQ read it.
+  auto ds_tile = [&](int b) { return blk.base + F::OFF_DS + b * F::DS_BYTES; };
+  auto ds_stored = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * b; };
+  auto ds_read = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * (2 + b); };
+  // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (A = dS: M = queries, stored M-major as dS^T;
+  // B = K_j: N = head dim, stored N-major; 16 keys per k step), issued and committed.
+  auto issue_dq = [&](float (&dq)[32], uint32_t sdS) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < F::BC / 16; ++kk)
+      Wgmma<64>::ss_mn(dq, desc_n_major(sdS + (dq_rows / 64) * F::DS_BAND + kk * 16 * 128, F::DS_BAND),
+                       desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
+    wgmma_commit();
+  };
+  // A finished block of dQ of step st into dq_accum (float32 vector atomics).
+  auto add_dq = [&](const float (&dq)[32], int st) {
+    const int hq = blk.head_of(st), i0 = blk.row_of(st);
+    float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = i0 + dq_rows + warp_row + g + 8 * r;
+      if (row >= p.lq) continue;
+      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int col = dq_cols + 8 * nt + 2 * t;
+        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
+      }
+    }
+  };
+
+  // The consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st, so each warpgroup
+  // computes it one step late (after its own products of step st + 1), when the other has long stored it. That lets
+  // them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts once warpgroup 0 has
+  // its first P^T (named barrier 2).
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
-    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = blk.base + F::OFF_DS + (st & 1) * F::DS_BYTES;
+    const int s = st % STAGES, i0 = blk.row_of(st);
+    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(st & 1);
     mbar_wait(blk.full(s), (st / STAGES) & 1);
+    if (st == 0 && w == 1) named_sync(2, F::CONSUMER_THREADS);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
     float sc[NS], dp[NS];
@@ -125,6 +166,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
           }
       }
     }
+    if (st == 0 && w == 0) named_arrive(2, F::CONSUMER_THREADS);
     wgmma_wait<0>();
     fence_registers(dp);
     // dS^T = P^T o (dP^T - D). Where P rounds to 1 the row's other probabilities sum to under P_ONE_BAND, so the
@@ -157,7 +199,8 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     wgmma_commit();
 
     // dS^T to shared memory (row = key, 64-query bands, 128-byte swizzle: chunk c of row r at c ^ (r % 8)), for the
-    // dQ product that needs both warpgroups' keys.
+    // dQ product that needs both warpgroups' keys, once both consumers' dQ of step st - 2 has read the buffer.
+    mbar_wait(ds_read(st & 1), ((st >> 1) & 1) ^ 1);
 #pragma unroll
     for (int nt = 0; nt < BR / 8; ++nt)
 #pragma unroll
@@ -167,40 +210,39 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
         flash::st_shared_32(at, da[nt / 2][(nt % 2) * 2 + r]);
       }
     fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
-    named_sync(1, F::CONSUMER_THREADS);
+    mbar_arrive(ds_stored(st & 1));
 
-    // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (A = dS: M = queries, stored M-major as
-    // dS^T; B = K_j: N = head dim, stored N-major; 16 keys per step), then dK_w += dS^T Q_i, whose product
-    // overlaps the dQ atomics below.
-    float dq[32];
+    // dK_w += dS^T Q_i, then dQ of the step before (whose dS^T both consumers have stored by now, or soon).
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_mn(dq, desc_n_major(sdS + (dq_rows / 64) * F::DS_BAND + kk * 16 * 128, F::DS_BAND),
-                       desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
-    wgmma_commit();
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dk, da[kk], desc_n_major(sQ + kk * 16 * 128, F::Q_BAND), T());
     wgmma_commit();
-    wgmma_wait<1>();  // dV and dQ (groups complete in order)
-    fence_registers(dq);
-
-    float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int row = i0 + dq_rows + warp_row + g + 8 * r;
-      if (row >= p.lq) continue;
-      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = dq_cols + 8 * nt + 2 * t;
-        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
-      }
+    if (st > 0) {
+      float dq[32];
+      mbar_wait(ds_stored((st - 1) & 1), ((st - 1) >> 1) & 1);
+      issue_dq(dq, ds_tile((st - 1) & 1));
+      wgmma_wait<1>();  // dV and dK (groups complete in order)
+      fence_registers(dv);
+      fence_registers(dk);
+      mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
+      wgmma_wait<0>();
+      add_dq(dq, st - 1);
+      mbar_arrive(ds_read((st - 1) & 1));
+    } else {
+      wgmma_wait<0>();
+      fence_registers(dv);
+      fence_registers(dk);
+      mbar_arrive(blk.empty(s));
     }
+  }
+  // The last step's dQ.
+  if (blk.steps > 0) {
+    const int last = blk.steps - 1;
+    float dq[32];
+    mbar_wait(ds_stored(last & 1), (last >> 1) & 1);
+    issue_dq(dq, ds_tile(last & 1));
     wgmma_wait<0>();
-    fence_registers(dv);
-    fence_registers(dk);
-    mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
+    add_dq(dq, last);
   }
 
   // dK_w (scaled) and dV_w, each element written once; d is a multiple of 8 on this path, so a pair of columns is

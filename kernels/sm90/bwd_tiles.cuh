@@ -7,7 +7,8 @@
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, CONSUMER_THREADS, PRODUCER_REGS,
 // KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands), and the offsets OFF_K, OFF_V,
-// OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window.
+// OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window, and init_own_barriers(base) for
+// any barriers of its own.
 #pragma once
 #include <cuda.h>
 #include "params.h"
@@ -111,6 +112,7 @@ __device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
       mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
       mbar_init(blk.empty(s), F::CONSUMER_THREADS);
     }
+    F::init_own_barriers(blk.base);
     fence_barrier_init();
   }
   __syncthreads();

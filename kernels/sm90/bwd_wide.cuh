@@ -44,6 +44,7 @@ struct Bwd90Wide {
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(HALF == 128, "dK, dV of 64 keys x 128 columns per consumer warpgroup");
   static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
+  static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
   static constexpr int X_READY = 1, T_READY = 2;
 };

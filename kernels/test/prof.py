@@ -1,6 +1,6 @@
 """Launches for ncu: the forward at (d, l) pairs given as arguments (bf16, hidden 2048, 16k tokens, non-causal; the
-Hopper kernel on a 9.0 card) and one default backward at d=128, l=8192. Usage: ncu ... python3 prof.py 64:8192 128:512
-(no arguments: 128:8192)."""
+Hopper kernel on a 9.0 card) and one default backward (bwd=D:L, default 128:8192). Usage: ncu ... python3 prof.py
+64:8192 128:512 bwd=256:8192 (no forward pairs: 128:8192)."""
 import sys
 
 import torch
@@ -8,13 +8,16 @@ import torch
 from flashk import Kernels, backward, forward
 
 K = Kernels()
-for arg in sys.argv[1:] or ['128:8192']:
+pairs = [a for a in sys.argv[1:] if not a.startswith('bwd=')]
+bwd = [a[4:] for a in sys.argv[1:] if a.startswith('bwd=')] or ['128:8192']
+for arg in pairs or ['128:8192']:
     d, l = map(int, arg.split(':'))
     n, h = 16384 // l, 2048 // d
     q, k, v = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(3))
     o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
     forward(K, q, k, v, d ** -0.5, -1, -1, o, lse)
-n, l, h, d = 2, 8192, 16, 128
+d, l = map(int, bwd[0].split(':'))
+n, h = 16384 // l, 2048 // d
 q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
 o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
 dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
