@@ -8,10 +8,13 @@
 //   S^T = K_w Q_i^T,  dP^T = V_w dO_i^T                     (wgmma, both operands in shared memory)
 //   P^T = exp2(S^T * scale * log2e - lse * log2e),  dS^T = P^T o (dP^T - D)   (registers)
 //   dV_w += P^T dO_i                                        (wgmma, A from registers: P^T never leaves them)
-//   dS^T -> shared memory; both warpgroups meet; dQ_i += dS K_j (wgmma, both operands in shared memory, transposed)
-//   dK_w += dS^T Q_i                                        (wgmma, A from registers), overlapping the dQ atomics
-// where each warpgroup computes one 64 x 64 block of dQ_i (d = 128: one half of the head dim; d = 64 with 128
-// query rows: one half of the rows) and adds it into dq_accum with float32 vector atomics.
+//   dS^T -> shared memory (one of two buffers, by step parity)
+//   dK_w += dS^T Q_i                                        (wgmma, A from registers)
+//   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory, transposed)
+// where each warpgroup computes one 64 x 64 block of dQ (d = 128: one half of the head dim; d = 64 with 128 query
+// rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum with float32 vector atomics. It
+// does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: the consumers meet
+// only through two mbarriers per dS^T buffer (both stored it; both read it) and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
 #pragma once
 #include "bwd_tiles.cuh"
