@@ -13,8 +13,9 @@
 //   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory, transposed)
 // where each warpgroup computes one 64 x 64 block of dQ (d = 128: one half of the head dim; d = 64 with 128 query
 // rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum with float32 vector atomics. It
-// does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: the consumers meet
-// only through two mbarriers per dS^T buffer (both stored it; both read it) and can run half a step apart.
+// does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: besides the stages
+// (a stage is refilled once both have released it), the consumers meet only through two mbarriers per dS^T buffer
+// (both stored it; both read it) and a one-time start offset, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
 #pragma once
 #include "bwd_tiles.cuh"
@@ -112,10 +113,10 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     }
   };
 
-  // The consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st, so each warpgroup
-  // computes it one step late (after its own products of step st + 1), when the other has long stored it. That lets
-  // them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts once warpgroup 0 has
-  // its first P^T (named barrier 2).
+  // Besides the stages, the consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st,
+  // so each warpgroup computes it one step late (after its own products of step st + 1), when the other has long
+  // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
+  // once warpgroup 0 has its first P^T (named barrier 2).
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = st % STAGES, i0 = blk.row_of(st);
@@ -229,6 +230,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
       fence_registers(dk);
       mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
       wgmma_wait<0>();
+      fence_registers(dq);
       add_dq(dq, st - 1);
       mbar_arrive(ds_read((st - 1) & 1));
     } else {
@@ -245,6 +247,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     mbar_wait(ds_stored(last & 1), (last >> 1) & 1);
     issue_dq(dq, ds_tile(last & 1));
     wgmma_wait<0>();
+    fence_registers(dq);
     add_dq(dq, last);
   }
 

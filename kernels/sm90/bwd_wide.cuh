@@ -3,7 +3,7 @@
 // dK and dV of 64 keys x 256 columns are 256 float32 registers per thread of one warpgroup, more than it has, so
 // here the two consumer warpgroups share the block's 64 keys and split the head dim: warpgroup w holds dK and dV
 // for columns [128 w, 128 w + 128) (128 registers). The two products over the whole head dim are split by kind
-// instead, so neither is computed twice (bwd.cuh's layout splits keys and needs neither exchange):
+// instead, so neither is computed twice (bwd.cuh's layout splits keys and exchanges only dS^T):
 //   warpgroup 0: S^T = K Q_i^T, P^T (registers), dV_0 += P^T dO_i[:, 0:128] (A from registers)
 //   warpgroup 1: dP^T = V dO_i^T, then dP^T - D to shared memory (float32)            -> barrier X_READY
 //   warpgroup 0: dS^T = P^T o (dP^T - D); P^T and dS^T to shared memory (16-bit)      -> barrier T_READY
@@ -212,6 +212,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
       for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
         for (int q = 0; q < 4; ++q) da[kk][q] = DT::pack(acc[8 * kk + 2 * q], acc[8 * kk + 2 * q + 1]);
+      wgmma_wait<0>();  // dV_0 has read pa: its A registers may be read again (PTX leaves that undefined before)
       store_fragments_swizzled(sP, pa, warp_row, g, t);
       store_fragments_swizzled(sdS, da, warp_row, g, t);
       fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)

@@ -14,8 +14,9 @@ export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
 const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det'];
 /**
  * The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, and dq added
- * into dq_accum with float32 atomics), bwd_dq (dq from dq_accum). Deterministic: bwd skips its atomics and
- * bwd_dq_det computes each query block's dq on its own (recomputing S and dP), in a fixed order.
+ * into dq_accum with float32 atomics), bwd_dq (dq from dq_accum). Deterministic: bwd_dq_det computes each
+ * query block's dq on its own (recomputing S and dP), in a fixed order, in place of bwd_dq; bwd still adds into
+ * dq_accum, which nothing then reads (see attention.ts).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
