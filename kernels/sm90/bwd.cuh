@@ -251,28 +251,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     add_dq(dq, last);
   }
 
-  // dK_w (scaled) and dV_w, each element written once; d is a multiple of 8 on this path, so a pair of columns is
-  // either all in or all out.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = key0 + warp_row + g + 8 * r;
-    if (key >= p.lk) continue;
-    const int64_t at = ((int64_t(blk.b) * p.lk + key) * p.hk + blk.kh) * p.d;
-#pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      const int col = 8 * nt + 2 * t;
-      if (col >= p.d) continue;
-      const float k0 = dk[4 * nt + 2 * r] * p.softmax_scale, k1 = dk[4 * nt + 2 * r + 1] * p.softmax_scale;
-      const float v0 = dv[4 * nt + 2 * r], v1 = dv[4 * nt + 2 * r + 1];
-      if (p.out_float32) {
-        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dk) + at + col) = make_float2(k0, k1);
-        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dv) + at + col) = make_float2(v0, v1);
-      } else {
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dk) + at + col) = DT::pack(k0, k1);
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dv) + at + col) = DT::pack(v0, v1);
-      }
-    }
-  }
+  store_dk_dv<DT, D>(p, blk.b, blk.kh, key0 + warp_row + g, 0, t, dk, dv);  // dK_w (scaled) and dV_w
 }
 
 template <class DT, int D>

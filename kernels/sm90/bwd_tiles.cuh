@@ -91,6 +91,34 @@ __device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const Bw
   }
 }
 
+// Key rows `key` and key + 8 of this thread's dK and dV accumulators (N columns from col0, two per n8 block of
+// four registers), dK scaled by softmax_scale, each element written once. d is a multiple of 8 on the Hopper path,
+// so a pair of columns is either all in or all out.
+template <class DT, int N>
+__device__ __forceinline__ void store_dk_dv(const FlashParams& p, int b, int kh, int key, int col0, int t,
+                                            const float (&dk)[N / 2], const float (&dv)[N / 2]) {
+  using T = typename DT::T;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (key + 8 * r >= p.lk) continue;
+    const int64_t at = ((int64_t(b) * p.lk + key + 8 * r) * p.hk + kh) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < N / 8; ++nt) {
+      const int col = col0 + 8 * nt + 2 * t;
+      if (col >= p.d) continue;
+      const float k0 = dk[4 * nt + 2 * r] * p.softmax_scale, k1 = dk[4 * nt + 2 * r + 1] * p.softmax_scale;
+      const float v0 = dv[4 * nt + 2 * r], v1 = dv[4 * nt + 2 * r + 1];
+      if (p.out_float32) {
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dk) + at + col) = make_float2(k0, k1);
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dv) + at + col) = make_float2(v0, v1);
+      } else {
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dk) + at + col) = DT::pack(k0, k1);
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dv) + at + col) = DT::pack(v0, v1);
+      }
+    }
+  }
+}
+
 // The block's keys and steps, and its barriers initialized (by thread 0, then the whole block meets).
 template <class F>
 __device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
