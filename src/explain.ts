@@ -1,7 +1,9 @@
 /**
  * explain(q, k, v, options): which kernels flashMhaFwd and flashMhaBwd would launch for these inputs, without
  * running or allocating anything. Inputs go through the same front door as flashMha, so a call explain
- * accepts is a call flashMha accepts.
+ * accepts is a call flashMha accepts. explain has no dout: the backward it names assumes dout 16-byte aligned, as
+ * every tensor this library allocates is; a dout wrapped from other memory at an unaligned address makes the real
+ * backward fall back to the sm_80 kernel (FLASH_ATTN_LOG=1 shows what ran).
  */
 import { backendOfDevice } from './backend.js';
 import type { DeviceKind } from './device.js';
