@@ -198,9 +198,10 @@ def determinism(K, dtype, n, lq, lk, h, hk, d, wl, wr, deterministic=False, runs
             FAILURES.append(f'{label} {names[i]} differs between runs')
 
 
-def big_offsets(K):
-    """> 2^31 elements per tensor: n=16384, l=128, h=8, d=128; checks the last batch items against float64."""
-    n, l, h, d = 16384, 128, 8, 128
+def big_offsets(K, n=16384, d=128):
+    """> 2^31 elements per tensor (n=16384, l=128, h=8, d=128; or n=8200 with d=256, the wide Hopper backward);
+    checks the last batch items against float64."""
+    l, h = 128, 8
     dtype = torch.bfloat16
     label = f'[big n={n} l={l} h={h} d={d}]'
     torch.manual_seed(3)
@@ -324,6 +325,7 @@ def main():
           flush=True)
     if '--big' in sys.argv:
         big_offsets(K)
+        big_offsets(K, n=8200, d=256)
         print(f'big: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     for f in FAILURES[:80]:
         print('FAIL', f)
