@@ -2,7 +2,7 @@
 // kernels/build/<name>.fatbin (sm_80 and sm_90 machine code + compute_80 PTX for newer GPUs; head dims listed in
 // PTXAS_REGISTER_LEVEL get a second fatbin, <name>_bwd_large.fatbin, for their large backward, and those in
 // DQ_DET_REGISTER_LEVEL one for the deterministic dq pass, <name>_bwd_dq_det.fatbin), the Hopper
-// forward (and, for d = 64 and 128, the Hopper backward's main pass) kernels/sm90/flash_sm90.cu once per (dtype,
+// forward (and, for d = 64, 128 and 256, the Hopper backward's main pass) kernels/sm90/flash_sm90.cu once per (dtype,
 // head dim) into flash_sm90_<dtype>_d<D>.fatbin (sm_90a machine code only: it runs on compute capability 9.0 and
 // nowhere else), and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared

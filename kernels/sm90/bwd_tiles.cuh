@@ -161,4 +161,18 @@ __device__ __forceinline__ void bwd_produce(const BwdArgs& args, const BwdBlock<
   }
 }
 
+// A whole block of a Hopper backward kernel: set up, then warpgroup 0 produces and the consumer warpgroups run
+// `consume(blk)` with CONSUMER_REGS registers each. One branch per role: the form ptxas needs to give each its own
+// setmaxnreg register budget.
+template <class F, class Consume>
+__device__ __forceinline__ void bwd_block_run(const BwdArgs& args, Consume consume) {
+  const BwdBlock<F> blk = bwd_block_begin<F>(args.p);
+  if (threadIdx.x < 128) {
+    bwd_produce<F>(args, blk);
+  } else {
+    regs_increase<F::CONSUMER_REGS>();
+    consume(blk);
+  }
+}
+
 }  // namespace flash90

@@ -235,15 +235,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
 
 template <class DT, int D>
 __device__ __forceinline__ void bwd_wide_kernel(const BwdArgs& args) {
-  using F = Bwd90Wide<D>;
-  const BwdBlock<F> blk = bwd_block_begin<F>(args.p);
-  // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
-  if (threadIdx.x < 128) {
-    bwd_produce<F>(args, blk);
-  } else {
-    regs_increase<F::CONSUMER_REGS>();
-    bwd_wide_consumer<DT, D>(args.p, blk);
-  }
+  bwd_block_run<Bwd90Wide<D>>(args, [&](const BwdBlock<Bwd90Wide<D>>& blk) { bwd_wide_consumer<DT, D>(args.p, blk); });
 }
 
 }  // namespace flash90

@@ -52,7 +52,7 @@ assert ctypes.sizeof(FlashParams) == 136
 
 
 class BwdArgs90(ctypes.Structure):
-    """kernels/sm90/bwd.cuh's BwdArgs: four 128-byte CUtensorMaps (q, k, v, dout), FlashParams, padded to 128."""
+    """kernels/sm90/bwd_tiles.cuh's BwdArgs: four 128-byte CUtensorMaps (q, k, v, dout), FlashParams, padded to 128."""
     _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
 
 

@@ -121,7 +121,7 @@ test('packFlashParams writes each field at its offset, little-endian', () => {
   assert.throws(() => packFlashParams({ ...values, lq: 2 ** 31 }), /lq: 2147483648 does not fit/);
 });
 
-// --- the Hopper kernels' parameters: flash90::FwdArgs (kernels/sm90/fwd.cuh), flash90::BwdArgs (bwd.cuh) ---
+// --- the Hopper kernels' parameters: flash90::FwdArgs (kernels/sm90/fwd.cuh), flash90::BwdArgs (bwd_tiles.cuh, through bwd.cuh) ---
 
 const SM90_DIR = fileURLToPath(new URL('../../../kernels/sm90/', import.meta.url));
 

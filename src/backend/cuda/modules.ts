@@ -83,7 +83,6 @@ export interface ResolvedKernel {
   grid: [number, number, number];
 }
 
-/** The manifest entry of the sm_80 kernel of `phase` for this problem on this device. */
 /** What the Hopper path rules need to know of a device (the rest of their inputs is the call's). */
 export function hopperDeviceFacts(device: CudaDevice): Pick<HopperPathInputs<string, string>, 'family' | 'computeCapability' | 'sharedMemoryLimit' | 'kernels'> {
   return {
@@ -94,6 +93,7 @@ export function hopperDeviceFacts(device: CudaDevice): Pick<HopperPathInputs<str
   };
 }
 
+/** The manifest entry of the sm_80 kernel of `phase` for this problem on this device. */
 export function sm80Entry(device: CudaDevice, phase: Phase, p: Pick<AttentionProblem, 'dtype' | 'd'>): KernelEntry {
   return selectKernel(kernelManifest().kernels, phase, p.dtype as KernelDtype, p.d, device.sharedMemoryPerBlockOptin);
 }

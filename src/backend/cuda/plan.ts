@@ -32,7 +32,8 @@ export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage
 
 /**
  * Why each pass runs its family, e.g. 'compute capability 9.0: the Hopper forward (sm_90a) applies; the sm_80
- * backward: no sm_90a backward is compiled for bfloat16, d = 256'; one reason when both fall back for it.
+ * backward: no sm_90a backward is compiled for bfloat16, d = 128' (a build without it); one reason when both
+ * fall back for the same one.
  */
 export function planReason(forward: ForwardPath, backward: BackwardPath): string {
   if (forward.arch === 'sm_80' && backward.arch === 'sm_80' && forward.reason === backward.reason) {
