@@ -8,13 +8,13 @@
 //   S^T = K_w Q_i^T,  dP^T = V_w dO_i^T                     (wgmma, both operands in shared memory)
 //   P^T = exp2(S^T * scale * log2e - lse * log2e),  dS^T = P^T o (dP^T - D)   (registers)
 //   dV_w += P^T dO_i                                        (wgmma, A from registers: P^T never leaves them)
-//   dS^T -> shared memory (one of two buffers, by step parity)
+//   dS^T -> shared memory as dS (query rows, key columns; one of two buffers, by step parity)
 //   dK_w += dS^T Q_i                                        (wgmma, A from registers)
-//   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory, transposed)
+//   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory)
 // where each warpgroup computes one 64 x 64 block of dQ (d = 128: one half of the head dim; d = 64 with 128 query
 // rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum with float32 vector atomics. It
 // does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: besides the stages
-// (a stage is refilled once both have released it), the consumers meet only through two mbarriers per dS^T buffer
+// (a stage is refilled once both have released it), the consumers meet only through two mbarriers per dS buffer
 // (both stored it; both read it) and a one-time start offset, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq.
 #pragma once
@@ -25,7 +25,8 @@
 namespace flash90 {
 
 // Per head dim: query rows per step (BR). A consumer thread holds S^T and dP^T (BR / 2 registers each) beside
-// dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64.
+// dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64. (80 rows at d = 128,
+// with dQ computed transposed, measured slower and spilled: bench/NOTES.md B8.)
 template <int D> struct BwdConfig90;
 template <> struct BwdConfig90<64>  { static constexpr int BR = 128, STAGES = 2; };
 template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2; };
@@ -37,18 +38,19 @@ struct Bwd90 {
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
-  // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
-  static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128, DS_BAND = BC * 128;
+  // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band. dS has
+  // one band per consumer warpgroup's 64 keys.
+  static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128, DS_BAND = BR * 128;
   // dQ_i (BR x D) in 64 x 64 blocks, one per consumer warpgroup.
   static constexpr int DQ_ROW_BLOCKS = BR / 64;
-  static_assert((BR / 64) * (D / 64) == CONSUMERS, "one 64 x 64 block of dQ per consumer warpgroup");
+  static_assert(DQ_ROW_BLOCKS * (D / 64) == CONSUMERS, "one 64 x 64 block of dQ per consumer warpgroup");
   static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
-  static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS^T buffers: one step's dQ reads overlap the next's writes
+  static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS buffers: one step's dQ reads overlap the next's writes
   static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
-  // After bwd_tiles.cuh's barriers: per dS^T buffer, "stored by both consumers" and "read by both consumers' dQ".
+  // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
   static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + (1 + 2 * STAGES) * 8;
   static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + 1024;  // + alignment of the window to 1024
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
@@ -76,23 +78,24 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
   const int ct = threadIdx.x - 128, w = ct / 128;  // consumer warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
   const int warp_row = ((ct / 32) % 4) * 16, lane = ct & 31, g = lane >> 2, t = lane & 3;
   const int key0 = blk.j0 + 64 * w;  // this warpgroup's first key
-  const int dq_rows = 64 * (w % F::DQ_ROW_BLOCKS), dq_cols = 64 * (w / F::DQ_ROW_BLOCKS);  // its block of dQ_i
+  // This warpgroup's 64 x 64 block of dQ_i: its first query row and head-dim column.
+  const int dq_rows = 64 * (w % F::DQ_ROW_BLOCKS), dq_cols = 64 * (w / F::DQ_ROW_BLOCKS);
 
   float dv[NKV], dk[NKV];
 #pragma unroll
   for (int i = 0; i < NKV; ++i) dv[i] = dk[i] = 0.f;
 
-  // dS^T buffer b: its base, and the barriers that say both consumers stored it / both consumers' dQ read it.
+  // dS buffer b: its base, and the barriers that say both consumers stored it / both consumers' dQ read it.
   auto ds_tile = [&](int b) { return blk.base + F::OFF_DS + b * F::DS_BYTES; };
   auto ds_stored = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * b; };
   auto ds_read = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * (2 + b); };
-  // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (A = dS: M = queries, stored M-major as dS^T;
-  // B = K_j: N = head dim, stored N-major; 16 keys per k step), issued and committed.
+  // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (16 keys per k step, four per 64-key band of
+  // dS), issued and committed: A = 64 rows of dS (K-major), B = a 64-column band of K_j (N = head dim, N-major).
   auto issue_dq = [&](float (&dq)[32], uint32_t sdS) {
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_mn(dq, desc_n_major(sdS + (dq_rows / 64) * F::DS_BAND + kk * 16 * 128, F::DS_BAND),
+      Wgmma<64>::ss_kn(dq, desc_k_major(sdS + (kk / 4) * F::DS_BAND + dq_rows * 128 + (kk % 4) * 32),
                        desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
     wgmma_commit();
   };
@@ -202,17 +205,17 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dv, pa[kk], desc_n_major(sdO + kk * 16 * 128, F::Q_BAND), T());
     wgmma_commit();
 
-    // dS^T to shared memory (row = key, 64-query bands, 128-byte swizzle: chunk c of row r at c ^ (r % 8)), for the
-    // dQ product that needs both warpgroups' keys, once both consumers' dQ of step st - 2 has read the buffer.
+    // dS^T to shared memory as dS (row = query, band w holds this warpgroup's 64 keys, 128-byte swizzle: chunk c of
+    // row r at c ^ (r % 8)), for the dQ product that needs both warpgroups' keys, once both consumers' dQ of step
+    // st - 2 has read the buffer. da[kk] is four 8 x 8 blocks (query columns 16 kk + 8 (q / 2), key rows warp_row +
+    // 8 (q % 2)); lane 8 q + c addresses query 16 kk + 8 (q / 2) + c, key chunk warp_row / 8 + q % 2.
     mbar_wait(ds_read(st & 1), ((st >> 1) & 1) ^ 1);
+    {
+      const int q = lane / 8, c = lane % 8, query = 8 * (q / 2) + c;
+      const uint32_t at = sdS + w * F::DS_BAND + query * 128 + (((warp_row / 8 + q % 2) ^ c) * 16);
 #pragma unroll
-    for (int nt = 0; nt < BR / 8; ++nt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int row = 64 * w + warp_row + g + 8 * r;
-        const uint32_t at = sdS + (nt / 8) * F::DS_BAND + row * 128 + (((nt % 8) ^ (row % 8)) * 16) + t * 4;
-        flash::st_shared_32(at, da[nt / 2][(nt % 2) * 2 + r]);
-      }
+      for (int kk = 0; kk < BR / 16; ++kk) stmatrix_x4_trans(at + kk * 16 * 128, da[kk]);
+    }
     fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
     mbar_arrive(ds_stored(st & 1));
 
@@ -223,10 +226,12 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     wgmma_commit();
     if (st > 0) {
       float dq[32];
+      // dV first (its A registers, P^T, are then free for dQ's accumulators), then dQ behind dK.
+      wgmma_wait<1>();
+      fence_registers(dv);
       mbar_wait(ds_stored((st - 1) & 1), ((st - 1) >> 1) & 1);
       issue_dq(dq, ds_tile((st - 1) & 1));
-      wgmma_wait<1>();  // dV and dK (groups complete in order)
-      fence_registers(dv);
+      wgmma_wait<1>();  // dK (groups complete in order)
       fence_registers(dk);
       mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
       wgmma_wait<0>();

@@ -150,10 +150,10 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < F::BR / 16; ++kk)
-        Wgmma<128>::ss_kn(dv, desc_k_major(sP + kk * 32), desc_n_major(sdO + 2 * F::Q_BAND + kk * 16 * 128, F::Q_BAND), T());
+        Wgmma<128>::ss_kn(dv, desc_k_major(sP + kk * 32), desc_n_major(sdO + 2 * F::Q_BAND + kk * 16 * 128, F::Q_BAND), 1, T());
 #pragma unroll
       for (int kk = 0; kk < F::BR / 16; ++kk)
-        Wgmma<128>::ss_kn(dk, desc_k_major(sdS + kk * 32), desc_n_major(sQ + 2 * F::Q_BAND + kk * 16 * 128, F::Q_BAND), T());
+        Wgmma<128>::ss_kn(dk, desc_k_major(sdS + kk * 32), desc_n_major(sQ + 2 * F::Q_BAND + kk * 16 * 128, F::Q_BAND), 1, T());
       wgmma_commit();
     } else {
       // P^T = exp2(S^T * scale * log2e - lse * log2e). Element (key row, query column) of nt, r, e: key row

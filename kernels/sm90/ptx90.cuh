@@ -80,6 +80,15 @@ __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_by
   return smem_desc(addr, band_bytes, 1024);
 }
 
+// Four 8 x 8 16-bit matrices, each held by the warp in the mma.sync accumulator layout (lane l: row l / 4, columns
+// 2 (l % 4) and + 1, packed in one register), written transposed: column c of matrix i goes to the 16 bytes at the
+// address lane 8 i + c passes.
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, const uint32_t (&m)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(m[0]),
+               "r"(m[1]), "r"(m[2]), "r"(m[3])
+               : "memory");
+}
+
 // Orders this thread's generic-proxy shared-memory stores before later async-proxy reads (wgmma, TMA) of them;
 // a barrier after it extends that to the other threads' reads.
 __device__ __forceinline__ void fence_proxy_async_smem() {
