@@ -9,7 +9,7 @@ template <int D>
 static void describe() {
   using F = flash90::Fwd90<D>;
   std::printf("{\"phase\":\"fwd\",\"name\":\"fwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
-              "\"tileRows\":%d,\"keyTileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+              "\"tileRows\":%d,\"keyTileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"persistent\":true}\n",
               D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC);
 }
 

@@ -1,10 +1,17 @@
 // FlashAttention forward for Hopper (sm_90a): TMA loads into a ring of shared-memory stages, wgmma for both
 // products, a producer warpgroup and consumer warpgroups.
 //
-// One block: query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). Warpgroup 0 is the producer: one thread issues
-// every TMA copy (Q once, then K_j and V_j into STAGES-deep rings, each stage guarded by a "full" barrier the
-// copy engine completes and an "empty" barrier the consumers release). Each consumer warpgroup owns 64 query
-// rows and runs, per key block j (paper notation, scores in log2 units):
+// The grid may be persistent: block b takes tiles b, b + gridDim.x, ... of the n * h * ceil(lq / BR) tiles, a tile
+// being query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). The host launches one block per multiprocessor
+// where all tiles have the same work, and one per tile under a mask, where the hardware's scheduler balances the
+// unequal tiles better than a fixed assignment (bench/NOTES.md F1). A (batch, head)'s tiles are numbered highest
+// query block first (most keys under a causal mask), and consecutive tiles share a head, so the blocks running at
+// once read the K and V of few heads. Warpgroup 0 is
+// the producer: one thread issues every TMA copy (per tile Q, once the consumers have issued their last product
+// with the previous tile's Q, then K_j and V_j into STAGES-deep rings that run on across tiles, each stage guarded
+// by a "full" barrier the copy engine completes and an "empty" barrier the consumers release), so the next tile's
+// copies overlap this tile's last products and output. Each consumer warpgroup owns 64 query rows of the tile and
+// runs, per key block j (paper notation, scores in log2 units):
 //   S = Q K_j^T (wgmma, both operands in shared memory),  m_new = max(m, rowmax(S)),
 //   P = exp2(S - m_new),  l = l * exp2(m - m_new) + rowsum(P),  O = O * exp2(m - m_new) + P V_j
 // with P kept in registers as the A operand of the second wgmma. Inside a warpgroup the softmax of S_j overlaps
@@ -50,9 +57,9 @@ struct Fwd90 {
   static constexpr int BANDS = D / 64;  // 64-column (128-byte) bands: one TMA box each
   static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
   static constexpr int Q_BAND = BR * 128, KV_BAND = BC * 128;  // bytes per band of a tile
-  // Barriers after the tiles: q_full, then per stage k_full, k_empty, v_full, v_empty.
+  // Barriers after the tiles: q_full, q_empty, then per stage k_full, k_empty, v_full, v_empty.
   static constexpr int BARRIERS_OFFSET = Q_BYTES + 2 * STAGES * KV_BYTES;
-  static constexpr int BARRIERS = 1 + 4 * STAGES;
+  static constexpr int BARRIERS = 2 + 4 * STAGES;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
   static constexpr int SMEM_BYTES = BARRIERS_OFFSET + BARRIERS * 8 + 1024;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24, the consumers share the rest.
@@ -69,59 +76,101 @@ struct Fwd90 {
 
 extern __shared__ __align__(1024) uint8_t flash90_smem[];
 
-// Where one block's tiles and barriers live and which rows and key blocks it covers; shared by both roles.
+// Where a block's buffers and barriers live (the same for every tile it takes); shared by both roles.
 template <int D>
-struct FwdBlock {
-  using F = Fwd90<D>;
-  int head, b, kh, i0, i_last, nb_first, nb_last;
+struct FwdSmem {
   uint32_t sQ, sK, sV, bar;
   __device__ __forceinline__ uint32_t q_full() const { return bar; }
-  __device__ __forceinline__ uint32_t k_full(int s) const { return bar + 8u * (1 + 4 * s); }
-  __device__ __forceinline__ uint32_t k_empty(int s) const { return bar + 8u * (2 + 4 * s); }
-  __device__ __forceinline__ uint32_t v_full(int s) const { return bar + 8u * (3 + 4 * s); }
-  __device__ __forceinline__ uint32_t v_empty(int s) const { return bar + 8u * (4 + 4 * s); }
+  __device__ __forceinline__ uint32_t q_empty() const { return bar + 8u; }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return bar + 8u * (2 + 4 * s); }
+  __device__ __forceinline__ uint32_t k_empty(int s) const { return bar + 8u * (3 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return bar + 8u * (4 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_empty(int s) const { return bar + 8u * (5 + 4 * s); }
 };
 
-// One thread issues every copy: Q once, then K_j and V_j into the stage rings as the consumers free them.
+// One tile: query rows [i0, i_last] of one (batch, head) and the key blocks [nb_first, nb_last] they may see
+// (none when nb_first > nb_last: the rows see no key, and get o = 0, lse = -inf).
+struct FwdTile {
+  int head, b, kh, i0, i_last, nb_first, nb_last;
+  __device__ __forceinline__ bool has_keys() const { return nb_first <= nb_last; }
+};
+
+// The tiles of a call and their order: (batch, head) major, and within one the highest query block first. The
+// host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit.
 template <int D>
-__device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdBlock<D>& blk) {
+struct FwdTiles {
+  using F = Fwd90<D>;
+  int q_blocks, count;
+  __device__ __forceinline__ explicit FwdTiles(const FlashParams& p)
+      : q_blocks((p.lq + F::BR - 1) / F::BR), count(p.n * p.h * q_blocks) {}
+  __device__ __forceinline__ FwdTile at(const FlashParams& p, int t) const {
+    FwdTile tile;
+    const int bh = t / q_blocks;
+    tile.head = bh % p.h;
+    tile.b = bh / p.h;
+    tile.kh = tile.head / (p.h / p.hk);
+    tile.i0 = (q_blocks - 1 - (t - bh * q_blocks)) * F::BR;
+    tile.i_last = min(tile.i0 + F::BR, p.lq) - 1;
+    int64_t j_lo, j_hi;
+    flash::Mask(p).keys_for(tile.i0, tile.i_last, &j_lo, &j_hi);
+    tile.nb_first = int(j_lo / F::BC);
+    tile.nb_last = j_hi >= j_lo ? int(j_hi / F::BC) : tile.nb_first - 1;
+    return tile;
+  }
+};
+
+// One thread issues every copy: per tile Q (once the consumers are done with the last one), then K_j and V_j into
+// the stage rings as the consumers free them; `it` counts key blocks over all of the block's tiles.
+template <int D>
+__device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<D>& sm) {
   using F = Fwd90<D>;
   constexpr int BC = F::BC, STAGES = F::STAGES;
+  prefetch_tensor_map(&args.q);
   prefetch_tensor_map(&args.k);
   prefetch_tensor_map(&args.v);
-  mbar_arrive_expect_tx(blk.q_full(), F::Q_BYTES);
-  for (int band = 0; band < F::BANDS; ++band)
-    tma_load_4d(blk.sQ + band * F::Q_BAND, &args.q, band * 64, blk.i0, blk.head, blk.b, blk.q_full());
-  for (int nb = blk.nb_first, it = 0; nb <= blk.nb_last; ++nb, ++it) {
-    const int s = it % STAGES;
-    const uint32_t parity = ((it / STAGES) & 1) ^ 1;
-    mbar_wait(blk.k_empty(s), parity);
-    mbar_arrive_expect_tx(blk.k_full(s), F::KV_BYTES);
+  const FwdTiles<D> tiles(args.p);
+  int it = 0, q_loads = 0;
+  for (int t = blockIdx.x; t < tiles.count; t += gridDim.x) {
+    const FwdTile tile = tiles.at(args.p, t);
+    if (!tile.has_keys()) continue;
+    mbar_wait(sm.q_empty(), (q_loads & 1) ^ 1);
+    ++q_loads;
+    mbar_arrive_expect_tx(sm.q_full(), F::Q_BYTES);
     for (int band = 0; band < F::BANDS; ++band)
-      tma_load_4d(blk.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, blk.kh, blk.b, blk.k_full(s));
-    mbar_wait(blk.v_empty(s), parity);
-    mbar_arrive_expect_tx(blk.v_full(s), F::KV_BYTES);
-    for (int band = 0; band < F::BANDS; ++band)
-      tma_load_4d(blk.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, blk.kh, blk.b, blk.v_full(s));
+      tma_load_4d(sm.sQ + band * F::Q_BAND, &args.q, band * 64, tile.i0, tile.head, tile.b, sm.q_full());
+    for (int nb = tile.nb_first; nb <= tile.nb_last; ++nb, ++it) {
+      const int s = it % STAGES;
+      const uint32_t parity = ((it / STAGES) & 1) ^ 1;
+      mbar_wait(sm.k_empty(s), parity);
+      mbar_arrive_expect_tx(sm.k_full(s), F::KV_BYTES);
+      for (int band = 0; band < F::BANDS; ++band)
+        tma_load_4d(sm.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, tile.kh, tile.b, sm.k_full(s));
+      mbar_wait(sm.v_empty(s), parity);
+      mbar_arrive_expect_tx(sm.v_full(s), F::KV_BYTES);
+      for (int band = 0; band < F::BANDS; ++band)
+        tma_load_4d(sm.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, tile.kh, tile.b, sm.v_full(s));
+    }
   }
 }
 
-// A consumer warpgroup: 64 query rows from first product to written output.
+// A consumer warpgroup on one tile: its 64 query rows from first product to written output. `it` (key blocks
+// over the block's earlier tiles) and `q_loads` (Q tiles consumed) carry the barrier phases from tile to tile.
 template <class DT, int D>
-__device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBlock<D>& blk) {
+__device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const FwdSmem<D>& sm, const FwdTile& tile,
+                                                  int& it, int& q_loads) {
   using F = Fwd90<D>;
   using T = typename DT::T;
   constexpr int BC = F::BC, STAGES = F::STAGES;
   constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
   const flash::Mask mask(p);
-  const int head = blk.head, b = blk.b, i0 = blk.i0, i_last = blk.i_last;
-  const int nb_first = blk.nb_first, nb_last = blk.nb_last;
-  const uint32_t sQ = blk.sQ, sK = blk.sK, sV = blk.sV;
-  auto k_full = [&](int s) { return blk.k_full(s); };
-  auto k_empty = [&](int s) { return blk.k_empty(s); };
-  auto v_full = [&](int s) { return blk.v_full(s); };
-  auto v_empty = [&](int s) { return blk.v_empty(s); };
-  const uint32_t q_full = blk.q_full();
+  const int head = tile.head, b = tile.b, i0 = tile.i0, i_last = tile.i_last;
+  const int nb_first = tile.nb_first, nb_last = tile.nb_last;
+  const uint32_t sQ = sm.sQ, sK = sm.sK, sV = sm.sV;
+  auto k_full = [&](int s) { return sm.k_full(s); };
+  auto k_empty = [&](int s) { return sm.k_empty(s); };
+  auto v_full = [&](int s) { return sm.v_full(s); };
+  auto v_empty = [&](int s) { return sm.v_empty(s); };
+  const uint32_t q_full = sm.q_full();
   const int ct = threadIdx.x - 128;          // 0 .. CONSUMER_THREADS - 1
   const int consumer = ct / 128;
   const int row0 = consumer * 64;            // this warpgroup's first row inside the block
@@ -214,30 +263,33 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBloc
   // is packed: the registers an in-flight wgmma reads must not be rewritten (ptxas would serialize the wgmmas).
   // Ping-pong: the consumer warpgroups take turns issuing their matrix products (named barrier 1 + c is consumer
   // c's turn; it passes the turn to the next one), so one's products run while the others compute softmax. The
-  // last consumer hands the first its first turn.
+  // turns run on across tiles (fwd_consumer starts them). Q is released to the producer once the tile's last
+  // S = Q K_j^T has completed.
   const int my_turn = 1 + consumer, their_turn = 1 + (consumer + 1) % F::CONSUMERS;
   if (nb_first <= nb_last) {
-    if (consumer == F::CONSUMERS - 1) named_arrive(1, 256);
-    mbar_wait(q_full, 0);
+    mbar_wait(q_full, q_loads & 1);
+    ++q_loads;
     float sc[NS];
     uint32_t pa[BC / 16][4];
     float alpha[2];
-    mbar_wait(k_full(0), 0);
+    const int it0 = it, s0 = it0 % STAGES;
+    mbar_wait(k_full(s0), (it0 / STAGES) & 1);
     named_sync(my_turn, 256);
     wgmma_fence();
-    issue_qk(sc, 0);
+    issue_qk(sc, s0);
     wgmma_commit();
     named_arrive(their_turn, 256);
     wgmma_wait<0>();
     fence_registers(sc);
-    mbar_arrive(k_empty(0));
+    mbar_arrive(k_empty(s0));
+    if (nb_first == nb_last) mbar_arrive(sm.q_empty());
     softmax(sc, nb_first * BC, alpha);  // O is still 0: nothing to rescale
     pack_p(sc, pa);
-    for (int nb = nb_first + 1, it = 1; nb <= nb_last; ++nb, ++it) {
-      const int s = it % STAGES, prev = (it - 1) % STAGES;
+    for (int nb = nb_first + 1, jt = it0 + 1; nb <= nb_last; ++nb, ++jt) {
+      const int s = jt % STAGES, prev = (jt - 1) % STAGES;
       // Both waits before the fence: a branch between the two issues would make ptxas fence again.
-      mbar_wait(k_full(s), (it / STAGES) & 1);
-      mbar_wait(v_full(prev), ((it - 1) / STAGES) & 1);
+      mbar_wait(k_full(s), (jt / STAGES) & 1);
+      mbar_wait(v_full(prev), ((jt - 1) / STAGES) & 1);
       named_sync(my_turn, 256);
       wgmma_fence();
       issue_qk(sc, s);
@@ -248,6 +300,7 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBloc
       wgmma_wait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
       fence_registers(sc);
       mbar_arrive(k_empty(s));
+      if (nb == nb_last) mbar_arrive(sm.q_empty());
       softmax(sc, nb * BC, alpha);
       wgmma_wait<0>();
       fence_registers(o_acc);
@@ -261,8 +314,9 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBloc
         o_acc[4 * nt + 3] *= alpha[1];
       }
     }
-    const int last = (nb_last - nb_first) % STAGES;
-    mbar_wait(v_full(last), ((nb_last - nb_first) / STAGES) & 1);
+    const int it_last = it0 + nb_last - nb_first, last = it_last % STAGES;
+    it = it_last + 1;
+    mbar_wait(v_full(last), (it_last / STAGES) & 1);
     named_sync(my_turn, 256);
     wgmma_fence();
     issue_pv(pa, last);
@@ -308,32 +362,34 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdBloc
   }
 }
 
+// A consumer warpgroup: every tile of the block. The last consumer gives the first its first turn, once.
+template <class DT, int D>
+__device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem<D>& sm) {
+  using F = Fwd90<D>;
+  if ((threadIdx.x - 128) / 128 == F::CONSUMERS - 1) named_arrive(1, 256);
+  const FwdTiles<D> tiles(p);
+  int it = 0, q_loads = 0;
+  for (int t = blockIdx.x; t < tiles.count; t += gridDim.x) fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads);
+}
+
 template <class DT, int D>
 __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
   using F = Fwd90<D>;
   const FlashParams& p = args.p;
-  FwdBlock<D> blk;
-  blk.head = blockIdx.y;
-  blk.b = blockIdx.z;
-  blk.kh = blk.head / (p.h / p.hk);
-  blk.i0 = (gridDim.x - 1 - blockIdx.x) * F::BR;  // highest query block first: most keys under a causal mask
-  blk.i_last = min(blk.i0 + F::BR, p.lq) - 1;
-  int64_t j_lo, j_hi;
-  flash::Mask(p).keys_for(blk.i0, blk.i_last, &j_lo, &j_hi);
-  blk.nb_first = int(j_lo / F::BC);
-  blk.nb_last = j_hi >= j_lo ? int(j_hi / F::BC) : blk.nb_first - 1;
-  blk.sQ = (smem_addr(flash90_smem) + 1023u) & ~1023u;
-  blk.sK = blk.sQ + F::Q_BYTES;
-  blk.sV = blk.sK + F::STAGES * F::KV_BYTES;
-  blk.bar = blk.sQ + F::BARRIERS_OFFSET;
+  FwdSmem<D> sm;
+  sm.sQ = (smem_addr(flash90_smem) + 1023u) & ~1023u;
+  sm.sK = sm.sQ + F::Q_BYTES;
+  sm.sV = sm.sK + F::STAGES * F::KV_BYTES;
+  sm.bar = sm.sQ + F::BARRIERS_OFFSET;
 
   if (threadIdx.x == 0) {
-    mbar_init(blk.q_full(), 1);
+    mbar_init(sm.q_full(), 1);
+    mbar_init(sm.q_empty(), F::CONSUMER_THREADS);
     for (int s = 0; s < F::STAGES; ++s) {
-      mbar_init(blk.k_full(s), 1);
-      mbar_init(blk.v_full(s), 1);
-      mbar_init(blk.k_empty(s), F::CONSUMER_THREADS);
-      mbar_init(blk.v_empty(s), F::CONSUMER_THREADS);
+      mbar_init(sm.k_full(s), 1);
+      mbar_init(sm.v_full(s), 1);
+      mbar_init(sm.k_empty(s), F::CONSUMER_THREADS);
+      mbar_init(sm.v_empty(s), F::CONSUMER_THREADS);
     }
     fence_barrier_init();
   }
@@ -342,10 +398,10 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
   // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
   if (threadIdx.x < 128) {
     regs_decrease<F::PRODUCER_REGS>();
-    if (threadIdx.x == 0 && blk.nb_first <= blk.nb_last) fwd_producer<D>(args, blk);
+    if (threadIdx.x == 0) fwd_producer<D>(args, sm);
   } else {
     regs_increase<F::CONSUMER_REGS>();
-    fwd_consumer<DT, D>(p, blk);
+    fwd_consumer<DT, D>(p, sm);
   }
 }
 

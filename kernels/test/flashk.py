@@ -163,10 +163,15 @@ class Kernels:
         gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
         if gx == 0 or p.n == 0:
             return
+        grid = (gx, p.h, p.n)
+        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts
+            tiles = gx * p.h * p.n
+            masked = p.window_left >= 0 or p.window_right >= 0
+            grid = (tiles if masked else min(tiles, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
         stream = torch.cuda.current_stream().cuda_stream
-        check(_cuda.cuLaunchKernel(fn, gx, p.h, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
+        check(_cuda.cuLaunchKernel(fn, *grid, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
     def compiled_dim(self, d):

@@ -47,6 +47,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     entries.push({
       file: 'fake90.fatbin', symbol, arch: 'sm_90a', phase: 'fwd', dtype, headDim, threads: 384,
       smemBytes: HOPPER_SMEM, tileRows: 128, keyTileRows: headDim === 64 ? 128 : 96, gridRows: 'lq', gridHeads: 'h',
+      persistent: true,
     });
     kernels[symbol] = emulated('fwd', dtype, FWD90_ARGS_OFFSETS.p);
     const bwd = `flash_bwd90_${TAG[dtype]}_d${headDim}`;
@@ -119,7 +120,7 @@ test('cc 9.0: the forward encodes maps of q, k, v and launches the sm_90a kernel
   assert.equal(fake.launches.length, 1);
   const launch = fake.launches[0];
   assert.equal(launch.symbol, 'flash_fwd90_bf16_d128');
-  assert.deepEqual(launch.grid, [Math.ceil(lq / 128), h, n]);
+  assert.deepEqual(launch.grid, [Math.ceil(lq / 128) * h * n, 1, 1], 'the persistent kernel under a causal mask: one block per tile');
   assert.deepEqual([launch.threads, launch.sharedBytes, launch.params.length], [384, HOPPER_SMEM, FWD90_ARGS_SIZE]);
   assert.equal(fake.functionAttributes.get('flash_fwd90_bf16_d128:8'), HOPPER_SMEM, 'opted in to its shared memory');
   assert.ok(fake.tensorMapTargets.length === 3 && fake.tensorMapTargets.every((a) => a % 64n === 0n), 'maps written to 64-byte-aligned memory');
@@ -219,7 +220,7 @@ test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel,
   });
   const lines = log.trim().split('\n');
   assert.deepEqual(lines, [
-    'flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 3x4x2',
+    'flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 24x1x1',
     'flash-attn: cuda:0 bwd_pre flash_bwd_pre_bf16_d128 (sm_80) grid 19x4x2',
     'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 3x4x2',
     'flash-attn: cuda:0 bwd_dq flash_bwd_dq_bf16_d128 (sm_80) grid 19x4x2',

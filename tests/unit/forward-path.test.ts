@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type ForwardPathInputs, chooseForward } from '../../src/backend/cuda/forward-path.js';
 import { kernelFamily } from '../../src/backend/cuda/hopper-path.js';
-import type { KernelEntry } from '../../src/backend/cuda/table.js';
+import { type KernelEntry, launchGrid, parseManifest } from '../../src/backend/cuda/table.js';
 import { attentionTensorMap, tensorMapViolation } from '../../src/backend/cuda/tma.js';
-import { OptionError } from '../../src/index.js';
+import { BackendUnavailableError, OptionError, SizeLimitError } from '../../src/index.js';
 
 test('attentionTensorMap: dims innermost first, byte strides of rows, heads and batch, a 64 x box-rows box', () => {
   const map = attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 96);
@@ -137,4 +137,32 @@ test('each condition flipped alone falls back to the sm_80 forward, saying why',
   }
   // 8 bytes is all o needs (a float32 pair).
   assert.equal(chooseForward(withPointers({ o: BASE.pointers.o! + 8n })).arch, 'sm_90a');
+});
+
+test('launchGrid: a persistent kernel gets one block per multiprocessor (or per tile, if fewer); under a mask one per tile', () => {
+  const entry: KernelEntry = {
+    file: 'f.fatbin', symbol: 'flash_fwd90_bf16_d128', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128,
+    threads: 384, smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', persistent: true,
+  };
+  const p = { n: 2, lq: 1000, lk: 50, h: 16, hk: 4, windowLeft: -1, windowRight: -1 };
+  assert.deepEqual(launchGrid(entry, p, 132), [132, 1, 1], '8 x 16 x 2 = 256 tiles on 132 multiprocessors');
+  assert.deepEqual(launchGrid(entry, { ...p, lq: 100, h: 3 }, 132), [6, 1, 1], '1 x 3 x 2 tiles');
+  assert.deepEqual(launchGrid(entry, { ...p, n: 70000, h: 1 }, 132), [132, 1, 1], 'no gridDim.z limit on n');
+  assert.deepEqual(launchGrid(entry, { ...p, windowRight: 0 }, 132), [256, 1, 1], 'causal: one block per tile');
+  assert.deepEqual(launchGrid(entry, { ...p, windowLeft: 100 }, 132), [256, 1, 1], 'a window: one block per tile');
+  assert.throws(() => launchGrid(entry, { ...p, lq: 2 ** 31, n: 1, h: 128 }, 132), SizeLimitError, '2^33 tiles');
+  assert.deepEqual(launchGrid({ ...entry, persistent: undefined }, p, 132), [8, 16, 2], 'not persistent: a block per tile');
+  assert.throws(() => launchGrid({ ...entry, persistent: undefined }, { ...p, n: 70000 }, 132), SizeLimitError);
+});
+
+test('parseManifest: persistent is true or absent', () => {
+  const raw = (extra: Record<string, unknown>) => ({
+    kernels: [{ file: 'f.fatbin', symbol: 's', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128, threads: 384,
+      smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', ...extra }],
+  });
+  assert.equal(parseManifest(raw({ persistent: true }), 'manifest.json')[0].persistent, true);
+  assert.equal(parseManifest(raw({}), 'manifest.json')[0].persistent, undefined);
+  for (const bad of [false, 1, 'yes']) {
+    assert.throws(() => parseManifest(raw({ persistent: bad }), 'manifest.json'), BackendUnavailableError, String(bad));
+  }
 });

@@ -105,7 +105,7 @@ export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProb
 
 /** A manifest entry already chosen (a Hopper kernel), loaded and with its grid for this problem. */
 export function resolveEntry(device: CudaDevice, entry: KernelEntry, p: AttentionProblem): ResolvedKernel {
-  return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p) };
+  return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p, device.multiprocessorCount) };
 }
 
 /**

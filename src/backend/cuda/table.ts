@@ -2,7 +2,8 @@
  * Which compiled kernel runs a call, and with which launch shape. The kernel build writes
  * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
  * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
- * tensor maps, `keyTileRows` and (the backward) `queryTileRows`.
+ * tensor maps, `keyTileRows` and (the backward) `queryTileRows`; `persistent` marks a kernel whose blocks loop
+ * over the tiles (the Hopper forward).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,6 +50,11 @@ export interface KernelEntry {
   queryTileRows?: number;
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
+  /**
+   * The blocks loop over the (rows, heads, n) tiles (blockIdx.x, + gridDim.x, ...): launched one per
+   * multiprocessor when every tile has the same work, one per tile under a mask (see launchGrid).
+   */
+  persistent?: boolean;
 }
 
 export interface KernelManifest {
@@ -91,6 +97,7 @@ function field<T>(entry: Record<string, unknown>, key: string, ok: (value: unkno
 const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 const isPositiveInteger = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
 const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
+const isTrue = (value: unknown): value is true => value === true;
 const oneOf =
   <T extends string>(values: readonly T[]) =>
   (value: unknown): value is T =>
@@ -124,6 +131,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       gridHeads: field(entry, 'gridHeads', oneOf(['h', 'hk'] as const), where, "'h' | 'hk'"),
       ...optionalRows(entry, 'keyTileRows', where),
       ...optionalRows(entry, 'queryTileRows', where),
+      ...(entry.persistent === undefined ? {} : { persistent: field(entry, 'persistent', isTrue, where, 'true or absent') }),
     };
   });
 }
@@ -166,10 +174,31 @@ export function kernelLabel(entry: Pick<KernelEntry, 'symbol' | 'arch'>): string
 /** CUDA's limit on gridDim.y and gridDim.z. */
 const MAX_GRID_YZ = 65535;
 
-/** (ceil(rows / tileRows), heads, n) with rows and heads as the entry says. */
-export function launchGrid(entry: KernelEntry, p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk'>): [number, number, number] {
+/** CUDA's limit on gridDim.x, and on the tiles a persistent kernel numbers (32-bit). */
+const MAX_GRID_X = 2 ** 31 - 1;
+
+/**
+ * (ceil(rows / tileRows), heads, n) with rows and heads as the entry says. A persistent kernel gets those tiles
+ * on one axis: (min(tiles, multiprocessors), 1, 1) when every tile has the same work, and (tiles, 1, 1) under a
+ * causal mask or window, where tiles differ (by up to the whole key length) and the hardware's block scheduler,
+ * handing each tile to whichever multiprocessor frees up first, balances them better than a fixed round-robin
+ * (measured: bench/NOTES.md F1).
+ */
+export function launchGrid(
+  entry: KernelEntry,
+  p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk' | 'windowLeft' | 'windowRight'>,
+  multiprocessorCount: number,
+): [number, number, number] {
   const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
   const heads = entry.gridHeads === 'h' ? p.h : p.hk;
+  if (entry.persistent === true) {
+    const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
+    if (tiles > MAX_GRID_X) {
+      throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers; n * h * ceil(lq / ${entry.tileRows}) = ${tiles}`);
+    }
+    const masked = p.windowLeft >= 0 || p.windowRight >= 0;
+    return [Math.max(1, masked ? tiles : Math.min(tiles, multiprocessorCount)), 1, 1];
+  }
   if (heads > MAX_GRID_YZ || p.n > MAX_GRID_YZ) {
     throw new SizeLimitError(`q: the cuda kernels launch one block row per head and batch entry, at most ${MAX_GRID_YZ} each; got ${heads} heads and n = ${p.n}`);
   }
