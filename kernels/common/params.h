@@ -26,6 +26,7 @@ typedef struct FlashParams {
   uint64_t dv;        // [n, lk, hk, d] dtype, or float32 when out_float32 (backward)
   uint64_t dq_accum;  // [n, lq, h, d]  float32 workspace (backward)
   uint64_t softmax_d; // [n, h, lq]     float32 workspace: D_i = dot(dout_i, o_i) (backward)
+  uint64_t tile_counter; // one uint32, zero at launch: the Hopper forward's blocks claim tiles from it
 
   int32_t n;
   int32_t lq;

@@ -1,12 +1,12 @@
 // FlashAttention forward for Hopper (sm_90a): TMA loads into a ring of shared-memory stages, wgmma for both
 // products, a producer warpgroup and consumer warpgroups.
 //
-// The grid may be persistent: block b takes tiles b, b + gridDim.x, ... of the n * h * ceil(lq / BR) tiles, a tile
-// being query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). The host launches one block per multiprocessor
-// where all tiles have the same work, and one per tile under a mask, where the hardware's scheduler balances the
-// unequal tiles better than a fixed assignment (bench/NOTES.md F1). A (batch, head)'s tiles are numbered highest
-// query block first (most keys under a causal mask), and consecutive tiles share a head, so the blocks running at
-// once read the K and V of few heads. Warpgroup 0 is
+// The grid is persistent: min(tiles, multiprocessors) blocks over the n * h * ceil(lq / BR) tiles, a tile being
+// query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). Block b starts with tile b and then claims the next
+// unclaimed tile from a global counter (FlashParams.tile_counter, zero at launch) while it works on the current
+// one, so blocks that drew short tiles (under a causal mask) take more of them. A (batch, head)'s tiles are
+// numbered highest query block first (most keys under a causal mask: the longest tiles go first), and consecutive
+// tiles share a head, so the blocks running at once read the K and V of few heads. Warpgroup 0 is
 // the producer: one thread issues every TMA copy (per tile Q, once the consumers have issued their last product
 // with the previous tile's Q, then K_j and V_j into STAGES-deep rings that run on across tiles, each stage guarded
 // by a "full" barrier the copy engine completes and an "empty" barrier the consumers release), so the next tile's
@@ -57,15 +57,18 @@ struct Fwd90 {
   static constexpr int BANDS = D / 64;  // 64-column (128-byte) bands: one TMA box each
   static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
   static constexpr int Q_BAND = BR * 128, KV_BAND = BC * 128;  // bytes per band of a tile
-  // Barriers after the tiles: q_full, q_empty, then per stage k_full, k_empty, v_full, v_empty.
+  // Barriers after the tiles: q_full, q_empty, tile_full[2], tile_empty[2], then per stage k_full, k_empty, v_full,
+  // v_empty; then two slots in which the producer hands the consumers tile numbers.
   static constexpr int BARRIERS_OFFSET = Q_BYTES + 2 * STAGES * KV_BYTES;
-  static constexpr int BARRIERS = 2 + 4 * STAGES;
+  static constexpr int BARRIERS = 6 + 4 * STAGES;
+  static constexpr int SLOTS_OFFSET = BARRIERS_OFFSET + BARRIERS * 8;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
-  static constexpr int SMEM_BYTES = BARRIERS_OFFSET + BARRIERS * 8 + 1024;
-  // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24, the consumers share the rest.
-  // ptxas compiles each role's branch under its own budget (with one budget for all, at 168 registers, d = 128
-  // spilled 260 bytes); a consumer must fit S (BC / 2), the previous P (BC / 4) and O (D / 2) at once.
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = CONSUMERS == 2 ? 240 : 160;
+  static constexpr int SMEM_BYTES = SLOTS_OFFSET + 2 * 4 + 1024;
+  // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
+  // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
+  // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
+  // a consumer must fit S (BC / 2), the previous P (BC / 4) and O (D / 2) at once.
+  static constexpr int PRODUCER_REGS = CONSUMERS == 2 ? 32 : 24, CONSUMER_REGS = CONSUMERS == 2 ? 232 : 160;
   // setmaxnreg.inc only hands out what .dec gave back inside the block, so the budgets must fit what the block
   // starts with: the register file over THREADS threads, in steps of 8 per thread.
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536 / THREADS / 8 * 8 * THREADS,
@@ -82,10 +85,13 @@ struct FwdSmem {
   uint32_t sQ, sK, sV, bar;
   __device__ __forceinline__ uint32_t q_full() const { return bar; }
   __device__ __forceinline__ uint32_t q_empty() const { return bar + 8u; }
-  __device__ __forceinline__ uint32_t k_full(int s) const { return bar + 8u * (2 + 4 * s); }
-  __device__ __forceinline__ uint32_t k_empty(int s) const { return bar + 8u * (3 + 4 * s); }
-  __device__ __forceinline__ uint32_t v_full(int s) const { return bar + 8u * (4 + 4 * s); }
-  __device__ __forceinline__ uint32_t v_empty(int s) const { return bar + 8u * (5 + 4 * s); }
+  __device__ __forceinline__ uint32_t tile_full(int i) const { return bar + 8u * (2 + i); }
+  __device__ __forceinline__ uint32_t tile_empty(int i) const { return bar + 8u * (4 + i); }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return bar + 8u * (6 + 4 * s); }
+  __device__ __forceinline__ uint32_t k_empty(int s) const { return bar + 8u * (7 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return bar + 8u * (8 + 4 * s); }
+  __device__ __forceinline__ uint32_t v_empty(int s) const { return bar + 8u * (9 + 4 * s); }
+  __device__ __forceinline__ uint32_t tile_slot(int i) const { return bar + (Fwd90<D>::SLOTS_OFFSET - Fwd90<D>::BARRIERS_OFFSET) + 4u * i; }
 };
 
 // One tile: query rows [i0, i_last] of one (batch, head) and the key blocks [nb_first, nb_last] they may see
@@ -96,7 +102,8 @@ struct FwdTile {
 };
 
 // The tiles of a call and their order: (batch, head) major, and within one the highest query block first. The
-// host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit.
+// host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit (claims past the last tile
+// stop below 2^31 + 2 * gridDim.x).
 template <int D>
 struct FwdTiles {
   using F = Fwd90<D>;
@@ -119,37 +126,52 @@ struct FwdTiles {
   }
 };
 
-// One thread issues every copy: per tile Q (once the consumers are done with the last one), then K_j and V_j into
-// the stage rings as the consumers free them; `it` counts key blocks over all of the block's tiles.
+// The copies of one tile with keys: Q (once the consumers are done with the last one), then K_j and V_j into the
+// stage rings as the consumers free them; `it` counts key blocks over all of the block's tiles.
 template <int D>
-__device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<D>& sm) {
+__device__ __forceinline__ void fwd_produce_tile(const FwdArgs& args, const FwdSmem<D>& sm, const FwdTile& tile, int& it,
+                                                 int& q_loads) {
   using F = Fwd90<D>;
   constexpr int BC = F::BC, STAGES = F::STAGES;
+  mbar_wait(sm.q_empty(), (q_loads & 1) ^ 1);
+  ++q_loads;
+  mbar_arrive_expect_tx(sm.q_full(), F::Q_BYTES);
+  for (int band = 0; band < F::BANDS; ++band)
+    tma_load_4d(sm.sQ + band * F::Q_BAND, &args.q, band * 64, tile.i0, tile.head, tile.b, sm.q_full());
+  for (int nb = tile.nb_first; nb <= tile.nb_last; ++nb, ++it) {
+    const int s = it % STAGES;
+    const uint32_t parity = ((it / STAGES) & 1) ^ 1;
+    mbar_wait(sm.k_empty(s), parity);
+    mbar_arrive_expect_tx(sm.k_full(s), F::KV_BYTES);
+    for (int band = 0; band < F::BANDS; ++band)
+      tma_load_4d(sm.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, tile.kh, tile.b, sm.k_full(s));
+    mbar_wait(sm.v_empty(s), parity);
+    mbar_arrive_expect_tx(sm.v_full(s), F::KV_BYTES);
+    for (int band = 0; band < F::BANDS; ++band)
+      tma_load_4d(sm.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, tile.kh, tile.b, sm.v_full(s));
+  }
+}
+
+// One thread claims the tiles and issues every copy: it hands each tile's number to the consumers (slot k % 2 for
+// the block's k-th tile; a number past the last tile ends them), then issues the tile's copies.
+template <int D>
+__device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<D>& sm) {
   prefetch_tensor_map(&args.q);
   prefetch_tensor_map(&args.k);
   prefetch_tensor_map(&args.v);
   const FwdTiles<D> tiles(args.p);
   int it = 0, q_loads = 0;
-  for (int t = blockIdx.x; t < tiles.count; t += gridDim.x) {
+  for (int k = 0, t = blockIdx.x;; ++k) {
+    mbar_wait(sm.tile_empty(k & 1), ((k >> 1) & 1) ^ 1);
+    flash::st_shared_32(sm.tile_slot(k & 1), uint32_t(t));
+    mbar_arrive(sm.tile_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
+    if (t >= tiles.count) break;
     const FwdTile tile = tiles.at(args.p, t);
-    if (!tile.has_keys()) continue;
-    mbar_wait(sm.q_empty(), (q_loads & 1) ^ 1);
-    ++q_loads;
-    mbar_arrive_expect_tx(sm.q_full(), F::Q_BYTES);
-    for (int band = 0; band < F::BANDS; ++band)
-      tma_load_4d(sm.sQ + band * F::Q_BAND, &args.q, band * 64, tile.i0, tile.head, tile.b, sm.q_full());
-    for (int nb = tile.nb_first; nb <= tile.nb_last; ++nb, ++it) {
-      const int s = it % STAGES;
-      const uint32_t parity = ((it / STAGES) & 1) ^ 1;
-      mbar_wait(sm.k_empty(s), parity);
-      mbar_arrive_expect_tx(sm.k_full(s), F::KV_BYTES);
-      for (int band = 0; band < F::BANDS; ++band)
-        tma_load_4d(sm.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, tile.kh, tile.b, sm.k_full(s));
-      mbar_wait(sm.v_empty(s), parity);
-      mbar_arrive_expect_tx(sm.v_full(s), F::KV_BYTES);
-      for (int band = 0; band < F::BANDS; ++band)
-        tma_load_4d(sm.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, tile.kh, tile.b, sm.v_full(s));
-    }
+    if (tile.has_keys()) fwd_produce_tile<D>(args, sm, tile, it, q_loads);
+    // The next tile, claimed once this one's copies are all issued (STAGES key blocks before its end), not when it
+    // starts: a block then holds a claim only for what it can start soon, which keeps the blocks' finishing times
+    // together (claiming a tile ahead lost 11% at d = 256, causal, 8k: bench/NOTES.md F2).
+    t = int(gridDim.x + atomicAdd(reinterpret_cast<unsigned int*>(args.p.tile_counter), 1u));
   }
 }
 
@@ -362,14 +384,21 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   }
 }
 
-// A consumer warpgroup: every tile of the block. The last consumer gives the first its first turn, once.
+// A consumer warpgroup: every tile the producer hands it, until a number past the last tile. The last consumer
+// gives the first its first turn, once.
 template <class DT, int D>
 __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem<D>& sm) {
   using F = Fwd90<D>;
   if ((threadIdx.x - 128) / 128 == F::CONSUMERS - 1) named_arrive(1, 256);
   const FwdTiles<D> tiles(p);
   int it = 0, q_loads = 0;
-  for (int t = blockIdx.x; t < tiles.count; t += gridDim.x) fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads);
+  for (int k = 0;; ++k) {
+    mbar_wait(sm.tile_full(k & 1), (k >> 1) & 1);
+    const int t = int(flash::ld_shared_32(sm.tile_slot(k & 1)));
+    mbar_arrive(sm.tile_empty(k & 1));
+    if (t >= tiles.count) break;
+    fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads);
+  }
 }
 
 template <class DT, int D>
@@ -385,6 +414,10 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
   if (threadIdx.x == 0) {
     mbar_init(sm.q_full(), 1);
     mbar_init(sm.q_empty(), F::CONSUMER_THREADS);
+    for (int i = 0; i < 2; ++i) {
+      mbar_init(sm.tile_full(i), 1);
+      mbar_init(sm.tile_empty(i), F::CONSUMER_THREADS);
+    }
     for (int s = 0; s < F::STAGES; ++s) {
       mbar_init(sm.k_full(s), 1);
       mbar_init(sm.v_full(s), 1);

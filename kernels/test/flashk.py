@@ -41,19 +41,19 @@ def check(res, what):
 
 class FlashParams(ctypes.Structure):
     _fields_ = [(f, ctypes.c_uint64) for f in
-                ('q', 'k', 'v', 'o', 'lse', 'dout', 'dq', 'dk', 'dv', 'dq_accum', 'softmax_d')] + \
+                ('q', 'k', 'v', 'o', 'lse', 'dout', 'dq', 'dk', 'dv', 'dq_accum', 'softmax_d', 'tile_counter')] + \
                [(f, ctypes.c_int32) for f in
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
                [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)]
 
 
-assert ctypes.sizeof(FlashParams) == 136
+assert ctypes.sizeof(FlashParams) == 144
 
 
 class BwdArgs90(ctypes.Structure):
     """kernels/sm90/bwd_tiles.cuh's BwdArgs: four 128-byte CUtensorMaps (q, k, v, dout), FlashParams, padded to 128."""
-    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
+    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 
 
 assert ctypes.sizeof(BwdArgs90) == 768
@@ -62,7 +62,7 @@ assert ctypes.sizeof(BwdArgs90) == 768
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
     (128 bytes in CUDA 13's cuda.h)."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 120)]
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 
 
 assert ctypes.sizeof(FwdArgs90) == 640
@@ -159,15 +159,15 @@ class Kernels:
         maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
             tensor_map(v, v.shape[1], entry['keyTileRows'])
         ctypes.memmove(args.maps, maps, 384)
-        args.p = p
         gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
         if gx == 0 or p.n == 0:
             return
         grid = (gx, p.h, p.n)
-        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts
-            tiles = gx * p.h * p.n
-            masked = p.window_left >= 0 or p.window_right >= 0
-            grid = (tiles if masked else min(tiles, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
+        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts, with a zeroed tile counter
+            counter = torch.zeros(1, dtype=torch.int32, device='cuda')  # freed in stream order after the launch
+            p.tile_counter = counter.data_ptr()
+            grid = (min(gx * p.h * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
+        args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
         stream = torch.cuda.current_stream().cuda_stream

@@ -120,7 +120,7 @@ test('cc 9.0: the forward encodes maps of q, k, v and launches the sm_90a kernel
   assert.equal(fake.launches.length, 1);
   const launch = fake.launches[0];
   assert.equal(launch.symbol, 'flash_fwd90_bf16_d128');
-  assert.deepEqual(launch.grid, [Math.ceil(lq / 128) * h * n, 1, 1], 'the persistent kernel under a causal mask: one block per tile');
+  assert.deepEqual(launch.grid, [Math.ceil(lq / 128) * h * n, 1, 1], 'persistent: one block per tile while there are fewer tiles than multiprocessors');
   assert.deepEqual([launch.threads, launch.sharedBytes, launch.params.length], [384, HOPPER_SMEM, FWD90_ARGS_SIZE]);
   assert.equal(fake.functionAttributes.get('flash_fwd90_bf16_d128:8'), HOPPER_SMEM, 'opted in to its shared memory');
   assert.ok(fake.tensorMapTargets.length === 3 && fake.tensorMapTargets.every((a) => a % 64n === 0n), 'maps written to 64-byte-aligned memory');

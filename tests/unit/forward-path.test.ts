@@ -139,17 +139,15 @@ test('each condition flipped alone falls back to the sm_80 forward, saying why',
   assert.equal(chooseForward(withPointers({ o: BASE.pointers.o! + 8n })).arch, 'sm_90a');
 });
 
-test('launchGrid: a persistent kernel gets one block per multiprocessor (or per tile, if fewer); under a mask one per tile', () => {
+test('launchGrid: a persistent kernel gets one block per multiprocessor, or per tile if there are fewer tiles', () => {
   const entry: KernelEntry = {
     file: 'f.fatbin', symbol: 'flash_fwd90_bf16_d128', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128,
     threads: 384, smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', persistent: true,
   };
-  const p = { n: 2, lq: 1000, lk: 50, h: 16, hk: 4, windowLeft: -1, windowRight: -1 };
+  const p = { n: 2, lq: 1000, lk: 50, h: 16, hk: 4 };
   assert.deepEqual(launchGrid(entry, p, 132), [132, 1, 1], '8 x 16 x 2 = 256 tiles on 132 multiprocessors');
   assert.deepEqual(launchGrid(entry, { ...p, lq: 100, h: 3 }, 132), [6, 1, 1], '1 x 3 x 2 tiles');
   assert.deepEqual(launchGrid(entry, { ...p, n: 70000, h: 1 }, 132), [132, 1, 1], 'no gridDim.z limit on n');
-  assert.deepEqual(launchGrid(entry, { ...p, windowRight: 0 }, 132), [256, 1, 1], 'causal: one block per tile');
-  assert.deepEqual(launchGrid(entry, { ...p, windowLeft: 100 }, 132), [256, 1, 1], 'a window: one block per tile');
   assert.throws(() => launchGrid(entry, { ...p, lq: 2 ** 31, n: 1, h: 128 }, 132), SizeLimitError, '2^33 tiles');
   assert.deepEqual(launchGrid({ ...entry, persistent: undefined }, p, 132), [8, 16, 2], 'not persistent: a block per tile');
   assert.throws(() => launchGrid({ ...entry, persistent: undefined }, { ...p, n: 70000 }, 132), SizeLimitError);

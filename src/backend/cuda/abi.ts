@@ -23,6 +23,7 @@ export const FLASH_PARAMS_FIELDS = [
   ['dv', 'uint64'],
   ['dq_accum', 'uint64'],
   ['softmax_d', 'uint64'],
+  ['tile_counter', 'uint64'],
   ['n', 'int32'],
   ['lq', 'int32'],
   ['lk', 'int32'],

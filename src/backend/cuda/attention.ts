@@ -36,6 +36,7 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     dv: address(pointers.dv),
     dq_accum: address(pointers.dq_accum),
     softmax_d: address(pointers.softmax_d),
+    tile_counter: 0n,  // the Hopper forward's, filled in where it launches (forward.ts)
     n: p.n,
     lq: p.lq,
     lk: p.lk,

@@ -51,8 +51,8 @@ export interface KernelEntry {
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
   /**
-   * The blocks loop over the (rows, heads, n) tiles (blockIdx.x, + gridDim.x, ...): launched one per
-   * multiprocessor when every tile has the same work, one per tile under a mask (see launchGrid).
+   * The blocks loop over the (rows, heads, n) tiles, claiming them from a counter (FlashParams.tile_counter,
+   * zeroed before the launch): launched one per multiprocessor, or one per tile if there are fewer tiles.
    */
   persistent?: boolean;
 }
@@ -178,15 +178,12 @@ const MAX_GRID_YZ = 65535;
 const MAX_GRID_X = 2 ** 31 - 1;
 
 /**
- * (ceil(rows / tileRows), heads, n) with rows and heads as the entry says. A persistent kernel gets those tiles
- * on one axis: (min(tiles, multiprocessors), 1, 1) when every tile has the same work, and (tiles, 1, 1) under a
- * causal mask or window, where tiles differ (by up to the whole key length) and the hardware's block scheduler,
- * handing each tile to whichever multiprocessor frees up first, balances them better than a fixed round-robin
- * (measured: bench/NOTES.md F1).
+ * (ceil(rows / tileRows), heads, n) with rows and heads as the entry says; for a persistent kernel
+ * (min(that many tiles, multiprocessors), 1, 1).
  */
 export function launchGrid(
   entry: KernelEntry,
-  p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk' | 'windowLeft' | 'windowRight'>,
+  p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk'>,
   multiprocessorCount: number,
 ): [number, number, number] {
   const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
@@ -196,8 +193,7 @@ export function launchGrid(
     if (tiles > MAX_GRID_X) {
       throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers; n * h * ceil(lq / ${entry.tileRows}) = ${tiles}`);
     }
-    const masked = p.windowLeft >= 0 || p.windowRight >= 0;
-    return [Math.max(1, masked ? tiles : Math.min(tiles, multiprocessorCount)), 1, 1];
+    return [Math.max(1, Math.min(tiles, multiprocessorCount)), 1, 1];
   }
   if (heads > MAX_GRID_YZ || p.n > MAX_GRID_YZ) {
     throw new SizeLimitError(`q: the cuda kernels launch one block row per head and batch entry, at most ${MAX_GRID_YZ} each; got ${heads} heads and n = ${p.n}`);
