@@ -1,6 +1,6 @@
 /**
  * `FLASH_ATTN_LOG=1`: one line on stderr per kernel launch, saying which kernel ran where, e.g.
- * `flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 16x16x2`. Read at each launch, so a test or a
+ * `flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 16x4x2`. Read at each launch, so a test or a
  * long-running process can turn it on and off.
  */
 export function launchLogEnabled(setting: string | undefined = process.env.FLASH_ATTN_LOG): boolean {
