@@ -207,6 +207,32 @@ test('an invalid FLASH_ATTN_KERNELS fails the call with an OptionError before an
   assert.equal(fake.memory.usedBytes, 0, 'outputs allocated before the throws were freed');
 });
 
+test('cc 9.0: the persistent forward reads a tile counter that is 0 at its launch, 4 bytes of its own, freed after', () => {
+  const symbol = 'flash_fwd90_bf16_d128';
+  const seen: { counter: bigint; value: number }[] = [];
+  const fake = new FakeDriver({
+    kernels: {
+      ...kernels,
+      [symbol]: (params, memory) => {
+        const counter = BigInt(decodeParams(params, FWD90_ARGS_OFFSETS.p).tile_counter);
+        seen.push({ counter, value: counter === 0n ? -1 : new DataView(memory.view(counter, 4).slice().buffer).getUint32(0, true) });
+        kernels[symbol](params, memory);
+      },
+    },
+  });
+  useDriverForTesting(fake);
+  const { q, k, v } = inputs(2, 300, 300, 4, 4, 128, 'bfloat16');
+  const start = fake.memory.usedBytes;
+  for (let i = 0; i < 2; i++) disposeAll(...Object.values(flashMhaFwd(q, k, v, { isCausal: i === 1 })));
+  assert.equal(seen.length, 2);
+  for (const { counter, value } of seen) {
+    assert.notEqual(counter, 0n, 'a counter address is passed');
+    assert.equal(value, 0, 'zeroed before the launch');
+  }
+  assert.equal(fake.memory.usedBytes, start, 'the counter is freed with the call');
+  disposeAll(q, k, v);
+});
+
 test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel, arch and grid, as explain names them; silent otherwise', () => {
   newFake();
   const { q, k, v } = inputs(2, 300, 300, 4, 4, 128, 'bfloat16');
