@@ -1,6 +1,7 @@
 // The CUDA ring operations against the host ones on the same data: strided slices and joins (every copy
 // unit), fills, the log-space merge (with -Infinity on either or both sides), accumulation, the rounding
-// casts bit for bit, and the one-GPU copy transport. Skipped without a CUDA device and built kernels.
+// casts bit for bit, and the one-GPU copy transport. Skipped without a CUDA device; with one, kernels not built fail
+// the first test (the rest skip).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cudaBackend } from '../../src/backend/cuda/index.js';
@@ -11,7 +12,7 @@ import { HostStorage, type Storage } from '../../src/storage.js';
 import { cudaRingOps } from '../../src/ring/cuda-ops.js';
 import { LocalCudaTransport } from '../../src/ring/cuda-transport.js';
 import { hostRingOps } from '../../src/ring/host-ops.js';
-import { skipReason } from './cuda-support.js';
+import { kernelsMissing, noDevice, skipReason } from './cuda-support.js';
 
 const GPU = 'cuda:0';
 
@@ -35,6 +36,10 @@ const SHAPES: { shape: number[]; dtype: Dtype }[] = [
   { shape: [3, 8, 4, 4], dtype: 'bfloat16' },
   { shape: [1, 10, 2, 8], dtype: 'float32' },
 ];
+
+test('with a CUDA device here, the ring kernels are built (else every CUDA ring test would only skip)', { skip: noDevice }, () => {
+  assert.equal(kernelsMissing, false);
+});
 
 test('slice and concat along every axis equal the host operations bit for bit', { skip: skipReason }, async () => {
   for (const [i, { shape, dtype }] of SHAPES.entries()) {
