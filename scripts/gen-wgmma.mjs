@@ -41,43 +41,45 @@ const parts = [
   '',
   'template <int N> struct Wgmma;',
 ];
-for (const n of SHAPES) {
+// A product with both operands in shared memory: `transposeA` / `transposeB` are wgmma's imm-trans-a / -b
+// (1: M-major A, N-major B). D = A * B, plus D when `accumulate` is nonzero.
+function sharedForm(name, n, t, transposeA, transposeB) {
   const k = n / 2;
+  return [
+    `  static __device__ __forceinline__ void ${name}(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, int accumulate, ${t.cpp}) {`,
+    '    asm volatile(',
+    '        "{\\n.reg .pred p;\\n"',
+    `        "setp.ne.b32 p, %${k + 2}, 0;\\n"`,
+    `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, ${transposeA}, ${transposeB};\\n}\\n"`,
+    `        : ${accumulatorOperands(n)}`,
+    '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
+    '  }',
+  ];
+}
+
+// A product with A in registers (always accumulating) and B in shared memory, N-major.
+function registerForm(n, t) {
+  const k = n / 2;
+  return [
+    `  static __device__ __forceinline__ void rs(float (&d)[${k}], const uint32_t (&a)[4], uint64_t b_desc, ${t.cpp}) {`,
+    '    asm volatile(',
+    '        "{\\n.reg .pred p;\\n"',
+    '        "setp.ne.b32 p, 1, 0;\\n"',
+    `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, {%${k}, %${k + 1}, %${k + 2}, %${k + 3}}, %${k + 4}, p, 1, 1, 1;\\n}\\n"`,
+    `        : ${accumulatorOperands(n)}`,
+    '        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));',
+    '  }',
+  ];
+}
+
+for (const n of SHAPES) {
   parts.push('', `template <> struct Wgmma<${n}> {`);
   for (const t of TYPES) {
     parts.push(
-      `  static __device__ __forceinline__ void ss(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, int accumulate, ${t.cpp}) {`,
-      '    asm volatile(',
-      '        "{\\n.reg .pred p;\\n"',
-      `        "setp.ne.b32 p, %${k + 2}, 0;\\n"`,
-      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 0, 0;\\n}\\n"`,
-      `        : ${accumulatorOperands(n)}`,
-      '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
-      '  }',
-      `  static __device__ __forceinline__ void rs(float (&d)[${k}], const uint32_t (&a)[4], uint64_t b_desc, ${t.cpp}) {`,
-      '    asm volatile(',
-      '        "{\\n.reg .pred p;\\n"',
-      '        "setp.ne.b32 p, 1, 0;\\n"',
-      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, {%${k}, %${k + 1}, %${k + 2}, %${k + 3}}, %${k + 4}, p, 1, 1, 1;\\n}\\n"`,
-      `        : ${accumulatorOperands(n)}`,
-      '        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));',
-      '  }',
-      `  static __device__ __forceinline__ void ss_mn(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, int accumulate, ${t.cpp}) {`,
-      '    asm volatile(',
-      '        "{\\n.reg .pred p;\\n"',
-      `        "setp.ne.b32 p, %${k + 2}, 0;\\n"`,
-      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 1, 1;\\n}\\n"`,
-      `        : ${accumulatorOperands(n)}`,
-      '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
-      '  }',
-      `  static __device__ __forceinline__ void ss_kn(float (&d)[${k}], uint64_t a_desc, uint64_t b_desc, int accumulate, ${t.cpp}) {`,
-      '    asm volatile(',
-      '        "{\\n.reg .pred p;\\n"',
-      `        "setp.ne.b32 p, %${k + 2}, 0;\\n"`,
-      `        "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${t.ptx}.${t.ptx} {${accumulatorList(n)}}, %${k}, %${k + 1}, p, 1, 1, 0, 1;\\n}\\n"`,
-      `        : ${accumulatorOperands(n)}`,
-      '        : "l"(a_desc), "l"(b_desc), "r"(accumulate));',
-      '  }',
+      ...sharedForm('ss', n, t, 0, 0),
+      ...registerForm(n, t),
+      ...sharedForm('ss_mn', n, t, 1, 1),
+      ...sharedForm('ss_kn', n, t, 0, 1),
     );
   }
   parts.push('};');

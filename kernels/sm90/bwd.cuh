@@ -148,31 +148,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     const float* dvec = blk.dvec(s);
     wgmma_wait<1>();
     fence_registers(sc);
-#pragma unroll
-    for (int nt = 0; nt < BR / 8; ++nt) {
-      const float2 l2 = *reinterpret_cast<const float2*>(lse + 8 * nt + 2 * t);
-#pragma unroll
-      for (int r = 0; r < 2; ++r)
-#pragma unroll
-        for (int e = 0; e < 2; ++e)
-          sc[4 * nt + 2 * r + e] = flash::exp2_approx(fmaf(sc[4 * nt + 2 * r + e], p.softmax_scale_log2, -(e ? l2.y : l2.x)));
-    }
-    // Masking only on tiles that straddle a mask edge or the end of q or k: each of this thread's two keys (rows g
-    // and g + 8 of its warp's 16) against the range of queries that may see it.
-    if (mask.tile_needs_mask(i0, i0 + BR - 1, key0, key0 + 63)) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        int lo, hi;
-        mask.col_range(key0 + warp_row + g + 8 * r, &lo, &hi);
-#pragma unroll
-        for (int nt = 0; nt < BR / 8; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int i = i0 + 8 * nt + 2 * t + e;
-            if (i < lo || i > hi) sc[4 * nt + 2 * r + e] = 0.f;
-          }
-      }
-    }
+    probabilities_t<BR>(p, mask, sc, lse, i0, key0, warp_row, lane);
     if (st == 0 && w == 0) named_arrive(2, F::CONSUMER_THREADS);
     wgmma_wait<0>();
     fence_registers(dp);

@@ -42,7 +42,7 @@ struct Bwd90Wide {
   static constexpr int LAUNCH_REGS = 65536 / THREADS / 8 * 8;
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
-  static_assert(HALF == 128, "dK, dV of 64 keys x 128 columns per consumer warpgroup");
+  static_assert(HALF == 128 && BC == 64, "dK, dV of 64 keys x 128 columns per consumer warpgroup");
   static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
@@ -158,31 +158,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
     } else {
       // P^T = exp2(S^T * scale * log2e - lse * log2e). Element (key row, query column) of nt, r, e: key row
       // warp_row + g + 8 r, query column 8 nt + 2 t + e.
-      const float* lse = blk.lse(s);
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const float2 l2 = *reinterpret_cast<const float2*>(lse + 8 * nt + 2 * t);
-#pragma unroll
-        for (int r = 0; r < 2; ++r)
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            acc[4 * nt + 2 * r + e] = flash::exp2_approx(fmaf(acc[4 * nt + 2 * r + e], p.softmax_scale_log2, -(e ? l2.y : l2.x)));
-      }
-      // Masking only on tiles that straddle a mask edge or the end of q or k.
-      if (mask.tile_needs_mask(i0, i0 + F::BR - 1, blk.j0, blk.j0 + F::BC - 1)) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          int lo, hi;
-          mask.col_range(blk.j0 + warp_row + g + 8 * r, &lo, &hi);
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int i = i0 + 8 * nt + 2 * t + e;
-              if (i < lo || i > hi) acc[4 * nt + 2 * r + e] = 0.f;
-            }
-        }
-      }
+      probabilities_t<F::BR>(p, mask, acc, blk.lse(s), i0, blk.j0, warp_row, lane);
       uint32_t pa[4][4];
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
