@@ -34,7 +34,7 @@ template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2;
 template <int HEAD_DIM>
 struct Bwd90 {
   static constexpr int D = HEAD_DIM;
-  static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES;
+  static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES, DO_STAGES = STAGES;
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
@@ -51,7 +51,7 @@ struct Bwd90 {
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
-  static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + (1 + 2 * STAGES) * 8;
+  static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + (1 + 2 * STAGES) * 8;  // bwd_barrier_bytes<Bwd90>()
   static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + 1024;  // + alignment of the window to 1024
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);

@@ -5,10 +5,11 @@
 // (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings), and warp 1 copies the step's lse and D rows
 // into shared memory. Steps walk every (query head of the GQA group, query block that can see these keys).
 //
-// A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, CONSUMER_THREADS, PRODUCER_REGS,
-// KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands), and the offsets OFF_K, OFF_V,
-// OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window, and init_own_barriers(base) for
-// any barriers of its own.
+// A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
+// buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
+// CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
+// and the offsets OFF_K, OFF_V, OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
+// (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base) for any barriers of its own.
 #pragma once
 #include <cuda.h>
 #include "params.h"
@@ -36,10 +37,12 @@ struct BwdBlock {
   __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
   __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
   __device__ __forceinline__ uint32_t sQ(int s) const { return base + F::OFF_Q + s * F::Q_BYTES; }
-  __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + s * F::Q_BYTES; }
+  __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + (s % F::DO_STAGES) * F::Q_BYTES; }
   __device__ __forceinline__ uint32_t kv_full() const { return base + F::OFF_BARRIERS; }
   __device__ __forceinline__ uint32_t full(int s) const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * s); }
   __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
+  // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
+  __device__ __forceinline__ uint32_t do_empty() const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * F::STAGES); }
   __device__ __forceinline__ uint8_t* window() const {
     return flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem));
   }
@@ -49,9 +52,12 @@ struct BwdBlock {
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
 
-// Barriers in the window: kv_full, then per stage full, empty.
+// Barriers in the window: kv_full, then per stage full, empty, then do_empty where dO has one buffer.
 template <class F>
-constexpr int bwd_barrier_bytes() { return (1 + 2 * F::STAGES) * 8; }
+constexpr int bwd_barrier_bytes() {
+  static_assert(F::DO_STAGES == F::STAGES || F::DO_STAGES == 1, "dO: one buffer per stage, or one");
+  return (1 + 2 * F::STAGES + (F::DO_STAGES < F::STAGES ? 1 : 0)) * 8;
+}
 
 // Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
 template <class F>
@@ -65,10 +71,11 @@ __device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const Bw
     const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
     mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
     mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
-    for (int band = 0; band < F::D / 64; ++band) {
+    for (int band = 0; band < F::D / 64; ++band)
       tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
+    if constexpr (F::DO_STAGES < F::STAGES) mbar_wait(blk.do_empty(), (st & 1) ^ 1);
+    for (int band = 0; band < F::D / 64; ++band)
       tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
-    }
   }
 }
 
@@ -173,6 +180,7 @@ __device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
       mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
       mbar_init(blk.empty(s), F::CONSUMER_THREADS);
     }
+    if (F::DO_STAGES < F::STAGES) mbar_init(blk.do_empty(), F::CONSUMER_THREADS);
     F::init_own_barriers(blk.base);
     fence_barrier_init();
   }

@@ -291,14 +291,17 @@ def main():
                 (96, 128, 256, 4, 2, 100, 20, 200))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=700 + i, diag=diag)
     print(f'hopper backward edges: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
-    # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 64 keys, query
-    # steps of 64, both consumers sharing the keys and splitting the head dim, so the edges of either half.
+    # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 80 keys split
+    # 40 per consumer in S and dP, query steps of 64, dK^T / dV^T split by head dim: the edges of either half (lk = 30:
+    # the second consumer's keys all past lk; 41, 79, 81: one key over or under a half or a block).
     for dtype in (torch.bfloat16, torch.float16):
         for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
                 (256, 1, 1, 2, 1, -1, -1, None), (256, 1, 200, 4, 2, -1, -1, None), (256, 200, 1, 4, 4, -1, 0, None),
                 (136, 65, 63, 6, 3, -1, 0, None), (192, 130, 70, 8, 1, -1, -1, None), (200, 129, 129, 4, 2, 7, 7, None),
                 (256, 257, 300, 4, 1, 0, 0, None), (248, 300, 257, 2, 2, 40, -1, None), (256, 190, 190, 2, 1, -1, 3, -64),
-                (224, 128, 256, 4, 2, 100, 20, 200), (256, 1000, 1000, 4, 2, -1, 0, None))):
+                (224, 128, 256, 4, 2, 100, 20, 200), (256, 1000, 1000, 4, 2, -1, 0, None),
+                (256, 100, 30, 2, 1, -1, -1, None), (256, 97, 41, 4, 2, -1, 0, -20), (256, 160, 79, 2, 2, 5, 60, None),
+                (256, 81, 81, 2, 1, -1, 0, None))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=800 + i, diag=diag)
         run_case(K, dtype, 1, 333, 270, 4, 2, 256, -1, 0, seed=820, out_float32=True)
         run_case(K, dtype, 1, 257, 300, 4, 2, 256, -1, 0, seed=821, scale_inputs=(5, 3, 3), factor=5)
