@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'kernels', 'sm90', 'wgmma_ops.cuh');
-// N of m64nNk16: score tiles (BC) for S = Q K^T, head dims for O = P V; 40 and 80 for the d = 256 backward (80 keys
-// per block, split 40 per warpgroup in S and dP).
-const SHAPES = [40, 64, 80, 96, 128, 192, 256];
+// N of m64nNk16: score tiles (BC) for S = Q K^T (176: the d = 128 forward), head dims for O = P V; 40 and 80 for
+// the d = 256 backward (80 keys per block, split 40 per warpgroup in S and dP).
+const SHAPES = [40, 64, 80, 96, 128, 176, 192, 256];
 const TYPES = [
   { ptx: 'f16', cpp: '__half' },
   { ptx: 'bf16', cpp: '__nv_bfloat16' },
