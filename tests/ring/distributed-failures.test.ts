@@ -36,8 +36,10 @@ test('a process that dies mid-ring makes the others fail with a DistributedError
     assert.equal(r?.code, 'ERR_DISTRIBUTED');
     assert.ok(outcomes[p].exitedCleanly, `process ${p} exited by itself`);
   }
-  // Process 2 receives from process 1: it sees the closed connection itself.
-  assert.match(outcomes[2].report!.message!, /connection from process 1 (closed|failed)/);
+  // Process 2 receives from process 1: it usually sees the closed connection itself, but process 0 may fail first
+  // (its send to process 1) and close its own connections, so that process 2's send to process 0 fails before the
+  // closed connection from process 1 is read (seen once on a 16-core host). Either way it names what it waited for.
+  assert.match(outcomes[2].report!.message!, /connection from process 1 (closed|failed)|waited for the block of rank 1/);
   assert.ok(elapsed < timeoutMs, `the failure spread in ${elapsed} ms, before the ${timeoutMs} ms transfer timeout`);
 });
 
