@@ -16,7 +16,8 @@
 // does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: besides the stages
 // (a stage is refilled once both have released it), the consumers meet only through two mbarriers per dS buffer
 // (both stored it; both read it) and a one-time start offset, and can run half a step apart.
-// dK is scaled by softmax_scale when written; dq by bwd_dq.
+// dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
+// bwd_dq_det computes dq itself) the dQ products and atomics are skipped.
 #pragma once
 #include "bwd_tiles.cuh"
 #include "../common/dtype.cuh"
@@ -120,6 +121,8 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
   // so each warpgroup computes it one step late (after its own products of step st + 1), when the other has long
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
   // once warpgroup 0 has its first P^T (named barrier 2).
+  // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no atomics.
+  const bool with_dq = p.dq_accum != 0;
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = st % STAGES, i0 = blk.row_of(st);
@@ -200,7 +203,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dk, da[kk], desc_n_major(sQ + kk * 16 * 128, F::Q_BAND), T());
     wgmma_commit();
-    if (st > 0) {
+    if (st > 0 && with_dq) {
       float dq[32];
       // dV first (its A registers, P^T, are then free for dQ's accumulators), then dQ behind dK.
       wgmma_wait<1>();
@@ -219,10 +222,11 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
       fence_registers(dv);
       fence_registers(dk);
       mbar_arrive(blk.empty(s));
+      if (st > 0) mbar_arrive(ds_read((st - 1) & 1));  // without dQ: the buffer is released unread
     }
   }
   // The last step's dQ.
-  if (blk.steps > 0) {
+  if (blk.steps > 0 && with_dq) {
     const int last = blk.steps - 1;
     float dq[32];
     mbar_wait(ds_stored(last & 1), (last >> 1) & 1);

@@ -239,7 +239,11 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
     wgmma_wait<1>();          // dV^T's group: dO_i is no longer read
     mbar_arrive(blk.do_empty());
 
-    bwd_wide_dq<DT, D>(p, blk, hq, i0, w, row, t);  // waits for dK^T too
+    // dQ (waiting for dK^T too), unless the deterministic backward passed no dq_accum (bwd_dq_det computes dq).
+    if (p.dq_accum != 0)
+      bwd_wide_dq<DT, D>(p, blk, hq, i0, w, row, t);
+    else
+      wgmma_wait<0>();
     fence_registers(dvt[0]);
     fence_registers(dvt[1]);
     fence_registers(dkt[0]);

@@ -233,8 +233,12 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     entry = K.entry90(q, k, v, dk, 'bwd', (dout,))
     if entry is not None and (dq.data_ptr() % 8 or dv.data_ptr() % 8):
         entry = None
+    # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
+    # so that it skips its dQ products and atomics.
+    p90 = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
+                      dq_accum=None if deterministic else dq_accum, softmax_d=softmax_d)
     for phase in phases:
         if phase == 'bwd' and entry is not None:
-            K.launch_bwd90(entry, q, k, v, dout, p)
+            K.launch_bwd90(entry, q, k, v, dout, p90)
         else:
             K.launch(phase, dtype_name(q.dtype), p)

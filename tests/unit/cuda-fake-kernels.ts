@@ -66,9 +66,12 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       const g = referenceBackward(maskOf(p), q, k, v, dout);
       writeTensor(memory, p.dk, g.dk, outDtype);
       writeTensor(memory, p.dv, g.dv, outDtype);
-      // Adds into the accumulator, as the real kernel does (with atomics) in either mode.
-      const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
-      writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
+      // Adds into the accumulator, as the real kernels do (with atomics): the sm_80 bwd in either mode, the Hopper
+      // bwd unless the deterministic backward passed it no dq_accum.
+      if (p.dq_accum !== 0n) {
+        const accum = readTensor(memory, p.dq_accum, qCount, 'float32');
+        writeTensor(memory, p.dq_accum, accum.map((x, i) => x + g.dq[i]), 'float32');
+      }
     } else if (phase === 'bwd_dq') {
       writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
     } else {

@@ -381,6 +381,11 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128), hk, n], [Math.ceil(lq / 64), h, n]]);
+  // bwd_dq_det computes dq: the Hopper bwd gets no dq_accum (it then skips its dQ), bwd_pre and bwd_dq_det keep theirs.
+  const dqAccum = (launch: number, at = 0) => decodeParams(new DataView(launches[launch].params.buffer), at).dq_accum;
+  assert.equal(dqAccum(1, BWD90_ARGS_OFFSETS.p), 0n);
+  assert.notEqual(dqAccum(0), 0n);
+  assert.notEqual(dqAccum(2), 0n);
   for (const name of ['q', 'dout'] as const) {
     const at = BWD90_ARGS_OFFSETS[name];
     assert.deepEqual(decodeFakeTensorMap(launches[1].params.subarray(at, at + CU_TENSOR_MAP_BYTES)).boxDim, [64, 128, 1, 1], name);

@@ -113,9 +113,9 @@ export function cudaBackward(
     }
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
     // bwd_pre writes softmax_d and zeroes dq_accum, which bwd (either family) then adds into from every key
-    // block. The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself), but bwd still adds
-    // into it (a flag to skip that cost the large sm_80 d128 variant a register spill), so it is allocated in
-    // either mode.
+    // block. The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself): the Hopper bwd is
+    // then passed none and skips its dQ (launchBackward), but the sm_80 bwd still adds into it (a flag to skip
+    // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode.
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     let dqAccum: CudaStorage | undefined;
     try {

@@ -27,6 +27,9 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, params: 
   // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
   const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
   const flat = packFlashParams(params);
-  const main = path.arch === 'sm_90a' ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout }), params) : flat;
+  // The deterministic backward's dq comes from bwd_dq_det: the Hopper bwd, given no dq_accum, skips its dQ products
+  // and atomics (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads).
+  const hopperParams = p.deterministic ? { ...params, dq_accum: 0n } : params;
+  const main = path.arch === 'sm_90a' ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout }), hopperParams) : flat;
   for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
 }
