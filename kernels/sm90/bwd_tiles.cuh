@@ -126,39 +126,6 @@ __device__ __forceinline__ void store_dk_dv(const FlashParams& p, int b, int kh,
   }
 }
 
-// A consumer warpgroup's scores S^T (64 keys from key0: this thread's rows warp_row + g and + 8; BR queries from i0:
-// columns 8 nt + 2 t and + 1) to probabilities P^T in place: exp2(S^T * scale * log2e - lse * log2e), with `lse`
-// the step's rows in log2 units (+inf where P must be 0), then 0 where the mask forbids the pair. The mask is
-// applied only on tiles that straddle a mask edge or the end of q or k: each key against the queries that may see it.
-template <int BR>
-__device__ __forceinline__ void probabilities_t(const FlashParams& p, const flash::Mask& mask, float (&s)[BR / 2],
-                                                const float* lse, int i0, int key0, int warp_row, int lane) {
-  const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int nt = 0; nt < BR / 8; ++nt) {
-    const float2 l2 = *reinterpret_cast<const float2*>(lse + 8 * nt + 2 * t);
-#pragma unroll
-    for (int r = 0; r < 2; ++r)
-#pragma unroll
-      for (int e = 0; e < 2; ++e)
-        s[4 * nt + 2 * r + e] = flash::exp2_approx(fmaf(s[4 * nt + 2 * r + e], p.softmax_scale_log2, -(e ? l2.y : l2.x)));
-  }
-  if (mask.tile_needs_mask(i0, i0 + BR - 1, key0, key0 + 63)) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      int lo, hi;
-      mask.col_range(key0 + warp_row + g + 8 * r, &lo, &hi);
-#pragma unroll
-      for (int nt = 0; nt < BR / 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int i = i0 + 8 * nt + 2 * t + e;
-          if (i < lo || i > hi) s[4 * nt + 2 * r + e] = 0.f;
-        }
-    }
-  }
-}
-
 // The block's keys and steps, and its barriers initialized (by thread 0, then the whole block meets).
 template <class F>
 __device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
