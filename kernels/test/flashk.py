@@ -231,7 +231,7 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
                     dq_accum=dq_accum, softmax_d=softmax_d)
     entry = K.entry90(q, k, v, dk, 'bwd', (dout,))
-    if entry is not None and (dq.data_ptr() % 8 or dv.data_ptr() % 8):
+    if entry is not None and (dq.data_ptr() % 16 or dk.data_ptr() % 16 or dv.data_ptr() % 16):
         entry = None
     # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
     # so that it skips its dQ products and atomics.

@@ -110,9 +110,9 @@ test('each condition flipped alone falls back to the sm_80 backward, saying why'
     ['k unaligned', withPointers({ k: BASE.pointers.k + 2n }), /^k is not 16-byte aligned$/],
     ['v unaligned', withPointers({ v: BASE.pointers.v + 4n }), /^v is not 16-byte aligned$/],
     ['dout unaligned', withPointers({ dout: BASE.pointers.dout! + 8n }), /^dout is not 16-byte aligned$/],
-    ['dq unaligned', withPointers({ dq: BASE.pointers.dq! + 4n }), /^dq is not 8-byte aligned$/],
-    ['dk unaligned', withPointers({ dk: BASE.pointers.dk! + 2n }), /^dk is not 8-byte aligned$/],
-    ['dv unaligned', withPointers({ dv: BASE.pointers.dv! + 4n }), /^dv is not 8-byte aligned$/],
+    ['dq unaligned', withPointers({ dq: BASE.pointers.dq! + 8n }), /^dq is not 16-byte aligned$/],
+    ['dk unaligned', withPointers({ dk: BASE.pointers.dk! + 8n }), /^dk is not 16-byte aligned$/],
+    ['dv unaligned', withPointers({ dv: BASE.pointers.dv! + 4n }), /^dv is not 16-byte aligned$/],
     ['lq = 0', withProblem({ lq: 0 }), /^lq or lk is 0$/],
     ['lk = 0', withProblem({ lk: 0 }), /^lq or lk is 0$/],
     ['shared memory over the limit', { ...BASE, sharedMemoryLimit: 180224 + 127 }, /^flash_bwd90_bfloat16_d128 needs 180352 bytes of shared memory per block, and this device allows 180351$/],
@@ -128,8 +128,8 @@ test('each condition flipped alone falls back to the sm_80 backward, saying why'
     assert.equal(path.arch, 'sm_80', name);
     if (path.arch === 'sm_80') assert.match(path.reason, expected, name);
   }
-  // 8 bytes is all the gradients need (float32 pairs); the limit itself fits.
-  assert.equal(chooseBackward(withPointers({ dq: BASE.pointers.dq! + 8n, dk: BASE.pointers.dk! + 8n, dv: BASE.pointers.dv! + 8n })).arch, 'sm_90a');
+  // 16 bytes is all the gradients need (four float32 columns at a time); the limit itself fits.
+  assert.equal(chooseBackward(withPointers({ dq: BASE.pointers.dq! + 16n, dk: BASE.pointers.dk! + 16n, dv: BASE.pointers.dv! + 16n })).arch, 'sm_90a');
   assert.equal(chooseBackward({ ...BASE, sharedMemoryLimit: 180224 + 128 }).arch, 'sm_90a');
 });
 

@@ -21,6 +21,7 @@ const HOPPER_BACKWARD: HopperKernelSpec<Bwd90Map, 'dq' | 'dk' | 'dv'> = {
     dout: { rows: 'lq', boxRows: 'queryTileRows' },
   },
   stored: ['dq', 'dk', 'dv'],
+  storeAlignment: 16,  // the d = 256 kernel writes dk, dv four columns at a time: 8 bytes (16-bit) or 16 (float32)
 };
 
 export interface BackwardPathInputs extends HopperPathInputs<Bwd90Map, 'dq' | 'dk' | 'dv'> {

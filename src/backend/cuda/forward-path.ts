@@ -15,6 +15,7 @@ const HOPPER_FORWARD: HopperKernelSpec<Fwd90Map, 'o'> = {
     v: { rows: 'lk', boxRows: 'keyTileRows' },
   },
   stored: ['o'],
+  storeAlignment: 8,  // o in pairs: 4 bytes (16-bit) or 8 (float32, ring attention)
 };
 
 export interface ForwardPathInputs extends HopperPathInputs<Fwd90Map, 'o'> {

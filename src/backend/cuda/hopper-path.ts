@@ -23,8 +23,6 @@ export function kernelFamily(setting: string | undefined = process.env.FLASH_ATT
 
 /** The one compute capability the sm_90a machine code runs on. */
 const HOPPER: readonly [number, number] = [9, 0];
-/** The kernels store their outputs in pairs: 4 bytes (16-bit out) or 8 bytes (float32 out, ring attention). */
-const STORE_ALIGNMENT = 8;
 /** Rows of d must start on 16 bytes for TMA: d a multiple of 8 16-bit elements. */
 const D_MULTIPLE = 8;
 
@@ -41,6 +39,8 @@ export interface HopperKernelSpec<M extends string, S extends string> {
   pass: string;
   mapped: Readonly<Record<M, MappedTensor>>;
   stored: readonly S[];
+  /** Bytes the stored tensors must be aligned to: the widest store the kernel makes (float32 out included). */
+  storeAlignment: number;
 }
 
 export interface HopperPathInputs<M extends string, S extends string> {
@@ -78,8 +78,8 @@ export function chooseHopperKernel<M extends string, S extends string>(spec: Hop
     names.find((name) => pointers[name] !== undefined && (pointers[name] as bigint) % BigInt(alignment) !== 0n);
   const unmappable = misaligned(mapped, TMA_ADDRESS_ALIGNMENT);
   if (unmappable !== undefined) return fallback(`${unmappable} is not ${TMA_ADDRESS_ALIGNMENT}-byte aligned`);
-  const unstorable = misaligned(spec.stored, STORE_ALIGNMENT);
-  if (unstorable !== undefined) return fallback(`${unstorable} is not ${STORE_ALIGNMENT}-byte aligned`);
+  const unstorable = misaligned(spec.stored, spec.storeAlignment);
+  if (unstorable !== undefined) return fallback(`${unstorable} is not ${spec.storeAlignment}-byte aligned`);
   if (p.lq === 0 || p.lk === 0) return fallback('lq or lk is 0');
   if (entry.smemBytes > inputs.sharedMemoryLimit) {
     return fallback(`${entry.symbol} needs ${entry.smemBytes} bytes of shared memory per block, and this device allows ${inputs.sharedMemoryLimit}`);
