@@ -52,7 +52,7 @@ struct Bwd90 {
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
-  static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + (1 + 2 * STAGES) * 8;  // bwd_barrier_bytes<Bwd90>()
+  static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + bwd_barrier_bytes<Bwd90>();
   static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + 1024;  // + alignment of the window to 1024
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
@@ -65,6 +65,34 @@ struct Bwd90 {
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
 };
+
+// Key rows `key` and key + 8 of this thread's dK and dV accumulators (N columns from col0, two per n8 block of
+// four registers), dK scaled by softmax_scale, each element written once. d is a multiple of 8 on the Hopper path,
+// so a pair of columns is either all in or all out.
+template <class DT, int N>
+__device__ __forceinline__ void store_dk_dv(const FlashParams& p, int b, int kh, int key, int col0, int t,
+                                            const float (&dk)[N / 2], const float (&dv)[N / 2]) {
+  using T = typename DT::T;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (key + 8 * r >= p.lk) continue;
+    const int64_t at = ((int64_t(b) * p.lk + key + 8 * r) * p.hk + kh) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < N / 8; ++nt) {
+      const int col = col0 + 8 * nt + 2 * t;
+      if (col >= p.d) continue;
+      const float k0 = dk[4 * nt + 2 * r] * p.softmax_scale, k1 = dk[4 * nt + 2 * r + 1] * p.softmax_scale;
+      const float v0 = dv[4 * nt + 2 * r], v1 = dv[4 * nt + 2 * r + 1];
+      if (p.out_float32) {
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dk) + at + col) = make_float2(k0, k1);
+        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dv) + at + col) = make_float2(v0, v1);
+      } else {
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dk) + at + col) = DT::pack(k0, k1);
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dv) + at + col) = DT::pack(v0, v1);
+      }
+    }
+  }
+}
 
 // A consumer warpgroup's scores S^T (64 keys from key0: this thread's rows warp_row + g and + 8; BR queries from i0:
 // columns 8 nt + 2 t and + 1) to probabilities P^T in place: exp2(S^T * scale * log2e - lse * log2e), with `lse`
@@ -135,19 +163,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
   };
   // A finished block of dQ of step st into dq_accum (float32 vector atomics).
   auto add_dq = [&](const float (&dq)[32], int st) {
-    const int hq = blk.head_of(st), i0 = blk.row_of(st);
-    float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int row = i0 + dq_rows + warp_row + g + 8 * r;
-      if (row >= p.lq) continue;
-      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = dq_cols + 8 * nt + 2 * t;
-        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
-      }
-    }
+    add_dq_block(p, dq, blk.b, blk.head_of(st), blk.row_of(st) + dq_rows + warp_row + g, dq_cols, t);
   };
 
   // Besides the stages, the consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st,

@@ -2,8 +2,9 @@
 // one block's place in the problem and in shared memory, and the producer warpgroup that feeds the consumers.
 //
 // One block: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
-// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings), and warp 1 copies the step's lse and D rows
-// into shared memory. Steps walk every (query head of the GQA group, query block that can see these keys).
+// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings, or dO into its one buffer once it is free),
+// and warp 1 copies the step's lse and D rows into shared memory. Steps walk every (query head of the GQA group,
+// query block that can see these keys).
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
@@ -98,30 +99,21 @@ __device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const Bw
   }
 }
 
-// Key rows `key` and key + 8 of this thread's dK and dV accumulators (N columns from col0, two per n8 block of
-// four registers), dK scaled by softmax_scale, each element written once. d is a multiple of 8 on the Hopper path,
-// so a pair of columns is either all in or all out.
-template <class DT, int N>
-__device__ __forceinline__ void store_dk_dv(const FlashParams& p, int b, int kh, int key, int col0, int t,
-                                            const float (&dk)[N / 2], const float (&dv)[N / 2]) {
-  using T = typename DT::T;
+// This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (rows `row` and row + 8 of dQ,
+// columns cols + 8 nt + 2 t and + 1 for nt < 8, `cols` the block's first column) added into dq_accum with vector
+// atomics; rows past lq and columns past d are left out.
+__device__ __forceinline__ void add_dq_block(const FlashParams& p, const float (&dq)[32], int b, int hq, int row,
+                                             int cols, int t) {
+  float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    if (key + 8 * r >= p.lk) continue;
-    const int64_t at = ((int64_t(b) * p.lk + key + 8 * r) * p.hk + kh) * p.d;
+    const int i = row + 8 * r;
+    if (i >= p.lq) continue;
+    float* at = dq_accum + ((int64_t(b) * p.lq + i) * p.h + hq) * p.d;
 #pragma unroll
-    for (int nt = 0; nt < N / 8; ++nt) {
-      const int col = col0 + 8 * nt + 2 * t;
-      if (col >= p.d) continue;
-      const float k0 = dk[4 * nt + 2 * r] * p.softmax_scale, k1 = dk[4 * nt + 2 * r + 1] * p.softmax_scale;
-      const float v0 = dv[4 * nt + 2 * r], v1 = dv[4 * nt + 2 * r + 1];
-      if (p.out_float32) {
-        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dk) + at + col) = make_float2(k0, k1);
-        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.dv) + at + col) = make_float2(v0, v1);
-      } else {
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dk) + at + col) = DT::pack(k0, k1);
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.dv) + at + col) = DT::pack(v0, v1);
-      }
+    for (int nt = 0; nt < 8; ++nt) {
+      const int col = cols + 8 * nt + 2 * t;
+      if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
     }
   }
 }

@@ -110,7 +110,6 @@ __device__ __forceinline__ void bwd_wide_dq(const FlashParams& p, const BwdBlock
   using F = Bwd90Wide<D>;
   using T = typename DT::T;
   const uint32_t sdS = blk.base + F::OFF_DS;
-  float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
     float dq[32];
@@ -122,17 +121,7 @@ __device__ __forceinline__ void bwd_wide_dq(const FlashParams& p, const BwdBlock
     wgmma_commit();
     wgmma_wait<0>();
     fence_registers(dq);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int row = i0 + row_in_tile + 8 * r;
-      if (row >= p.lq) continue;
-      float* at = dq_accum + ((int64_t(blk.b) * p.lq + row) * p.h + hq) * p.d;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = F::HALF * w + 64 * c + 8 * nt + 2 * t;
-        if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
-      }
-    }
+    add_dq_block(p, dq, blk.b, hq, i0 + row_in_tile, F::HALF * w + 64 * c, t);
   }
 }
 

@@ -41,7 +41,7 @@ struct FwdArgs {
 };
 
 // Per head dim: consumer warpgroups (64 query rows each) and key-block width BC. BC columns of S plus D columns of
-// O must fit a consumer thread's registers (240 with two consumers, 160 with three). d = 64 takes three consumers
+// O must fit a consumer thread's registers (232 with two consumers, 160 with three). d = 64 takes three consumers
 // (192 query rows per K/V tile): +4-13% at l >= 8k over two consumers with BC = 128 (bench/NOTES.md H6), and with
 // BC = 128 rather than 96 (whole key blocks at l = 512, 1024; S, P and O still fit 160 registers without spills):
 // +4-14% non-causal, -2..+12% causal (F3).
