@@ -184,18 +184,18 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
     mbar_wait(blk.full(s), (st / F::STAGES) & 1);
 
     // S_w = Q_i K_w^T, then dP_w = dO_i V_w^T: 16 k16 steps over the head dim, four per 64-column band.
+    // A = Q_i or dO_i (queries x head dim), B = this warpgroup's keys of K or V, both K-major; one commit group.
+    auto scores = [&](float (&acc)[NS], uint32_t queries, uint32_t keys) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        Wgmma<F::KEYS>::ss(acc, desc_k_major(queries + (kk / 4) * F::Q_BAND + (kk % 4) * 32),
+                           desc_k_major(keys + (kk / 4) * F::KV_BAND + key_off * 128 + (kk % 4) * 32), kk > 0, T());
+      wgmma_commit();
+    };
     float sc[NS], dp[NS];
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<F::KEYS>::ss(sc, desc_k_major(sQ + (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                         desc_k_major(blk.sK() + (kk / 4) * F::KV_BAND + key_off * 128 + (kk % 4) * 32), kk > 0, T());
-    wgmma_commit();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<F::KEYS>::ss(dp, desc_k_major(sdO + (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                         desc_k_major(blk.sV() + (kk / 4) * F::KV_BAND + key_off * 128 + (kk % 4) * 32), kk > 0, T());
-    wgmma_commit();
+    scores(sc, sQ, blk.sK());
+    scores(dp, sdO, blk.sV());
     wgmma_wait<0>();
     fence_registers(sc);
     fence_registers(dp);
@@ -210,21 +210,18 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
 
     // dV^T_w += dO_i^T P and dK^T_w += Q_i^T dS: A = dO_i / Q_i band 2 w + h read M-major (head dim contiguous),
     // B = P / dS N-major over both key bands; 16 queries per k step.
+    auto accumulate_t = [&](float (&acc)[2][F::BC / 2], uint32_t queries, uint32_t probs) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int kk = 0; kk < F::BR / 16; ++kk)
+          Wgmma<F::BC>::ss_mn(acc[h], desc_n_major(queries + (2 * w + h) * F::Q_BAND + kk * 16 * 128, F::Q_BAND),
+                              desc_n_major(probs + kk * 16 * 128, F::PS_BAND), 1, T());
+      wgmma_commit();
+    };
     wgmma_fence();
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int kk = 0; kk < F::BR / 16; ++kk)
-        Wgmma<F::BC>::ss_mn(dvt[h], desc_n_major(sdO + (2 * w + h) * F::Q_BAND + kk * 16 * 128, F::Q_BAND),
-                            desc_n_major(sP + kk * 16 * 128, F::PS_BAND), 1, T());
-    wgmma_commit();
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int kk = 0; kk < F::BR / 16; ++kk)
-        Wgmma<F::BC>::ss_mn(dkt[h], desc_n_major(sQ + (2 * w + h) * F::Q_BAND + kk * 16 * 128, F::Q_BAND),
-                            desc_n_major(sdS + kk * 16 * 128, F::PS_BAND), 1, T());
-    wgmma_commit();
+    accumulate_t(dvt, sdO, sP);
+    accumulate_t(dkt, sQ, sdS);
     wgmma_wait<1>();          // dV^T's group: dO_i is no longer read
     mbar_arrive(blk.do_empty());
 

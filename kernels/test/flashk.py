@@ -235,8 +235,9 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         entry = None
     # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
     # so that it skips its dQ products and atomics.
-    p90 = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
-                      dq_accum=None if deterministic else dq_accum, softmax_d=softmax_d)
+    p90 = FlashParams.from_buffer_copy(p)
+    if deterministic:
+        p90.dq_accum = 0
     for phase in phases:
         if phase == 'bwd' and entry is not None:
             K.launch_bwd90(entry, q, k, v, dout, p90)
