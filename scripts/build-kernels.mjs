@@ -202,6 +202,7 @@ async function main() {
         smemBytes: shape.smemBytes, tileRows: shape.tileRows, gridRows: shape.gridRows, gridHeads: shape.gridHeads,
         ...(shape.keyTileRows === undefined ? {} : { keyTileRows: shape.keyTileRows }),
         ...(shape.queryTileRows === undefined ? {} : { queryTileRows: shape.queryTileRows }),
+        ...(shape.dqBoxRows === undefined ? {} : { dqBoxRows: shape.dqBoxRows }),
         ...(shape.persistent === true ? { persistent: true } : {}),
         registers: info.registers,
       });

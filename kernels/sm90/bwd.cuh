@@ -12,12 +12,12 @@
 //   dK_w += dS^T Q_i                                        (wgmma, A from registers)
 //   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory)
 // where each warpgroup computes one 64 x 64 block of dQ (d = 128: one half of the head dim; d = 64 with 128 query
-// rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum with float32 vector atomics. It
-// does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: besides the stages
+// rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum by TMA reductions through its
+// warps' stages in shared memory (bwd_tiles.cuh's reduce_dq_block). It does so one step late, so that it never waits for the other warpgroup's dS^T of the same step: besides the stages
 // (a stage is refilled once both have released it), the consumers meet only through two mbarriers per dS buffer
 // (both stored it; both read it) and a one-time start offset, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
-// bwd_dq_det computes dq itself) the dQ products and atomics are skipped.
+// bwd_dq_det computes dq itself) the dQ products and reductions are skipped.
 #pragma once
 #include "bwd_tiles.cuh"
 #include "../common/dtype.cuh"
@@ -48,7 +48,9 @@ struct Bwd90 {
   static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
   static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS buffers: one step's dQ reads overlap the next's writes
-  static constexpr int OFF_LSE = OFF_DS + 2 * DS_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
+  static constexpr int OFF_DQ = OFF_DS + 2 * DS_BYTES;      // per consumer warp, its stage of dQ (reduce_dq_block)
+  // [STAGES][BR] lse * log2e (+inf: no key or past lq)
+  static constexpr int OFF_LSE = OFF_DQ + (CONSUMER_THREADS / 32) * DQ_WARP_STAGE_BYTES;
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
@@ -129,8 +131,9 @@ __device__ __forceinline__ void probabilities_t(const FlashParams& p, const flas
 
 // A consumer warpgroup: its 64 keys' dK and dV over every step, its block of each step's dQ.
 template <class DT, int D>
-__device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBlock<Bwd90<D>>& blk) {
+__device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock<Bwd90<D>>& blk) {
   using F = Bwd90<D>;
+  const FlashParams& p = args.p;
   using T = typename DT::T;
   constexpr int BR = F::BR, STAGES = F::STAGES;
   constexpr int NS = BR / 2, NKV = D / 2;  // accumulator registers per thread: S^T, dP^T (64 x BR); dK, dV (64 x D)
@@ -161,16 +164,17 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
                        desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
     wgmma_commit();
   };
-  // A finished block of dQ of step st into dq_accum (float32 vector atomics).
+  // A finished block of dQ of step st into dq_accum (through this warp's stage, by TMA reductions).
+  const uint32_t dq_stage = blk.base + F::OFF_DQ + (ct / 32) * DQ_WARP_STAGE_BYTES;
   auto add_dq = [&](const float (&dq)[32], int st) {
-    add_dq_block(p, dq, blk.b, blk.head_of(st), blk.row_of(st) + dq_rows + warp_row + g, dq_cols, t);
+    reduce_dq_block(args, dq_stage, dq, blk.b, blk.head_of(st), blk.row_of(st) + dq_rows + warp_row, dq_cols, lane);
   };
 
   // Besides the stages, the consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st,
   // so each warpgroup computes it one step late (after its own products of step st + 1), when the other has long
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
   // once warpgroup 0 has its first P^T (named barrier 2).
-  // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no atomics.
+  // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
   const bool with_dq = p.dq_accum != 0;
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
@@ -283,6 +287,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
     wgmma_wait<0>();
     fence_registers(dq);
     add_dq(dq, last);
+    if (lane == 0) bulk_wait_group<0>();  // the stage is read and the sums are in before the block ends
   }
 
   store_dk_dv<DT, D>(p, blk.b, blk.kh, key0 + warp_row + g, 0, t, dk, dv);  // dK_w (scaled) and dV_w
@@ -290,7 +295,7 @@ __device__ __forceinline__ void bwd_consumer(const FlashParams& p, const BwdBloc
 
 template <class DT, int D>
 __device__ __forceinline__ void bwd_kernel(const BwdArgs& args) {
-  bwd_block_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D>(args.p, blk); });
+  bwd_block_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D>(args, blk); });
 }
 
 }  // namespace flash90

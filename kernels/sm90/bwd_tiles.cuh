@@ -25,6 +25,9 @@ struct BwdArgs {
   CUtensorMap k;     // [n][hk][lk][d] view of k: box of 64 columns x BC rows
   CUtensorMap v;     // same for v
   CUtensorMap dout;  // same as q, over dout
+  // [n][h][lq][d] view of the float32 dq_accum: box of 32 columns x DQ_BOX_ROWS rows (one warp's rows of a dQ
+  // block, 128 bytes wide: the 128-byte swizzle's width), which TMA reductions add into
+  CUtensorMap dq_accum;
   FlashParams p;
 };
 
@@ -99,22 +102,41 @@ __device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const Bw
   }
 }
 
-// This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (rows `row` and row + 8 of dQ,
-// columns cols + 8 nt + 2 t and + 1 for nt < 8, `cols` the block's first column) added into dq_accum with vector
-// atomics; rows past lq and columns past d are left out.
-__device__ __forceinline__ void add_dq_block(const FlashParams& p, const float (&dq)[32], int b, int hq, int row,
-                                             int cols, int t) {
-  float* dq_accum = reinterpret_cast<float*>(p.dq_accum);
+// dQ leaves the consumers through shared memory: each warp writes its 16 rows of a 64 x 64 float32 block to its own
+// 4 KB stage (two boxes of 32 columns x 16 rows, 128-byte swizzle) and its lane 0 adds the boxes into dq_accum with
+// TMA reductions, which the copy engine carries out while the warp goes on. One reduction per box replaces 256
+// float32 pair atomics from the warp's threads (whose issue held the warps: bench/NOTES.md, end of session 6).
+// Rows past lq and columns past d are outside the map and left out by TMA.
+constexpr int DQ_BOX_ROWS = 16, DQ_BOX_COLS = 32, DQ_BOX_BYTES = DQ_BOX_ROWS * DQ_BOX_COLS * 4;
+constexpr int DQ_WARP_STAGE_BYTES = 2 * DQ_BOX_BYTES;
+
+// This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (its warp's rows: g and g + 8 of
+// the warp's 16, columns 8 nt + 2 t and + 1 for nt < 8) into the warp's stage at `stage` (1024-byte aligned), then
+// added into dq_accum at rows [row0, row0 + 16) of (b, hq), columns [col0, col0 + 64). The stage is rewritten only
+// after lane 0's previous reductions have read it.
+__device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t stage, const float (&dq)[32], int b,
+                                                int hq, int row0, int col0, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+  if (lane == 0) bulk_wait_group_read<0>();
+  __syncwarp();
+  // Box nt / 4, 16-byte chunk 2 (nt % 4) + t / 2 of row g + 8 r at chunk ^ g (row % 8 = g): a warp's store of one
+  // (nt, r) covers all 32 banks twice, the least two wavefronts can do.
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int i = row + 8 * r;
-    if (i >= p.lq) continue;
-    float* at = dq_accum + ((int64_t(b) * p.lq + i) * p.h + hq) * p.d;
+  for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      const int col = cols + 8 * nt + 2 * t;
-      if (col < p.d) flash::red_add_f32x2(at + col, dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
+    for (int r = 0; r < 2; ++r) {
+      const int chunk = 2 * (nt % 4) + t / 2;
+      flash::st_shared_f32x2(stage + (nt / 4) * DQ_BOX_BYTES + (g + 8 * r) * 128 + ((chunk ^ g) * 16) + (t & 1) * 8,
+                             dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
     }
+  fence_proxy_async_smem();  // the stores above are read next by the copy engine (async proxy)
+  __syncwarp();
+  if (lane == 0) {
+#pragma unroll
+    for (int box = 0; box < 2; ++box)
+      if (col0 + DQ_BOX_COLS * box < args.p.d)
+        tma_reduce_add_4d(&args.dq_accum, stage + box * DQ_BOX_BYTES, col0 + DQ_BOX_COLS * box, row0, hq, b);
+    bulk_commit_group();
   }
 }
 
@@ -155,6 +177,7 @@ __device__ __forceinline__ void bwd_produce(const BwdArgs& args, const BwdBlock<
   if (threadIdx.x == 0) {
     prefetch_tensor_map(&args.q);
     prefetch_tensor_map(&args.dout);
+    if (args.p.dq_accum != 0) prefetch_tensor_map(&args.dq_accum);
     bwd_producer_tiles<F>(args, blk);
   } else if (threadIdx.x / 32 == 1) {
     bwd_producer_rows<F>(args.p, blk, threadIdx.x & 31);

@@ -9,11 +9,14 @@
 //   P = exp2(S * scale * log2e - lse * log2e),  dS = P o (dP - D)    (registers, rows = queries: lse, D per row)
 //   P, dS -> shared memory, row-major by query (keys 0-63 and 64-79 in two 128-byte-swizzle bands)  -> barrier
 //   dV^T_w += dO_i^T P,  dK^T_w += Q_i^T dS   (M = head dim, N = 80 keys, K = 64 queries: A M-major, B N-major)
-//   dQ_i[:, 128 w : 128 w + 128] += dS K[:, 128 w : ...]   in two 64-column blocks, float32 atomics into dq_accum.
+//   dQ_i[:, 128 w : 128 w + 128] += dS K[:, 128 w : ...]   in two 64-column blocks, added into dq_accum by TMA
+//                                              reductions through per-warp stages (bwd_tiles.cuh's reduce_dq_block)
 // 80 keys per block instead of 64 cut the Q / dO reads and the dQ atomics per FLOP by a fifth (bench/NOTES.md B11).
 // Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB) leaves room for one dO buffer: the consumers free it
 // once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and dS have one buffer, rewritten
-// once both warpgroups have finished the previous step's products (the PS_FREE barrier).
+// once both warpgroups have finished the previous step's products (the PS_FREE barrier). The dQ stages (4 KB per
+// warp) are P and the 16 KB after it: written once both warpgroups' dV^T have read P (the P_READ barrier), and
+// read by the copy engine before P is next stored.
 // Tiles, steps and the producer warpgroup are bwd_tiles.cuh's. dK and dV leave through shared memory (transposed
 // back to keys x head dim) at the end; dK is scaled by softmax_scale there.
 #pragma once
@@ -36,8 +39,10 @@ struct Bwd90Wide {
   static constexpr int PS_BAND = BR * 128, PS_BYTES = 2 * PS_BAND;
   static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
-  static constexpr int OFF_P = OFF_DO + DO_STAGES * Q_BYTES, OFF_DS = OFF_P + PS_BYTES;
-  static constexpr int OFF_LSE = OFF_DS + PS_BYTES;           // [STAGES][BR] lse * log2e (+inf: no key or past lq)
+  static constexpr int OFF_DS = OFF_DO + DO_STAGES * Q_BYTES, OFF_P = OFF_DS + PS_BYTES;
+  // The consumer warps' dQ stages: P, then DQ_STAGE_BYTES - PS_BYTES more.
+  static constexpr int OFF_DQ = OFF_P, DQ_STAGE_BYTES = (CONSUMER_THREADS / 32) * DQ_WARP_STAGE_BYTES;
+  static constexpr int OFF_LSE = OFF_DQ + DQ_STAGE_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   static constexpr int SMEM_BYTES = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>() + 1024;  // + window alignment
@@ -49,11 +54,12 @@ struct Bwd90Wide {
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(HALF == 128 && KEYS % 8 == 0 && BC <= 128, "two m64 rows of dK^T, dV^T per consumer; keys in two bands");
-  static_assert(BC * STAGE_ROW * 4 <= OFF_P - OFF_Q, "the epilogue's staging tile fits where Q and dO were");
+  static_assert(BC * STAGE_ROW * 4 <= OFF_DS - OFF_Q, "the epilogue's staging tile fits where Q and dO were");
+  static_assert(DQ_STAGE_BYTES >= PS_BYTES, "the dQ stages cover P");
   static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
-  static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3;
+  static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3, P_READ = 4;
 };
 
 // Scores S (this thread's query rows `row` and row + 8 of the step, key columns key0 + 8 nt + 2 t + e) to
@@ -103,13 +109,16 @@ __device__ __forceinline__ void store_rows_swizzled(uint32_t tile, uint32_t band
 
 // One consumer's half of dQ_i (64 queries x 128 columns) = dS K[:, cols], one 64-column block at a time (A = dS:
 // M = queries, K = 80 keys, K-major from its row-major store; B = K: N = head dim, N-major), added into dq_accum
-// with float32 vector atomics. Waits for every wgmma group this warpgroup issued before.
+// through the warp's stage. Waits for every wgmma group this warpgroup issued before; the first block's stage
+// write waits for both warpgroups' dV^T to have read P (P_READ), the second for the first's reduction to have read
+// the stage.
 template <class DT, int D>
-__device__ __forceinline__ void bwd_wide_dq(const FlashParams& p, const BwdBlock<Bwd90Wide<D>>& blk, int hq, int i0,
-                                            int w, int row_in_tile, int t) {
+__device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<Bwd90Wide<D>>& blk, int hq, int i0,
+                                            int w, int warp_row, int lane) {
   using F = Bwd90Wide<D>;
   using T = typename DT::T;
   const uint32_t sdS = blk.base + F::OFF_DS;
+  const uint32_t stage = blk.base + F::OFF_DQ + ((threadIdx.x - 128) / 32) * DQ_WARP_STAGE_BYTES;
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
     float dq[32];
@@ -121,7 +130,8 @@ __device__ __forceinline__ void bwd_wide_dq(const FlashParams& p, const BwdBlock
     wgmma_commit();
     wgmma_wait<0>();
     fence_registers(dq);
-    add_dq_block(p, dq, blk.b, hq, i0 + row_in_tile, F::HALF * w + 64 * c, t);
+    if (c == 0) named_sync(F::P_READ, F::CONSUMER_THREADS);
+    reduce_dq_block(args, stage, dq, blk.b, hq, i0 + warp_row, F::HALF * w + 64 * c, lane);
   }
 }
 
@@ -161,8 +171,9 @@ __device__ __forceinline__ void bwd_wide_write(const FlashParams& p, const BwdBl
 // Consumer warpgroup w: keys [40 w, 40 w + 40) of S and dP, head-dim rows [128 w, 128 w + 128) of dK^T and dV^T,
 // columns [128 w, 128 w + 128) of each step's dQ.
 template <class DT, int D>
-__device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const BwdBlock<Bwd90Wide<D>>& blk) {
+__device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const BwdBlock<Bwd90Wide<D>>& blk) {
   using F = Bwd90Wide<D>;
+  const FlashParams& p = args.p;
   using T = typename DT::T;
   constexpr int NS = F::KEYS / 2;  // accumulator registers of S and dP (64 x 40)
   const flash::Mask mask(p);
@@ -201,7 +212,9 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
     fence_registers(dp);
     probabilities_and_ds<F::KEYS>(p, mask, sc, dp, blk.lse(s), blk.dvec(s), i0, row, blk.j0 + key_off, t);
 
-    // Both consumers' products of the previous step have completed (each waited for its own): P, dS are free.
+    // Both consumers' products of the previous step have completed (each waited for its own) and their dQ
+    // reductions have read the stages (each warp's lane 0 waits for its own): P, dS are free.
+    if ((ct & 31) == 0) bulk_wait_group_read<0>();
     named_sync(F::PS_FREE, F::CONSUMER_THREADS);
     store_rows_swizzled<DT, F::KEYS>(sP, F::PS_BAND, sc, row, key_off, t);
     store_rows_swizzled<DT, F::KEYS>(sdS, F::PS_BAND, dp, row, key_off, t);
@@ -227,7 +240,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
 
     // dQ (waiting for dK^T too), unless the deterministic backward passed no dq_accum (bwd_dq_det computes dq).
     if (p.dq_accum != 0)
-      bwd_wide_dq<DT, D>(p, blk, hq, i0, w, row, t);
+      bwd_wide_dq<DT, D>(args, blk, hq, i0, w, row & ~15, ct & 31);
     else
       wgmma_wait<0>();
     fence_registers(dvt[0]);
@@ -237,13 +250,14 @@ __device__ __forceinline__ void bwd_wide_consumer(const FlashParams& p, const Bw
     mbar_arrive(blk.empty(s));  // Q_i, lse and D of stage s are no longer read
   }
 
+  if ((ct & 31) == 0) bulk_wait_group<0>();  // the stages are read and the sums are in before the block ends
   bwd_wide_write<DT, D>(p, blk, p.dv, dvt, 1.f, w, row, t);
   bwd_wide_write<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
 }
 
 template <class DT, int D>
 __device__ __forceinline__ void bwd_wide_kernel(const BwdArgs& args) {
-  bwd_block_run<Bwd90Wide<D>>(args, [&](const BwdBlock<Bwd90Wide<D>>& blk) { bwd_wide_consumer<DT, D>(args.p, blk); });
+  bwd_block_run<Bwd90Wide<D>>(args, [&](const BwdBlock<Bwd90Wide<D>>& blk) { bwd_wide_consumer<DT, D>(args, blk); });
 }
 
 }  // namespace flash90

@@ -28,6 +28,7 @@ _cuda.cuTensorMapEncodeTiled.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c
                                          ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1
+CU_TENSOR_MAP_DATA_TYPE_FLOAT32 = 7
 CU_TENSOR_MAP_SWIZZLE_128B = 3
 CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3
 
@@ -52,11 +53,12 @@ assert ctypes.sizeof(FlashParams) == 144
 
 
 class BwdArgs90(ctypes.Structure):
-    """kernels/sm90/bwd_tiles.cuh's BwdArgs: four 128-byte CUtensorMaps (q, k, v, dout), FlashParams, padded to 128."""
-    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+    """kernels/sm90/bwd_tiles.cuh's BwdArgs: five 128-byte CUtensorMaps (q, k, v, dout, dq_accum), FlashParams,
+    padded to 128."""
+    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 
 
-assert ctypes.sizeof(BwdArgs90) == 768
+assert ctypes.sizeof(BwdArgs90) == 896
 
 
 class FwdArgs90(ctypes.Structure):
@@ -69,16 +71,19 @@ assert ctypes.sizeof(FwdArgs90) == 640
 
 
 def tensor_map(t, rows, box_rows):
-    """A rank-4 map over [n, rows, heads, d] 16-bit data seen as (d, rows, heads, n): 64-column x box_rows boxes,
+    """A rank-4 map over [n, rows, heads, d] data seen as (d, rows, heads, n): boxes one 128-byte row wide (64
+    columns of 16-bit data, as UINT16; 32 of float32, as FLOAT32, which TMA's reductions add in) x box_rows rows,
     128-byte swizzle, zero fill outside. Returns its 128 bytes."""
     n, l, heads, d = t.shape
+    size = 4 if t.dtype == torch.float32 else 2
     raw = ctypes.create_string_buffer(128 + 64)
     at = (ctypes.addressof(raw) + 63) // 64 * 64
     dims = (ctypes.c_uint64 * 4)(d, l, heads, n)
-    strides = (ctypes.c_uint64 * 3)(heads * d * 2, d * 2, l * heads * d * 2)
-    box = (ctypes.c_uint32 * 4)(64, box_rows, 1, 1)
+    strides = (ctypes.c_uint64 * 3)(heads * d * size, d * size, l * heads * d * size)
+    box = (ctypes.c_uint32 * 4)(128 // size, box_rows, 1, 1)
     ones = (ctypes.c_uint32 * 4)(1, 1, 1, 1)
-    check(_cuda.cuTensorMapEncodeTiled(at, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, t.data_ptr(), dims, strides, box, ones,
+    kind = CU_TENSOR_MAP_DATA_TYPE_FLOAT32 if size == 4 else CU_TENSOR_MAP_DATA_TYPE_UINT16
+    check(_cuda.cuTensorMapEncodeTiled(at, kind, 4, t.data_ptr(), dims, strides, box, ones,
                                        0, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0),
           'cuTensorMapEncodeTiled')
     return ctypes.string_at(at, 128)
@@ -140,12 +145,12 @@ class Kernels:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
 
-    def launch_bwd90(self, entry, q, k, v, dout, p):
+    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p):
         args = BwdArgs90()
         rows, keys = entry['queryTileRows'], entry['keyTileRows']
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
-            tensor_map(dout, dout.shape[1], rows)
-        ctypes.memmove(args.maps, maps, 512)
+            tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
+        ctypes.memmove(args.maps, maps, 640)
         args.p = p
         gx = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
         fn = self.function(entry)
@@ -240,6 +245,6 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         p90.dq_accum = 0
     for phase in phases:
         if phase == 'bwd' and entry is not None:
-            K.launch_bwd90(entry, q, k, v, dout, p90)
+            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)
         else:
             K.launch(phase, dtype_name(q.dtype), p)

@@ -176,9 +176,9 @@ for (const args of SM90_ARGS) {
   });
 }
 
-test('the Hopper parameters: maps of 128 bytes in order, then FlashParams, padded to 128 (640 and 768 bytes)', () => {
+test('the Hopper parameters: maps of 128 bytes in order, then FlashParams, padded to 128 (640 and 896 bytes)', () => {
   assert.deepEqual([FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, p: 384 }, 640]);
-  assert.deepEqual([BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, dout: 384, p: 512 }, 768]);
+  assert.deepEqual([BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, dout: 384, dq_accum: 512, p: 640 }, 896]);
   assert.deepEqual([FWD90_ARGS_ALIGNMENT, BWD90_ARGS_ALIGNMENT], [128, 128]);
 });
 
@@ -198,13 +198,14 @@ test('packFwd90Args: the three maps at their offsets, then packFlashParams at p,
   assert.throws(() => packFwd90Args({ ...maps, k: new Uint8Array(64) }, values), /packFwd90Args: the k map has 64 bytes/);
 });
 
-test('packBwd90Args: the four maps at their offsets (dout last), then packFlashParams at p, zero padding to the size', () => {
+test('packBwd90Args: the five maps at their offsets (dq_accum last), then packFlashParams at p, zero padding to the size', () => {
   const values = numbered();
   const maps = {
     q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1),
     k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2),
     v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3),
     dout: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(4),
+    dq_accum: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(5),
   };
   const bytes = packBwd90Args(maps, values);
   assert.equal(bytes.length, BWD90_ARGS_SIZE);

@@ -30,7 +30,7 @@ const entry = (arch: Arch, phase: 'fwd' | 'bwd', dtype: Dtype, headDim: number):
   // d = 256 blocks own 64 keys, the others 128.
   if (phase === 'fwd') return { ...base, keyTileRows: 128 };
   const keys = headDim === 256 ? 64 : 128;
-  return { ...base, tileRows: keys, keyTileRows: keys, queryTileRows: headDim === 64 ? 128 : 64 };
+  return { ...base, tileRows: keys, keyTileRows: keys, queryTileRows: headDim === 64 ? 128 : 64, dqBoxRows: 16 };
 };
 
 const KERNELS: KernelEntry[] = [
@@ -56,22 +56,25 @@ const BASE: BackwardPathInputs = {
     dq: 0x7f00_0040_0000n,
     dk: 0x7f00_0050_0000n,
     dv: 0x7f00_0060_0000n,
+    dq_accum: 0x7f00_0070_0000n,
   },
 };
 
 const withProblem = (change: Partial<BackwardPathInputs['problem']>): BackwardPathInputs => ({ ...BASE, problem: { ...BASE.problem, ...change } });
 const withPointers = (change: Partial<BackwardPathInputs['pointers']>): BackwardPathInputs => ({ ...BASE, pointers: { ...BASE.pointers, ...change } });
 
-test('the Hopper backward where every condition holds: its entry, q and dout boxed by queryTileRows, k and v by keyTileRows', () => {
+test('the Hopper backward where every condition holds: its entry, q and dout boxed by queryTileRows, k and v by keyTileRows, dq_accum as float32 by 16 rows', () => {
   const path = chooseBackward(BASE);
   assert.equal(path.arch, 'sm_90a');
   if (path.arch !== 'sm_90a') return;
   assert.equal(path.entry.symbol, 'flash_bwd90_bfloat16_d128');
-  assert.deepEqual(Object.keys(path.maps), ['q', 'k', 'v', 'dout']);
+  assert.deepEqual(Object.keys(path.maps), ['q', 'k', 'v', 'dout', 'dq_accum']);
   assert.deepEqual(path.maps.q, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 64));
   assert.deepEqual(path.maps.dout, path.maps.q);
   assert.deepEqual(path.maps.k, attentionTensorMap({ n: 2, rows: 777, heads: 4, d: 128 }, 128));
   assert.deepEqual(path.maps.v, path.maps.k);
+  assert.deepEqual(path.maps.dq_accum, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 16, 4));
+  assert.deepEqual([path.maps.dq_accum.boxDim, path.maps.dq_accum.globalStrides], [[32, 16, 1, 1], [16 * 128 * 4, 128 * 4, 1000 * 16 * 128 * 4]]);
 });
 
 test('the smallest compiled Hopper backward >= d serves d (8 -> 64, 96 -> 128, 136 -> 256); none above 256; unknown dout, dq, dk, dv are taken as aligned', () => {
@@ -113,11 +116,13 @@ test('each condition flipped alone falls back to the sm_80 backward, saying why'
     ['dq unaligned', withPointers({ dq: BASE.pointers.dq! + 8n }), /^dq is not 16-byte aligned$/],
     ['dk unaligned', withPointers({ dk: BASE.pointers.dk! + 8n }), /^dk is not 16-byte aligned$/],
     ['dv unaligned', withPointers({ dv: BASE.pointers.dv! + 4n }), /^dv is not 16-byte aligned$/],
+    ['dq_accum unaligned', withPointers({ dq_accum: BASE.pointers.dq_accum! + 8n }), /^dq_accum is not 16-byte aligned$/],
     ['lq = 0', withProblem({ lq: 0 }), /^lq or lk is 0$/],
     ['lk = 0', withProblem({ lk: 0 }), /^lq or lk is 0$/],
     ['shared memory over the limit', { ...BASE, sharedMemoryLimit: 180224 + 127 }, /^flash_bwd90_bfloat16_d128 needs 180352 bytes of shared memory per block, and this device allows 180351$/],
     ['a manifest without queryTileRows', { ...BASE, kernels: onlyBwd90({ queryTileRows: undefined }) }, /^the manifest gives flash_bwd90_bfloat16_d128 no queryTileRows$/],
     ['a manifest without keyTileRows', { ...BASE, kernels: onlyBwd90({ keyTileRows: undefined }) }, /^the manifest gives flash_bwd90_bfloat16_d128 no keyTileRows$/],
+    ['a manifest without dqBoxRows (a build from before the dQ reductions)', { ...BASE, kernels: onlyBwd90({ dqBoxRows: undefined }) }, /^the manifest gives flash_bwd90_bfloat16_d128 no dqBoxRows$/],
     ['a q/dout box over 256 rows', { ...BASE, kernels: onlyBwd90({ queryTileRows: 512 }) }, /^the q tensor map: boxDim\[1\] = 512 is outside 1\.\.256$/],
     ['a k/v box over 256 rows', { ...BASE, kernels: onlyBwd90({ keyTileRows: 300 }) }, /^the k tensor map: boxDim\[1\] = 300 is outside 1\.\.256$/],
     ['a q stride of 2^40 bytes or more', withProblem({ lq: 2 ** 31 - 1, h: 256, hk: 256 }), /^the q tensor map: globalStrides\[2\] = \d+ bytes is not below 2\^40$/],

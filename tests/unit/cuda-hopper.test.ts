@@ -53,7 +53,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     const bwd = `flash_bwd90_${TAG[dtype]}_d${headDim}`;
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
-      tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], gridRows: 'lk', gridHeads: 'hk',
+      tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -316,7 +316,7 @@ async function referenceGradients(mask: Mask, t: { q: Tensor; k: Tensor; v: Tens
   return referenceBackward(mask, await t.q.toFloat32Array(), await t.k.toFloat32Array(), await t.v.toFloat32Array(), await t.dout.toFloat32Array());
 }
 
-test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps of q, k, v, dout), bwd_dq; gradients as the reference', async () => {
+test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps of q, k, v, dout, dq_accum), bwd_dq; gradients as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 200, 300, 4, 2, 96];
   const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
@@ -334,29 +334,32 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   assert.equal(fake.functionAttributes.get('flash_bwd90_bf16_d128:8'), HOPPER_BWD_SMEM, 'opted in to its shared memory');
   assert.deepEqual([pre.grid, last.grid], [[Math.ceil(lq / 16), h, n], [Math.ceil(lq / 16), h, n]]);
   assert.deepEqual([pre.params.length, last.params.length], [FLASH_PARAMS_SIZE, FLASH_PARAMS_SIZE]);
-  assert.equal(fake.tensorMapTargets.length - encoded, 4, 'four maps encoded for the backward');
-
-  const expected = {
-    q: { address: pointerOf(t.q), rows: lq, heads: h, box: 64 },
-    k: { address: pointerOf(t.k), rows: lk, heads: hk, box: 128 },
-    v: { address: pointerOf(t.v), rows: lk, heads: hk, box: 128 },
-    dout: { address: pointerOf(t.dout), rows: lq, heads: h, box: 64 },
-  };
-  for (const name of BWD90_MAPS) {
-    const at = BWD90_ARGS_OFFSETS[name];
-    const map = decodeFakeTensorMap(main.params.subarray(at, at + CU_TENSOR_MAP_BYTES));
-    const { address, rows, heads, box } = expected[name];
-    assert.equal(map.globalAddress, address, `${name}: address`);
-    assert.deepEqual(map.globalDim, [d, rows, heads, n].map(BigInt), `${name}: dims`);
-    assert.deepEqual(map.globalStrides, [heads * d * 2, d * 2, rows * heads * d * 2].map(BigInt), `${name}: strides`);
-    assert.deepEqual(map.boxDim, [64, box, 1, 1], `${name}: box`);
-    assert.deepEqual(map.settings, [1, 4, 0, 3, 3, 0], `${name}: settings`);
-  }
+  assert.equal(fake.tensorMapTargets.length - encoded, 5, 'five maps encoded for the backward');
   // BwdArgs carries the very FlashParams the sm_80 phases get: the workspaces they share included.
   assert.deepEqual(main.params.subarray(BWD90_ARGS_OFFSETS.p, BWD90_ARGS_OFFSETS.p + FLASH_PARAMS_SIZE), pre.params);
   assert.deepEqual(last.params, pre.params);
   const p = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
   assert.deepEqual([p.dout, p.dq, p.dk, p.dv, p.lse], [pointerOf(t.dout), pointerOf(g.dq), pointerOf(g.dk), pointerOf(g.dv), pointerOf(lse)]);
+
+  // 16-bit inputs as UINT16 in boxes of 64 columns; dq_accum as FLOAT32 (TMA's reductions add in the map's type),
+  // 32 columns x 16 rows (one warp's rows of a dQ block).
+  const expected = {
+    q: { address: pointerOf(t.q), rows: lq, heads: h, box: [64, 64], bytes: 2, type: 1 },
+    k: { address: pointerOf(t.k), rows: lk, heads: hk, box: [64, 128], bytes: 2, type: 1 },
+    v: { address: pointerOf(t.v), rows: lk, heads: hk, box: [64, 128], bytes: 2, type: 1 },
+    dout: { address: pointerOf(t.dout), rows: lq, heads: h, box: [64, 64], bytes: 2, type: 1 },
+    dq_accum: { address: p.dq_accum, rows: lq, heads: h, box: [32, 16], bytes: 4, type: 7 },
+  };
+  for (const name of BWD90_MAPS) {
+    const at = BWD90_ARGS_OFFSETS[name];
+    const map = decodeFakeTensorMap(main.params.subarray(at, at + CU_TENSOR_MAP_BYTES));
+    const { address, rows, heads, box, bytes, type } = expected[name];
+    assert.equal(map.globalAddress, address, `${name}: address`);
+    assert.deepEqual(map.globalDim, [d, rows, heads, n].map(BigInt), `${name}: dims`);
+    assert.deepEqual(map.globalStrides, [heads * d * bytes, d * bytes, rows * heads * d * bytes].map(BigInt), `${name}: strides`);
+    assert.deepEqual(map.boxDim, [...box, 1, 1], `${name}: box`);
+    assert.deepEqual(map.settings, [type, 4, 0, 3, 3, 0], `${name}: settings`);
+  }
   assert.ok(p.dq_accum !== 0n && p.softmax_d !== 0n, 'dq_accum and softmax_d passed');
   assert.deepEqual([p.lq, p.lk, p.h, p.hk, p.d, p.window_left, p.window_right, p.diagonal_offset, p.out_float32], [lq, lk, h, hk, d, 40, 7, lk - lq, 0]);
 

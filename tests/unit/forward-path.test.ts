@@ -17,6 +17,13 @@ test('attentionTensorMap: dims innermost first, byte strides of rows, heads and 
   assert.equal(tensorMapViolation(map, 0x7f00_0000_0000n), undefined);
 });
 
+test('attentionTensorMap over float32 (dq_accum): 4-byte strides, a box of 32 columns (still 128 bytes wide)', () => {
+  const map = attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 96 }, 16, 4);
+  assert.deepEqual([map.elementBytes, map.globalDim, map.globalStrides, map.boxDim], [4, [96, 1000, 16, 2], [16 * 96 * 4, 96 * 4, 1000 * 16 * 96 * 4], [32, 16, 1, 1]]);
+  assert.equal(tensorMapViolation(map, 0x7f00_0000_0000n), undefined);
+  assert.match(tensorMapViolation({ ...map, boxDim: [64, 16, 1, 1] }, 0x1000n) ?? 'valid', /inner extent \(256 bytes\)/, '64 float32 columns overflow the swizzle');
+});
+
 test('tensorMapViolation names the first broken TMA rule', () => {
   const ok = attentionTensorMap({ n: 1, rows: 8, heads: 2, d: 64 }, 128);
   const cases: [string, Parameters<typeof tensorMapViolation>[0], bigint, RegExp][] = [

@@ -141,8 +141,8 @@ export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Uint8Array>>, para
   return packTensorMapArgs('packFwd90Args', FWD90_LAYOUT, maps, params);
 }
 
-/** kernels/sm90/bwd_tiles.cuh's `flash90::BwdArgs`, the Hopper backward's parameter: maps of q, k, v, dout (768 bytes). */
-export const BWD90_MAPS = ['q', 'k', 'v', 'dout'] as const;
+/** kernels/sm90/bwd_tiles.cuh's `flash90::BwdArgs`, the Hopper backward's parameter: maps of q, k, v, dout, dq_accum (896 bytes). */
+export const BWD90_MAPS = ['q', 'k', 'v', 'dout', 'dq_accum'] as const;
 export type Bwd90Map = (typeof BWD90_MAPS)[number];
 
 const BWD90_LAYOUT = tensorMapArgsLayout(BWD90_MAPS);

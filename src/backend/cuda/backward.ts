@@ -22,14 +22,15 @@ export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: B
 
 /** Enqueues the backward of `params` (every address filled in, the workspaces dq_accum and softmax_d too; lq, lk > 0). */
 export function launchBackward(device: CudaDevice, p: AttentionProblem, params: FlashParams): void {
-  const { q, k, v, dout, dq, dk, dv } = params;
-  const path = backwardPath(device, p, { q, k, v, dout, dq, dk, dv });
+  const { q, k, v, dout, dq, dk, dv, dq_accum } = params;
+  const path = backwardPath(device, p, { q, k, v, dout, dq, dk, dv, dq_accum });
   // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
   const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
   const flat = packFlashParams(params);
   // The deterministic backward's dq comes from bwd_dq_det: the Hopper bwd, given no dq_accum, skips its dQ products
-  // and atomics (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads).
+  // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads). The map
+  // over dq_accum is encoded either way (the workspace is allocated either way) and then left unread.
   const hopperParams = p.deterministic ? { ...params, dq_accum: 0n } : params;
-  const main = path.arch === 'sm_90a' ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout }), hopperParams) : flat;
+  const main = path.arch === 'sm_90a' ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout, dq_accum }), hopperParams) : flat;
   for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
 }

@@ -64,6 +64,7 @@ export const CU_TENSOR_MAP_BYTES = 128;
  */
 export const CU_TENSOR_MAP_ALIGNMENT = 128;
 export const CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1;
+export const CU_TENSOR_MAP_DATA_TYPE_FLOAT32 = 7;
 export const CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
 export const CU_TENSOR_MAP_SWIZZLE_128B = 3;
 export const CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;

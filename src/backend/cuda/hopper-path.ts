@@ -8,7 +8,7 @@
 import type { AttentionProblem } from '../../backend.js';
 import { OptionError, describe } from '../../errors.js';
 import type { KernelEntry } from './table.js';
-import { TMA_ADDRESS_ALIGNMENT, type TensorMapGeometry, attentionTensorMap, tensorMapViolation } from './tma.js';
+import { TMA_ADDRESS_ALIGNMENT, type TensorMapGeometry, type TmaElementBytes, attentionTensorMap, tensorMapViolation } from './tma.js';
 
 /** `FLASH_ATTN_KERNELS`: 'auto' (unset) picks per call; 'sm80' runs the sm_80 family everywhere. */
 export type KernelFamily = 'auto' | 'sm80';
@@ -26,10 +26,14 @@ const HOPPER: readonly [number, number] = [9, 0];
 /** Rows of d must start on 16 bytes for TMA: d a multiple of 8 16-bit elements. */
 const D_MULTIPLE = 8;
 
-/** A tensor the kernel reads through a map: [n, lq, h, d] or [n, lk, hk, d], and the manifest field of its box's rows. */
+/**
+ * A tensor the kernel reaches through a map: [n, lq, h, d] or [n, lk, hk, d]; the manifest field of its box's rows;
+ * its element size (2, the default: the 16-bit inputs; 4: a float32 workspace).
+ */
 export interface MappedTensor {
   rows: 'lq' | 'lk';
-  boxRows: 'tileRows' | 'keyTileRows' | 'queryTileRows';
+  boxRows: 'tileRows' | 'keyTileRows' | 'queryTileRows' | 'dqBoxRows';
+  elementBytes?: TmaElementBytes;
 }
 
 /** One Hopper kernel's needs: its manifest phase, the tensors it reads through maps (M), those it stores (S). */
@@ -86,11 +90,11 @@ export function chooseHopperKernel<M extends string, S extends string>(spec: Hop
   }
   const maps = {} as Record<M, TensorMapGeometry>;
   for (const name of mapped) {
-    const { rows, boxRows } = spec.mapped[name];
+    const { rows, boxRows, elementBytes } = spec.mapped[name];
     const box = entry[boxRows];
     if (box === undefined) return fallback(`the manifest gives ${entry.symbol} no ${boxRows}`);
     const shape = rows === 'lq' ? { n: p.n, rows: p.lq, heads: p.h, d: p.d } : { n: p.n, rows: p.lk, heads: p.hk, d: p.d };
-    maps[name] = attentionTensorMap(shape, box);
+    maps[name] = attentionTensorMap(shape, box, elementBytes);
   }
   for (const name of mapped) {
     const violation = tensorMapViolation(maps[name], pointers[name]);

@@ -16,6 +16,7 @@ import {
   CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
   CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
   CU_STREAM_DEFAULT,
+  CU_TENSOR_MAP_DATA_TYPE_FLOAT32,
   CU_TENSOR_MAP_DATA_TYPE_UINT16,
   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
   CU_TENSOR_MAP_INTERLEAVE_NONE,
@@ -260,8 +261,9 @@ export class CudaDevice {
   // --- launches, events, waiting ---
 
   /**
-   * The 128 bytes of a CUtensorMap over 16-bit data at `address` (the attention kernels' settings: 128-byte
-   * swizzle, 256-byte L2 promotion, zeros outside the tensor); `address` is a device address of this device.
+   * The 128 bytes of a CUtensorMap over `address` (16-bit data as UINT16, float32 as FLOAT32; the attention
+   * kernels' settings: 128-byte swizzle, 256-byte L2 promotion, zeros outside the tensor); `address` is a device
+   * address of this device.
    */
   encodeTensorMap(map: TensorMapGeometry, address: bigint): Uint8Array {
     const driver = this.runtime.driver;
@@ -270,7 +272,7 @@ export class CudaDevice {
     this.check(
       driver.cuTensorMapEncodeTiled(
         slot.address,
-        CU_TENSOR_MAP_DATA_TYPE_UINT16,
+        map.elementBytes === 4 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_UINT16,
         map.globalDim.length,
         address,
         BigUint64Array.from(map.globalDim, BigInt),

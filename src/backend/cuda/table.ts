@@ -2,7 +2,7 @@
  * Which compiled kernel runs a call, and with which launch shape. The kernel build writes
  * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
  * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
- * tensor maps, `keyTileRows` and (the backward) `queryTileRows`; `persistent` marks a kernel whose blocks loop
+ * tensor maps, `keyTileRows` and (the backward) `queryTileRows` and `dqBoxRows`; `persistent` marks a kernel whose blocks loop
  * over the tiles (the Hopper forward).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,9 +15,10 @@ export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
 const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det'];
 /**
  * The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, and dq added
- * into dq_accum with float32 atomics), bwd_dq (dq from dq_accum). Deterministic: bwd_dq_det computes each
- * query block's dq on its own (recomputing S and dP), in a fixed order, in place of bwd_dq; bwd still adds into
- * dq_accum, which nothing then reads (see attention.ts).
+ * into dq_accum: float32 atomics on sm_80, TMA reductions on sm_90a), bwd_dq (dq from dq_accum). Deterministic:
+ * bwd_dq_det computes each query block's dq on its own (recomputing S and dP), in a fixed order, in place of
+ * bwd_dq; the sm_80 bwd still adds into dq_accum, which nothing then reads, and the Hopper bwd skips dQ (see
+ * attention.ts).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
@@ -48,6 +49,8 @@ export interface KernelEntry {
   keyTileRows?: number;
   /** Query rows per step (the TMA box of q and dout), for the Hopper backward, whose blocks own key rows. */
   queryTileRows?: number;
+  /** Rows of the box through which the Hopper backward adds dQ into the float32 dq_accum (TMA reductions). */
+  dqBoxRows?: number;
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
   /**
@@ -104,7 +107,7 @@ const oneOf =
     values.includes(value as T);
 
 /** `{ [key]: n }` for a positive integer n, `{}` where the entry leaves the field out. */
-function optionalRows<K extends 'keyTileRows' | 'queryTileRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
+function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
 }
@@ -131,6 +134,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       gridHeads: field(entry, 'gridHeads', oneOf(['h', 'hk'] as const), where, "'h' | 'hk'"),
       ...optionalRows(entry, 'keyTileRows', where),
       ...optionalRows(entry, 'queryTileRows', where),
+      ...optionalRows(entry, 'dqBoxRows', where),
       ...(entry.persistent === undefined ? {} : { persistent: field(entry, 'persistent', isTrue, where, 'true or absent') }),
     };
   });

@@ -1,13 +1,17 @@
 /**
- * The tensor maps the Hopper kernels read q, k, v (and, in the backward, dout) through (TMA), as pure functions:
- * the geometry of a map over one [n, rows, heads, d] tensor of 16-bit elements, and the driver's rules for a
- * valid map. runtime.ts encodes them; kernels/test/flashk.py (`tensor_map`) is the reference this mirrors.
+ * The tensor maps the Hopper kernels read q, k, v (and, in the backward, dout) through (TMA), and the backward
+ * adds dQ into dq_accum through, as pure functions: the geometry of a map over one [n, rows, heads, d] tensor, and
+ * the driver's rules for a valid map. runtime.ts encodes them; kernels/test/flashk.py (`tensor_map`) is the
+ * reference this mirrors.
  */
 
-/** 16-bit elements; the kernel only moves bits, so the map's data type is UINT16 for float16 and bfloat16. */
-export const TMA_ELEMENT_BYTES = 2;
-/** A box is 64 columns of d: one 128-byte row, the 128B swizzle's width (the kernel loads d in such bands). */
-export const TMA_BOX_COLUMNS = 64;
+/**
+ * Bytes per element: 2 for q, k, v, dout (float16 or bfloat16: the kernel only moves their bits, so the map's data
+ * type is UINT16), 4 for dq_accum (FLOAT32: TMA's reductions add in the map's data type).
+ */
+export type TmaElementBytes = 2 | 4;
+/** A box row is 128 bytes, the 128B swizzle's width: 64 columns of 16-bit data (the kernels load d in such bands), 32 of float32. */
+export const TMA_BOX_ROW_BYTES = 128;
 
 const TMA_MAX_DIM = 2 ** 32;
 const TMA_MAX_STRIDE = 2 ** 40;
@@ -21,11 +25,12 @@ export const TMA_ADDRESS_ALIGNMENT = 16;
 
 /** What cuTensorMapEncodeTiled takes for a rank-4 map, innermost dimension first. */
 export interface TensorMapGeometry {
+  elementBytes: TmaElementBytes;
   /** [d, rows, heads, n] */
   globalDim: readonly [number, number, number, number];
   /** Bytes between consecutive rows, heads and batch entries (dimension 0 is contiguous, so it has none). */
   globalStrides: readonly [number, number, number];
-  /** [64, boxRows, 1, 1] */
+  /** [128 / elementBytes, boxRows, 1, 1] */
   boxDim: readonly [number, number, number, number];
   elementStrides: readonly [number, number, number, number];
 }
@@ -38,14 +43,15 @@ export interface AttentionTensorShape {
   d: number;
 }
 
-/** The map over `shape` that loads 64 columns x `boxRows` rows of one (batch, head) per copy. */
-export function attentionTensorMap(shape: AttentionTensorShape, boxRows: number): TensorMapGeometry {
+/** The map over `shape` whose box is one 128-byte row wide and `boxRows` rows of one (batch, head) tall. */
+export function attentionTensorMap(shape: AttentionTensorShape, boxRows: number, elementBytes: TmaElementBytes = 2): TensorMapGeometry {
   const { n, rows, heads, d } = shape;
-  const rowBytes = d * TMA_ELEMENT_BYTES;
+  const rowBytes = d * elementBytes;
   return {
+    elementBytes,
     globalDim: [d, rows, heads, n],
     globalStrides: [heads * rowBytes, rowBytes, rows * heads * rowBytes],
-    boxDim: [TMA_BOX_COLUMNS, boxRows, 1, 1],
+    boxDim: [TMA_BOX_ROW_BYTES / elementBytes, boxRows, 1, 1],
     elementStrides: [1, 1, 1, 1],
   };
 }
@@ -73,7 +79,7 @@ export function tensorMapViolation(map: TensorMapGeometry, address: bigint | und
   for (const [i, step] of map.elementStrides.entries()) {
     if (!Number.isInteger(step) || step < 1 || step > TMA_MAX_ELEMENT_STRIDE) return `elementStrides[${i}] = ${step} is outside 1..${TMA_MAX_ELEMENT_STRIDE}`;
   }
-  const innerBytes = map.boxDim[0] * TMA_ELEMENT_BYTES;
+  const innerBytes = map.boxDim[0] * map.elementBytes;
   if (innerBytes % TMA_STRIDE_MULTIPLE !== 0 || innerBytes > TMA_SWIZZLE_BYTES) {
     return `the box's inner extent (${innerBytes} bytes) is not a multiple of ${TMA_STRIDE_MULTIPLE} of at most ${TMA_SWIZZLE_BYTES}`;
   }
