@@ -112,13 +112,16 @@ constexpr int DQ_WARP_STAGE_BYTES = 2 * DQ_BOX_BYTES;
 
 // This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (its warp's rows: g and g + 8 of
 // the warp's 16, columns 8 nt + 2 t and + 1 for nt < 8) into the warp's stage at `stage` (1024-byte aligned), then
-// added into dq_accum at rows [row0, row0 + 16) of (b, hq), columns [col0, col0 + 64). The stage is rewritten only
-// after lane 0's previous reductions have read it.
+// added into dq_accum at rows [row0, row0 + 16) of (b, hq), columns [col0, col0 + 64). WAIT_FOR_STAGE: lane 0's
+// previous reductions are waited for (they may still read this stage); without it the caller knows the stage is free.
+template <bool WAIT_FOR_STAGE = true>
 __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t stage, const float (&dq)[32], int b,
                                                 int hq, int row0, int col0, int lane) {
   const int g = lane >> 2, t = lane & 3;
-  if (lane == 0) bulk_wait_group_read<0>();
-  __syncwarp();
+  if (WAIT_FOR_STAGE) {
+    if (lane == 0) bulk_wait_group_read<0>();
+    __syncwarp();
+  }
   // Box nt / 4, 16-byte chunk 2 (nt % 4) + t / 2 of row g + 8 r at chunk ^ g (row % 8 = g): a warp's store of one
   // (nt, r) covers all 32 banks twice, the least two wavefronts can do.
 #pragma unroll

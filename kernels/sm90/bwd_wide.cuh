@@ -14,9 +14,11 @@
 // 80 keys per block instead of 64 cut the Q / dO reads and the dQ atomics per FLOP by a fifth (bench/NOTES.md B11).
 // Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB) leaves room for one dO buffer: the consumers free it
 // once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and dS have one buffer, rewritten
-// once both warpgroups have finished the previous step's products (the PS_FREE barrier). The dQ stages (4 KB per
-// warp) are P and the 16 KB after it: written once both warpgroups' dV^T have read P (the P_READ barrier), and
-// read by the copy engine before P is next stored.
+// once both warpgroups have finished the previous step's products (the PS_FREE barrier). Each warp stages its two
+// 16 x 64 blocks of dQ (4 KB each) in the step's Q stage (first block) and in P and the 16 KB after it (second):
+// written once both warpgroups' dK^T have read Q and their dV^T P (the P_READ barrier), read by the copy engine
+// before the stage is released to the producer (empty) and before P is next stored (PS_FREE), so the two blocks'
+// reductions never wait for each other.
 // Tiles, steps and the producer warpgroup are bwd_tiles.cuh's. dK and dV leave through shared memory (transposed
 // back to keys x head dim) at the end; dK is scaled by softmax_scale there.
 #pragma once
@@ -40,7 +42,7 @@ struct Bwd90Wide {
   static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
   static constexpr int OFF_DS = OFF_DO + DO_STAGES * Q_BYTES, OFF_P = OFF_DS + PS_BYTES;
-  // The consumer warps' dQ stages: P, then DQ_STAGE_BYTES - PS_BYTES more.
+  // The consumer warps' stages for their second block of dQ: P, then DQ_STAGE_BYTES - PS_BYTES more.
   static constexpr int OFF_DQ = OFF_P, DQ_STAGE_BYTES = (CONSUMER_THREADS / 32) * DQ_WARP_STAGE_BYTES;
   static constexpr int OFF_LSE = OFF_DQ + DQ_STAGE_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
@@ -56,6 +58,7 @@ struct Bwd90Wide {
   static_assert(HALF == 128 && KEYS % 8 == 0 && BC <= 128, "two m64 rows of dK^T, dV^T per consumer; keys in two bands");
   static_assert(BC * STAGE_ROW * 4 <= OFF_DS - OFF_Q, "the epilogue's staging tile fits where Q and dO were");
   static_assert(DQ_STAGE_BYTES >= PS_BYTES, "the dQ stages cover P");
+  static_assert(DQ_STAGE_BYTES <= Q_BYTES, "a Q stage holds the warps' first blocks of dQ");
   static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
@@ -109,16 +112,15 @@ __device__ __forceinline__ void store_rows_swizzled(uint32_t tile, uint32_t band
 
 // One consumer's half of dQ_i (64 queries x 128 columns) = dS K[:, cols], one 64-column block at a time (A = dS:
 // M = queries, K = 80 keys, K-major from its row-major store; B = K: N = head dim, N-major), added into dq_accum
-// through the warp's stage. Waits for every wgmma group this warpgroup issued before; the first block's stage
-// write waits for both warpgroups' dV^T to have read P (P_READ), the second for the first's reduction to have read
-// the stage.
+// through the warp's stages: the first in the step's Q stage sQ, the second at OFF_DQ. Waits for every wgmma group
+// this warpgroup issued before, then for the other warpgroup's dK^T and dV^T (P_READ) before the first stage write.
 template <class DT, int D>
-__device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<Bwd90Wide<D>>& blk, int hq, int i0,
-                                            int w, int warp_row, int lane) {
+__device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<Bwd90Wide<D>>& blk, uint32_t sQ,
+                                            int hq, int i0, int w, int warp_row, int lane) {
   using F = Bwd90Wide<D>;
   using T = typename DT::T;
   const uint32_t sdS = blk.base + F::OFF_DS;
-  const uint32_t stage = blk.base + F::OFF_DQ + ((threadIdx.x - 128) / 32) * DQ_WARP_STAGE_BYTES;
+  const uint32_t warp_stage = ((threadIdx.x - 128) / 32) * DQ_WARP_STAGE_BYTES;
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
     float dq[32];
@@ -131,7 +133,8 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
     wgmma_wait<0>();
     fence_registers(dq);
     if (c == 0) named_sync(F::P_READ, F::CONSUMER_THREADS);
-    reduce_dq_block(args, stage, dq, blk.b, hq, i0 + warp_row, F::HALF * w + 64 * c, lane);
+    const uint32_t stage = c == 0 ? sQ + warp_stage : blk.base + F::OFF_DQ + warp_stage;
+    reduce_dq_block<false>(args, stage, dq, blk.b, hq, i0 + warp_row, F::HALF * w + 64 * c, lane);
   }
 }
 
@@ -240,14 +243,18 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
 
     // dQ (waiting for dK^T too), unless the deterministic backward passed no dq_accum (bwd_dq_det computes dq).
     if (p.dq_accum != 0)
-      bwd_wide_dq<DT, D>(args, blk, hq, i0, w, row & ~15, ct & 31);
+      bwd_wide_dq<DT, D>(args, blk, sQ, hq, i0, w, row & ~15, ct & 31);
     else
       wgmma_wait<0>();
     fence_registers(dvt[0]);
     fence_registers(dvt[1]);
     fence_registers(dkt[0]);
     fence_registers(dkt[1]);
-    mbar_arrive(blk.empty(s));  // Q_i, lse and D of stage s are no longer read
+    // Q_i (and this warp's first dQ block staged there: its reduction, the older of lane 0's two pending groups, has
+    // read it), lse and D of stage s are no longer read.
+    if ((ct & 31) == 0) bulk_wait_group_read<1>();
+    __syncwarp();
+    mbar_arrive(blk.empty(s));
   }
 
   if ((ct & 31) == 0) bulk_wait_group<0>();  // the stages are read and the sums are in before the block ends
