@@ -141,7 +141,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // Probabilities within this of 1 count as 1 in dS (as in the sm_80 backward, kernels/sm80/bwd.cuh).
   constexpr float P_ONE_BAND = 1.f / 65536.f;
   const flash::Mask mask(p);
-  const int ct = threadIdx.x - 128, w = ct / 128;  // consumer warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
+  const int ct = threadIdx.x - 128, w = warp_uniform(ct / 128);  // warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
   const int warp_row = ((ct / 32) % 4) * 16, lane = ct & 31, g = lane >> 2, t = lane & 3;
   const int key0 = blk.j0 + 64 * w;  // this warpgroup's first key
   // This warpgroup's 64 x 64 block of dQ_i: its first query row and head-dim column.
@@ -157,12 +157,16 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   auto ds_read = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * (2 + b); };
   // This warpgroup's 64 x 64 block of dQ_i = dS K_j over all BC keys (16 keys per k step, four per 64-key band of
   // dS), issued and committed: A = 64 rows of dS (K-major), B = a 64-column band of K_j (N = head dim, N-major).
+  // Descriptors are built once per tile and moved along it by constant offsets (desc_advance).
+  const uint64_t k_band_n = desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND, F::KV_BAND);
+  const uint64_t k_rows = desc_k_major(blk.sK() + 64 * w * 128), v_rows = desc_k_major(blk.sV() + 64 * w * 128);
   auto issue_dq = [&](float (&dq)[32], uint32_t sdS) {
+    const uint64_t ds_rows = desc_k_major(sdS + dq_rows * 128);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_kn(dq, desc_k_major(sdS + (kk / 4) * F::DS_BAND + dq_rows * 128 + (kk % 4) * 32),
-                       desc_n_major(blk.sK() + (dq_cols / 64) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
+      Wgmma<64>::ss_kn(dq, desc_advance(ds_rows, (kk / 4) * F::DS_BAND + (kk % 4) * 32),
+                       desc_advance(k_band_n, kk * 16 * 128), kk > 0, T());
     wgmma_commit();
   };
   // A finished block of dQ of step st into dq_accum (through this warp's stage, by TMA reductions).
@@ -186,18 +190,17 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
     float sc[NS], dp[NS];
+    const uint64_t q_rows = desc_k_major(sQ), do_rows = desc_k_major(sdO);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t along = (kk / 4) * F::KV_BAND + 64 * w * 128 + (kk % 4) * 32;
-      Wgmma<BR>::ss(sc, desc_k_major(blk.sK() + along), desc_k_major(sQ + (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
-    }
+    for (int kk = 0; kk < D / 16; ++kk)
+      Wgmma<BR>::ss(sc, desc_advance(k_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32),
+                    desc_advance(q_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
     wgmma_commit();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t along = (kk / 4) * F::KV_BAND + 64 * w * 128 + (kk % 4) * 32;
-      Wgmma<BR>::ss(dp, desc_k_major(blk.sV() + along), desc_k_major(sdO + (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
-    }
+    for (int kk = 0; kk < D / 16; ++kk)
+      Wgmma<BR>::ss(dp, desc_advance(v_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32),
+                    desc_advance(do_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
     wgmma_commit();
 
     // P^T while dP^T is still in flight. Element (key row, query column) of nt, r, e: column 8 nt + 2 t + e.
@@ -235,7 +238,8 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     // dV_w += P^T dO_i (16 query rows, two 8-row atoms of dO_i, per k16 step) runs while dS^T goes to shared memory.
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dv, pa[kk], desc_n_major(sdO + kk * 16 * 128, F::Q_BAND), T());
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<D>::rs(dv, pa[kk], desc_advance(desc_n_major(sdO, F::Q_BAND), kk * 16 * 128), T());
     wgmma_commit();
 
     // dS^T to shared memory as dS (row = query, band w holds this warpgroup's 64 keys, 128-byte swizzle: chunk c of
@@ -255,7 +259,8 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     // dK_w += dS^T Q_i, then dQ of the step before (whose dS^T both consumers have stored by now, or soon).
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<D>::rs(dk, da[kk], desc_n_major(sQ + kk * 16 * 128, F::Q_BAND), T());
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<D>::rs(dk, da[kk], desc_advance(desc_n_major(sQ, F::Q_BAND), kk * 16 * 128), T());
     wgmma_commit();
     if (st > 0 && with_dq) {
       float dq[32];

@@ -121,14 +121,16 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
   using T = typename DT::T;
   const uint32_t sdS = blk.base + F::OFF_DS;
   const uint32_t warp_stage = ((threadIdx.x - 128) / 32) * DQ_WARP_STAGE_BYTES;
+  const uint64_t ds_rows = desc_k_major(sdS);
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
     float dq[32];
+    const uint64_t k_band_n = desc_n_major(blk.sK() + (2 * w + c) * F::KV_BAND, F::KV_BAND);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_kn(dq, desc_k_major(sdS + (kk / 4) * F::PS_BAND + (kk % 4) * 32),
-                       desc_n_major(blk.sK() + (2 * w + c) * F::KV_BAND + kk * 16 * 128, F::KV_BAND), kk > 0, T());
+      Wgmma<64>::ss_kn(dq, desc_advance(ds_rows, (kk / 4) * F::PS_BAND + (kk % 4) * 32),
+                       desc_advance(k_band_n, kk * 16 * 128), kk > 0, T());
     wgmma_commit();
     wgmma_wait<0>();
     fence_registers(dq);
@@ -180,7 +182,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
   using T = typename DT::T;
   constexpr int NS = F::KEYS / 2;  // accumulator registers of S and dP (64 x 40)
   const flash::Mask mask(p);
-  const int ct = threadIdx.x - 128, w = ct / 128;
+  const int ct = threadIdx.x - 128, w = warp_uniform(ct / 128);
   const int row = ((ct / 32) % 4) * 16 + ((ct & 31) >> 2), t = ct & 3;  // this thread's accumulator rows: row, + 8
   const int key_off = F::KEYS * w;
   const uint32_t sP = blk.base + F::OFF_P, sdS = blk.base + F::OFF_DS;
@@ -200,10 +202,11 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     // S_w = Q_i K_w^T, then dP_w = dO_i V_w^T: 16 k16 steps over the head dim, four per 64-column band.
     // A = Q_i or dO_i (queries x head dim), B = this warpgroup's keys of K or V, both K-major; one commit group.
     auto scores = [&](float (&acc)[NS], uint32_t queries, uint32_t keys) {
+      const uint64_t q_rows = desc_k_major(queries), k_rows = desc_k_major(keys + key_off * 128);
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk)
-        Wgmma<F::KEYS>::ss(acc, desc_k_major(queries + (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                           desc_k_major(keys + (kk / 4) * F::KV_BAND + key_off * 128 + (kk % 4) * 32), kk > 0, T());
+        Wgmma<F::KEYS>::ss(acc, desc_advance(q_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32),
+                           desc_advance(k_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32), kk > 0, T());
       wgmma_commit();
     };
     float sc[NS], dp[NS];
@@ -228,11 +231,13 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     // B = P / dS N-major over both key bands; 16 queries per k step.
     auto accumulate_t = [&](float (&acc)[2][F::BC / 2], uint32_t queries, uint32_t probs) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h) {
+        const uint64_t q_band = desc_n_major(queries + (2 * w + h) * F::Q_BAND, F::Q_BAND);
+        const uint64_t p_rows = desc_n_major(probs, F::PS_BAND);
 #pragma unroll
         for (int kk = 0; kk < F::BR / 16; ++kk)
-          Wgmma<F::BC>::ss_mn(acc[h], desc_n_major(queries + (2 * w + h) * F::Q_BAND + kk * 16 * 128, F::Q_BAND),
-                              desc_n_major(probs + kk * 16 * 128, F::PS_BAND), 1, T());
+          Wgmma<F::BC>::ss_mn(acc[h], desc_advance(q_band, kk * 16 * 128), desc_advance(p_rows, kk * 16 * 128), 1, T());
+      }
       wgmma_commit();
     };
     wgmma_fence();

@@ -198,7 +198,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   auto v_empty = [&](int s) { return sm.v_empty(s); };
   const uint32_t q_full = sm.q_full();
   const int ct = threadIdx.x - 128;          // 0 .. CONSUMER_THREADS - 1
-  const int consumer = ct / 128;
+  const int consumer = warp_uniform(ct / 128);
   const int row0 = consumer * 64;            // this warpgroup's first row inside the block
   const int warp_row = row0 + ((ct / 32) % 4) * 16;
   const int lane = ct & 31, g = lane >> 2, t = lane & 3;
@@ -209,20 +209,22 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   for (int i = 0; i < NO; ++i) o_acc[i] = 0.f;
 
   // S = Q K^T from stage s: D / 16 steps of k16; a step moves 32 bytes along a band, four steps fill one band.
+  // Descriptors are built once per tile and moved along it by constant offsets (desc_advance).
+  const uint64_t q_rows = desc_k_major(sQ + row0 * 128);
   auto issue_qk = [&](float (&sc)[NS], int s) {
+    const uint64_t k_rows = desc_k_major(sK + s * F::KV_BYTES);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t along = (kk % 4) * 32;
-      const uint64_t da = desc_k_major(sQ + (kk / 4) * F::Q_BAND + row0 * 128 + along);
-      const uint64_t db = desc_k_major(sK + s * F::KV_BYTES + (kk / 4) * F::KV_BAND + along);
-      Wgmma<BC>::ss(sc, da, db, kk > 0, T());
+      Wgmma<BC>::ss(sc, desc_advance(q_rows, (kk / 4) * F::Q_BAND + along),
+                    desc_advance(k_rows, (kk / 4) * F::KV_BAND + along), kk > 0, T());
     }
   };
   // O += P V from stage s; 16 keys (two 8-row atoms of V) per step.
   auto issue_pv = [&](const uint32_t (&pa)[BC / 16][4], int s) {
 #pragma unroll
     for (int kk = 0; kk < BC / 16; ++kk)
-      Wgmma<D>::rs(o_acc, pa[kk], desc_n_major(sV + s * F::KV_BYTES + kk * 16 * 128, F::KV_BAND), T());
+      Wgmma<D>::rs(o_acc, pa[kk], desc_advance(desc_n_major(sV + s * F::KV_BYTES, F::KV_BAND), kk * 16 * 128), T());
   };
   // Scores of key block j0 to probabilities in place: mask, online softmax for rows g (r = 0) and g + 8 (r = 1)
   // (a row's BC columns live in the 4 threads of a quad). Returns each row's rescale factor for O.

@@ -85,6 +85,11 @@ __device__ __forceinline__ void fence_registers(float (&r)[K]) {
   for (int i = 0; i < K; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
 
+// This lane's value of v as one the compiler knows is equal in every lane of the warp (a broadcast from lane 0; v
+// must be warp-uniform already, e.g. the warpgroup index), so that what derives from it, wgmma descriptors above
+// all, can be kept and computed in uniform registers instead of being moved there (R2UR) before every wgmma.
+__device__ __forceinline__ int warp_uniform(int v) { return __shfl_sync(0xffffffffu, v, 0); }
+
 // ---- shared-memory matrix descriptors, 128-byte swizzle ----
 // A tile is stored in bands of 64 columns (128 bytes per row, 8-row atoms of 1024 bytes, 16-byte chunk c of row r
 // at c ^ (r % 8)): exactly what TMA writes with CU_TENSOR_MAP_SWIZZLE_128B. Addresses must keep the atoms
@@ -92,6 +97,12 @@ __device__ __forceinline__ void fence_registers(float (&r)[K]) {
 __device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t leading_bytes, uint32_t stride_bytes) {
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(leading_bytes >> 4) << 16) |
          (uint64_t(stride_bytes >> 4) << 32) | (uint64_t(1) << 62);
+}
+// The descriptor of the operand `bytes` (a multiple of 16) after the one `desc` describes: only the start-address
+// field (bits 0-13) changes, and it cannot carry into the next field since every shared-memory address is below
+// 2^18. One add instead of smem_desc's mask, shift and or per wgmma.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) {
+  return (desc & 0xFFFFFFFF00000000ull) | uint32_t(uint32_t(desc) + (bytes >> 4));
 }
 // K-major operand (rows along M or N, K contiguous): consecutive 8-row atoms 1024 bytes apart.
 __device__ __forceinline__ uint64_t desc_k_major(uint32_t addr) { return smem_desc(addr, 16, 1024); }
