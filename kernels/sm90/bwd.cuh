@@ -52,6 +52,7 @@ struct Bwd90 {
   static constexpr int OFF_DQ = OFF_DS + 2 * DS_BYTES;  // per consumer warp, its dQ stage (reduce_dq_block)
   // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_LSE = OFF_DQ + (CONSUMER_THREADS / 32) * DQ_WARP_STAGE_BYTES;
+  static_assert(OFF_DQ % 1024 == 0, "the dQ stages start on the 128-byte swizzle's 1024-byte period");
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".

@@ -19,7 +19,8 @@
 
 namespace flash90 {
 
-// The kernel's one parameter: tensor maps over q, k, v and dout (TMA reads through them) and the FlashParams.
+// The kernel's one parameter: tensor maps over q, k, v and dout (TMA reads through them) and over dq_accum (TMA
+// reductions add into it), and the FlashParams.
 struct BwdArgs {
   CUtensorMap q;     // [n][h][lq][d] view of q: box of 64 columns x BR rows
   CUtensorMap k;     // [n][hk][lk][d] view of k: box of 64 columns x BC rows
@@ -107,8 +108,12 @@ __device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const Bw
 // TMA reductions, which the copy engine carries out while the warp goes on. One reduction per box replaces 256
 // float32 pair atomics from the warp's threads (whose issue held the warps: bench/NOTES.md, end of session 6).
 // Rows past lq and columns past d are outside the map and left out by TMA.
+// The host encodes the map's box as one 128-byte row wide (src/backend/cuda/tma.ts) and takes its rows from the
+// manifest (dqBoxRows, describe.cu). Each box of a stage must start on 1024 bytes (the 128-byte swizzle's period).
 constexpr int DQ_BOX_ROWS = 16, DQ_BOX_COLS = 32, DQ_BOX_BYTES = DQ_BOX_ROWS * DQ_BOX_COLS * 4;
 constexpr int DQ_WARP_STAGE_BYTES = 2 * DQ_BOX_BYTES;
+static_assert(DQ_BOX_COLS * 4 == 128, "a dq_accum box row is the 128-byte swizzle's width, as the host encodes it");
+static_assert(DQ_BOX_BYTES % 1024 == 0, "each box of a stage starts on the swizzle's 1024-byte period");
 
 // This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (its warp's rows: g and g + 8 of
 // the warp's 16, columns 8 nt + 2 t and + 1 for nt < 8) into the warp's stage at `stage` (1024-byte aligned), then

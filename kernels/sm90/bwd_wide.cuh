@@ -11,8 +11,9 @@
 //   dV^T_w += dO_i^T P,  dK^T_w += Q_i^T dS   (M = head dim, N = 80 keys, K = 64 queries: A M-major, B N-major)
 //   dQ_i[:, 128 w : 128 w + 128] += dS K[:, 128 w : ...]   in two 64-column blocks, added into dq_accum by TMA
 //                                              reductions through per-warp stages (bwd_tiles.cuh's reduce_dq_block)
-// 80 keys per block instead of 64 cut the Q / dO reads and the dQ atomics per FLOP by a fifth (bench/NOTES.md B11).
-// Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB) leaves room for one dO buffer: the consumers free it
+// 80 keys per block instead of 64 cut the Q / dO reads and the dQ additions per FLOP by a fifth (bench/NOTES.md B11).
+// Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB; 16 KB of dQ stage after P) leaves room for one dO
+// buffer: the consumers free it
 // once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and dS have one buffer, rewritten
 // once both warpgroups have finished the previous step's products (the PS_FREE barrier). Each warp stages its two
 // 16 x 64 blocks of dQ (4 KB each) in the step's Q stage (first block) and in P and the 16 KB after it (second):
@@ -59,6 +60,8 @@ struct Bwd90Wide {
   static_assert(BC * STAGE_ROW * 4 <= OFF_DS - OFF_Q, "the epilogue's staging tile fits where Q and dO were");
   static_assert(DQ_STAGE_BYTES >= PS_BYTES, "the dQ stages cover P");
   static_assert(DQ_STAGE_BYTES <= Q_BYTES, "a Q stage holds the warps' first blocks of dQ");
+  static_assert(OFF_Q % 1024 == 0 && Q_BYTES % 1024 == 0 && OFF_DQ % 1024 == 0,
+                "the dQ stages (in the Q stages and at OFF_DQ) start on the 128-byte swizzle's 1024-byte period");
   static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
@@ -257,8 +260,8 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     fence_registers(dkt[1]);
     // Q_i (and this warp's first dQ block staged there: its reduction, the older of lane 0's two pending groups, has
     // read it), lse and D of stage s are no longer read.
+    // (The stage's barrier cannot complete before lane 0, which arrives after its wait, so the warp need not wait.)
     if ((ct & 31) == 0) bulk_wait_group_read<1>();
-    __syncwarp();
     mbar_arrive(blk.empty(s));
   }
 

@@ -231,15 +231,16 @@ def forward(K, q, k, v, scale, wl, wr, o, lse, out_float32=False, diag=None):
 
 def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, softmax_d, out_float32=False,
              diag=None, deterministic=False):
-    """deterministic: dq from bwd_dq_det (no atomics) instead of bwd's atomics into dq_accum and bwd_dq."""
+    """deterministic: dq from bwd_dq_det (no atomics) instead of bwd's additions into dq_accum (atomics on sm_80,
+    TMA reductions on sm_90a) and bwd_dq."""
     phases = ('bwd_pre', 'bwd', 'bwd_dq_det' if deterministic else 'bwd_dq')
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv,
                     dq_accum=dq_accum, softmax_d=softmax_d)
     entry = K.entry90(q, k, v, dk, 'bwd', (dout,))
-    if entry is not None and (dq.data_ptr() % 16 or dk.data_ptr() % 16 or dv.data_ptr() % 16):
+    if entry is not None and any(t.data_ptr() % 16 for t in (dq, dk, dv, dq_accum)):
         entry = None
     # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
-    # so that it skips its dQ products and atomics.
+    # so that it skips its dQ products and reductions.
     p90 = FlashParams.from_buffer_copy(p)
     if deterministic:
         p90.dq_accum = 0

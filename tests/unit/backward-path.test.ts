@@ -146,17 +146,20 @@ const raw = (extra: Record<string, unknown>) => ({
   ],
 });
 
-test('the manifest: queryTileRows is optional, a positive integer where given', () => {
-  const [parsed] = parseManifest(raw({ keyTileRows: 128, queryTileRows: 64 }), 'manifest.json');
-  assert.deepEqual([parsed.keyTileRows, parsed.queryTileRows], [128, 64]);
+test('the manifest: queryTileRows and dqBoxRows are optional, positive integers where given', () => {
+  const [parsed] = parseManifest(raw({ keyTileRows: 128, queryTileRows: 64, dqBoxRows: 16 }), 'manifest.json');
+  assert.deepEqual([parsed.keyTileRows, parsed.queryTileRows, parsed.dqBoxRows], [128, 64, 16]);
   const [without] = parseManifest(raw({ keyTileRows: 128 }), 'manifest.json');
   assert.equal('queryTileRows' in without, false);
-  for (const bad of [0, -64, 1.5, '64', null]) {
-    assert.throws(
-      () => parseManifest(raw({ queryTileRows: bad }), 'manifest.json'),
-      (e: unknown) => e instanceof BackendUnavailableError && /kernels\[0\]: expected queryTileRows to be a positive integer/.test(e.message),
-      String(bad),
-    );
+  assert.equal('dqBoxRows' in without, false);
+  for (const field of ['queryTileRows', 'dqBoxRows']) {
+    for (const bad of [0, -64, 1.5, '64', null]) {
+      assert.throws(
+        () => parseManifest(raw({ [field]: bad }), 'manifest.json'),
+        (e: unknown) => e instanceof BackendUnavailableError && new RegExp(`kernels\\[0\\]: expected ${field} to be a positive integer`).test(e.message),
+        `${field} = ${String(bad)}`,
+      );
+    }
   }
 });
 

@@ -389,6 +389,10 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   assert.equal(dqAccum(1, BWD90_ARGS_OFFSETS.p), 0n);
   assert.notEqual(dqAccum(0), 0n);
   assert.notEqual(dqAccum(2), 0n);
+  // The dq_accum map is still encoded, over the workspace bwd_pre and bwd_dq_det get (the kernel leaves it unread).
+  const accumMap = decodeFakeTensorMap(launches[1].params.subarray(BWD90_ARGS_OFFSETS.dq_accum, BWD90_ARGS_OFFSETS.dq_accum + CU_TENSOR_MAP_BYTES));
+  assert.equal(accumMap.globalAddress, dqAccum(0));
+  assert.deepEqual([accumMap.boxDim, accumMap.settings[0]], [[32, 16, 1, 1], 7]);
   for (const name of ['q', 'dout'] as const) {
     const at = BWD90_ARGS_OFFSETS[name];
     assert.deepEqual(decodeFakeTensorMap(launches[1].params.subarray(at, at + CU_TENSOR_MAP_BYTES)).boxDim, [64, 128, 1, 1], name);

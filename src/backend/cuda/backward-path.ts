@@ -1,7 +1,8 @@
 /**
  * Which main kernel the backward runs between bwd_pre and bwd_dq (or bwd_dq_det): the Hopper backward (sm_90a)
  * where every condition of hopper-path.ts holds, else the sm_80 bwd. Both read softmax_d from bwd_pre, add dq
- * into dq_accum (which bwd_dq reads; the Hopper bwd through a float32 tensor map) and write dk and dv without atomics (so deterministic mode keeps them).
+ * into dq_accum (which bwd_dq reads; the Hopper bwd through a float32 tensor map) and write dk and dv without
+ * atomics (so deterministic mode keeps them).
  */
 import type { Bwd90Map } from './abi.js';
 import { type HopperKernelSpec, type HopperPath, type HopperPathInputs, chooseHopperKernel } from './hopper-path.js';
