@@ -13,13 +13,12 @@
 //                                              reductions through per-warp stages (bwd_tiles.cuh's reduce_dq_block)
 // 80 keys per block instead of 64 cut the Q / dO reads and the dQ additions per FLOP by a fifth (bench/NOTES.md B11).
 // Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB; 16 KB of dQ stage after P) leaves room for one dO
-// buffer: the consumers free it
-// once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and dS have one buffer, rewritten
-// once both warpgroups have finished the previous step's products (the PS_FREE barrier). Each warp stages its two
-// 16 x 64 blocks of dQ (4 KB each) in the step's Q stage (first block) and in P and the 16 KB after it (second):
-// written once both warpgroups' dK^T have read Q and their dV^T P (the P_READ barrier), read by the copy engine
-// before the stage is released to the producer (empty) and before P is next stored (PS_FREE), so the two blocks'
-// reductions never wait for each other.
+// buffer: the consumers free it once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and
+// dS have one buffer, rewritten once both warpgroups have finished the previous step's products (the PS_FREE
+// barrier). Each warp stages its two 16 x 64 blocks of dQ (4 KB each) in the step's Q stage (first block) and in P
+// and the 16 KB after it (second): written once both warpgroups' dK^T have read Q and their dV^T P (the P_READ
+// barrier), read by the copy engine before the stage is released to the producer (empty) and before P is next
+// stored (PS_FREE), so the two blocks' reductions never wait for each other.
 // Tiles, steps and the producer warpgroup are bwd_tiles.cuh's. dK and dV leave through shared memory (transposed
 // back to keys x head dim) at the end; dK is scaled by softmax_scale there.
 #pragma once

@@ -1,7 +1,7 @@
 /**
  * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
- * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the sm_80 bwd, then bwd_dq (bwd_dq_det when
- * deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path.
+ * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
+ * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path.
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
