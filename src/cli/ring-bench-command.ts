@@ -1,7 +1,7 @@
 import { devices as listDevices } from '../devices.js';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
-import { type RingBenchResult, benchRing } from '../ring/index.js';
+import { type RingBenchInputs, type RingBenchResult, benchInputs, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
 import { list } from './args.js';
 import { Progress } from './progress.js';
@@ -43,23 +43,45 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const jobs = worlds.flatMap((w) => perDevice.flatMap((l) => layouts.flatMap((layout) => causals.flatMap((isCausal) => [false, true].map((backward) => ({ w, l, layout, isCausal, backward }))))));
   const progress = new Progress(jobs.length);
   const rows: (RingBenchResult & { tokensPerDevice: number; isCausal: boolean; devices: string[] })[] = [];
-  for (const job of jobs) {
-    const devices = ringDevices(kind, job.w);
-    const result = await benchRing({ devices, length: job.l * job.w, layout: job.layout, h, d, dtype: args.dtype, isCausal: job.isCausal, repeats, backward: job.backward });
-    rows.push({ ...result, tokensPerDevice: job.l, isCausal: job.isCausal, devices });
-    progress.step(`W=${job.w} ${job.layout} l/device=${job.l}${job.isCausal ? ' causal' : ''} ${job.backward ? 'backward' : 'forward'}`);
+  // Jobs of one ring size and length share their inputs (filling them takes seconds at 64k tokens).
+  let inputs: { key: string; tensors: RingBenchInputs } | undefined;
+  const release = () => Object.values(inputs?.tensors ?? {}).forEach((t) => t.dispose());
+  try {
+    for (const job of jobs) {
+      const devices = ringDevices(kind, job.w);
+      const length = job.l * job.w;
+      const key = `${devices[0]} ${length}`;
+      if (inputs?.key !== key) {
+        release();
+        inputs = { key, tensors: benchInputs(devices[0], { n: 1, length, h, hk: h, d, dtype: args.dtype }) };
+      }
+      const result = await benchRing({ devices, length, layout: job.layout, h, d, dtype: args.dtype, isCausal: job.isCausal, repeats, backward: job.backward, inputs: inputs.tensors });
+      rows.push({ ...result, tokensPerDevice: job.l, isCausal: job.isCausal, devices });
+      progress.step(`W=${job.w} ${job.layout} l/device=${job.l}${job.isCausal ? ' causal' : ''} ${job.backward ? 'backward' : 'forward'}`);
+    }
+  } finally {
+    release();
   }
   if (args.json) {
     console.log(JSON.stringify({ date: new Date().toISOString(), device: args.device, dtype: args.dtype, h, d, rows }, null, 2));
     return 0;
   }
   const [unit, unitName] = onGpu ? [1e12, 'TFLOP/s'] : [1e9, 'GFLOP/s'];
-  console.log(`flash-attn bench --ring on ${kind}, ${args.dtype}, h=${h}, d=${d}; efficiency = one device's time / (W x ring time)`);
-  if (!onGpu) console.log('cpu virtual devices run one after another: ring time is the sum over steps of the slowest rank (transfers free)');
-  console.log('|  W | layout | causal | pass | tokens/device | per-device ' + unitName + ' | efficiency | work imbalance |');
-  console.log('|----|--------|--------|------|---------------|---------------------|------------|----------------|');
+  console.log(`flash-attn bench --ring on ${kind}, ${args.dtype}, h=${h}, d=${d}; efficiency = one device's time for the whole problem / (W x ring time)`);
+  console.log(
+    'compute: ring time = sum over steps of the slowest rank\'s compute (ranks in parallel, transfers free; the figure for virtual ranks); ' +
+      'wall: ring time = the whole call until every device is idle (the figure for distinct GPUs)',
+  );
+  console.log(`| W | devices | layout | causal | pass | tokens/device | per-device ${unitName} (wall) | efficiency (wall) | efficiency (compute) | work imbalance |`);
+  console.log('|---|---------|--------|--------|------|---------------|------|-------------------|----------------------|----------------|');
   for (const r of rows) {
-    console.log(`| ${r.worldSize} | ${r.layout} | ${r.isCausal ? 'yes' : 'no'} | ${r.pass} | ${r.tokensPerDevice} | ${((r.perDeviceTflops * 1e12) / unit).toFixed(2)} | ${(100 * r.scalingEfficiency).toFixed(1)}% | ${r.imbalance.toFixed(2)} |`);
+    const wallTflops = r.flops / r.worldSize / r.ringWallSeconds / unit;
+    // cpu:N devices share the host and run one after another: virtual, like ranks repeating one GPU.
+    const distinct = onGpu && new Set(r.devices).size === r.devices.length ? 'distinct' : 'virtual';
+    console.log(
+      `| ${r.worldSize} | ${distinct} | ${r.layout} | ${r.isCausal ? 'yes' : 'no'} | ${r.pass} | ${r.tokensPerDevice} | ${wallTflops.toFixed(2)} | ` +
+        `${(100 * r.wallEfficiency).toFixed(1)}% | ${(100 * r.scalingEfficiency).toFixed(1)}% | ${r.imbalance.toFixed(2)} |`,
+    );
   }
   return 0;
 }

@@ -3,7 +3,7 @@ import type { Dtype } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
 import { synchronize, timeOnDevice } from '../backend/cuda/timing.js';
 import { parseDevice } from '../device.js';
-import { randn } from '../tensor.js';
+import { type Tensor, randn } from '../tensor.js';
 import type { SequenceLayout } from './layout.js';
 import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
 import { CudaRingClock } from './cuda-clock.js';
@@ -25,6 +25,19 @@ export interface RingBenchOptions {
   /** Timed repetitions (median reported); one untimed warm-up run precedes them. */
   repeats?: number;
   backward?: boolean;
+  /**
+   * The unsharded inputs on devices[0] ([n, length, h or hk, d] in `dtype`), when the caller reuses them
+   * across runs: filling them takes seconds at long lengths. Default: seeded random tensors made and
+   * disposed here.
+   */
+  inputs?: RingBenchInputs;
+}
+
+export interface RingBenchInputs {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dout: Tensor;
 }
 
 export interface RingBenchResult {
@@ -48,12 +61,23 @@ export interface RingBenchResult {
   ringParallelSeconds: number;
   /** flops / worldSize / ringParallelSeconds / 1e12 */
   perDeviceTflops: number;
-  /** singleSeconds / (worldSize * ringParallelSeconds): 1 is perfect scaling. */
+  /** singleSeconds / (worldSize * ringParallelSeconds): 1 is perfect scaling (of the compute alone). */
   scalingEfficiency: number;
+  /**
+   * singleSeconds / (worldSize * ringWallSeconds): the scaling a user sees on distinct GPUs, transfers,
+   * merges and host overhead included (on virtual ranks sharing one GPU it is about 1 / W).
+   */
+  wallEfficiency: number;
   /** Max over ranks of computed pairs / mean: 1 is perfectly balanced work. */
   imbalance: number;
 }
 
+
+/** Seeded random bench inputs on `device` (the caller disposes them). */
+export function benchInputs(device: string, s: { n: number; length: number; h: number; hk: number; d: number; dtype: Dtype }): RingBenchInputs {
+  const make = (heads: number, seed: number) => randn([s.n, s.length, heads, s.d], { seed, dtype: s.dtype, device });
+  return { q: make(s.h, 1), k: make(s.hk, 2), v: make(s.hk, 3), dout: make(s.h, 4) };
+}
 
 function parallelSeconds(stats: RingStats): number {
   return stats.computeSeconds.reduce((sum, row) => sum + Math.max(0, ...row.filter((x) => x !== undefined)), 0);
@@ -74,8 +98,8 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
   const backward = options.backward ?? false;
   const w = devices.length;
   const opts = { isCausal };
-  const make = (heads: number, seed: number) => randn([n, length, heads, d], { seed, dtype, device: devices[0] });
-  const [q, k, v, dout] = [make(h, 1), make(hk, 2), make(hk, 3), make(h, 4)];
+  const inputs = options.inputs ?? benchInputs(devices[0], { n, length, h, hk, d, dtype });
+  const { q, k, v, dout } = inputs;
   const shard = (t: typeof q) => shardSequence(t, devices, { layout });
   const [sq, sk, sv, sdout] = [q, k, v, dout].map(shard);
 
@@ -123,7 +147,8 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     await clock?.collect(stats);
     parallelTimes.push(parallelSeconds(stats));
   }
-  for (const t of [q, k, v, dout, single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();
+  for (const t of [single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();
+  if (!options.inputs) for (const t of [q, k, v, dout]) t.dispose();
 
   const forwardFlops = (4 * n * h * length * length * d) / (isCausal ? 2 : 1);
   const flops = backward ? 2.5 * forwardFlops : forwardFlops;
@@ -140,6 +165,7 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     ringParallelSeconds,
     perDeviceTflops: flops / w / ringParallelSeconds / 1e12,
     scalingEfficiency: singleSeconds / (w * ringParallelSeconds),
+    wallEfficiency: singleSeconds / (w * median(wallTimes)),
     imbalance: Math.max(...last.pairsByRank) / meanPairs,
   };
 }

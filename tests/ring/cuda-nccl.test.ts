@@ -1,19 +1,24 @@
 // Real NCCL: on one GPU, one-rank rings through both ways of making communicators; over several local
-// GPUs, ring attention with the same results as one GPU (testing.md's ring rule) and bit for bit the same
-// as the copy transport. Each test runs only where libnccl.so.2 loads (and, for the ring, at least two
-// CUDA devices exist); otherwise it is skipped with the reason.
+// GPUs, ring attention with the same results as one GPU on every ring case (testing.md's ring rule), bit
+// for bit the same as the copy transport, repeatable bit for bit when deterministic, and leaving no memory
+// behind; a list alternating between two GPUs (peer copies, no NCCL) likewise. Each test runs only where
+// libnccl.so.2 loads (and, for the ring, at least two CUDA devices exist); otherwise it is skipped with the
+// reason.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { cudaBackend } from '../../src/backend/cuda/index.js';
 import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
+import { cudaDevice } from '../../src/backend/cuda/runtime.js';
 import { encodeArray } from '../../src/dtype.js';
 import { normalSamples } from '../../src/tensor.js';
 import { distributedCudaTransport } from '../../src/ring/cuda-distributed.js';
 import { NcclTransport } from '../../src/ring/nccl-transport.js';
 import { ncclAvailable, ncclUniqueId, ncclVersion } from '../../src/ring/nccl.js';
 import type { RingTransport } from '../../src/ring/transport.js';
-import { checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
+import { bitsEqual, deterministicKernelsMissing } from '../cuda/gpu.js';
+import { RING_CASES, checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
+import { describeCase } from './support.js';
 
 /** Why real NCCL on this GPU cannot be tested, or false. */
 function findNcclSkipReason(): string | false {
@@ -58,9 +63,64 @@ test('real NCCL on one GPU: the several-process transport (ncclCommInitRank in a
 const gpus = (w: number) => Array.from({ length: w }, (_, i) => `cuda:${i}`);
 const worldSizes = () => [2, 4, 8].filter((w) => w <= cudaBackend.deviceCount());
 
-test('the NCCL ring over local GPUs equals one GPU (causal GQA bfloat16, window float16)', { skip: skipReason }, async () => {
-  await checkRingCase({ n: 1, lq: 512, lk: 512, h: 4, hk: 2, d: 128, dtype: 'bfloat16', isCausal: true, seed: 21 }, worldSizes(), gpus);
-  await checkRingCase({ n: 2, lq: 256, lk: 256, h: 2, hk: 1, d: 64, dtype: 'float16', windowSize: [30, 5], seed: 22 }, worldSizes(), gpus);
+describe('the NCCL ring over distinct local GPUs equals one GPU', () => {
+  for (const c of RING_CASES) test(describeCase(c), { skip: skipReason }, () => checkRingCase(c, worldSizes(), gpus));
+});
+
+// A device list that repeats GPUs (cuda:0, cuda:1, cuda:0, cuda:1) takes the copy transport, with every
+// step a copy between the two GPUs ordered by events on both.
+const alternating = (w: number) => Array.from({ length: w }, (_, i) => `cuda:${i % 2}`);
+
+const twoGpuSkipReason = gpuSkipReason || (cudaBackend.deviceCount() < 2 && 'one CUDA device here (the test alternates between two)');
+
+test('a ring alternating between two GPUs (peer copies) equals one GPU', { skip: twoGpuSkipReason }, async () => {
+  await checkRingCase(RING_CASES[1], [4], alternating);
+  await checkRingCase(RING_CASES[6], [4], alternating);
+});
+
+test('a ring over distinct GPUs leaves no device memory behind on any of them', { skip: skipReason }, async () => {
+  const w = worldSizes().at(-1)!;
+  const make = (heads: number, seed: number) => randn([1, 512, heads, 64], { seed, dtype: 'bfloat16', device: 'cuda:0' });
+  const [q, k, v, dout] = [make(4, 1), make(2, 2), make(2, 3), make(4, 4)];
+  const run = () => {
+    const shard = (t: Tensor) => shardSequence(t, gpus(w), { layout: 'zigzag' });
+    const [sq, sk, sv, sdout] = [q, k, v, dout].map(shard);
+    const fwd = flashMhaFwd(sq, sk, sv, { isCausal: true });
+    const g = flashMhaBwd(sdout, sq, sk, sv, fwd.out, fwd.lse, { isCausal: true });
+    disposeAll(sq, sk, sv, sdout, fwd.out, fwd.lse, g.dq, g.dk, g.dv);
+  };
+  const inUse = () => gpus(w).map((d) => {
+    const gpu = cudaDevice(d);
+    gpu.synchronize();
+    return gpu.memoryInUse();
+  });
+  run();
+  const before = inUse();
+  run();
+  assert.deepEqual(inUse(), before);
+  disposeAll(q, k, v, dout);
+});
+
+const deterministicSkip = skipReason || deterministicKernelsMissing();
+
+test('a deterministic ring backward over distinct GPUs gives identical bits in 5 runs', { skip: deterministicSkip }, async () => {
+  const w = worldSizes().at(-1)!;
+  const make = (heads: number, seed: number) => randn([1, 1024, heads, 128], { seed, dtype: 'bfloat16', device: 'cuda:0' });
+  const [q0, k0, v0, dout0] = [make(8, 41), make(2, 42), make(2, 43), make(8, 44)];
+  const shard = (t: Tensor) => shardSequence(t, gpus(w), { layout: 'zigzag' });
+  const [q, k, v, dout] = [q0, k0, v0, dout0].map(shard);
+  const options = { isCausal: true, deterministic: true };
+  const fwd = flashMhaFwd(q, k, v, options);
+  let first: ArrayBufferView[] | undefined;
+  for (let run = 0; run < 5; run++) {
+    const g = flashMhaBwd(dout, q, k, v, fwd.out, fwd.lse, options);
+    const gathered = [g.dq, g.dk, g.dv].map((s) => gatherSequence(s));
+    const now = await Promise.all(gathered.map((t) => t.data()));
+    disposeAll(g.dq, g.dk, g.dv, ...gathered);
+    if (!first) first = now;
+    else ['dq', 'dk', 'dv'].forEach((name, i) => assert.ok(bitsEqual(now[i], first![i]), `${name} differs between run 0 and run ${run}`));
+  }
+  disposeAll(q, k, v, dout, fwd.out, fwd.lse, q0, k0, v0, dout0);
 });
 
 test('NCCL and the copy transport give identical bits', { skip: skipReason }, async () => {

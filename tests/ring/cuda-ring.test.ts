@@ -6,26 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cudaDevice } from '../../src/backend/cuda/runtime.js';
 import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
-import { LAYOUTS, checkRingCase, disposeAll, oneGpu, skipReason } from './cuda-support.js';
-import { type Case, describeCase } from './support.js';
+import { LAYOUTS, RING_CASES, checkRingCase, disposeAll, oneGpu, skipReason } from './cuda-support.js';
+import { describeCase } from './support.js';
 
 const WORLD_SIZES = [1, 2, 4, 8];
 
-// 256 positions split into 2W = 16 chunks at W = 8.
-const CASES: Case[] = [
-  { n: 1, lq: 256, lk: 256, h: 4, hk: 2, d: 64, dtype: 'bfloat16', seed: 1 },
-  { n: 1, lq: 256, lk: 256, h: 4, hk: 4, d: 64, dtype: 'float16', isCausal: true, seed: 2 },
-  { n: 1, lq: 256, lk: 256, h: 4, hk: 1, d: 32, dtype: 'bfloat16', windowSize: [40, 8], seed: 3 },
-  { n: 1, lq: 256, lk: 256, h: 2, hk: 2, d: 64, dtype: 'float16', windowSize: [0, 0], seed: 4 },
-  // lq > lk, causal: the first 256 rows see no key at all (lse = -Infinity on every rank).
-  { n: 1, lq: 512, lk: 256, h: 2, hk: 1, d: 64, dtype: 'bfloat16', isCausal: true, seed: 5 },
-  { n: 1, lq: 256, lk: 512, h: 2, hk: 2, d: 96, dtype: 'float16', windowSize: [50, 12], seed: 6 },
-  { n: 2, lq: 256, lk: 256, h: 4, hk: 2, d: 128, dtype: 'bfloat16', isCausal: true, seed: 7 },
-  { n: 1, lq: 256, lk: 256, h: 2, hk: 1, d: 128, dtype: 'float16', windowSize: [-1, 30], seed: 8 },
-];
-
 describe('ring attention on one GPU (W virtual ranks on cuda:0) equals the single-GPU result', () => {
-  for (const c of CASES) test(describeCase(c), { skip: skipReason }, () => checkRingCase(c, WORLD_SIZES, oneGpu));
+  for (const c of RING_CASES) test(describeCase(c), { skip: skipReason }, () => checkRingCase(c, WORLD_SIZES, oneGpu));
 });
 
 test('shardSequence of a CUDA tensor and gatherSequence round-trip bit for bit', { skip: skipReason }, async () => {

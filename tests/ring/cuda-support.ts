@@ -50,6 +50,23 @@ const OUTPUTS = Object.keys(RING_BOUND) as Output[];
 
 export const LAYOUTS: SequenceLayout[] = ['contiguous', 'zigzag'];
 
+// 256 positions split into 2W = 16 chunks at W = 8.
+/**
+ * The ring cases every CUDA ring test runs (virtual ranks on one GPU, distinct GPUs over NCCL): each mask
+ * kind, GQA and MQA, lq != lk both ways, both 16-bit dtypes.
+ */
+export const RING_CASES: Case[] = [
+  { n: 1, lq: 256, lk: 256, h: 4, hk: 2, d: 64, dtype: 'bfloat16', seed: 1 },
+  { n: 1, lq: 256, lk: 256, h: 4, hk: 4, d: 64, dtype: 'float16', isCausal: true, seed: 2 },
+  { n: 1, lq: 256, lk: 256, h: 4, hk: 1, d: 32, dtype: 'bfloat16', windowSize: [40, 8], seed: 3 },
+  { n: 1, lq: 256, lk: 256, h: 2, hk: 2, d: 64, dtype: 'float16', windowSize: [0, 0], seed: 4 },
+  // lq > lk, causal: the first 256 rows see no key at all (lse = -Infinity on every rank).
+  { n: 1, lq: 512, lk: 256, h: 2, hk: 1, d: 64, dtype: 'bfloat16', isCausal: true, seed: 5 },
+  { n: 1, lq: 256, lk: 512, h: 2, hk: 2, d: 96, dtype: 'float16', windowSize: [50, 12], seed: 6 },
+  { n: 2, lq: 256, lk: 256, h: 4, hk: 2, d: 128, dtype: 'bfloat16', isCausal: true, seed: 7 },
+  { n: 1, lq: 256, lk: 256, h: 2, hk: 1, d: 128, dtype: 'float16', windowSize: [-1, 30], seed: 8 },
+];
+
 async function onGpu(t: Tensor): Promise<Tensor> {
   const moved = await t.to('cuda:0');
   t.dispose();

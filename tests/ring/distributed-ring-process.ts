@@ -23,6 +23,8 @@ export interface RingProcessOptions {
   processes: number;
   /** devices (ranks) this process holds */
   local: number;
+  /** cpu (the default: TCP between processes) or cuda (this process's GPUs: cuda:rank*local .. ; NCCL) */
+  deviceKind?: 'cpu' | 'cuda';
   /** explicit global ranks of the local devices, and the ring's size */
   ranks?: number[];
   worldSize?: number;
@@ -48,8 +50,9 @@ const o = JSON.parse(process.argv[2]) as RingProcessOptions;
 const started = Date.now();
 const report = (r: Omit<RingProcessReport, 'rank' | 'elapsedMs'>) => process.send?.({ ...r, rank: o.rank, elapsedMs: Date.now() - started });
 
-const ctx = await initDistributed({ coordinator: o.coordinator, rank: o.rank, worldSize: o.processes, timeoutMs: o.timeoutMs, nccl: false });
-const devices = Array.from({ length: o.local }, (_, i) => `cpu:${i}`);
+const onCuda = o.deviceKind === 'cuda';
+const ctx = await initDistributed({ coordinator: o.coordinator, rank: o.rank, worldSize: o.processes, timeoutMs: o.timeoutMs, nccl: onCuda });
+const devices = Array.from({ length: o.local }, (_, i) => (onCuda ? `cuda:${o.rank * o.local + i}` : `cpu:${i}`));
 let group: Awaited<ReturnType<typeof joinRing>> | undefined;
 try {
   group = await joinRing(ctx, devices, { ranks: o.ranks, worldSize: o.worldSize, timeoutMs: o.timeoutMs });
