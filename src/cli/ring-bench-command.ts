@@ -72,14 +72,17 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
     'compute: ring time = sum over steps of the slowest rank\'s compute (ranks in parallel, transfers free; the figure for virtual ranks); ' +
       'wall: ring time = the whole call until every device is idle (the figure for distinct GPUs)',
   );
-  console.log(`| W | devices | layout | causal | pass | tokens/device | per-device ${unitName} (wall) | efficiency (wall) | efficiency (compute) | work imbalance |`);
-  console.log('|---|---------|--------|--------|------|---------------|------|-------------------|----------------------|----------------|');
+  console.log(
+    `| W | devices | layout | causal | pass | tokens/device | one device ms | ring wall ms | host enqueue ms | per-device ${unitName} (wall) | efficiency (wall) | efficiency (compute) | work imbalance |`,
+  );
+  console.log('|---|---------|--------|--------|------|---------------|---------------|--------------|-----------------|------|-------------------|----------------------|----------------|');
+  const ms = (seconds: number) => (seconds * 1e3).toFixed(3);
   for (const r of rows) {
     const wallTflops = r.flops / r.worldSize / r.ringWallSeconds / unit;
     // cpu:N devices share the host and run one after another: virtual, like ranks repeating one GPU.
     const distinct = onGpu && new Set(r.devices).size === r.devices.length ? 'distinct' : 'virtual';
     console.log(
-      `| ${r.worldSize} | ${distinct} | ${r.layout} | ${r.isCausal ? 'yes' : 'no'} | ${r.pass} | ${r.tokensPerDevice} | ${wallTflops.toFixed(2)} | ` +
+      `| ${r.worldSize} | ${distinct} | ${r.layout} | ${r.isCausal ? 'yes' : 'no'} | ${r.pass} | ${r.tokensPerDevice} | ${ms(r.singleSeconds)} | ${ms(r.ringWallSeconds)} | ${ms(r.enqueueSeconds)} | ${wallTflops.toFixed(2)} | ` +
         `${(100 * r.wallEfficiency).toFixed(1)}% | ${(100 * r.scalingEfficiency).toFixed(1)}% | ${r.imbalance.toFixed(2)} |`,
     );
   }

@@ -70,20 +70,35 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     out: segmentParts(ops, x.out[r], qShape, 1, qSegs[r]),
     lse: segmentParts(ops, x.lse[r], lseShape, 2, qSegs[r]),
   }));
-  const dqAcc = devices.map((device, r) => qSegs[r].map((s) => ops.filled(g.n * s.length * g.h * g.d, 0, device)));
+  // dQ of each query segment, float32: the first computed pair's dq itself, added into after that.
+  const dqAcc: (Storage | undefined)[][] = devices.map((_, r) => qSegs[r].map(() => undefined));
   let kv: Storage[][] = devices.map((_, r) => [
     ...segmentParts(ops, x.k[r], kShape, 1, kSegs[r]),
     ...segmentParts(ops, x.v[r], kShape, 1, kSegs[r]),
   ]);
   const copied = (rank: number) => (s: Storage) => s !== x.k[rank] && s !== x.v[rank];
-  // dK segments then dV segments of the block's home rank, float32.
-  let grads: Storage[][] = devices.map((device, r) =>
-    [...kSegs[r], ...kSegs[r]].map((s) => ops.filled(g.n * s.length * g.hk * g.d, 0, device)),
-  );
+  // The dK segments then dV segments of the block each rank holds, float32, travelling with the block. A
+  // step's contributions gather in `fresh` first; the gradients arriving from the previous rank are added
+  // only after the step's compute has been enqueued, so their transfer overlaps it.
+  let grads: Storage[][] | undefined;
+  // The gradients last sent: their buffers live until the transfer has finished with them.
+  let sent: Storage[][] = [];
+  let gradsInFlight: ReturnType<typeof transport.begin> | undefined;
+  let fresh: (Storage | undefined)[][] = [];
+  const addTo = (into: (Storage | undefined)[], i: number, part: Storage) => {
+    const acc = into[i];
+    if (!acc) {
+      into[i] = part;
+      return;
+    }
+    ops.addInto(acc, part);
+    part.dispose();
+  };
 
   try {
     for (let step = 0; step < w; step++) {
       const kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
+      fresh = devices.map((_, r) => [...keysOf(blockSource(ranks[r], step, w)), ...keysOf(blockSource(ranks[r], step, w))].map(() => undefined));
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
         const nk = segs.length;
@@ -96,27 +111,49 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
               const p = pairProblem(g, qs, ks, devices[r]);
               const L = local[r];
               const part = backend.backward(p, L.dout[a], L.q[a], kv[r][b], kv[r][nk + b], L.out[a], L.lse[a]);
-              ops.addInto(dqAcc[r][a], part.dq);
-              ops.addInto(grads[r][b], part.dk);
-              ops.addInto(grads[r][nk + b], part.dv);
-              part.dq.dispose();
-              part.dk.dispose();
-              part.dv.dispose();
+              addTo(dqAcc[r], a, part.dq);
+              addTo(fresh[r], b, part.dk);
+              addTo(fresh[r], nk + b, part.dv);
             });
           });
         });
       }
-      // The gradients of this step's blocks are complete only now: send them after the compute.
-      const gradsInFlight = transport.begin(grads);
+      // This step's block gradients: what arrived with the block plus this step's contributions.
+      if (gradsInFlight) {
+        const arrived = yield gradsInFlight;
+        gradsInFlight = undefined;
+        for (const block of sent) for (const s of block) s.dispose();
+        sent = [];
+        grads = arrived;
+        grads.forEach((block, r) => block.forEach((s, i) => {
+          const part = fresh[r][i];
+          if (part) ops.addInto(s, part);
+        }));
+      } else {
+        grads = fresh.map((block, r) => {
+          const segs = keysOf(blockSource(ranks[r], step, w));
+          return block.map((s, i) => s ?? ops.filled(g.n * segs[i % segs.length].length * g.hk * g.d, 0, devices[r]));
+        });
+        fresh = fresh.map((block) => block.map(() => undefined));
+      }
+      for (const block of fresh) for (const s of block) s?.dispose();
+      fresh = [];
+      // Transfers finish in the order they began (the previous gradients, then this step's K/V), both after
+      // this step's compute was enqueued.
       if (kvInFlight) {
         const next = yield kvInFlight;
         kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
         kv = next;
       }
-      const arrived = yield gradsInFlight;
-      for (const block of grads) for (const s of block) s.dispose();
-      grads = arrived;
+      // Sent after the adds (the transfer stream waits for the compute stream); the last send brings them home.
+      gradsInFlight = transport.begin(grads);
+      sent = grads;
+      grads = undefined;
     }
+    grads = yield gradsInFlight!;
+    gradsInFlight = undefined;
+    for (const block of sent) for (const s of block) s.dispose();
+    sent = [];
 
     const join = (parts: Storage[], segs: typeof qSegs[number], heads: number, device: string): Storage => {
       const rounded = parts.map((s) => ops.cast(s, g.dtype));
@@ -125,14 +162,19 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       for (const s of rounded) s.dispose();
       return joined;
     };
+    const dq = dqAcc.map((row, r) => row.map((s, a) => (dqAcc[r][a] = s ?? ops.filled(g.n * qSegs[r][a].length * g.h * g.d, 0, devices[r]))));
+    const home = grads;
     return {
-      dq: devices.map((device, r) => join(dqAcc[r], qSegs[r], g.h, device)),
-      dk: devices.map((device, r) => join(grads[r].slice(0, kSegs[r].length), kSegs[r], g.hk, device)),
-      dv: devices.map((device, r) => join(grads[r].slice(kSegs[r].length), kSegs[r], g.hk, device)),
+      dq: devices.map((device, r) => join(dq[r], qSegs[r], g.h, device)),
+      dk: devices.map((device, r) => join(home[r].slice(0, kSegs[r].length), kSegs[r], g.hk, device)),
+      dv: devices.map((device, r) => join(home[r].slice(kSegs[r].length), kSegs[r], g.hk, device)),
     };
   } finally {
-    for (const row of dqAcc) for (const s of row) s.dispose();
-    for (const block of grads) for (const s of block) s.dispose();
+    for (const row of dqAcc) for (const s of row) s?.dispose();
+    for (const block of grads ?? []) for (const s of block) s.dispose();
+    for (const block of fresh) for (const s of block) s?.dispose();
+    for (const block of sent) for (const s of block) s.dispose();
+    for (const block of sent) for (const s of block) s.dispose();
     kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
     local.forEach((L, r) => {
       releaseParts(L.q, x.q[r]);

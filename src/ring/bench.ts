@@ -53,6 +53,8 @@ export interface RingBenchResult {
    * sharing one GPU, the ranks run one after another.
    */
   ringWallSeconds: number;
+  /** Host time until the ring call returned (median): above ringWallSeconds' device share, the host is the bottleneck. */
+  enqueueSeconds: number;
   /**
    * Time if the ranks ran in parallel with free transfers: sum over steps of the slowest rank's compute
    * (CUDA events around each rank's compute on a GPU). The figure for virtual devices; on distinct real
@@ -117,17 +119,19 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
   const idle = () => {
     if (onCuda) for (const device of new Set(devices)) synchronize(device);
   };
+  /** Wall seconds of `run` until every device is idle, and the host seconds until it returned (enqueuing). */
   const time = (run: () => { dispose(): void }[]) => {
     idle();
     const start = process.hrtime.bigint();
     const outputs = run();
+    const enqueued = process.hrtime.bigint();
     idle();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     for (const o of outputs) o.dispose();
-    return seconds;
+    return { seconds, enqueueSeconds: Number(enqueued - start) / 1e9 };
   };
   const timeSingle = async () => {
-    if (!onCuda) return time(singleRun);
+    if (!onCuda) return time(singleRun).seconds;
     const [ms] = await timeOnDevice(devices[0], () => singleRun().forEach((o) => o.dispose()), 1);
     return ms / 1e3;
   };
@@ -135,15 +139,20 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
   time(() => ringRun(emptyStats(w)));
   const singleTimes: number[] = [];
   const wallTimes: number[] = [];
+  const enqueueTimes: number[] = [];
   const parallelTimes: number[] = [];
   let last = emptyStats(w);
   for (let i = 0; i < repeats; i++) {
     singleTimes.push(await timeSingle());
+    // The wall run carries no device clock (its events would cost host time); a second run measures compute.
+    const wall = time(() => ringRun(emptyStats(w)));
+    wallTimes.push(wall.seconds);
+    enqueueTimes.push(wall.enqueueSeconds);
     last = emptyStats(w);
     const stats = last;
     const clock = onCuda ? new CudaRingClock(devices) : undefined;
     stats.clock = clock;
-    wallTimes.push(time(() => ringRun(stats)));
+    time(() => ringRun(stats));
     await clock?.collect(stats);
     parallelTimes.push(parallelSeconds(stats));
   }
@@ -162,6 +171,7 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     flops,
     singleSeconds,
     ringWallSeconds: median(wallTimes),
+    enqueueSeconds: median(enqueueTimes),
     ringParallelSeconds,
     perDeviceTflops: flops / w / ringParallelSeconds / 1e12,
     scalingEfficiency: singleSeconds / (w * ringParallelSeconds),

@@ -59,12 +59,12 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   ]);
   const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
 
-  const acc = devices.map((device, r) =>
-    qSegs[r].map((s) => ({
-      out: ops.filled(g.n * s.length * g.h * g.d, 0, device),
-      lse: ops.filled(g.n * g.h * s.length, -Infinity, device),
-    })),
-  );
+  // Each query segment's running (out, lse), float32: the first computed pair's partial itself (no fill,
+  // no merge), merged into after that. Segments that no key reaches are filled at the end.
+  type Running = { out: Storage; lse: Storage };
+  const acc: (Running | undefined)[][] = devices.map((_, r) => qSegs[r].map(() => undefined));
+  const filledIfEmpty = (running: Running | undefined, rows: number, device: string): Running =>
+    running ?? { out: ops.filled(g.n * rows * g.h * g.d, 0, device), lse: ops.filled(g.n * g.h * rows, -Infinity, device) };
 
   try {
     for (let step = 0; step < w; step++) {
@@ -80,8 +80,13 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
             timed(stats, step, r, () => {
               const p = pairProblem(g, qs, ks, devices[r]);
               const part = backend.forward(p, qParts[r][a], block[b], block[segs.length + b]);
+              const running = acc[r][a];
+              if (!running) {
+                acc[r][a] = part;
+                return;
+              }
               try {
-                ops.mergePartial(acc[r][a].out, acc[r][a].lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
+                ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
               } finally {
                 part.out.dispose();
                 part.lse.dispose();
@@ -96,20 +101,22 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         blocks = next;
       }
     }
+    const done = devices.map((device, r) => qSegs[r].map((qs, a) => filledIfEmpty(acc[r][a], qs.length, device)));
+    done.forEach((row, r) => row.forEach((running, a) => (acc[r][a] = running)));
     const out = devices.map((device, r) => {
-      const rounded = acc[r].map((a) => ops.cast(a.out, g.dtype));
+      const rounded = done[r].map((a) => ops.cast(a.out, g.dtype));
       const shapes = qSegs[r].map((s) => [g.n, s.length, g.h, g.d]);
       const joined = rounded.length === 1 ? rounded[0] : ops.concat(rounded, shapes, 1, device);
       if (rounded.length > 1) for (const x of rounded) x.dispose();
       return joined;
     });
     const lse = devices.map((device, r) => {
-      if (acc[r].length === 1) return acc[r][0].lse;
+      if (done[r].length === 1) return done[r][0].lse;
       const shapes = qSegs[r].map((s) => [g.n, g.h, s.length]);
-      return ops.concat(acc[r].map((a) => a.lse), shapes, 2, device);
+      return ops.concat(done[r].map((a) => a.lse), shapes, 2, device);
     });
     // Lone lse accumulators became results; everything else accumulated is released below.
-    for (const row of acc) {
+    for (const row of done) {
       for (const a of row) {
         a.out.dispose();
         if (row.length > 1) a.lse.dispose();
@@ -117,7 +124,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     }
     return { out, lse };
   } catch (error) {
-    for (const row of acc) for (const a of row) (a.out.dispose(), a.lse.dispose());
+    for (const row of acc) for (const a of row) if (a) (a.out.dispose(), a.lse.dispose());
     throw error;
   } finally {
     blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));

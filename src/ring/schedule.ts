@@ -63,14 +63,26 @@ export function ringRanks(plan: RingPlan): { ranks: readonly number[]; worldSize
   return { ranks: plan.ranks ?? plan.devices.map((_, i) => i), worldSize: plan.worldSize ?? plan.devices.length };
 }
 
+/**
+ * The segments a rank's shard is computed in. Without a mask (no causal, no window) positions do not matter:
+ * the whole shard is one segment, so each step is one attention call per rank on whole shards (no slicing,
+ * one merge) whatever the layout. With a mask, one segment per chunk of the layout.
+ */
+function shardSegments(plan: RingPlan, rank: number, length: number): Segment[] {
+  const segments = segmentsOf(plan.layout, ringRanks(plan).worldSize, rank, length);
+  const unmasked = plan.problem.windowLeft < 0 && plan.problem.windowRight < 0;
+  if (!unmasked || segments.length === 1) return segments;
+  return [{ start: segments[0].start, length: segments.reduce((sum, s) => sum + s.length, 0), offsetInShard: 0 }];
+}
+
 /** The query positions of global rank `rank`. */
 export function querySegments(plan: RingPlan, rank: number): Segment[] {
-  return segmentsOf(plan.layout, ringRanks(plan).worldSize, rank, plan.problem.lq);
+  return shardSegments(plan, rank, plan.problem.lq);
 }
 
 /** The key positions of global rank `rank`. */
 export function keySegments(plan: RingPlan, rank: number): Segment[] {
-  return segmentsOf(plan.layout, ringRanks(plan).worldSize, rank, plan.problem.lk);
+  return shardSegments(plan, rank, plan.problem.lk);
 }
 
 /** Rank whose K/V block rank `rank` holds at step `step` (blocks travel to the next rank each step). */

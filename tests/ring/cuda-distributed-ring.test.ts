@@ -69,7 +69,7 @@ describe('a ring with one process per GPU (NCCL between processes) equals one GP
         timeoutMs: 60_000,
       }));
       const { refs, errors: single } = await singleGpuErrors(rc.c);
-      let first: Record<Output, number[]> | undefined;
+      let first: Record<Output, Float32Array> | undefined;
       outcomes.forEach((o, p) => {
         assert.ok(o.report?.ok, `process ${p}: ${o.report?.message ?? `exited with ${o.exitCode} and no report`}; ${label}`);
         assert.ok(o.exitedCleanly, `process ${p} did not exit by itself after disposing its group; ${label}`);

@@ -37,7 +37,7 @@ export interface RingProcessOptions {
 export interface RingProcessReport {
   ok: boolean;
   rank: number;
-  results?: Record<'out' | 'lse' | 'dq' | 'dk' | 'dv', number[]>;
+  results?: Record<'out' | 'lse' | 'dq' | 'dk' | 'dv', Float32Array>;
   /** the global ranks this process computed */
   ranks?: number[];
   name?: string;
@@ -48,7 +48,12 @@ export interface RingProcessReport {
 
 const o = JSON.parse(process.argv[2]) as RingProcessOptions;
 const started = Date.now();
-const report = (r: Omit<RingProcessReport, 'rank' | 'elapsedMs'>) => process.send?.({ ...r, rank: o.rank, elapsedMs: Date.now() - started });
+/** Resolves once the report has been handed to the IPC channel: disconnecting earlier can drop a large one. */
+const report = (r: Omit<RingProcessReport, 'rank' | 'elapsedMs'>) =>
+  new Promise<void>((resolve) => {
+    if (!process.send) resolve();
+    else process.send({ ...r, rank: o.rank, elapsedMs: Date.now() - started }, undefined, {}, () => resolve());
+  });
 
 const onCuda = o.deviceKind === 'cuda';
 const ctx = await initDistributed({ coordinator: o.coordinator, rank: o.rank, worldSize: o.processes, timeoutMs: o.timeoutMs, nccl: onCuda });
@@ -58,7 +63,7 @@ try {
   group = await joinRing(ctx, devices, { ranks: o.ranks, worldSize: o.worldSize, timeoutMs: o.timeoutMs });
   const fault = o.fault;
   if (fault && 'idle' in fault) {
-    report({ ok: true, ranks: [...group.ranks] });
+    await report({ ok: true, ranks: [...group.ranks] });
     // Stay in the group without ever sending: the parent ends this process.
     setInterval(() => undefined, 1000);
   } else {
@@ -79,14 +84,16 @@ try {
     const grads = await ringFlashMhaBwdAsync(dout, q, k, v, fwd.out, fwd.lse, options(c));
     const results = {} as NonNullable<RingProcessReport['results']>;
     for (const [name, s] of [['out', fwd.out], ['lse', fwd.lse], ['dq', grads.dq], ['dk', grads.dk], ['dv', grads.dv]] as const) {
-      results[name] = Array.from(await (await gatherSequenceAsync(s)).toFloat32Array());
+      const whole = await gatherSequenceAsync(s);
+      results[name] = await whole.toFloat32Array();
+      whole.dispose();
     }
-    for (const t of [q, k, v, dout, fwd.out, fwd.lse, grads.dq, grads.dk, grads.dv]) t.dispose();
-    report({ ok: true, results, ranks: [...group.ranks] });
+    for (const t of [q, k, v, dout, fwd.out, fwd.lse, grads.dq, grads.dk, grads.dv, x.q, x.k, x.v, x.dout]) t.dispose();
+    await report({ ok: true, results, ranks: [...group.ranks] });
   }
 } catch (error) {
   const e = error as Error;
-  report({ ok: false, name: e.name, code: error instanceof FlashAttentionError ? error.code : undefined, message: e.message });
+  await report({ ok: false, name: e.name, code: error instanceof FlashAttentionError ? error.code : undefined, message: e.message });
 } finally {
   if (!(o.fault && 'idle' in o.fault)) {
     group?.dispose();

@@ -62,7 +62,7 @@ describe('a ring across processes equals the single-device result (testing.md ri
         ...(rc.ranks ? { ranks: rc.ranks[p], worldSize: w } : {}),
       }));
       const { refs, errors: single } = await singleDeviceErrors(rc.c);
-      let first: Record<Output, number[]> | undefined;
+      let first: Record<Output, Float32Array> | undefined;
       outcomes.forEach((o, p) => {
         assert.ok(o.report?.ok, `process ${p}: ${o.report?.message ?? `exited with ${o.exitCode} and no report`}; ${label}`);
         assert.ok(o.exitedCleanly, `process ${p} did not exit by itself after disposing its group (a handle was left open); ${label}`);

@@ -222,6 +222,13 @@ export class FakeDriver implements CudaDriver {
   cuMemPoolSetAttribute(): CUresult {
     return this.#call('cuMemPoolSetAttribute');
   }
+  cuDeviceCanAccessPeer(canAccess: Out<number>): CUresult {
+    canAccess[0] = 1;
+    return this.#call('cuDeviceCanAccessPeer');
+  }
+  cuMemPoolSetAccess(): CUresult {
+    return this.#call('cuMemPoolSetAccess');
+  }
   cuMemPoolGetAttribute(_pool: bigint, attribute: number, value: Out<Raw64>): CUresult {
     value[0] = attribute === 7 ? this.memory.usedBytes : 0;
     return this.#call('cuMemPoolGetAttribute');

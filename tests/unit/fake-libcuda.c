@@ -16,7 +16,8 @@ STUB(cuEventRecord) STUB(cuEventQuery) STUB(cuStreamWaitEvent) STUB(cuEventSynch
 STUB(cuDeviceGetDefaultMemPool) STUB(cuMemPoolSetAttribute) STUB(cuMemPoolGetAttribute) STUB(cuMemAllocAsync)
 STUB(cuMemFreeAsync) STUB(cuMemGetInfo_v2) STUB(cuMemcpyHtoDAsync_v2) STUB(cuMemcpyDtoHAsync_v2)
 STUB(cuMemcpyDtoDAsync_v2) STUB(cuMemsetD8Async) STUB(cuMemsetD32Async) STUB(cuModuleLoadData) STUB(cuModuleUnload)
-STUB(cuModuleGetFunction) STUB(cuFuncSetAttribute) STUB(cuLaunchKernel)
+STUB(cuModuleGetFunction) STUB(cuFuncSetAttribute) STUB(cuLaunchKernel) STUB(cuDeviceCanAccessPeer)
+STUB(cuMemPoolSetAccess)
 
 int cuDeviceGetCount(int *count) { *count = 1; return 0; }
 

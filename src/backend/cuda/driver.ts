@@ -97,6 +97,9 @@ export interface CudaDriver {
   cuDeviceGetDefaultMemPool(pool: Out<Raw64>, device: number): CUresult;
   cuMemPoolSetAttribute(pool: bigint, attribute: number, value: [bigint]): CUresult;
   cuMemPoolGetAttribute(pool: bigint, attribute: number, value: Out<Raw64>): CUresult;
+  cuDeviceCanAccessPeer(canAccess: Out<number>, device: number, peer: number): CUresult;
+  /** `descriptors`: CUmemAccessDesc structs, three int32 each (location type, location id, flags). */
+  cuMemPoolSetAccess(pool: bigint, descriptors: Int32Array, count: number): CUresult;
   cuMemAllocAsync(pointer: Out<Raw64>, bytes: number, stream: bigint): CUresult;
   cuMemFreeAsync(pointer: bigint, stream: bigint): CUresult;
   cuMemGetInfo(free: Out<Raw64>, total: Out<Raw64>): CUresult;
@@ -174,6 +177,8 @@ const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams' | 'tensorMapSl
   cuDeviceGetDefaultMemPool: 'int cuDeviceGetDefaultMemPool(_Out_ uint64_t *pool, int device)',
   cuMemPoolSetAttribute: 'int cuMemPoolSetAttribute(uint64_t pool, int attribute, uint64_t *value)',
   cuMemPoolGetAttribute: 'int cuMemPoolGetAttribute(uint64_t pool, int attribute, _Out_ uint64_t *value)',
+  cuDeviceCanAccessPeer: 'int cuDeviceCanAccessPeer(_Out_ int *canAccess, int device, int peer)',
+  cuMemPoolSetAccess: 'int cuMemPoolSetAccess(uint64_t pool, const void *descriptors, size_t count)',
   cuMemAllocAsync: 'int cuMemAllocAsync(_Out_ uint64_t *pointer, size_t bytes, uint64_t stream)',
   cuMemFreeAsync: 'int cuMemFreeAsync(uint64_t pointer, uint64_t stream)',
   cuMemGetInfo: 'int cuMemGetInfo_v2(_Out_ size_t *free, _Out_ size_t *total)',

@@ -40,6 +40,10 @@ import {
 import { CudaError } from './errors.js';
 import type { TensorMapGeometry } from './tma.js';
 
+/** CUmemLocationType and CUmemAccess_flags values of a CUmemAccessDesc. */
+const CU_MEM_LOCATION_TYPE_DEVICE = 1;
+const CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3;
+
 /** Keep every byte the pool has reserved: repeated calls then never go back to the OS allocator. */
 const KEEP_ALL_MEMORY = 0xffff_ffff_ffff_ffffn;
 
@@ -90,6 +94,11 @@ export class CudaRuntime {
         throw new DeviceError(`device: 'cuda:${ordinal}' does not exist; this machine has ${count} cuda device(s)`);
       }
       device = new CudaDevice(this, ordinal);
+      // Copies between GPUs (ring attention, Tensor.to) read one device's pool from the other's stream.
+      for (const other of this.#devices.values()) {
+        device.allowAccessFrom(other);
+        other.allowAccessFrom(device);
+      }
       this.#devices.set(ordinal, device);
     }
     return device;
@@ -176,6 +185,20 @@ export class CudaDevice {
 
   check(result: CUresult, call: string): void {
     this.runtime.check(result, call);
+  }
+
+  /**
+   * Lets `peer` read and write this device's pool allocations (pools ignore cuCtxEnablePeerAccess), where
+   * the hardware allows it. Without it a copy between the two GPUs fails with CUDA_ERROR_INVALID_VALUE.
+   */
+  allowAccessFrom(peer: CudaDevice): boolean {
+    const driver = this.runtime.driver;
+    const can: [number] = [0];
+    this.check(driver.cuDeviceCanAccessPeer(can, peer.#handle, this.#handle), 'cuDeviceCanAccessPeer');
+    if (!can[0]) return false;
+    const descriptor = Int32Array.of(CU_MEM_LOCATION_TYPE_DEVICE, peer.ordinal, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+    this.check(driver.cuMemPoolSetAccess(this.#pool, descriptor, 1), 'cuMemPoolSetAccess');
+    return true;
   }
 
   /** Primary contexts are per device; every public operation starts by making ours current. */
