@@ -28,7 +28,7 @@ extern "C" __global__ void __launch_bounds__(FwdShape::THREADS, 1)
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
     FLASH_NAME(bwd_pre, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
-  flash::bwd_pre_kernel<DType>(p);
+  flash::bwd_pre_kernel<DType, HEAD_DIM>(p);
 }
 
 extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
@@ -38,7 +38,7 @@ extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
     FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
-  flash::bwd_dq_kernel<DType>(p);
+  flash::bwd_dq_kernel<DType, HEAD_DIM>(p);
 }
 #endif
 
