@@ -17,6 +17,7 @@ export interface RingBenchArgs {
   layout?: string;
   causal?: string;
   repeats?: string;
+  warmup?: string;
   json?: boolean;
 }
 
@@ -40,6 +41,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const layouts: SequenceLayout[] = args.layout === 'contiguous' ? ['contiguous'] : args.layout === 'both' ? ['zigzag', 'contiguous'] : ['zigzag'];
   const causals = args.causal === 'yes' ? [true] : args.causal === 'no' ? [false] : [true, false];
   const repeats = list('repeats', args.repeats, [3])[0];
+  const warmup = args.warmup === undefined ? undefined : list('warmup', args.warmup, [1], 0)[0];
   const jobs = worlds.flatMap((w) => perDevice.flatMap((l) => layouts.flatMap((layout) => causals.flatMap((isCausal) => [false, true].map((backward) => ({ w, l, layout, isCausal, backward }))))));
   const progress = new Progress(jobs.length);
   const rows: (RingBenchResult & { tokensPerDevice: number; isCausal: boolean; devices: string[] })[] = [];
@@ -55,7 +57,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
         release();
         inputs = { key, tensors: benchInputs(devices[0], { n: 1, length, h, hk: h, d, dtype: args.dtype }) };
       }
-      const result = await benchRing({ devices, length, layout: job.layout, h, d, dtype: args.dtype, isCausal: job.isCausal, repeats, backward: job.backward, inputs: inputs.tensors });
+      const result = await benchRing({ devices, length, layout: job.layout, h, d, dtype: args.dtype, isCausal: job.isCausal, repeats, warmup, backward: job.backward, inputs: inputs.tensors });
       rows.push({ ...result, tokensPerDevice: job.l, isCausal: job.isCausal, devices });
       progress.step(`W=${job.w} ${job.layout} l/device=${job.l}${job.isCausal ? ' causal' : ''} ${job.backward ? 'backward' : 'forward'}`);
     }
