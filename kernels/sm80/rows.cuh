@@ -13,8 +13,19 @@ namespace flash {
 
 struct RowGeometry {
   static constexpr int ROWS_PER_WARP = RowConfig::ROWS / RowConfig::WARPS;
-  /** Columns one warp covers per vector access: 32 lanes x 4. */
-  static constexpr int VECTOR_COLUMNS = 128;
+};
+
+// The vector paths' shape for a head dim: a row takes LANES lanes of four columns each (16 lanes at d = 64, so a
+// warp covers two rows per access instead of leaving half its lanes idle), CHUNKS accesses per row.
+template <int HEAD_DIM>
+struct VectorRows {
+  static constexpr int LANES = HEAD_DIM <= 32 ? 8 : HEAD_DIM <= 64 ? 16 : 32;
+  static constexpr int ROWS_AT_ONCE = 32 / LANES;
+  static constexpr int COLUMNS = LANES * 4;
+  static constexpr int CHUNKS = (HEAD_DIM + COLUMNS - 1) / COLUMNS;
+  /** Rows of a warp's share that one lane touches. */
+  static constexpr int ROWS_PER_LANE = RowGeometry::ROWS_PER_WARP / ROWS_AT_ONCE;
+  static_assert(RowGeometry::ROWS_PER_WARP % ROWS_AT_ONCE == 0, "a warp's rows must split evenly between its lane groups");
 };
 
 // FlashParams carries device addresses as integers.
@@ -30,44 +41,45 @@ __device__ __forceinline__ void unpack4(uint2 bits, float (&x)[4]) {
 
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
-  using G = RowGeometry;
-  constexpr int CHUNKS = (HEAD_DIM + G::VECTOR_COLUMNS - 1) / G::VECTOR_COLUMNS;
+  using V = VectorRows<HEAD_DIM>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = lane / V::LANES, column_lane = lane % V::LANES;
   const int head = blockIdx.y, b = blockIdx.z;
-  const int first_row = blockIdx.x * RowConfig::ROWS + warp * G::ROWS_PER_WARP;
-  uint2 dout_bits[G::ROWS_PER_WARP][CHUNKS], o_bits[G::ROWS_PER_WARP][CHUNKS];
+  const int first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
+  uint2 dout_bits[V::ROWS_PER_LANE][V::CHUNKS], o_bits[V::ROWS_PER_LANE][V::CHUNKS];
 #pragma unroll
-  for (int rr = 0; rr < G::ROWS_PER_WARP; ++rr) {
-    const int64_t base = ((int64_t(b) * p.lq + first_row + rr) * p.h + head) * p.d;
+  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+    const int row = first_row + j * V::ROWS_AT_ONCE + group;
+    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
 #pragma unroll
-    for (int ch = 0; ch < CHUNKS; ++ch) {
-      const int c = ch * G::VECTOR_COLUMNS + lane * 4;
-      dout_bits[rr][ch] = o_bits[rr][ch] = make_uint2(0, 0);
-      if (first_row + rr < p.lq && c < p.d) {
-        dout_bits[rr][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.dout) + base + c);
-        o_bits[rr][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.o) + base + c);
+    for (int ch = 0; ch < V::CHUNKS; ++ch) {
+      const int c = ch * V::COLUMNS + column_lane * 4;
+      dout_bits[j][ch] = o_bits[j][ch] = make_uint2(0, 0);
+      if (row < p.lq && c < p.d) {
+        dout_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.dout) + base + c);
+        o_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.o) + base + c);
       }
     }
   }
 #pragma unroll
-  for (int rr = 0; rr < G::ROWS_PER_WARP; ++rr) {
-    const int row = first_row + rr;
-    if (row >= p.lq) return;
+  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+    const int row = first_row + j * V::ROWS_AT_ONCE + group;
     const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
     float dot = 0.f;
 #pragma unroll
-    for (int ch = 0; ch < CHUNKS; ++ch) {
+    for (int ch = 0; ch < V::CHUNKS; ++ch) {
       float dout[4], o[4];
-      unpack4<DT>(dout_bits[rr][ch], dout);
-      unpack4<DT>(o_bits[rr][ch], o);
+      unpack4<DT>(dout_bits[j][ch], dout);
+      unpack4<DT>(o_bits[j][ch], o);
 #pragma unroll
       for (int i = 0; i < 4; ++i) dot += dout[i] * o[i];
-      const int c = ch * G::VECTOR_COLUMNS + lane * 4;
-      if (c < p.d) *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+      const int c = ch * V::COLUMNS + column_lane * 4;
+      if (row < p.lq && c < p.d) *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
     }
+    // Every lane takes part in the reduction (rows past lq add zeros), within its group of V::LANES lanes.
 #pragma unroll
-    for (int s = 16; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
-    if (lane == 0) reinterpret_cast<float*>(p.softmax_d)[(int64_t(b) * p.h + head) * p.lq + row] = dot;
+    for (int s = V::LANES / 2; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
+    if (column_lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(b) * p.h + head) * p.lq + row] = dot;
   }
 }
 
@@ -103,32 +115,34 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_dq_vector(const FlashParams& p) {
-  using G = RowGeometry;
-  constexpr int CHUNKS = (HEAD_DIM + G::VECTOR_COLUMNS - 1) / G::VECTOR_COLUMNS;
+  using V = VectorRows<HEAD_DIM>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = lane / V::LANES, column_lane = lane % V::LANES;
   const int head = blockIdx.y, b = blockIdx.z;
-  const int first_row = blockIdx.x * RowConfig::ROWS + warp * G::ROWS_PER_WARP;
-  float4 acc[G::ROWS_PER_WARP][CHUNKS];
+  const int first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
+  float4 acc[V::ROWS_PER_LANE][V::CHUNKS];
 #pragma unroll
-  for (int rr = 0; rr < G::ROWS_PER_WARP; ++rr) {
-    const int64_t base = ((int64_t(b) * p.lq + first_row + rr) * p.h + head) * p.d;
+  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+    const int row = first_row + j * V::ROWS_AT_ONCE + group;
+    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
 #pragma unroll
-    for (int ch = 0; ch < CHUNKS; ++ch) {
-      const int c = ch * G::VECTOR_COLUMNS + lane * 4;
-      acc[rr][ch] = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (first_row + rr < p.lq && c < p.d) acc[rr][ch] = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p.dq_accum) + base + c);
+    for (int ch = 0; ch < V::CHUNKS; ++ch) {
+      const int c = ch * V::COLUMNS + column_lane * 4;
+      acc[j][ch] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (row < p.lq && c < p.d) acc[j][ch] = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p.dq_accum) + base + c);
     }
   }
+  const float s = p.softmax_scale;
 #pragma unroll
-  for (int rr = 0; rr < G::ROWS_PER_WARP; ++rr) {
-    if (first_row + rr >= p.lq) return;
-    const int64_t base = ((int64_t(b) * p.lq + first_row + rr) * p.h + head) * p.d;
+  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+    const int row = first_row + j * V::ROWS_AT_ONCE + group;
+    if (row >= p.lq) continue;
+    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
 #pragma unroll
-    for (int ch = 0; ch < CHUNKS; ++ch) {
-      const int c = ch * G::VECTOR_COLUMNS + lane * 4;
+    for (int ch = 0; ch < V::CHUNKS; ++ch) {
+      const int c = ch * V::COLUMNS + column_lane * 4;
       if (c >= p.d) continue;
-      const float4 a = acc[rr][ch];
-      const float s = p.softmax_scale;
+      const float4 a = acc[j][ch];
       if (p.out_float32) {
         *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq) + base + c) = make_float4(a.x * s, a.y * s, a.z * s, a.w * s);
       } else {

@@ -55,6 +55,12 @@ export function ringBackwardAsync(plan: RingPlan, x: RingBackwardInputs): Promis
 function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<RingBackwardShards> {
   const { problem: g, ops, transport, devices, backend, stats } = plan;
   const { ranks, worldSize: w } = ringRanks(plan);
+  if (w === 1) {
+    // One rank holds the whole sequence in order (both layouts): the plain call, rounded once in the kernel.
+    countPair(stats, 0, true);
+    const whole = timed(stats, 0, 0, () => backend.backward({ ...g, device: devices[0] }, x.dout[0], x.q[0], x.k[0], x.v[0], x.out[0], x.lse[0]));
+    return { dq: [whole.dq], dk: [whole.dk], dv: [whole.dv] };
+  }
   const qShape = [g.n, g.lq / w, g.h, g.d];
   const kShape = [g.n, g.lk / w, g.hk, g.d];
   const lseShape = [g.n, g.h, g.lq / w];
