@@ -1,5 +1,5 @@
 // Builds ring attention's element-wise kernels (kernels/ring/ring_ops.cu) into
-// kernels/build/ring_ops.fatbin (sm_80 machine code + compute_80 PTX for newer GPUs) and writes
+// kernels/build/ring_ops.fatbin (sm_80 and sm_90 machine code + compute_80 PTX for other GPUs) and writes
 // kernels/build/ring-manifest.json, which src/ring/cuda-kernels.ts reads. Fails on any register spill.
 //   node scripts/build-ring-kernels.mjs [--if-nvcc] [--force]
 // --if-nvcc: when nvcc is not installed, say so in one line and exit 0 (npm install on a CPU-only machine).
@@ -58,6 +58,8 @@ const built = spawnSync(
   [
     '-std=c++17', '-O3', '--fatbin',
     '-gencode', 'arch=compute_80,code=sm_80',
+    // Hopper runs sm_80 machine code only through the PTX, compiled at first load (about 0.3 s per process).
+    '-gencode', 'arch=compute_90,code=sm_90',
     '-gencode', 'arch=compute_80,code=compute_80',
     '-Xptxas', '-v',
     '-o', join(OUT, FILE), SOURCE,

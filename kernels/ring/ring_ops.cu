@@ -42,7 +42,8 @@ extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_copy_rows_4(Copy
 extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_copy_rows_2(CopyRowsArgs a) { copy_rows<uint16_t>(a); }
 
 // --- merge of partial results ---------------------------------------------------------------------
-// acc and part are partial results over disjoint key sets: out [n, l, h, d] and lse [n, h, l], float32.
+// acc and part are partial results over disjoint key sets: part is out [n, l, h, d] and lse [n, h, l], float32;
+// acc covers acc_rows query rows, of which part's l rows start at acc_row0 (a query segment of a shard).
 // lse = m + log(exp(lse_a - m) + exp(lse_b - m)) with m = max(lse_a, lse_b); the weights exp(lse_x - lse)
 // are in [0, 1]. When both are -inf the row saw no key yet: it stays o = 0, lse = -inf (weights 0, not
 // the NaN that -inf - -inf would give). One warp per row: every lane reads the old lse values before
@@ -56,8 +57,10 @@ struct MergeArgs {
   int64_t l;
   int64_t h;
   int64_t d;
+  int64_t acc_rows;
+  int64_t acc_row0;
 };
-static_assert(sizeof(MergeArgs) == 64, "MergeArgs must match cuda-kernels.ts");
+static_assert(sizeof(MergeArgs) == 80, "MergeArgs must match cuda-kernels.ts");
 
 extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_merge(MergeArgs a) {
   float* acc_out = reinterpret_cast<float*>(a.acc_out);
@@ -72,9 +75,10 @@ extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_merge(MergeArgs 
     const int64_t head = row % a.h;
     const int64_t i = (row / a.h) % a.l;
     const int64_t b = row / (a.h * a.l);
-    const int64_t lse_index = (b * a.h + head) * a.l + i;
-    const float la = acc_lse[lse_index];
-    const float lb = part_lse[lse_index];
+    const int64_t part_lse_index = (b * a.h + head) * a.l + i;
+    const int64_t acc_lse_index = (b * a.h + head) * a.acc_rows + a.acc_row0 + i;
+    const float la = acc_lse[acc_lse_index];
+    const float lb = part_lse[part_lse_index];
     const float m = fmaxf(la, lb);
     float lse, wa, wb;
     if (m == -INFINITY) {
@@ -86,11 +90,11 @@ extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_merge(MergeArgs 
       wa = expf(la - lse);
       wb = expf(lb - lse);
     }
-    float* o = acc_out + row * a.d;
+    float* o = acc_out + ((b * a.acc_rows + a.acc_row0 + i) * a.h + head) * a.d;
     const float* p = part_out + row * a.d;
     for (int64_t x = lane; x < a.d; x += 32) o[x] = wa * o[x] + wb * p[x];
     __syncwarp();
-    if (lane == 0) acc_lse[lse_index] = lse;
+    if (lane == 0) acc_lse[acc_lse_index] = lse;
   }
 }
 
@@ -108,6 +112,30 @@ extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_add_f32(UnaryArg
   const float* src = reinterpret_cast<const float*>(a.src);
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.count; i += stride) dst[i] += src[i];
+}
+
+// dst rows += src rows, float32: `height` rows of `width` elements, row r of src at src + r * src_pitch and of
+// dst at dst + r * dst_pitch (pitches in elements): a query or key segment added into its place in a shard.
+struct AddRowsArgs {
+  uint64_t dst;
+  uint64_t src;
+  int64_t dst_pitch;
+  int64_t src_pitch;
+  int64_t width;
+  int64_t height;
+};
+static_assert(sizeof(AddRowsArgs) == 48, "AddRowsArgs must match cuda-kernels.ts");
+
+extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_add_rows_f32(AddRowsArgs a) {
+  float* dst = reinterpret_cast<float*>(a.dst);
+  const float* src = reinterpret_cast<const float*>(a.src);
+  const int64_t total = a.width * a.height;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t row = i / a.width;
+    const int64_t col = i - row * a.width;
+    dst[row * a.dst_pitch + col] += src[row * a.src_pitch + col];
+  }
 }
 
 // dst = round_to_nearest_even(src): the _rn conversions round ties to even and keep inf and NaN.

@@ -1,17 +1,8 @@
 import type { Storage } from '../storage.js';
 import { type RingSteps, runAsync, runSync } from './drive.js';
-import { isPairMasked, pairProblem } from './layout.js';
-import {
-  type RingPlan,
-  blockSource,
-  countPair,
-  keySegments,
-  querySegments,
-  releaseParts,
-  ringRanks,
-  segmentParts,
-  timed,
-} from './schedule.js';
+import { callProblem, isWhole, pairCalls, spanOf } from './calls.js';
+import { isPairMasked } from './layout.js';
+import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
 export interface RingBackwardShards {
   dq: Storage[];
@@ -36,10 +27,10 @@ export interface RingBackwardInputs {
  * and the block's dK, dV (float32 accumulators travelling with it) collect every rank's share. K/V take
  * W - 1 steps; dK/dV take one more step, which brings them home. All gradients are rounded once at the end.
  *
- * With `deterministic` (carried to every pair by pairProblem) the whole ring backward is bitwise repeatable:
- * each pair's backward is, and the ring's own arithmetic runs in an order fixed by the schedule alone. dQ and
- * each travelling dK/dV block are added to by the loops below in (step, rank, segment) order; addInto is
- * element-wise (one thread per element on CUDA, kernels/ring/ring_ops.cu), as is the final cast; the
+ * With `deterministic` (carried to every call by callProblem) the whole ring backward is bitwise repeatable:
+ * each call's backward is, and the ring's own arithmetic runs in an order fixed by the schedule alone. dQ and
+ * each travelling dK/dV block are added to by the loops below in (step, rank, call) order; addInto and addRows
+ * are element-wise (one thread per element on CUDA, kernels/ring/ring_ops.cu), as is the final cast; the
  * transports (copies, NCCL send/recv of bytes, TCP) move bits and never add.
  */
 export function ringBackward(plan: RingPlan, x: RingBackwardInputs): RingBackwardShards {
@@ -61,68 +52,81 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     const whole = timed(stats, 0, 0, () => backend.backward({ ...g, device: devices[0] }, x.dout[0], x.q[0], x.k[0], x.v[0], x.out[0], x.lse[0]));
     return { dq: [whole.dq], dk: [whole.dk], dv: [whole.dv] };
   }
-  const qShape = [g.n, g.lq / w, g.h, g.d];
-  const kShape = [g.n, g.lk / w, g.hk, g.d];
-  const lseShape = [g.n, g.h, g.lq / w];
+  const qLocal = g.lq / w;
+  const kLocal = g.lk / w;
+  const qShape = [g.n, qLocal, g.h, g.d];
+  const kShape = [g.n, kLocal, g.hk, g.d];
+  const lseShape = [g.n, g.h, qLocal];
 
   const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
   // Key positions by global rank: a visiting block's positions are those of its home rank.
   const kSegMap = new Map<number, ReturnType<typeof keySegments>>();
   const keysOf = (rank: number) => kSegMap.get(rank) ?? kSegMap.set(rank, keySegments(plan, rank)).get(rank)!;
-  const kSegs = devices.map((_, r) => keysOf(ranks[r]));
-  const local = devices.map((_, r) => ({
-    q: segmentParts(ops, x.q[r], qShape, 1, qSegs[r]),
-    dout: segmentParts(ops, x.dout[r], qShape, 1, qSegs[r]),
-    out: segmentParts(ops, x.out[r], qShape, 1, qSegs[r]),
-    lse: segmentParts(ops, x.lse[r], lseShape, 2, qSegs[r]),
-  }));
-  // dQ of each query segment, float32: the first computed pair's dq itself, added into after that.
-  const dqAcc: (Storage | undefined)[][] = devices.map((_, r) => qSegs[r].map(() => undefined));
-  let kv: Storage[][] = devices.map((_, r) => [
-    ...segmentParts(ops, x.k[r], kShape, 1, kSegs[r]),
-    ...segmentParts(ops, x.v[r], kShape, 1, kSegs[r]),
-  ]);
+  // The query side's segments (q, dout, out along the length, lse along its last axis) cut out on first use.
+  const qParts = devices.map(() => new Map<number, Storage[]>());
+  const querySideOf = (r: number, range: readonly [number, number]): Storage[] => {
+    const whole = [x.q[r], x.dout[r], x.out[r], x.lse[r]];
+    if (isWhole(range, qSegs[r])) return whole;
+    const { offsetInShard, length } = qSegs[r][range[0]];
+    const cut = () => whole.map((s, i) => ops.slice(s, i === 3 ? lseShape : qShape, i === 3 ? 2 : 1, offsetInShard, length, devices[r]));
+    return qParts[r].get(range[0]) ?? qParts[r].set(range[0], cut()).get(range[0])!;
+  };
+  // dQ over each rank's whole shard, float32 (the first contribution that covers it is taken as it is).
+  const dqAcc: (Storage | undefined)[] = devices.map(() => undefined);
+  // A travelling block is its home rank's whole K and V shards.
+  let kv: Storage[][] = devices.map((_, r) => [x.k[r], x.v[r]]);
   const copied = (rank: number) => (s: Storage) => s !== x.k[rank] && s !== x.v[rank];
-  // The dK segments then dV segments of the block each rank holds, float32, travelling with the block. A
-  // step's contributions gather in `fresh` first; the gradients arriving from the previous rank are added
-  // only after the step's compute has been enqueued, so their transfer overlaps it.
+  // The block's dK and dV, float32, travelling with it. A step's contributions gather in `fresh` first; the
+  // gradients arriving from the previous rank are added only after the step's compute has been enqueued, so
+  // their transfer overlaps it.
   let grads: Storage[][] | undefined;
   // The gradients last sent: their buffers live until the transfer has finished with them.
   let sent: Storage[][] = [];
   let gradsInFlight: ReturnType<typeof transport.begin> | undefined;
   let fresh: (Storage | undefined)[][] = [];
-  const addTo = (into: (Storage | undefined)[], i: number, part: Storage) => {
-    const acc = into[i];
-    if (!acc) {
+  /** Adds `part` (`rows` rows at `rowOffset` of `total`) into slot i of `into`, or takes it when it covers all. */
+  const addTo = (into: (Storage | undefined)[], i: number, part: Storage, rows: number, rowOffset: number, total: number, heads: number, device: string) => {
+    if (!into[i] && rows === total) {
       into[i] = part;
       return;
     }
-    ops.addInto(acc, part);
+    const acc = (into[i] ??= ops.filled(g.n * total * heads * g.d, 0, device));
+    if (rows === total) ops.addInto(acc, part);
+    else ops.addRows(acc, part, { n: g.n, rows, accRows: total, rowOffset, rowElements: heads * g.d });
     part.dispose();
   };
 
   try {
     for (let step = 0; step < w; step++) {
       const kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
-      fresh = devices.map((_, r) => [...keysOf(blockSource(ranks[r], step, w)), ...keysOf(blockSource(ranks[r], step, w))].map(() => undefined));
+      fresh = devices.map(() => [undefined, undefined]);
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
-        const nk = segs.length;
-        qSegs[r].forEach((qs, a) => {
-          segs.forEach((ks, b) => {
-            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
-            countPair(stats, r, !masked);
-            if (masked) return;
+        qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
+        const kvParts = new Map<number, Storage[]>();
+        const keysAndValues = (range: readonly [number, number]) => {
+          if (isWhole(range, segs)) return kv[r];
+          const segment = segs[range[0]];
+          const cut = (s: Storage) => ops.slice(s, kShape, 1, segment.offsetInShard, segment.length, devices[r]);
+          return kvParts.get(range[0]) ?? kvParts.set(range[0], kv[r].map(cut)).get(range[0])!;
+        };
+        try {
+          for (const call of pairCalls(g, qSegs[r], segs)) {
             timed(stats, step, r, () => {
-              const p = pairProblem(g, qs, ks, devices[r]);
-              const L = local[r];
-              const part = backend.backward(p, L.dout[a], L.q[a], kv[r][b], kv[r][nk + b], L.out[a], L.lse[a]);
-              addTo(dqAcc[r], a, part.dq);
-              addTo(fresh[r], b, part.dk);
-              addTo(fresh[r], nk + b, part.dv);
+              const p = callProblem(g, qSegs[r], segs, call, devices[r]);
+              const [kc, vc] = keysAndValues(call.k);
+              const [qc, doutc, outc, lsec] = querySideOf(r, call.q);
+              const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
+              const qRows = spanOf(qSegs[r], call.q).offsetInShard;
+              const kRows = spanOf(segs, call.k).offsetInShard;
+              addTo(dqAcc, r, part.dq, p.lq, qRows, qLocal, g.h, devices[r]);
+              addTo(fresh[r], 0, part.dk, p.lk, kRows, kLocal, g.hk, devices[r]);
+              addTo(fresh[r], 1, part.dv, p.lk, kRows, kLocal, g.hk, devices[r]);
             });
-          });
-        });
+          }
+        } finally {
+          for (const parts of kvParts.values()) for (const s of parts) s.dispose();
+        }
       }
       // This step's block gradients: what arrived with the block plus this step's contributions.
       if (gradsInFlight) {
@@ -131,15 +135,14 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         for (const block of sent) for (const s of block) s.dispose();
         sent = [];
         grads = arrived;
-        grads.forEach((block, r) => block.forEach((s, i) => {
-          const part = fresh[r][i];
-          if (part) ops.addInto(s, part);
-        }));
+        grads.forEach((block, r) =>
+          block.forEach((s, i) => {
+            const part = fresh[r][i];
+            if (part) ops.addInto(s, part);
+          }),
+        );
       } else {
-        grads = fresh.map((block, r) => {
-          const segs = keysOf(blockSource(ranks[r], step, w));
-          return block.map((s, i) => s ?? ops.filled(g.n * segs[i % segs.length].length * g.hk * g.d, 0, devices[r]));
-        });
+        grads = fresh.map((block, r) => block.map((s) => s ?? ops.filled(g.n * kLocal * g.hk * g.d, 0, devices[r])));
         fresh = fresh.map((block) => block.map(() => undefined));
       }
       for (const block of fresh) for (const s of block) s?.dispose();
@@ -161,32 +164,19 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     for (const block of sent) for (const s of block) s.dispose();
     sent = [];
 
-    const join = (parts: Storage[], segs: typeof qSegs[number], heads: number, device: string): Storage => {
-      const rounded = parts.map((s) => ops.cast(s, g.dtype));
-      if (rounded.length === 1) return rounded[0];
-      const joined = ops.concat(rounded, segs.map((s) => [g.n, s.length, heads, g.d]), 1, device);
-      for (const s of rounded) s.dispose();
-      return joined;
-    };
-    const dq = dqAcc.map((row, r) => row.map((s, a) => (dqAcc[r][a] = s ?? ops.filled(g.n * qSegs[r][a].length * g.h * g.d, 0, devices[r]))));
+    const dq = devices.map((_, r) => (dqAcc[r] ??= ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r])));
     const home = grads;
     return {
-      dq: devices.map((device, r) => join(dq[r], qSegs[r], g.h, device)),
-      dk: devices.map((device, r) => join(home[r].slice(0, kSegs[r].length), kSegs[r], g.hk, device)),
-      dv: devices.map((device, r) => join(home[r].slice(kSegs[r].length), kSegs[r], g.hk, device)),
+      dq: dq.map((s) => ops.cast(s, g.dtype)),
+      dk: home.map((block) => ops.cast(block[0], g.dtype)),
+      dv: home.map((block) => ops.cast(block[1], g.dtype)),
     };
   } finally {
-    for (const row of dqAcc) for (const s of row) s?.dispose();
+    for (const s of dqAcc) s?.dispose();
     for (const block of grads ?? []) for (const s of block) s.dispose();
     for (const block of fresh) for (const s of block) s?.dispose();
     for (const block of sent) for (const s of block) s.dispose();
-    for (const block of sent) for (const s of block) s.dispose();
     kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    local.forEach((L, r) => {
-      releaseParts(L.q, x.q[r]);
-      releaseParts(L.dout, x.dout[r]);
-      releaseParts(L.out, x.out[r]);
-      releaseParts(L.lse, x.lse[r]);
-    });
+    for (const parts of qParts) for (const list of parts.values()) for (const s of list) s.dispose();
   }
 }

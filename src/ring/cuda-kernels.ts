@@ -18,6 +18,7 @@ export const RING_KERNELS = [
   'ring_copy_rows_2',
   'ring_merge',
   'ring_add_f32',
+  'ring_add_rows_f32',
   'ring_cast_f32_f16',
   'ring_cast_f32_bf16',
 ] as const;

@@ -12,7 +12,7 @@ import { elementCount } from '../tensor.js';
 import { copyRows, copyToDevice, cudaStorageOf } from './cuda-copy.js';
 import { launchRingKernel } from './cuda-kernels.js';
 import { createCudaTransport } from './cuda-transport.js';
-import type { MergeDims, RingDeviceOps } from './ops.js';
+import type { MergeDims, RingDeviceOps, RowsDims } from './ops.js';
 
 function split(shape: readonly number[], axis: number): [number, number, number] {
   return [elementCount(shape.slice(0, axis)), shape[axis], elementCount(shape.slice(axis + 1))];
@@ -27,6 +27,10 @@ function onDevice(s: CudaStorage, device: string): { storage: CudaStorage; copie
 /** The float32 bits of `value`, for cuMemsetD32Async. */
 function float32Bits(value: number): number {
   return new Uint32Array(new Float32Array([value]).buffer)[0];
+}
+
+function checkFloat32(s: CudaStorage, what: string): void {
+  if (s.dtype !== 'float32') throw new ShapeError(`ring: ${what}: expected float32 storages, got ${s.dtype}`);
 }
 
 function checkSameLength(a: CudaStorage, b: CudaStorage, what: string): void {
@@ -92,15 +96,27 @@ export const cudaRingOps: RingDeviceOps = {
     return out;
   },
 
-  mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d }: MergeDims) {
+  mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d, accRows = l, rowOffset = 0 }: MergeDims) {
     const [ao, al, po, pl] = [accOut, accLse, partOut, partLse].map((s, i) => cudaStorageOf(s, ['accOut', 'accLse', 'partOut', 'partLse'][i]));
-    checkSameLength(ao, po, 'mergePartial out');
-    checkSameLength(al, pl, 'mergePartial lse');
-    if (ao.length !== n * l * h * d || al.length !== n * h * l) {
-      throw new ShapeError(`ring: mergePartial: out has ${ao.length} and lse ${al.length} elements, expected ${n * l * h * d} and ${n * h * l} for ${describe({ n, l, h, d })}`);
+    for (const s of [ao, al, po, pl]) checkFloat32(s, 'mergePartial');
+    const fits = rowOffset >= 0 && rowOffset + l <= accRows;
+    if (!fits || ao.length !== n * accRows * h * d || al.length !== n * h * accRows || po.length !== n * l * h * d || pl.length !== n * h * l) {
+      throw new ShapeError(
+        `ring: mergePartial: acc out ${ao.length} / lse ${al.length} and part out ${po.length} / lse ${pl.length} elements do not fit ${describe({ n, l, h, d, accRows, rowOffset })}`,
+      );
     }
     // One warp per row of d values.
-    launchRingKernel(ao.cudaDevice, 'ring_merge', n * l * h * 32, [ao.pointer, al.pointer, po.pointer, pl.pointer, n, l, h, d]);
+    launchRingKernel(ao.cudaDevice, 'ring_merge', n * l * h * 32, [ao.pointer, al.pointer, po.pointer, pl.pointer, n, l, h, d, accRows, rowOffset]);
+  },
+
+  addRows(acc, part, { n, rows, accRows, rowOffset, rowElements }: RowsDims) {
+    const [a, b] = [cudaStorageOf(acc, 'addRows acc'), cudaStorageOf(part, 'addRows part')];
+    for (const s of [a, b]) checkFloat32(s, 'addRows');
+    if (rowOffset < 0 || rowOffset + rows > accRows || a.length !== n * accRows * rowElements || b.length !== n * rows * rowElements) {
+      throw new ShapeError(`ring: addRows: acc ${a.length} and part ${b.length} elements do not fit ${describe({ n, rows, accRows, rowOffset, rowElements })}`);
+    }
+    const width = rows * rowElements;
+    launchRingKernel(a.cudaDevice, 'ring_add_rows_f32', n * width, [a.pointer + BigInt(rowOffset * rowElements * 4), b.pointer, accRows * rowElements, width, width, n]);
   },
 
   addInto(acc, part) {

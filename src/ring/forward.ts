@@ -1,17 +1,8 @@
 import type { Storage } from '../storage.js';
 import { type RingSteps, runAsync, runSync } from './drive.js';
-import { isPairMasked, pairProblem } from './layout.js';
-import {
-  type RingPlan,
-  blockSource,
-  countPair,
-  keySegments,
-  querySegments,
-  releaseParts,
-  ringRanks,
-  segmentParts,
-  timed,
-} from './schedule.js';
+import { callProblem, isWhole, pairCalls, spanOf } from './calls.js';
+import { isPairMasked } from './layout.js';
+import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
 export interface RingForwardShards {
   /** per rank, [n, lq/W, h, d] in the input dtype */
@@ -23,9 +14,9 @@ export interface RingForwardShards {
 /**
  * Ring attention forward (Liu et al. 2023, "Ring Attention with Blockwise Transformers"). Rank r keeps its
  * queries; at step s it holds the K/V block of rank r - s. It starts passing that block on, computes its
- * query segments against the block's key segments (skipping pairs the mask hides entirely), merges the
- * float32 partial (o, lse) into its running result, and takes the next block. After W steps every query
- * has seen every key; o is rounded once to the input dtype.
+ * queries against the block in the calls calls.ts groups them into (skipping pairs the mask hides entirely),
+ * merges each float32 partial (o, lse) into its running result over the whole shard, and takes the next
+ * block. After W steps every query has seen every key; o is rounded once to the input dtype.
  */
 export function ringForward(plan: RingPlan, q: readonly Storage[], k: readonly Storage[], v: readonly Storage[]): RingForwardShards {
   return runSync(ringForwardSteps(plan, q, k, v));
@@ -57,49 +48,63 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
   const kSegs = new Map<number, ReturnType<typeof keySegments>>();
   const keysOf = (rank: number) => kSegs.get(rank) ?? kSegs.set(rank, keySegments(plan, rank)).get(rank)!;
-  const qParts = devices.map((_, r) => segmentParts(ops, q[r], qShape, 1, qSegs[r]));
-  // A travelling block is the K segments then the V segments of its home rank.
-  let blocks: Storage[][] = devices.map((_, r) => [
-    ...segmentParts(ops, k[r], kShape, 1, keysOf(ranks[r])),
-    ...segmentParts(ops, v[r], kShape, 1, keysOf(ranks[r])),
-  ]);
+  // Query segments cut out of the shard on first use (a call over the whole shard uses the shard itself).
+  const qParts = devices.map(() => new Map<number, Storage>());
+  const queriesOf = (r: number, range: readonly [number, number]) => {
+    if (isWhole(range, qSegs[r])) return q[r];
+    const segment = qSegs[r][range[0]];
+    return qParts[r].get(range[0]) ?? qParts[r].set(range[0], ops.slice(q[r], qShape, 1, segment.offsetInShard, segment.length, devices[r])).get(range[0])!;
+  };
+  // A travelling block is its home rank's whole K and V shards.
+  let blocks: Storage[][] = devices.map((_, r) => [k[r], v[r]]);
   const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
 
-  // Each query segment's running (out, lse), float32: the first computed pair's partial itself (no fill,
-  // no merge), merged into after that. Segments that no key reaches are filled at the end.
+  // Each rank's running (out, lse) over its whole shard, float32: the first partial that covers the whole
+  // shard is taken as it is (no fill, no merge); anything else merges into its rows.
   type Running = { out: Storage; lse: Storage };
-  const acc: (Running | undefined)[][] = devices.map((_, r) => qSegs[r].map(() => undefined));
-  const filledIfEmpty = (running: Running | undefined, rows: number, device: string): Running =>
-    running ?? { out: ops.filled(g.n * rows * g.h * g.d, 0, device), lse: ops.filled(g.n * g.h * rows, -Infinity, device) };
+  const acc: (Running | undefined)[] = devices.map(() => undefined);
+  const filled = (r: number): Running => ({
+    out: ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r]),
+    lse: ops.filled(g.n * g.h * qLocal, -Infinity, devices[r]),
+  });
 
   try {
     for (let step = 0; step < w; step++) {
       const inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
-        const block = blocks[r];
-        qSegs[r].forEach((qs, a) => {
-          segs.forEach((ks, b) => {
-            const masked = isPairMasked(g, g.diagonalOffset, qs, ks);
-            countPair(stats, r, !masked);
-            if (masked) return;
+        qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
+        // Key segments of this block cut out on first use, released after the step.
+        const kvParts = new Map<number, Storage[]>();
+        const keysAndValues = (range: readonly [number, number]) => {
+          if (isWhole(range, segs)) return blocks[r];
+          const segment = segs[range[0]];
+          const cut = (s: Storage) => ops.slice(s, kShape, 1, segment.offsetInShard, segment.length, devices[r]);
+          return kvParts.get(range[0]) ?? kvParts.set(range[0], blocks[r].map(cut)).get(range[0])!;
+        };
+        try {
+          for (const call of pairCalls(g, qSegs[r], segs)) {
             timed(stats, step, r, () => {
-              const p = pairProblem(g, qs, ks, devices[r]);
-              const part = backend.forward(p, qParts[r][a], block[b], block[segs.length + b]);
-              const running = acc[r][a];
-              if (!running) {
-                acc[r][a] = part;
+              const p = callProblem(g, qSegs[r], segs, call, devices[r]);
+              const [kc, vc] = keysAndValues(call.k);
+              const part = backend.forward(p, queriesOf(r, call.q), kc, vc);
+              if (!acc[r] && p.lq === qLocal) {
+                acc[r] = part;
                 return;
               }
+              const running = (acc[r] ??= filled(r));
               try {
-                ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: qs.length, h: g.h, d: g.d });
+                const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
+                ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
               } finally {
                 part.out.dispose();
                 part.lse.dispose();
               }
             });
-          });
-        });
+          }
+        } finally {
+          for (const parts of kvParts.values()) for (const s of parts) s.dispose();
+        }
       }
       if (inFlight) {
         const next = yield inFlight;
@@ -107,33 +112,15 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         blocks = next;
       }
     }
-    const done = devices.map((device, r) => qSegs[r].map((qs, a) => filledIfEmpty(acc[r][a], qs.length, device)));
-    done.forEach((row, r) => row.forEach((running, a) => (acc[r][a] = running)));
-    const out = devices.map((device, r) => {
-      const rounded = done[r].map((a) => ops.cast(a.out, g.dtype));
-      const shapes = qSegs[r].map((s) => [g.n, s.length, g.h, g.d]);
-      const joined = rounded.length === 1 ? rounded[0] : ops.concat(rounded, shapes, 1, device);
-      if (rounded.length > 1) for (const x of rounded) x.dispose();
-      return joined;
-    });
-    const lse = devices.map((device, r) => {
-      if (done[r].length === 1) return done[r][0].lse;
-      const shapes = qSegs[r].map((s) => [g.n, g.h, s.length]);
-      return ops.concat(done[r].map((a) => a.lse), shapes, 2, device);
-    });
-    // Lone lse accumulators became results; everything else accumulated is released below.
-    for (const row of done) {
-      for (const a of row) {
-        a.out.dispose();
-        if (row.length > 1) a.lse.dispose();
-      }
-    }
-    return { out, lse };
+    const done = devices.map((_, r) => (acc[r] ??= filled(r)));
+    const out = done.map((a) => ops.cast(a.out, g.dtype));
+    for (const a of done) a.out.dispose();
+    return { out, lse: done.map((a) => a.lse) };
   } catch (error) {
-    for (const row of acc) for (const a of row) if (a) (a.out.dispose(), a.lse.dispose());
+    for (const a of acc) if (a) (a.out.dispose(), a.lse.dispose());
     throw error;
   } finally {
     blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    qParts.forEach((parts, r) => releaseParts(parts, q[r]));
+    for (const parts of qParts) for (const s of parts.values()) s.dispose();
   }
 }

@@ -2,7 +2,7 @@ import { type Dtype, type HostArray, encodeArray } from '../dtype.js';
 import { elementCount } from '../tensor.js';
 import { HostStorage, type Storage } from '../storage.js';
 import { mergePartials } from './merge.js';
-import type { MergeDims, RingDeviceOps } from './ops.js';
+import type { MergeDims, RingDeviceOps, RowsDims } from './ops.js';
 import { CopyTransport } from './copy-transport.js';
 
 /** The host array behind a CPU storage (the ring only ever hands CPU storages to these ops). */
@@ -56,14 +56,24 @@ export const hostRingOps: RingDeviceOps = {
     return new HostStorage(device, 'float32', new Float32Array(length).fill(value));
   },
 
-  mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d }: MergeDims) {
-    mergePartials(float32Of(accOut), float32Of(accLse), float32Of(partOut), float32Of(partLse), n, l, h, d);
+  mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d, accRows = l, rowOffset = 0 }: MergeDims) {
+    mergePartials(float32Of(accOut), float32Of(accLse), float32Of(partOut), float32Of(partLse), n, l, h, d, accRows, rowOffset);
   },
 
   addInto(acc, part) {
     const a = float32Of(acc);
     const b = float32Of(part);
     for (let i = 0; i < a.length; i++) a[i] += b[i];
+  },
+
+  addRows(acc, part, { n, rows, accRows, rowOffset, rowElements }: RowsDims) {
+    const a = float32Of(acc);
+    const p = float32Of(part);
+    for (let b = 0; b < n; b++) {
+      const to = (b * accRows + rowOffset) * rowElements;
+      const from = b * rows * rowElements;
+      for (let i = 0; i < rows * rowElements; i++) a[to + i] += p[from + i];
+    }
   },
 
   cast(src, dtype) {

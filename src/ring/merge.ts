@@ -20,8 +20,9 @@ export function mergeLse(a: number, b: number): [number, number, number] {
 }
 
 /**
- * Merges the partial (partOut, partLse) into (accOut, accLse) in place. out is [n, l, h, d] and lse is
- * [n, h, l], as the kernels produce them.
+ * Merges the partial (partOut, partLse) into (accOut, accLse) in place. The partial's out is [n, l, h, d] and
+ * its lse [n, h, l], as the kernels produce them; the accumulator has `accRows` rows (default l) of which the
+ * partial's start at `rowOffset` (default 0).
  */
 export function mergePartials(
   accOut: Float32Array,
@@ -32,15 +33,18 @@ export function mergePartials(
   l: number,
   h: number,
   d: number,
+  accRows = l,
+  rowOffset = 0,
 ): void {
   for (let b = 0; b < n; b++) {
     for (let head = 0; head < h; head++) {
       for (let i = 0; i < l; i++) {
-        const row = (b * h + head) * l + i;
-        const [lse, wa, wb] = mergeLse(accLse[row], partLse[row]);
-        accLse[row] = lse;
-        const o = ((b * l + i) * h + head) * d;
-        for (let x = 0; x < d; x++) accOut[o + x] = wa * accOut[o + x] + wb * partOut[o + x];
+        const accRow = (b * h + head) * accRows + rowOffset + i;
+        const [lse, wa, wb] = mergeLse(accLse[accRow], partLse[(b * h + head) * l + i]);
+        accLse[accRow] = lse;
+        const o = ((b * accRows + rowOffset + i) * h + head) * d;
+        const p = ((b * l + i) * h + head) * d;
+        for (let x = 0; x < d; x++) accOut[o + x] = wa * accOut[o + x] + wb * partOut[p + x];
       }
     }
   }

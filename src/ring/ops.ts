@@ -18,12 +18,17 @@ export interface RingDeviceOps {
   /** A float32 storage of `length` elements, all `value`. */
   filled(length: number, value: number, device: string): Storage;
   /**
-   * Merges a partial forward result into a running one, both float32: out [n, l, h, d], lse [n, h, l].
-   * See merge.ts for the math.
+   * Merges a partial forward result (out [n, l, h, d], lse [n, h, l], float32) into a running one over
+   * `dims.accRows` query rows (default l), at row `dims.rowOffset` (default 0). See merge.ts for the math.
    */
   mergePartial(accOut: Storage, accLse: Storage, partOut: Storage, partLse: Storage, dims: MergeDims): void;
   /** acc += part, both float32 of the same length. */
   addInto(acc: Storage, part: Storage): void;
+  /**
+   * acc[b, rowOffset + i, :] += part[b, i, :] for every b < n, i < rows, both float32 with `rowElements`
+   * elements per row; acc has accRows rows per b. A segment's gradient added into its shard's.
+   */
+  addRows(acc: Storage, part: Storage, rows: RowsDims): void;
   /** A copy of a float32 storage rounded once to `dtype`. */
   cast(src: Storage, dtype: Dtype): Storage;
   /** A ring transport over these devices (ranks may repeat a device). */
@@ -35,6 +40,16 @@ export interface MergeDims {
   l: number;
   h: number;
   d: number;
+  accRows?: number;
+  rowOffset?: number;
+}
+
+export interface RowsDims {
+  n: number;
+  rows: number;
+  accRows: number;
+  rowOffset: number;
+  rowElements: number;
 }
 
 // CPU virtual devices have the host implementation, CUDA GPUs the kernels of kernels/ring (loaded on first use).

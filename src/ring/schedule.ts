@@ -1,5 +1,4 @@
 import type { AttentionProblem, Backend } from '../backend.js';
-import type { Storage } from '../storage.js';
 import { type SequenceLayout, type Segment, segmentsOf } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
 import type { AnyRingTransport } from './transport.js';
@@ -88,31 +87,6 @@ export function keySegments(plan: RingPlan, rank: number): Segment[] {
 /** Rank whose K/V block rank `rank` holds at step `step` (blocks travel to the next rank each step). */
 export function blockSource(rank: number, step: number, worldSize: number): number {
   return (((rank - step) % worldSize) + worldSize) % worldSize;
-}
-
-/** Shape of `segment` rows of a [n, l, heads, d] tensor. */
-export function rowsShape(n: number, rows: number, heads: number, d: number): number[] {
-  return [n, rows, heads, d];
-}
-
-/**
- * Views of a shard's segments as separate storages along `axis`. A single segment is the shard itself
- * (not owned); several are copies, owned and disposed by `release`.
- */
-export function segmentParts(
-  ops: RingDeviceOps,
-  shard: Storage,
-  shape: readonly number[],
-  axis: number,
-  segments: readonly Segment[],
-): Storage[] {
-  if (segments.length === 1) return [shard];
-  return segments.map((s) => ops.slice(shard, shape, axis, s.offsetInShard, s.length, shard.device));
-}
-
-/** Disposes segment parts that segmentParts copied (leaves a lone shard alone). */
-export function releaseParts(parts: readonly Storage[], shard: Storage): void {
-  for (const p of parts) if (p !== shard) p.dispose();
 }
 
 /** Runs `work` and adds its seconds to stats[step][rank]. */

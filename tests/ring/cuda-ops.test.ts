@@ -1,7 +1,7 @@
 // The CUDA ring operations against the host ones on the same data: strided slices and joins (every copy
-// unit), fills, the log-space merge (with -Infinity on either or both sides), accumulation, the rounding
-// casts bit for bit, and the one-GPU copy transport. Skipped without a CUDA device; with one, kernels not built fail
-// the first test (the rest skip).
+// unit), fills, the log-space merge (with -Infinity on either or both sides, at a row offset too), accumulation
+// (whole and into a segment's rows), the rounding casts bit for bit, and the one-GPU copy transport. Skipped
+// without a CUDA device; with one, kernels not built fail the first test (the rest skip).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cudaBackend } from '../../src/backend/cuda/index.js';
@@ -75,41 +75,56 @@ test('filled writes the value into every float32 element', { skip: skipReason },
   }
 });
 
-test('mergePartial equals the host merge, and rows with lse = -Infinity on both sides stay o = 0, lse = -Infinity', { skip: skipReason }, async () => {
+test('mergePartial equals the host merge, into all rows or at a row offset, and rows with lse = -Infinity on both sides stay o = 0, lse = -Infinity', { skip: skipReason }, async () => {
   const [n, l, h, d] = [2, 37, 3, 40];
-  const accOut = normalSamples(n * l * h * d, 1);
-  const partOut = normalSamples(n * l * h * d, 2);
-  const accLse = normalSamples(n * h * l, 3, 4);
-  const partLse = normalSamples(n * h * l, 4, 4);
-  // Row r: r % 5 == 0 no key on the running side, 1 none on the new side, 2 none on either, else both seen.
-  for (let r = 0; r < n * h * l; r++) {
-    if (r % 5 === 0 || r % 5 === 2) accLse[r] = -Infinity;
-    if (r % 5 === 1 || r % 5 === 2) partLse[r] = -Infinity;
-  }
-  const zeroRows = (out: Float32Array, lse: Float32Array) => {
-    for (let b = 0; b < n; b++)
-      for (let head = 0; head < h; head++)
-        for (let i = 0; i < l; i++) if (lse[(b * h + head) * l + i] === -Infinity) out.fill(0, ((b * l + i) * h + head) * d, ((b * l + i) * h + head + 1) * d);
-  };
-  zeroRows(accOut, accLse);
-  zeroRows(partOut, partLse);
-  const gpu = [accOut, accLse, partOut, partLse].map((a) => upload(a, 'float32'));
-  const host = [accOut, accLse, partOut, partLse].map((a) => new HostStorage('cpu:0', 'float32', a.slice()));
-  cudaRingOps.mergePartial(gpu[0], gpu[1], gpu[2], gpu[3], { n, l, h, d });
-  hostRingOps.mergePartial(host[0], host[1], host[2], host[3], { n, l, h, d });
-  for (const index of [0, 1]) {
-    const got = (await gpu[index].read()) as Float32Array;
-    const want = (host[index] as HostStorage).array as Float32Array;
-    for (let i = 0; i < got.length; i++) {
-      if (want[i] === -Infinity) {
-        assert.equal(got[i], -Infinity, `lse[${i}]`);
-        continue;
+  for (const [accRows, rowOffset] of [[l, 0], [l + 9, 5]]) {
+    const accOut = normalSamples(n * accRows * h * d, 1);
+    const partOut = normalSamples(n * l * h * d, 2);
+    const accLse = normalSamples(n * h * accRows, 3, 4);
+    const partLse = normalSamples(n * h * l, 4, 4);
+    // Row r: r % 5 == 0 no key on the running side, 1 none on the new side, 2 none on either, else both seen.
+    for (let r = 0; r < n * h * accRows; r++) if (r % 5 === 0 || r % 5 === 2) accLse[r] = -Infinity;
+    for (let r = 0; r < n * h * l; r++) if (r % 5 === 1 || r % 5 === 2) partLse[r] = -Infinity;
+    const zeroRows = (out: Float32Array, lse: Float32Array, rows: number) => {
+      for (let b = 0; b < n; b++)
+        for (let head = 0; head < h; head++)
+          for (let i = 0; i < rows; i++) if (lse[(b * h + head) * rows + i] === -Infinity) out.fill(0, ((b * rows + i) * h + head) * d, ((b * rows + i) * h + head + 1) * d);
+    };
+    zeroRows(accOut, accLse, accRows);
+    zeroRows(partOut, partLse, l);
+    const gpu = [accOut, accLse, partOut, partLse].map((a) => upload(a, 'float32'));
+    const host = [accOut, accLse, partOut, partLse].map((a) => new HostStorage('cpu:0', 'float32', a.slice()));
+    cudaRingOps.mergePartial(gpu[0], gpu[1], gpu[2], gpu[3], { n, l, h, d, accRows, rowOffset });
+    hostRingOps.mergePartial(host[0], host[1], host[2], host[3], { n, l, h, d, accRows, rowOffset });
+    for (const index of [0, 1]) {
+      const got = (await gpu[index].read()) as Float32Array;
+      const want = (host[index] as HostStorage).array as Float32Array;
+      const name = `${index === 0 ? 'out' : 'lse'} (accRows ${accRows}, offset ${rowOffset})`;
+      for (let i = 0; i < got.length; i++) {
+        if (want[i] === -Infinity) {
+          assert.equal(got[i], -Infinity, `${name}[${i}]`);
+          continue;
+        }
+        assert.ok(!Number.isNaN(got[i]), `${name}[${i}] is NaN`);
+        assert.ok(Math.abs(got[i] - want[i]) <= 2e-6 * Math.max(1, Math.abs(want[i])), `${name}[${i}]: ${got[i]} vs ${want[i]}`);
       }
-      assert.ok(!Number.isNaN(got[i]), `${index === 0 ? 'out' : 'lse'}[${i}] is NaN`);
-      assert.ok(Math.abs(got[i] - want[i]) <= 2e-6 * Math.max(1, Math.abs(want[i])), `${index === 0 ? 'out' : 'lse'}[${i}]: ${got[i]} vs ${want[i]}`);
     }
+    for (const s of gpu) s.dispose();
   }
-  for (const s of gpu) s.dispose();
+});
+
+test('addRows adds a segment into its rows in float32 exactly like the host', { skip: skipReason }, async () => {
+  const [n, rows, accRows, rowOffset, rowElements] = [3, 7, 20, 9, 24];
+  const acc = normalSamples(n * accRows * rowElements, 8);
+  const part = normalSamples(n * rows * rowElements, 9);
+  const [ga, gp] = [upload(acc, 'float32'), upload(part, 'float32')];
+  const host = new HostStorage('cpu:0', 'float32', acc.slice());
+  cudaRingOps.addRows(ga, gp, { n, rows, accRows, rowOffset, rowElements });
+  hostRingOps.addRows(host, new HostStorage('cpu:0', 'float32', part), { n, rows, accRows, rowOffset, rowElements });
+  assert.deepEqual(await ga.read(), host.array);
+  assert.notDeepEqual(host.array, acc);
+  ga.dispose();
+  gp.dispose();
 });
 
 test('addInto adds in float32 exactly like the host', { skip: skipReason }, async () => {

@@ -1,0 +1,94 @@
+/**
+ * Which attention calls one rank makes at one ring step: its query segments against the visiting block's key
+ * segments, grouped into as few calls as the mask allows. A pair the mask hides entirely is skipped; a pair
+ * the mask cuts through is its own call, with the mask placed by the diagonal offset (pairProblem); pairs
+ * every query of which sees every key merge into one unmasked call when they fill a whole row or column of
+ * segments (the whole shard's queries against one key segment, one query segment against the whole block),
+ * so a zigzag rank makes one large call, not two small ones, at every step but its first. A call spans
+ * several segments only when they are the whole shard or block, which is one storage as it is.
+ */
+import type { AttentionProblem } from '../backend.js';
+import { type Segment, isPairMasked, pairProblem } from './layout.js';
+
+/** How a (query segment, key segment) pair stands under the mask. */
+export type Visibility = 'masked' | 'partial' | 'full';
+
+/** One call: query segments [q[0], q[1]) against key segments [k[0], k[1]); `full`: no key is masked in it. */
+export interface PairCall {
+  q: readonly [number, number];
+  k: readonly [number, number];
+  full: boolean;
+}
+
+type MaskFields = Pick<AttentionProblem, 'windowLeft' | 'windowRight'>;
+
+/**
+ * Whether every query of `q` sees every key of `k` (global positions, offset = lk - lq). Query i sees
+ * [i + offset - left, i + offset + right]: the last query's lower bound and the first one's upper bound decide.
+ */
+export function isPairFull(mask: MaskFields, offset: number, q: Segment, k: Segment): boolean {
+  if (q.length === 0 || k.length === 0) return false;
+  const lowestOfLast = mask.windowLeft < 0 ? -Infinity : q.start + q.length - 1 + offset - mask.windowLeft;
+  const highestOfFirst = mask.windowRight < 0 ? Infinity : q.start + offset + mask.windowRight;
+  return lowestOfLast <= k.start && highestOfFirst >= k.start + k.length - 1;
+}
+
+export function pairVisibility(mask: MaskFields, offset: number, q: Segment, k: Segment): Visibility {
+  if (isPairMasked(mask, offset, q, k)) return 'masked';
+  return isPairFull(mask, offset, q, k) ? 'full' : 'partial';
+}
+
+/** The calls for `qSegs` against `kSegs` under the global problem's mask, every visible pair in exactly one. */
+export function pairCalls(g: AttentionProblem, qSegs: readonly Segment[], kSegs: readonly Segment[]): PairCall[] {
+  const seen = qSegs.map((qs) => kSegs.map((ks) => pairVisibility(g, g.diagonalOffset, qs, ks)));
+  const nq = qSegs.length;
+  const nk = kSegs.length;
+  const allFull = seen.every((row) => row.every((x) => x === 'full'));
+  if (allFull) return [{ q: [0, nq], k: [0, nk], full: true }];
+  const covered = seen.map((row) => row.map(() => false));
+  const calls: PairCall[] = [];
+  if (nq > 1) {
+    for (let b = 0; b < nk; b++) {
+      if (!seen.every((row) => row[b] === 'full')) continue;
+      calls.push({ q: [0, nq], k: [b, b + 1], full: true });
+      for (const row of covered) row[b] = true;
+    }
+  }
+  if (nk > 1) {
+    for (let a = 0; a < nq; a++) {
+      if (!seen[a].every((x, b) => x === 'full' && !covered[a][b])) continue;
+      calls.push({ q: [a, a + 1], k: [0, nk], full: true });
+      covered[a].fill(true);
+    }
+  }
+  seen.forEach((row, a) =>
+    row.forEach((x, b) => {
+      if (x !== 'masked' && !covered[a][b]) calls.push({ q: [a, a + 1], k: [b, b + 1], full: x === 'full' });
+    }),
+  );
+  return calls;
+}
+
+/** Rows of a segment range, and where it starts in its shard. */
+export function spanOf(segments: readonly Segment[], range: readonly [number, number]): { rows: number; offsetInShard: number } {
+  const chosen = segments.slice(range[0], range[1]);
+  return { rows: chosen.reduce((sum, s) => sum + s.length, 0), offsetInShard: chosen[0].offsetInShard };
+}
+
+/**
+ * The problem a call poses to the backend: a single pair keeps the mask, placed by its diagonal offset; a full
+ * call drops it (every key is visible), which is what lets it span segments that are not adjacent positions.
+ * Partial results are float32, merged before the one final rounding.
+ */
+export function callProblem(g: AttentionProblem, qSegs: readonly Segment[], kSegs: readonly Segment[], call: PairCall, device: string): AttentionProblem {
+  const single = call.q[1] - call.q[0] === 1 && call.k[1] - call.k[0] === 1;
+  if (single && !call.full) return pairProblem(g, qSegs[call.q[0]], kSegs[call.k[0]], device);
+  const lq = spanOf(qSegs, call.q).rows;
+  const lk = spanOf(kSegs, call.k).rows;
+  return { ...g, lq, lk, device, windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq, outDtype: 'float32' };
+}
+
+/** Whether a call covers every segment of a side (so that side's storage is the shard or block itself). */
+export function isWhole(range: readonly [number, number], segments: readonly Segment[]): boolean {
+  return range[0] === 0 && range[1] === segments.length;
+}
