@@ -114,27 +114,18 @@ extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_add_f32(UnaryArg
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.count; i += stride) dst[i] += src[i];
 }
 
-// dst rows += src rows, float32: `height` rows of `width` elements, row r of src at src + r * src_pitch and of
-// dst at dst + r * dst_pitch (pitches in elements): a query or key segment added into its place in a shard.
-struct AddRowsArgs {
-  uint64_t dst;
-  uint64_t src;
-  int64_t dst_pitch;
-  int64_t src_pitch;
-  int64_t width;
-  int64_t height;
-};
-static_assert(sizeof(AddRowsArgs) == 48, "AddRowsArgs must match cuda-kernels.ts");
-
-extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_add_rows_f32(AddRowsArgs a) {
-  float* dst = reinterpret_cast<float*>(a.dst);
-  const float* src = reinterpret_cast<const float*>(a.src);
-  const int64_t total = a.width * a.height;
+// dst rows += src rows, float32, with CopyRowsArgs' geometry (bytes): `height` rows of `width` bytes, row r of
+// src at src + r * src_pitch and of dst at dst + r * dst_pitch: a query or key segment added into its place in
+// a shard. Widths and pitches are whole floats.
+extern "C" __global__ void __launch_bounds__(RING_THREADS) ring_add_rows_f32(CopyRowsArgs a) {
+  const int64_t width = a.width / (int64_t)sizeof(float);
+  const int64_t total = width * a.height;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t row = i / a.width;
-    const int64_t col = i - row * a.width;
-    dst[row * a.dst_pitch + col] += src[row * a.src_pitch + col];
+    const int64_t row = i / width;
+    const int64_t col = i - row * width;
+    float* to = reinterpret_cast<float*>(a.dst + row * a.dst_pitch) + col;
+    *to += reinterpret_cast<const float*>(a.src + row * a.src_pitch)[col];
   }
 }
 

@@ -28,6 +28,25 @@ struct VectorRows {
   static_assert(RowGeometry::ROWS_PER_WARP % ROWS_AT_ONCE == 0, "a warp's rows must split evenly between its lane groups");
 };
 
+// Where one lane works in the vector paths: its lane group's rows, its columns, and where a row starts in the
+// [n, lq, h, d] tensors.
+template <int HEAD_DIM>
+struct VectorLane {
+  using V = VectorRows<HEAD_DIM>;
+  int group, column_lane, head, b, first_row;
+  __device__ __forceinline__ VectorLane() {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    group = lane / V::LANES;
+    column_lane = lane % V::LANES;
+    head = blockIdx.y;
+    b = blockIdx.z;
+    first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
+  }
+  __device__ __forceinline__ int row(int j) const { return first_row + j * V::ROWS_AT_ONCE + group; }
+  __device__ __forceinline__ int column(int ch) const { return ch * V::COLUMNS + column_lane * 4; }
+  __device__ __forceinline__ int64_t base(const FlashParams& p, int row) const { return ((int64_t(b) * p.lq + row) * p.h + head) * p.d; }
+};
+
 // FlashParams carries device addresses as integers.
 __device__ __forceinline__ bool aligned_to(uint64_t address, uint64_t bytes) { return (address & (bytes - 1)) == 0; }
 
@@ -42,18 +61,15 @@ __device__ __forceinline__ void unpack4(uint2 bits, float (&x)[4]) {
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int group = lane / V::LANES, column_lane = lane % V::LANES;
-  const int head = blockIdx.y, b = blockIdx.z;
-  const int first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
+  const VectorLane<HEAD_DIM> at;
   uint2 dout_bits[V::ROWS_PER_LANE][V::CHUNKS], o_bits[V::ROWS_PER_LANE][V::CHUNKS];
 #pragma unroll
   for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
-    const int row = first_row + j * V::ROWS_AT_ONCE + group;
-    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+    const int row = at.row(j);
+    const int64_t base = at.base(p, row);
 #pragma unroll
     for (int ch = 0; ch < V::CHUNKS; ++ch) {
-      const int c = ch * V::COLUMNS + column_lane * 4;
+      const int c = at.column(ch);
       dout_bits[j][ch] = o_bits[j][ch] = make_uint2(0, 0);
       if (row < p.lq && c < p.d) {
         dout_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.dout) + base + c);
@@ -63,8 +79,8 @@ __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
   }
 #pragma unroll
   for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
-    const int row = first_row + j * V::ROWS_AT_ONCE + group;
-    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+    const int row = at.row(j);
+    const int64_t base = at.base(p, row);
     float dot = 0.f;
 #pragma unroll
     for (int ch = 0; ch < V::CHUNKS; ++ch) {
@@ -73,13 +89,13 @@ __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
       unpack4<DT>(o_bits[j][ch], o);
 #pragma unroll
       for (int i = 0; i < 4; ++i) dot += dout[i] * o[i];
-      const int c = ch * V::COLUMNS + column_lane * 4;
+      const int c = at.column(ch);
       if (row < p.lq && c < p.d) *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
     }
     // Every lane takes part in the reduction (rows past lq add zeros), within its group of V::LANES lanes.
 #pragma unroll
     for (int s = V::LANES / 2; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
-    if (column_lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(b) * p.h + head) * p.lq + row] = dot;
+    if (at.column_lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(at.b) * p.h + at.head) * p.lq + row] = dot;
   }
 }
 
@@ -116,18 +132,15 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_dq_vector(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int group = lane / V::LANES, column_lane = lane % V::LANES;
-  const int head = blockIdx.y, b = blockIdx.z;
-  const int first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
+  const VectorLane<HEAD_DIM> at;
   float4 acc[V::ROWS_PER_LANE][V::CHUNKS];
 #pragma unroll
   for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
-    const int row = first_row + j * V::ROWS_AT_ONCE + group;
-    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+    const int row = at.row(j);
+    const int64_t base = at.base(p, row);
 #pragma unroll
     for (int ch = 0; ch < V::CHUNKS; ++ch) {
-      const int c = ch * V::COLUMNS + column_lane * 4;
+      const int c = at.column(ch);
       acc[j][ch] = make_float4(0.f, 0.f, 0.f, 0.f);
       if (row < p.lq && c < p.d) acc[j][ch] = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p.dq_accum) + base + c);
     }
@@ -135,12 +148,12 @@ __device__ __forceinline__ void bwd_dq_vector(const FlashParams& p) {
   const float s = p.softmax_scale;
 #pragma unroll
   for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
-    const int row = first_row + j * V::ROWS_AT_ONCE + group;
+    const int row = at.row(j);
     if (row >= p.lq) continue;
-    const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+    const int64_t base = at.base(p, row);
 #pragma unroll
     for (int ch = 0; ch < V::CHUNKS; ++ch) {
-      const int c = ch * V::COLUMNS + column_lane * 4;
+      const int c = at.column(ch);
       if (c >= p.d) continue;
       const float4 a = acc[j][ch];
       if (p.out_float32) {

@@ -1,6 +1,6 @@
 import type { Storage } from '../storage.js';
 import { type RingSteps, runAsync, runSync } from './drive.js';
-import { callProblem, isWhole, pairCalls, spanOf } from './calls.js';
+import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
@@ -63,14 +63,8 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
   const kSegMap = new Map<number, ReturnType<typeof keySegments>>();
   const keysOf = (rank: number) => kSegMap.get(rank) ?? kSegMap.set(rank, keySegments(plan, rank)).get(rank)!;
   // The query side's segments (q, dout, out along the length, lse along its last axis) cut out on first use.
-  const qParts = devices.map(() => new Map<number, Storage[]>());
-  const querySideOf = (r: number, range: readonly [number, number]): Storage[] => {
-    const whole = [x.q[r], x.dout[r], x.out[r], x.lse[r]];
-    if (isWhole(range, qSegs[r])) return whole;
-    const { offsetInShard, length } = qSegs[r][range[0]];
-    const cut = () => whole.map((s, i) => ops.slice(s, i === 3 ? lseShape : qShape, i === 3 ? 2 : 1, offsetInShard, length, devices[r]));
-    return qParts[r].get(range[0]) ?? qParts[r].set(range[0], cut()).get(range[0])!;
-  };
+  const querySide = [{ shape: qShape, axis: 1 }, { shape: qShape, axis: 1 }, { shape: qShape, axis: 1 }, { shape: lseShape, axis: 2 }];
+  const qCuts = devices.map((device, r) => new SegmentCuts(ops, [x.q[r], x.dout[r], x.out[r], x.lse[r]], querySide, qSegs[r], device));
   // dQ over each rank's whole shard, float32 (the first contribution that covers it is taken as it is).
   const dqAcc: (Storage | undefined)[] = devices.map(() => undefined);
   // A travelling block is its home rank's whole K and V shards.
@@ -103,19 +97,13 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
         qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
-        const kvParts = new Map<number, Storage[]>();
-        const keysAndValues = (range: readonly [number, number]) => {
-          if (isWhole(range, segs)) return kv[r];
-          const segment = segs[range[0]];
-          const cut = (s: Storage) => ops.slice(s, kShape, 1, segment.offsetInShard, segment.length, devices[r]);
-          return kvParts.get(range[0]) ?? kvParts.set(range[0], kv[r].map(cut)).get(range[0])!;
-        };
+        const kvCuts = new SegmentCuts(ops, kv[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
         try {
           for (const call of pairCalls(g, qSegs[r], segs)) {
             timed(stats, step, r, () => {
               const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-              const [kc, vc] = keysAndValues(call.k);
-              const [qc, doutc, outc, lsec] = querySideOf(r, call.q);
+              const [kc, vc] = kvCuts.of(call.k);
+              const [qc, doutc, outc, lsec] = qCuts[r].of(call.q);
               const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
               const qRows = spanOf(qSegs[r], call.q).offsetInShard;
               const kRows = spanOf(segs, call.k).offsetInShard;
@@ -125,7 +113,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
             });
           }
         } finally {
-          for (const parts of kvParts.values()) for (const s of parts) s.dispose();
+          kvCuts.dispose();
         }
       }
       // This step's block gradients: what arrived with the block plus this step's contributions.
@@ -177,6 +165,6 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     for (const block of fresh) for (const s of block) s?.dispose();
     for (const block of sent) for (const s of block) s.dispose();
     kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    for (const parts of qParts) for (const list of parts.values()) for (const s of list) s.dispose();
+    for (const cuts of qCuts) cuts.dispose();
   }
 }

@@ -8,7 +8,9 @@
  * several segments only when they are the whole shard or block, which is one storage as it is.
  */
 import type { AttentionProblem } from '../backend.js';
+import type { Storage } from '../storage.js';
 import { type Segment, isPairMasked, pairProblem } from './layout.js';
+import type { RingDeviceOps } from './ops.js';
 
 /** How a (query segment, key segment) pair stands under the mask. */
 export type Visibility = 'masked' | 'partial' | 'full';
@@ -91,4 +93,42 @@ export function callProblem(g: AttentionProblem, qSegs: readonly Segment[], kSeg
 /** Whether a call covers every segment of a side (so that side's storage is the shard or block itself). */
 export function isWhole(range: readonly [number, number], segments: readonly Segment[]): boolean {
   return range[0] === 0 && range[1] === segments.length;
+}
+
+/** How to cut one whole-shard storage along its segments: its shape and the axis the segments run along. */
+export interface CutLayout {
+  shape: readonly number[];
+  axis: number;
+}
+
+/**
+ * The storages a call reads for a range of segments: the whole shards themselves for the whole range, else
+ * one copy of each, cut on first use and kept until dispose().
+ */
+export class SegmentCuts {
+  readonly #cuts = new Map<number, Storage[]>();
+
+  constructor(
+    private readonly ops: RingDeviceOps,
+    private readonly wholes: readonly Storage[],
+    private readonly layouts: readonly CutLayout[],
+    private readonly segments: readonly Segment[],
+    private readonly device: string,
+  ) {}
+
+  of(range: readonly [number, number]): readonly Storage[] {
+    if (isWhole(range, this.segments)) return this.wholes;
+    const { offsetInShard, length } = this.segments[range[0]];
+    let cut = this.#cuts.get(range[0]);
+    if (!cut) {
+      cut = this.wholes.map((s, i) => this.ops.slice(s, this.layouts[i].shape, this.layouts[i].axis, offsetInShard, length, this.device));
+      this.#cuts.set(range[0], cut);
+    }
+    return cut;
+  }
+
+  dispose(): void {
+    for (const cut of this.#cuts.values()) for (const s of cut) s.dispose();
+    this.#cuts.clear();
+  }
 }

@@ -115,8 +115,10 @@ export const cudaRingOps: RingDeviceOps = {
     if (rowOffset < 0 || rowOffset + rows > accRows || a.length !== n * accRows * rowElements || b.length !== n * rows * rowElements) {
       throw new ShapeError(`ring: addRows: acc ${a.length} and part ${b.length} elements do not fit ${describe({ n, rows, accRows, rowOffset, rowElements })}`);
     }
-    const width = rows * rowElements;
-    launchRingKernel(a.cudaDevice, 'ring_add_rows_f32', n * width, [a.pointer + BigInt(rowOffset * rowElements * 4), b.pointer, accRows * rowElements, width, width, n]);
+    // Byte geometry, as the row copies take it: n rows of rows * rowElements floats.
+    const rowBytes = rowElements * 4;
+    const width = rows * rowBytes;
+    launchRingKernel(a.cudaDevice, 'ring_add_rows_f32', n * rows * rowElements, [a.pointer + BigInt(rowOffset * rowBytes), b.pointer, accRows * rowBytes, width, width, n]);
   },
 
   addInto(acc, part) {

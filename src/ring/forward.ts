@@ -1,6 +1,6 @@
 import type { Storage } from '../storage.js';
 import { type RingSteps, runAsync, runSync } from './drive.js';
-import { callProblem, isWhole, pairCalls, spanOf } from './calls.js';
+import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
@@ -49,12 +49,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   const kSegs = new Map<number, ReturnType<typeof keySegments>>();
   const keysOf = (rank: number) => kSegs.get(rank) ?? kSegs.set(rank, keySegments(plan, rank)).get(rank)!;
   // Query segments cut out of the shard on first use (a call over the whole shard uses the shard itself).
-  const qParts = devices.map(() => new Map<number, Storage>());
-  const queriesOf = (r: number, range: readonly [number, number]) => {
-    if (isWhole(range, qSegs[r])) return q[r];
-    const segment = qSegs[r][range[0]];
-    return qParts[r].get(range[0]) ?? qParts[r].set(range[0], ops.slice(q[r], qShape, 1, segment.offsetInShard, segment.length, devices[r])).get(range[0])!;
-  };
+  const qCuts = devices.map((device, r) => new SegmentCuts(ops, [q[r]], [{ shape: qShape, axis: 1 }], qSegs[r], device));
   // A travelling block is its home rank's whole K and V shards.
   let blocks: Storage[][] = devices.map((_, r) => [k[r], v[r]]);
   const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
@@ -75,19 +70,13 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         const segs = keysOf(blockSource(ranks[r], step, w));
         qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
         // Key segments of this block cut out on first use, released after the step.
-        const kvParts = new Map<number, Storage[]>();
-        const keysAndValues = (range: readonly [number, number]) => {
-          if (isWhole(range, segs)) return blocks[r];
-          const segment = segs[range[0]];
-          const cut = (s: Storage) => ops.slice(s, kShape, 1, segment.offsetInShard, segment.length, devices[r]);
-          return kvParts.get(range[0]) ?? kvParts.set(range[0], blocks[r].map(cut)).get(range[0])!;
-        };
+        const kvCuts = new SegmentCuts(ops, blocks[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
         try {
           for (const call of pairCalls(g, qSegs[r], segs)) {
             timed(stats, step, r, () => {
               const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-              const [kc, vc] = keysAndValues(call.k);
-              const part = backend.forward(p, queriesOf(r, call.q), kc, vc);
+              const [kc, vc] = kvCuts.of(call.k);
+              const part = backend.forward(p, qCuts[r].of(call.q)[0], kc, vc);
               if (!acc[r] && p.lq === qLocal) {
                 acc[r] = part;
                 return;
@@ -103,7 +92,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
             });
           }
         } finally {
-          for (const parts of kvParts.values()) for (const s of parts) s.dispose();
+          kvCuts.dispose();
         }
       }
       if (inFlight) {
@@ -121,6 +110,6 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     throw error;
   } finally {
     blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    for (const parts of qParts) for (const s of parts.values()) s.dispose();
+    for (const cuts of qCuts) cuts.dispose();
   }
 }

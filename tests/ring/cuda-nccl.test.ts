@@ -16,8 +16,8 @@ import { distributedCudaTransport } from '../../src/ring/cuda-distributed.js';
 import { NcclTransport } from '../../src/ring/nccl-transport.js';
 import { ncclAvailable, ncclUniqueId, ncclVersion } from '../../src/ring/nccl.js';
 import type { RingTransport } from '../../src/ring/transport.js';
-import { bitsEqual, deterministicKernelsMissing } from '../cuda/gpu.js';
-import { RING_CASES, checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
+import { deterministicKernelsMissing } from '../cuda/gpu.js';
+import { RING_CASES, assertRingBitsRepeat, checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
 import { describeCase } from './support.js';
 
 /** Why real NCCL on this GPU cannot be tested, or false. */
@@ -104,23 +104,7 @@ test('a ring over distinct GPUs leaves no device memory behind on any of them', 
 const deterministicSkip = skipReason || deterministicKernelsMissing();
 
 test('a deterministic ring backward over distinct GPUs gives identical bits in 5 runs', { skip: deterministicSkip }, async () => {
-  const w = worldSizes().at(-1)!;
-  const make = (heads: number, seed: number) => randn([1, 1024, heads, 128], { seed, dtype: 'bfloat16', device: 'cuda:0' });
-  const [q0, k0, v0, dout0] = [make(8, 41), make(2, 42), make(2, 43), make(8, 44)];
-  const shard = (t: Tensor) => shardSequence(t, gpus(w), { layout: 'zigzag' });
-  const [q, k, v, dout] = [q0, k0, v0, dout0].map(shard);
-  const options = { isCausal: true, deterministic: true };
-  const fwd = flashMhaFwd(q, k, v, options);
-  let first: ArrayBufferView[] | undefined;
-  for (let run = 0; run < 5; run++) {
-    const g = flashMhaBwd(dout, q, k, v, fwd.out, fwd.lse, options);
-    const gathered = [g.dq, g.dk, g.dv].map((s) => gatherSequence(s));
-    const now = await Promise.all(gathered.map((t) => t.data()));
-    disposeAll(g.dq, g.dk, g.dv, ...gathered);
-    if (!first) first = now;
-    else ['dq', 'dk', 'dv'].forEach((name, i) => assert.ok(bitsEqual(now[i], first![i]), `${name} differs between run 0 and run ${run}`));
-  }
-  disposeAll(q, k, v, dout, fwd.out, fwd.lse, q0, k0, v0, dout0);
+  await assertRingBitsRepeat(gpus(worldSizes().at(-1)!), 1024, 8, 2, 128, 40, 5);
 });
 
 test('NCCL and the copy transport give identical bits', { skip: skipReason }, async () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { cudaBackend } from '../../src/backend/cuda/index.js';
 import { kernelDirectory } from '../../src/backend/cuda/table.js';
 import assert from 'node:assert/strict';
-import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, shardSequence } from '../../src/index.js';
+import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
+import { bitsEqual } from '../cuda/gpu.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
 import { type Case, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
 
@@ -132,3 +133,26 @@ export async function checkRingCase(c: Case, worldSizes: readonly number[], devi
   );
 }
 
+
+/**
+ * Runs the ring backward with deterministic: true `runs` times over `devices` (zigzag, causal, bfloat16,
+ * [1, l, heads, d] inputs seeded from `seed`) and asserts that dq, dk and dv keep the same bits.
+ */
+export async function assertRingBitsRepeat(devices: string[], l: number, h: number, hk: number, d: number, seed: number, runs: number): Promise<void> {
+  const make = (heads: number, s: number) => randn([1, l, heads, d], { seed: seed + s, dtype: 'bfloat16', device: 'cuda:0' });
+  const [q0, k0, v0, dout0] = [make(h, 1), make(hk, 2), make(hk, 3), make(h, 4)];
+  const shard = (t: Tensor) => shardSequence(t, devices, { layout: 'zigzag' });
+  const [q, k, v, dout] = [q0, k0, v0, dout0].map(shard);
+  const options = { isCausal: true, deterministic: true };
+  const fwd = flashMhaFwd(q, k, v, options);
+  let first: ArrayBufferView[] | undefined;
+  for (let run = 0; run < runs; run++) {
+    const g = flashMhaBwd(dout, q, k, v, fwd.out, fwd.lse, options);
+    const gathered = [g.dq, g.dk, g.dv].map((s) => gatherSequence(s));
+    const now = await Promise.all(gathered.map((t) => t.data()));
+    disposeAll(g.dq, g.dk, g.dv, ...gathered);
+    if (!first) first = now;
+    else ['dq', 'dk', 'dv'].forEach((name, i) => assert.ok(bitsEqual(now[i], first![i]), `${name} differs between run 0 and run ${run}`));
+  }
+  disposeAll(q, k, v, dout, fwd.out, fwd.lse, q0, k0, v0, dout0);
+}
