@@ -85,6 +85,6 @@ if (spilling.length > 0) fail(`refusing the build: ${spilling.join(', ')} spill 
 
 writeFileSync(
   MANIFEST,
-  `${JSON.stringify({ arch: 'sm_80', nvcc: version, file: FILE, threads: THREADS, symbols: SYMBOLS }, null, 1)}\n`,
+  `${JSON.stringify({ arch: ['sm_80', 'sm_90'], nvcc: version, file: FILE, threads: THREADS, symbols: SYMBOLS }, null, 1)}\n`,
 );
 console.log(`build-ring-kernels: nvcc ${version}, ${SYMBOLS.length} kernels in ${FILE}, no spills`);
