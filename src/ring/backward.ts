@@ -1,5 +1,5 @@
 import type { Storage } from '../storage.js';
-import { type RingSteps, runAsync, runSync } from './drive.js';
+import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
@@ -84,15 +84,19 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       into[i] = part;
       return;
     }
-    const acc = (into[i] ??= ops.filled(g.n * total * heads * g.d, 0, device));
-    if (rows === total) ops.addInto(acc, part);
-    else ops.addRows(acc, part, { n: g.n, rows, accRows: total, rowOffset, rowElements: heads * g.d });
-    part.dispose();
+    try {
+      const acc = (into[i] ??= ops.filled(g.n * total * heads * g.d, 0, device));
+      if (rows === total) ops.addInto(acc, part);
+      else ops.addRows(acc, part, { n: g.n, rows, accRows: total, rowOffset, rowElements: heads * g.d });
+    } finally {
+      part.dispose();
+    }
   };
+  let kvInFlight: ReturnType<typeof transport.begin> | undefined;
 
   try {
     for (let step = 0; step < w; step++) {
-      const kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
+      kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
       fresh = devices.map(() => [undefined, undefined]);
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
@@ -107,9 +111,15 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
               const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
               const qRows = spanOf(qSegs[r], call.q).offsetInShard;
               const kRows = spanOf(segs, call.k).offsetInShard;
-              addTo(dqAcc, r, part.dq, p.lq, qRows, qLocal, g.h, devices[r]);
-              addTo(fresh[r], 0, part.dk, p.lk, kRows, kLocal, g.hk, devices[r]);
-              addTo(fresh[r], 1, part.dv, p.lk, kRows, kLocal, g.hk, devices[r]);
+              // addTo consumes its part even when it throws; the finally releases the parts not reached.
+              const left = [part.dq, part.dk, part.dv];
+              try {
+                addTo(dqAcc, r, left.shift()!, p.lq, qRows, qLocal, g.h, devices[r]);
+                addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+                addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+              } finally {
+                for (const s of left) s.dispose();
+              }
             });
           }
         } finally {
@@ -118,8 +128,9 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       }
       // This step's block gradients: what arrived with the block plus this step's contributions.
       if (gradsInFlight) {
-        const arrived = yield gradsInFlight;
+        const transfer = gradsInFlight;
         gradsInFlight = undefined;
+        const arrived = yield transfer;
         for (const block of sent) for (const s of block) s.dispose();
         sent = [];
         grads = arrived;
@@ -138,7 +149,9 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       // Transfers finish in the order they began (the previous gradients, then this step's K/V), both after
       // this step's compute was enqueued.
       if (kvInFlight) {
-        const next = yield kvInFlight;
+        const transfer = kvInFlight;
+        kvInFlight = undefined;
+        const next = yield transfer;
         kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
         kv = next;
       }
@@ -147,8 +160,9 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       sent = grads;
       grads = undefined;
     }
-    grads = yield gradsInFlight!;
+    const homeward = gradsInFlight!;
     gradsInFlight = undefined;
+    grads = yield homeward;
     for (const block of sent) for (const s of block) s.dispose();
     sent = [];
 
@@ -160,6 +174,9 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       dv: home.map((block) => ops.cast(block[1], g.dtype)),
     };
   } finally {
+    // After a failure: transfers still open must finish (in stream order) before what they read is freed.
+    abandon(gradsInFlight);
+    abandon(kvInFlight);
     for (const s of dqAcc) s?.dispose();
     for (const block of grads ?? []) for (const s of block) s.dispose();
     for (const block of fresh) for (const s of block) s?.dispose();

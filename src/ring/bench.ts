@@ -1,3 +1,4 @@
+import { ShapeError } from '../errors.js';
 import { median } from '../stats.js';
 import { type Dtype, encodeArray } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
@@ -106,6 +107,17 @@ export function benchInputs(device: string, s: { n: number; length: number; h: n
   return { q: make(s.h, 1), k: make(s.hk, 2), v: make(s.hk, 3), dout: make(s.h, 4) };
 }
 
+/** Given inputs must be what the options describe, or the FLOP count would be another problem's. */
+function checkInputs(inputs: RingBenchInputs, device: string, dtype: Dtype, qShape: number[], kShape: number[]): void {
+  const expected: [keyof RingBenchInputs, number[]][] = [['q', qShape], ['k', kShape], ['v', kShape], ['dout', qShape]];
+  for (const [name, shape] of expected) {
+    const t = inputs[name];
+    if (t.device !== device || t.dtype !== dtype || t.shape.join() !== shape.join()) {
+      throw new ShapeError(`inputs.${name}: expected ${dtype} [${shape}] on ${device}, got ${t.dtype} [${t.shape}] on ${t.device}`);
+    }
+  }
+}
+
 function parallelSeconds(stats: RingStats): number {
   return stats.computeSeconds.reduce((sum, row) => sum + Math.max(0, ...row.filter((x) => x !== undefined)), 0);
 }
@@ -125,6 +137,7 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
   const backward = options.backward ?? false;
   const w = devices.length;
   const opts = { isCausal };
+  if (options.inputs) checkInputs(options.inputs, devices[0], dtype, [n, length, h, d], [n, length, hk, d]);
   const inputs = options.inputs ?? benchInputs(devices[0], { n, length, h, hk, d, dtype });
   const { q, k, v, dout } = inputs;
   const shard = (t: typeof q) => shardSequence(t, devices, { layout });

@@ -55,3 +55,22 @@ export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
   }
   return state.value;
 }
+
+/**
+ * After a failure, for a transfer the loop began and never took: orders the streams after it (a synchronous
+ * transport's finish), so that freeing the blocks it reads waits for it, and releases what it brought (when
+ * it arrives, for an asynchronous one). A transfer that fails itself brought nothing.
+ */
+export function abandon(transfer: StepTransfer | undefined): void {
+  if (!transfer) return;
+  const release = (blocks: Storage[][]) => {
+    for (const block of blocks) for (const s of block) s.dispose();
+  };
+  try {
+    const arrived = transfer.finish();
+    if (arrived instanceof Promise) arrived.then(release, () => undefined);
+    else release(arrived);
+  } catch {
+    // Nothing arrived; the loop's own error is the one reported.
+  }
+}

@@ -1,5 +1,5 @@
 import type { Storage } from '../storage.js';
-import { type RingSteps, runAsync, runSync } from './drive.js';
+import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
@@ -63,9 +63,10 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     lse: ops.filled(g.n * g.h * qLocal, -Infinity, devices[r]),
   });
 
+  let inFlight: ReturnType<typeof transport.begin> | undefined;
   try {
     for (let step = 0; step < w; step++) {
-      const inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
+      inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
       for (let r = 0; r < devices.length; r++) {
         const segs = keysOf(blockSource(ranks[r], step, w));
         qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
@@ -96,7 +97,9 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         }
       }
       if (inFlight) {
-        const next = yield inFlight;
+        const transfer = inFlight;
+        inFlight = undefined;
+        const next = yield transfer;
         blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
         blocks = next;
       }
@@ -109,6 +112,8 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     for (const a of acc) if (a) (a.out.dispose(), a.lse.dispose());
     throw error;
   } finally {
+    // After a failure: a transfer still open must finish (in stream order) before the blocks it reads are freed.
+    abandon(inFlight);
     blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
     for (const cuts of qCuts) cuts.dispose();
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { benchRing } from '../../src/ring/index.js';
+import { ShapeError } from '../../src/errors.js';
+import { benchInputs, benchRing } from '../../src/ring/index.js';
 import { cpuDevices } from './support.js';
 
 test('benchRing reports consistent figures for a tiny causal zigzag ring', async () => {
@@ -12,4 +13,10 @@ test('benchRing reports consistent figures for a tiny causal zigzag ring', async
   assert.ok(r.ringParallelSeconds <= r.ringWallSeconds);
   assert.ok(Math.abs(r.scalingEfficiency - r.singleSeconds / (2 * r.ringParallelSeconds)) < 1e-12);
   assert.equal(r.imbalance, 1); // zigzag balances causal work exactly
+});
+
+test('benchRing refuses inputs that are not the problem its options describe', async () => {
+  const inputs = benchInputs('cpu:0', { n: 1, length: 64, h: 2, hk: 2, d: 16, dtype: 'float32' });
+  await assert.rejects(benchRing({ devices: cpuDevices(2), length: 64, h: 2, d: 8, repeats: 1, inputs }), ShapeError);
+  for (const t of Object.values(inputs)) t.dispose();
 });

@@ -10,10 +10,10 @@ import { hostRingOps } from '../../src/ring/host-ops.js';
 import { type SequenceLayout, segmentsOf } from '../../src/ring/layout.js';
 import { HostStorage } from '../../src/storage.js';
 
-function problem(l: number, mask: { causal?: boolean; window?: [number, number] }): AttentionProblem {
+function problem(l: number, mask: { causal?: boolean; window?: [number, number] }, lk = l): AttentionProblem {
   return {
-    n: 1, lq: l, lk: l, h: 1, hk: 1, d: 8, dtype: 'float32', device: 'cpu:0', softmaxScale: 1, outDtype: 'float32', deterministic: false,
-    windowLeft: mask.window?.[0] ?? -1, windowRight: mask.causal ? 0 : (mask.window?.[1] ?? -1), diagonalOffset: 0,
+    n: 1, lq: l, lk, h: 1, hk: 1, d: 8, dtype: 'float32', device: 'cpu:0', softmaxScale: 1, outDtype: 'float32', deterministic: false,
+    windowLeft: mask.window?.[0] ?? -1, windowRight: mask.causal ? 0 : (mask.window?.[1] ?? -1), diagonalOffset: lk - l,
   };
 }
 
@@ -50,13 +50,16 @@ test('every visible pair lands in exactly one call, a full call only holds full 
       fc.integer({ min: 1, max: 3 }),
       fc.option(fc.tuple(fc.integer({ min: -1, max: 12 }), fc.integer({ min: -1, max: 12 })), { nil: undefined }),
       fc.boolean(),
-      (layout, w, chunk, window, causal) => {
-        const l = 2 * w * chunk;
-        const g = problem(l, { causal, window });
+      fc.constantFrom(1, 2, 3),
+      fc.constantFrom(1, 2, 3),
+      (layout, w, chunk, window, causal, qScale, kScale) => {
+        // lq != lk too: the diagonal offset lk - lq places the mask.
+        const [lq, lk] = [2 * w * chunk * qScale, 2 * w * chunk * kScale];
+        const g = problem(lq, { causal, window }, lk);
         for (let r = 0; r < w; r++) {
           for (let s = 0; s < w; s++) {
-            const qSegs = segmentsOf(layout, w, r, l);
-            const kSegs = segmentsOf(layout, w, s, l);
+            const qSegs = segmentsOf(layout, w, r, lq);
+            const kSegs = segmentsOf(layout, w, s, lk);
             const count = qSegs.map(() => kSegs.map(() => 0));
             for (const call of pairCalls(g, qSegs, kSegs)) {
               const multi = call.q[1] - call.q[0] > 1 || call.k[1] - call.k[0] > 1;
@@ -64,7 +67,7 @@ test('every visible pair lands in exactly one call, a full call only holds full 
               for (let a = call.q[0]; a < call.q[1]; a++) {
                 for (let b = call.k[0]; b < call.k[1]; b++) {
                   count[a][b]++;
-                  if (call.full && pairVisibility(g, 0, qSegs[a], kSegs[b]) !== 'full') return false;
+                  if (call.full && pairVisibility(g, g.diagonalOffset, qSegs[a], kSegs[b]) !== 'full') return false;
                 }
               }
               // A call's own problem allows exactly the pairs the global mask allows (single pairs keep the mask).
@@ -76,7 +79,7 @@ test('every visible pair lands in exactly one call, a full call only holds full 
             }
             for (let a = 0; a < qSegs.length; a++) {
               for (let b = 0; b < kSegs.length; b++) {
-                const visible = pairVisibility(g, 0, qSegs[a], kSegs[b]) !== 'masked';
+                const visible = pairVisibility(g, g.diagonalOffset, qSegs[a], kSegs[b]) !== 'masked';
                 if (count[a][b] !== (visible ? 1 : 0)) return false;
               }
             }
@@ -91,11 +94,11 @@ test('every visible pair lands in exactly one call, a full call only holds full 
 
 test('isPairFull agrees with checking every (query, key) pair', () => {
   fc.assert(
-    fc.property(fc.integer({ min: -1, max: 9 }), fc.integer({ min: -1, max: 9 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 5 }), (left, right, qs, ql, ks, kl) => {
-      const g = problem(32, { window: [left, right] });
+    fc.property(fc.integer({ min: -1, max: 9 }), fc.integer({ min: -1, max: 9 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: -6, max: 6 }), (left, right, qs, ql, ks, kl, offset) => {
+      const g = problem(32, { window: [left, right] }, 32 + offset);
       let all = true;
       for (let i = qs; i < qs + ql; i++) for (let j = ks; j < ks + kl; j++) all &&= sees(g, i, j);
-      return isPairFull(g, 0, { start: qs, length: ql, offsetInShard: 0 }, { start: ks, length: kl, offsetInShard: 0 }) === all;
+      return isPairFull(g, g.diagonalOffset, { start: qs, length: ql, offsetInShard: 0 }, { start: ks, length: kl, offsetInShard: 0 }) === all;
     }),
     { seed: 8, numRuns: 500 },
   );

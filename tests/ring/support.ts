@@ -4,8 +4,9 @@ import { type Mask, referenceBackward, referenceForward } from '../support/refer
 
 export const cpuDevices = (w: number): string[] => Array.from({ length: w }, (_, i) => `cpu:${i}`);
 
-/** Largest |a - b|; matching infinities (lse = -Infinity rows) count as 0, a mismatch as Infinity. */
+/** Largest |a - b|; matching infinities (lse = -Infinity rows) count as 0, a mismatch as Infinity, as do different lengths. */
 export function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
   let worst = 0;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === b[i]) continue;

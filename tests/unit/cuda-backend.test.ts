@@ -50,6 +50,30 @@ test('devices() lists the fake GPUs after the CPUs; deviceName reports the drive
   assert.equal(deviceName('cuda'), 'Fake GPU 0');
 });
 
+test('each GPU opens its memory pool to the others; a pair the driver refuses only warns, both GPUs keep working', async () => {
+  const fake = newFake({ devices: 2 });
+  cudaDevice('cuda:0');
+  cudaDevice('cuda:1');
+  assert.equal(fake.calls.filter((c) => c === 'cuMemPoolSetAccess').length, 2, 'one grant each way');
+
+  const refusing = newFake({ devices: 2 });
+  refusing.failures.set('cuMemPoolSetAccess', 801);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    cudaDevice('cuda:0');
+    cudaDevice('cuda:1');
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.equal(warnings.filter((m) => m.includes("memory pool")).length, 2, warnings.join('; '));
+  const t = randn([2, 3], { seed: 1, dtype: 'bfloat16', device: 'cuda:1' });
+  assert.deepEqual(await t.data(), await randn([2, 3], { seed: 1, dtype: 'bfloat16' }).data());
+  t.dispose();
+});
+
 test('upload, read back and move between devices keep the bits', async () => {
   newFake();
   for (const dtype of ['float16', 'bfloat16'] as const) {

@@ -94,12 +94,21 @@ export class CudaRuntime {
         throw new DeviceError(`device: 'cuda:${ordinal}' does not exist; this machine has ${count} cuda device(s)`);
       }
       device = new CudaDevice(this, ordinal);
-      // Copies between GPUs (ring attention, Tensor.to) read one device's pool from the other's stream.
-      for (const other of this.#devices.values()) {
-        device.allowAccessFrom(other);
-        other.allowAccessFrom(device);
-      }
+      const others = [...this.#devices.values()];
       this.#devices.set(ordinal, device);
+      // Copies between GPUs (ring attention, Tensor.to) read one device's pool from the other's stream. A pair
+      // the driver will not open stays closed: its copies fail, the rest of both GPUs' work does not.
+      for (const other of others) {
+        for (const [owner, peer] of [[device, other], [other, device]] as const) {
+          try {
+            owner.allowAccessFrom(peer);
+          } catch (error) {
+            process.emitWarning(`flash-attn: ${peer.label} cannot reach ${owner.label}'s memory pool (${(error as Error).message}); copies between them will fail`, {
+              type: 'PeerAccessWarning',
+            });
+          }
+        }
+      }
     }
     return device;
   }
