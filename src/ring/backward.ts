@@ -140,11 +140,11 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
             if (part) ops.addInto(s, part);
           }),
         );
+        for (const block of fresh) for (const s of block) s?.dispose();
       } else {
+        // The first step's contributions become the travelling gradients themselves.
         grads = fresh.map((block, r) => block.map((s) => s ?? ops.filled(g.n * kLocal * g.hk * g.d, 0, devices[r])));
-        fresh = fresh.map((block) => block.map(() => undefined));
       }
-      for (const block of fresh) for (const s of block) s?.dispose();
       fresh = [];
       // Transfers finish in the order they began (the previous gradients, then this step's K/V), both after
       // this step's compute was enqueued.
