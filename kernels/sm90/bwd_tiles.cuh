@@ -148,13 +148,39 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
   }
 }
 
+// Which key block, kv head and batch a block takes: the grid is (key blocks, kv heads, batch), and the hardware
+// starts blocks in the order of their linear index. By default the blocks go (batch, head)-major, so the blocks
+// running at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key blocks of
+// a head see the most queries, and head-major the last head's longest block starts near the end and runs on alone:
+// a model of the dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go in
+// chunks of KEY_CHUNK, (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few
+// blocks of each head at once. Measured (bench/NOTES.md B19): +3-7% at d = 128 / 256 for 103 key blocks per head or
+// fewer, but -1-3% with 128 or more (l = 16k), where the model puts the tail under 1% and the chunks cost L2 sharing:
+// hence head-major again from CHUNKED_BELOW key blocks per head.
+constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128;
+__device__ __forceinline__ void bwd_block_place(const FlashParams& p, int* key_block, int* kh, int* b) {
+  if (p.window_right < 0 || int(gridDim.x) >= CHUNKED_BELOW) {
+    *key_block = blockIdx.x;
+    *kh = blockIdx.y;
+    *b = blockIdx.z;
+    return;
+  }
+  const int blocks = gridDim.x, heads = gridDim.y * gridDim.z;
+  const int linear = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const int chunk0 = linear / (KEY_CHUNK * heads) * KEY_CHUNK, width = min(KEY_CHUNK, blocks - chunk0);
+  const int inside = linear - chunk0 * heads, bh = inside / width;
+  *key_block = chunk0 + (inside - bh * width);
+  *kh = bh % gridDim.y;
+  *b = bh / gridDim.y;
+}
+
 // The block's keys and steps, and its barriers initialized (by thread 0, then the whole block meets).
 template <class F>
 __device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
   BwdBlock<F> blk;
-  blk.j0 = blockIdx.x * F::BC;
-  blk.kh = blockIdx.y;
-  blk.b = blockIdx.z;
+  int key_block;
+  bwd_block_place(p, &key_block, &blk.kh, &blk.b);
+  blk.j0 = key_block * F::BC;
   blk.group = p.h / p.hk;
   int64_t i_lo, i_hi;
   flash::Mask(p).queries_for(blk.j0, min(blk.j0 + F::BC, p.lk) - 1, &i_lo, &i_hi);

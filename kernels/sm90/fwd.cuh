@@ -101,13 +101,17 @@ struct FwdSmem {
 };
 
 // One tile: query rows [i0, i_last] of one (batch, head) and the key blocks [nb_first, nb_last] they may see
-// (none when nb_first > nb_last: the rows see no key, and get o = 0, lse = -inf).
+// (none when nb_first > nb_last: the rows see no key, and get o = 0, lse = -inf). Tiles are aligned to the last
+// query row, so where BR does not divide lq the partial tile is the first one and i0 < 0: its rows before 0 are
+// zeros from TMA's out-of-bounds fill, computed and never stored. i_first = max(i0, 0) is its first real row.
 struct FwdTile {
-  int head, b, kh, i0, i_last, nb_first, nb_last;
+  int head, b, kh, i0, i_first, i_last, nb_first, nb_last;
   __device__ __forceinline__ bool has_keys() const { return nb_first <= nb_last; }
 };
 
-// The tiles of a call and their order: (batch, head) major, and within one the highest query block first. The
+// The tiles of a call and their order: (batch, head) major, and within one the highest query block first (the
+// longest under a causal mask, which is aligned to the bottom right like the tiles: the partial tile, the first,
+// then sees the fewest keys; aligned to the top it would be the last and see them all). The
 // host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit (claims past the last tile
 // stop below 2^31 + 2 * gridDim.x).
 template <int D>
@@ -122,10 +126,11 @@ struct FwdTiles {
     tile.head = bh % p.h;
     tile.b = bh / p.h;
     tile.kh = tile.head / (p.h / p.hk);
-    tile.i0 = (q_blocks - 1 - (t - bh * q_blocks)) * F::BR;
-    tile.i_last = min(tile.i0 + F::BR, p.lq) - 1;
+    tile.i_last = p.lq - 1 - (t - bh * q_blocks) * F::BR;
+    tile.i0 = tile.i_last + 1 - F::BR;
+    tile.i_first = max(tile.i0, 0);
     int64_t j_lo, j_hi;
-    flash::Mask(p).keys_for(tile.i0, tile.i_last, &j_lo, &j_hi);
+    flash::Mask(p).keys_for(tile.i_first, tile.i_last, &j_lo, &j_hi);
     tile.nb_first = int(j_lo / F::BC);
     tile.nb_last = j_hi >= j_lo ? int(j_hi / F::BC) : tile.nb_first - 1;
     return tile;
@@ -191,7 +196,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   constexpr int BC = F::BC, STAGES = F::STAGES;
   constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
   const flash::Mask mask(p);
-  const int head = tile.head, b = tile.b, i0 = tile.i0, i_last = tile.i_last;
+  const int head = tile.head, b = tile.b, i0 = tile.i0, i_first = tile.i_first, i_last = tile.i_last;
   const int nb_first = tile.nb_first, nb_last = tile.nb_last;
   const uint32_t sQ = sm.sQ, sK = sm.sK, sV = sm.sV;
   auto k_full = [&](int s) { return sm.k_full(s); };
@@ -239,7 +244,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
       for (int i = 0; i < NS; ++i) sc[i] *= c;
       c = 1.f;
     }
-    if (mask.tile_needs_mask(i0, i_last, j0, j0 + BC - 1)) {
+    if (mask.tile_needs_mask(i_first, i_last, j0, j0 + BC - 1)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         int lo, hi;
@@ -371,13 +376,13 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
       o_acc[4 * nt + 2 * r + 1] *= inv;
     }
     const int row = i0 + warp_row + g + r * 8;
-    if (t == 0 && row < p.lq) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
+    if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
   }
   // Each quad writes 16 contiguous bytes of a row per n8 block (32 in float32).
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = i0 + warp_row + g + r * 8;
-    if (row >= p.lq) continue;
+    if (row < 0) continue;  // rows of the partial first tile before row 0
     const int64_t at = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
 #pragma unroll
     for (int nt = 0; nt < D / 8; ++nt) {

@@ -1,0 +1,75 @@
+"""A/B of two kernel builds in one process: our forward and/or backward only (no peers), performance.md's grid
+(bf16, hidden 2048, n * l = 16384 tokens), the builds timed in alternating rounds so that clock and thermal drift
+fall on both alike. Prints TFLOP/s per round and build, the mean of the rounds and B's change over A, and checks that
+both builds give the same o (and dq, dk, dv) within bf16 rounding, so a faster wrong kernel cannot pass for a win.
+Usage: python3 ab.py A_BUILD B_BUILD [--pass fwd|bwd|both] [--dims 64] [--lengths 512,1024] [--causal both|yes|no]
+                     [--rounds 3]"""
+import argparse
+import os
+import sys
+
+import torch
+
+from flashk import Kernels, backward, forward
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'bench'))
+from peers import time_ms  # noqa: E402  (bench/peers.py: the timer `flash-attn bench` uses)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('a')
+    ap.add_argument('b')
+    ap.add_argument('--pass', dest='which', default='both', choices=['fwd', 'bwd', 'both'])
+    ap.add_argument('--dims', default='64,128,256')
+    ap.add_argument('--lengths', default='512,1024,2048,4096,8192,16384')
+    ap.add_argument('--causal', default='both', choices=['both', 'yes', 'no'])
+    ap.add_argument('--rounds', type=int, default=3)
+    args = ap.parse_args()
+    builds = {'A': Kernels(args.a), 'B': Kernels(args.b)}
+    passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
+    causals = {'both': (False, True), 'yes': (True,), 'no': (False,)}[args.causal]
+    print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds')
+    gains = []
+    for d in map(int, args.dims.split(',')):
+        for l in map(int, args.lengths.split(',')):
+            for causal in causals:
+                h, n = 2048 // d, 16384 // l
+                torch.manual_seed(0)
+                q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
+                scale, (wl, wr) = d ** -0.5, ((-1, 0) if causal else (-1, -1))
+                out = {}
+                for name, K in builds.items():
+                    o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
+                    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+                    acc, sd = torch.empty(n, l, h, d, device='cuda'), torch.empty(n, h, l, device='cuda')
+                    fwd = (lambda K=K, o=o, lse=lse: forward(K, q, k, v, scale, wl, wr, o, lse))
+                    bwd = (lambda K=K, o=o, lse=lse, dq=dq, dk=dk, dv=dv, acc=acc, sd=sd:
+                           backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd))
+                    fwd()
+                    bwd()
+                    out[name] = {'fwd': fwd, 'bwd': bwd, 'tensors': (o, dq, dk, dv)}
+                torch.cuda.synchronize()
+                names = ('o', 'dq', 'dk', 'dv') if 'bwd' in passes else ('o',)
+                diffs = [(x - y).float().abs().max().item() / max(y.float().abs().max().item(), 1e-30)
+                         for x, y in zip(out['A']['tensors'], out['B']['tensors'])][:len(names)]
+                flops = 4 * n * h * l * l * d * (0.5 if causal else 1.0)
+                for which in passes:
+                    mult = 1.0 if which == 'fwd' else 2.5
+                    tf = {'A': [], 'B': []}
+                    for _ in range(args.rounds):
+                        for name in ('A', 'B'):
+                            tf[name].append(mult * flops / time_ms(out[name][which], repeats=15, warmup=3) / 1e9)
+                    mean = {name: sum(v) / len(v) for name, v in tf.items()}
+                    gain = mean['B'] / mean['A'] - 1
+                    gains.append(gain)
+                    rounds = ' '.join(f'{a:.0f}/{b:.0f}' for a, b in zip(tf['A'], tf['B']))
+                    print(f'{which} d {d:3d} {"causal" if causal else "full  "} l {l:5d}: A {mean["A"]:6.1f} B '
+                          f'{mean["B"]:6.1f} TFLOP/s ({100 * gain:+5.1f}%)  rounds A/B {rounds}  '
+                          f'max rel |A-B| {" ".join(f"{nm} {x:.1e}" for nm, x in zip(names, diffs))}', flush=True)
+                del q, k, v, dout, out
+    print(f'mean change B over A: {100 * sum(gains) / len(gains):+.1f}% over {len(gains)} rows')
+
+
+if __name__ == '__main__':
+    main()
