@@ -13,17 +13,18 @@ BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTEN
 
 
 def time_ms(fn, repeats, warmup):
+    """Median of `repeats` launches' times. The launches go back to back with an event between two, as
+    `flash-attn bench` times its own (src/backend/cuda/timing.ts), and the host waits only at the end: waiting
+    after each launch would add the host's dispatch time (tens of microseconds for SDPA) to every one of them."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(repeats + 1)]
+    events[0].record()
+    for end in events[1:]:
         fn()
         end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    events[-1].synchronize()
+    return statistics.median(start.elapsed_time(end) for start, end in zip(events, events[1:]))
 
 
 def bench_case(case, dtype, repeats, warmup, input_sets):
