@@ -29,26 +29,15 @@ namespace flash90 {
 // Per head dim: query rows per step (BR). A consumer thread holds S^T and dP^T (BR / 2 registers each) beside
 // dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64. (80 rows at d = 128,
 // with dQ computed transposed, measured slower and spilled: bench/NOTES.md B8.)
-// PERSISTENT: blocks loop over items (bwd_tiles.cuh), which costs the producer warpgroup registers: 24 spill there, so
-// the consumers give 8 back (232 do not spill at d = 128; at d = 64 they spill, and d = 64 keeps one block per item).
 template <int D> struct BwdConfig90;
-template <> struct BwdConfig90<64> {
-  static constexpr int BR = 128, STAGES = 2, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
-  static constexpr bool PERSISTENT = false;
-};
-template <> struct BwdConfig90<128> {
-  static constexpr int BR = 64, STAGES = 2, PRODUCER_REGS = 32, CONSUMER_REGS = 232;
-  static constexpr bool PERSISTENT = true;
-};
+template <> struct BwdConfig90<64>  { static constexpr int BR = 128, STAGES = 2; };
+template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2; };
 
 template <int HEAD_DIM>
 struct Bwd90 {
   static constexpr int D = HEAD_DIM;
   static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES, DO_STAGES = STAGES;
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
-  // With PERSISTENT, one block per multiprocessor looping over items (bwd_tiles.cuh): the next item's copies
-  // overlap this one's end.
-  static constexpr bool PERSISTENT = BwdConfig90<HEAD_DIM>::PERSISTENT;
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band. dS has
@@ -76,7 +65,7 @@ struct Bwd90 {
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
   // than LAUNCH_REGS * THREADS in total the consumers wait forever (seen: 32 / 240 hung).
   static constexpr int LAUNCH_REGS = 65536 / THREADS / 8 * 8;
-  static constexpr int PRODUCER_REGS = BwdConfig90<HEAD_DIM>::PRODUCER_REGS, CONSUMER_REGS = BwdConfig90<HEAD_DIM>::CONSUMER_REGS;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
 };
@@ -192,14 +181,12 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
   // once warpgroup 0 has its first P^T (named barrier 2).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
-  // The dS buffers alternate over the block's steps of all its items: step st of this item is step g = step_base +
-  // st of the block, in buffer g & 1.
   const bool with_dq = p.dq_accum != 0;
-  if (blk.steps > 0) mbar_wait(blk.kv_full(), uint32_t(blk.kv_loads) & 1u);
+  if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = blk.stage(st), i0 = blk.row_of(st), g = blk.step_base + st;
-    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(g & 1);
-    mbar_wait(blk.full(s), blk.phase(st));
+    const int s = st % STAGES, i0 = blk.row_of(st);
+    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(st & 1);
+    mbar_wait(blk.full(s), (st / STAGES) & 1);
     if (st == 0 && w == 1) named_sync(2, F::CONSUMER_THREADS);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
@@ -260,7 +247,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     // row r at c ^ (r % 8)), for the dQ product that needs both warpgroups' keys, once both consumers' dQ of step
     // st - 2 has read the buffer. da[kk] is four 8 x 8 blocks (query columns 16 kk + 8 (q / 2), key rows warp_row +
     // 8 (q % 2)); lane 8 q + c addresses query 16 kk + 8 (q / 2) + c, key chunk warp_row / 8 + q % 2.
-    mbar_wait(ds_read(g & 1), uint32_t((g >> 1) & 1) ^ 1u);
+    mbar_wait(ds_read(st & 1), ((st >> 1) & 1) ^ 1);
     {
       const int q = lane / 8, c = lane % 8, query = 8 * (q / 2) + c;
       const uint32_t at = sdS + w * F::DS_BAND + query * 128 + (((warp_row / 8 + q % 2) ^ c) * 16);
@@ -268,7 +255,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       for (int kk = 0; kk < BR / 16; ++kk) stmatrix_x4_trans(at + kk * 16 * 128, da[kk]);
     }
     fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
-    mbar_arrive(ds_stored(g & 1));
+    mbar_arrive(ds_stored(st & 1));
 
     // dK_w += dS^T Q_i, then dQ of the step before (whose dS^T both consumers have stored by now, or soon).
     wgmma_fence();
@@ -281,39 +268,33 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       // dV first (its A registers, P^T, are then free for dQ's accumulators), then dQ behind dK.
       wgmma_wait<1>();
       fence_registers(dv);
-      mbar_wait(ds_stored((g - 1) & 1), uint32_t((g - 1) >> 1) & 1u);
-      issue_dq(dq, ds_tile((g - 1) & 1));
+      mbar_wait(ds_stored((st - 1) & 1), ((st - 1) >> 1) & 1);
+      issue_dq(dq, ds_tile((st - 1) & 1));
       wgmma_wait<1>();  // dK (groups complete in order)
       fence_registers(dk);
       mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
       wgmma_wait<0>();
       fence_registers(dq);
       add_dq(dq, st - 1);
-      mbar_arrive(ds_read((g - 1) & 1));
+      mbar_arrive(ds_read((st - 1) & 1));
     } else {
       wgmma_wait<0>();
       fence_registers(dv);
       fence_registers(dk);
       mbar_arrive(blk.empty(s));
-      if (st > 0) mbar_arrive(ds_read((g - 1) & 1));  // without dQ: the buffer is released unread
+      if (st > 0) mbar_arrive(ds_read((st - 1) & 1));  // without dQ: the buffer is released unread
     }
   }
-  // The last step's dQ. In a persistent block, K and V then go back to the producer for the block's next item (the
-  // dQ product is their last read), and the last dS buffer is released.
-  if (blk.steps > 0) {
-    const int last = blk.steps - 1, g = blk.step_base + last;
-    if (with_dq) {
-      float dq[32];
-      mbar_wait(ds_stored(g & 1), uint32_t(g >> 1) & 1u);
-      issue_dq(dq, ds_tile(g & 1));
-      wgmma_wait<0>();
-      fence_registers(dq);
-      if constexpr (F::PERSISTENT) mbar_arrive(blk.kv_empty());
-      add_dq(dq, last);
-    } else if constexpr (F::PERSISTENT) {
-      mbar_arrive(blk.kv_empty());
-    }
-    if constexpr (F::PERSISTENT) mbar_arrive(ds_read(g & 1));
+  // The last step's dQ.
+  if (blk.steps > 0 && with_dq) {
+    const int last = blk.steps - 1;
+    float dq[32];
+    mbar_wait(ds_stored(last & 1), (last >> 1) & 1);
+    issue_dq(dq, ds_tile(last & 1));
+    wgmma_wait<0>();
+    fence_registers(dq);
+    add_dq(dq, last);
+    if (lane == 0) bulk_wait_group<0>();  // the stage is read and the sums are in before the block ends
   }
 
   store_dk_dv<DT, D>(p, blk.b, blk.kh, key0 + warp_row + g, 0, t, dk, dv);  // dK_w (scaled) and dV_w

@@ -1,15 +1,12 @@
 // What the two Hopper backward kernels (bwd.cuh: d <= 128, bwd_wide.cuh: d = 256) share: the kernel's parameter,
 // one block's place in the problem and in shared memory, and the producer warpgroup that feeds the consumers.
 //
-// One item: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
-// (K_j, V_j once per item; then Q_i and dO_i per step into STAGES-deep rings, or dO into its one buffer once it is
-// free), and warp 1 copies the step's lse and D rows into shared memory. Steps walk every (query head of the GQA
-// group, query block that can see these keys). A layout with PERSISTENT runs min(items, multiprocessors) blocks that
-// each take items blockIdx.x, + gridDim.x, ...: the stage rings and barrier phases run on from item to item, so the
-// next item's Q / dO copies overlap this item's last steps, and its K / V copies the dK / dV stores (the consumers
-// free K / V through kv_empty once their last products have read them). Without it, one block per item.
+// One block: keys [j0, j0 + BC) of one (batch, kv head). Warpgroup 0 produces: one thread issues the TMA copies
+// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings, or dO into its one buffer once it is free),
+// and warp 1 copies the step's lse and D rows into shared memory. Steps walk every (query head of the GQA group,
+// query block that can see these keys).
 //
-// A layout F gives: D, BR (query rows per step), BC (keys per item), PERSISTENT, STAGES, DO_STAGES (STAGES, or 1: one dO
+// A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
 // CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
 // and the offsets OFF_K, OFF_V, OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
@@ -38,11 +35,9 @@ struct BwdArgs {
 extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
 
 // Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk.
-// step_base: the block's steps in its earlier items (the rings' stage and phase of step st are those of step_base +
-// st); kv_loads: its earlier items with steps (each loaded K / V once: the phase of kv_full and kv_empty).
 template <class F>
 struct BwdBlock {
-  int kh, b, j0, group, qb_first, blocks_per_head, steps, step_base, kv_loads;
+  int kh, b, j0, group, qb_first, blocks_per_head, steps;
   uint32_t base;
   __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
   __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
@@ -53,11 +48,6 @@ struct BwdBlock {
   __device__ __forceinline__ uint32_t empty(int s) const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * s); }
   // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
   __device__ __forceinline__ uint32_t do_empty() const { return base + F::OFF_BARRIERS + 8u * (1 + 2 * F::STAGES); }
-  // The consumers have finished reading K and V of this item (the producer may load the next item's).
-  __device__ __forceinline__ uint32_t kv_empty() const { return base + F::OFF_BARRIERS + 8u * (2 + 2 * F::STAGES); }
-  // Step st's place in the block's rings.
-  __device__ __forceinline__ int stage(int st) const { return (step_base + st) % F::STAGES; }
-  __device__ __forceinline__ uint32_t phase(int st) const { return uint32_t((step_base + st) / F::STAGES) & 1u; }
   __device__ __forceinline__ uint8_t* window() const {
     return flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem));
   }
@@ -67,38 +57,30 @@ struct BwdBlock {
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
 
-// Barriers in the window: kv_full, then per stage full, empty, then do_empty (used where dO has one buffer) and
-// kv_empty.
+// Barriers in the window: kv_full, then per stage full, empty, then do_empty where dO has one buffer.
 template <class F>
 constexpr int bwd_barrier_bytes() {
   static_assert(F::DO_STAGES == F::STAGES || F::DO_STAGES == 1, "dO: one buffer per stage, or one");
-  return (1 + 2 * F::STAGES + 2) * 8;
+  return (1 + 2 * F::STAGES + (F::DO_STAGES < F::STAGES ? 1 : 0)) * 8;
 }
 
-// Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages. A
-// block's first item loads K / V first; a later item loads its first step's Q / dO first, into a stage the consumers
-// freed a step before, and then waits for them to free K / V (after their last dQ product of the item before).
+// Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages.
 template <class F>
 __device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk) {
-  auto load_kv = [&] {
-    if (blk.kv_loads > 0) mbar_wait(blk.kv_empty(), uint32_t(blk.kv_loads - 1) & 1u);
-    mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
-    for (int band = 0; band < F::D / 64; ++band) {
-      tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
-      tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
-    }
-  };
-  if (blk.kv_loads == 0) load_kv();
+  mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
+  for (int band = 0; band < F::D / 64; ++band) {
+    tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+    tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
+  }
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = blk.stage(st), hq = blk.head_of(st), i0 = blk.row_of(st);
-    mbar_wait(blk.empty(s), blk.phase(st) ^ 1u);
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
     mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
     for (int band = 0; band < F::D / 64; ++band)
       tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
-    if constexpr (F::DO_STAGES < F::STAGES) mbar_wait(blk.do_empty(), uint32_t((blk.step_base + st) & 1) ^ 1u);
+    if constexpr (F::DO_STAGES < F::STAGES) mbar_wait(blk.do_empty(), (st & 1) ^ 1);
     for (int band = 0; band < F::D / 64; ++band)
       tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
-    if (st == 0 && blk.kv_loads > 0) load_kv();
   }
 }
 
@@ -108,8 +90,8 @@ template <class F>
 __device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const BwdBlock<F>& blk, int lane) {
   constexpr float LOG2E = 1.4426950408889634f;
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = blk.stage(st), hq = blk.head_of(st), i0 = blk.row_of(st);
-    mbar_wait(blk.empty(s), blk.phase(st) ^ 1u);
+    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
     const int64_t at0 = (int64_t(blk.b) * p.h + hq) * p.lq;
     for (int r = lane; r < F::BR; r += 32) {
       const int row = i0 + r;
@@ -166,76 +148,38 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
   }
 }
 
-// The items of a call, (key block, kv head, batch), and the order in which blocks take them: item `linear` of
-// `count`. By default (batch, head)-major, so the blocks running at once share each head's Q and dO in L2. Under a
-// causal mask (or any right edge) the first key blocks of a head see the most queries, and head-major the last head's
-// longest items start near the end and run on alone: a model of the dispatch put that tail at 5-8% of a causal
-// backward at l = 1k-8k. There the key blocks go in chunks of KEY_CHUNK, (batch, head)-major inside a chunk: roughly
-// longest first over the whole call, with a few items of each head at once. Measured (bench/NOTES.md B19): +3-7% at
-// d = 128 / 256 for 103 key blocks per head or fewer, but -1-3% with 128 or more (l = 16k), where the model puts the
-// tail under 1% and the chunks cost L2 sharing: hence head-major again from CHUNKED_BELOW key blocks per head.
+// Which key block, kv head and batch a block takes: the grid is (key blocks, kv heads, batch), and the hardware
+// starts blocks in the order of their linear index. By default the blocks go (batch, head)-major, so the blocks
+// running at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key blocks of
+// a head see the most queries, and head-major the last head's longest block starts near the end and runs on alone:
+// a model of the dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go in
+// chunks of KEY_CHUNK, (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few
+// blocks of each head at once. Measured (bench/NOTES.md B19): +3-7% at d = 128 / 256 for 103 key blocks per head or
+// fewer, but -1-3% with 128 or more (l = 16k), where the model puts the tail under 1% and the chunks cost L2 sharing:
+// hence head-major again from CHUNKED_BELOW key blocks per head.
 constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128;
-template <class F>
-struct BwdItems {
-  int key_blocks, heads, count;  // heads: kv heads x batch
-  __device__ __forceinline__ explicit BwdItems(const FlashParams& p)
-      : key_blocks((p.lk + F::BC - 1) / F::BC), heads(p.hk * p.n), count(key_blocks * heads) {}
-  __device__ __forceinline__ void place(const FlashParams& p, int linear, int* key_block, int* kh, int* b) const {
-    int bh;
-    if (!F::PERSISTENT && (p.window_right < 0 || key_blocks >= CHUNKED_BELOW)) {  // the grid's own order
-      *key_block = blockIdx.x;
-      *kh = blockIdx.y;
-      *b = blockIdx.z;
-      return;
-    }
-    if (p.window_right < 0 || key_blocks >= CHUNKED_BELOW) {
-      bh = linear / key_blocks;
-      *key_block = linear - bh * key_blocks;
-    } else {
-      const int chunk0 = linear / (KEY_CHUNK * heads) * KEY_CHUNK, width = min(KEY_CHUNK, key_blocks - chunk0);
-      const int inside = linear - chunk0 * heads;
-      bh = inside / width;
-      *key_block = chunk0 + (inside - bh * width);
-    }
-    *kh = bh % p.hk;
-    *b = bh / p.hk;
+__device__ __forceinline__ void bwd_block_place(const FlashParams& p, int* key_block, int* kh, int* b) {
+  if (p.window_right < 0 || int(gridDim.x) >= CHUNKED_BELOW) {
+    *key_block = blockIdx.x;
+    *kh = blockIdx.y;
+    *b = blockIdx.z;
+    return;
   }
-  // This block's first item and the stride to its next: with PERSISTENT, blockIdx.x and gridDim.x; otherwise the
-  // grid is (key blocks, kv heads, batch) and a block takes the one item of its linear index.
-  __device__ __forceinline__ int first() const {
-    return F::PERSISTENT ? int(blockIdx.x) : int(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z));
-  }
-  __device__ __forceinline__ int stride() const { return F::PERSISTENT ? int(gridDim.x) : count; }
-};
-
-// The block's window and barriers, initialized once (by thread 0, then the whole block meets).
-template <class F>
-__device__ __forceinline__ uint32_t bwd_block_init() {
-  const uint32_t base = (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u;
-  if (threadIdx.x == 0) {
-    BwdBlock<F> blk;
-    blk.base = base;
-    mbar_init(blk.kv_full(), 1);
-    for (int s = 0; s < F::STAGES; ++s) {
-      mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
-      mbar_init(blk.empty(s), F::CONSUMER_THREADS);
-    }
-    mbar_init(blk.do_empty(), F::CONSUMER_THREADS);
-    mbar_init(blk.kv_empty(), F::CONSUMER_THREADS);
-    F::init_own_barriers(base);
-    fence_barrier_init();
-  }
-  __syncthreads();
-  return base;
+  const int blocks = gridDim.x, heads = gridDim.y * gridDim.z;
+  const int linear = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const int chunk0 = linear / (KEY_CHUNK * heads) * KEY_CHUNK, width = min(KEY_CHUNK, blocks - chunk0);
+  const int inside = linear - chunk0 * heads, bh = inside / width;
+  *key_block = chunk0 + (inside - bh * width);
+  *kh = bh % gridDim.y;
+  *b = bh / gridDim.y;
 }
 
-// Item `linear`: its keys and steps; step_base and kv_loads carry the block's rings over from its earlier items.
+// The block's keys and steps, and its barriers initialized (by thread 0, then the whole block meets).
 template <class F>
-__device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, const BwdItems<F>& items, int linear,
-                                                uint32_t base, int step_base, int kv_loads) {
+__device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
   BwdBlock<F> blk;
   int key_block;
-  items.place(p, linear, &key_block, &blk.kh, &blk.b);
+  bwd_block_place(p, &key_block, &blk.kh, &blk.b);
   blk.j0 = key_block * F::BC;
   blk.group = p.h / p.hk;
   int64_t i_lo, i_hi;
@@ -243,62 +187,48 @@ __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, const BwdI
   blk.qb_first = i_lo <= i_hi ? int(i_lo / F::BR) : 0;
   blk.blocks_per_head = i_lo <= i_hi ? int(i_hi / F::BR) - blk.qb_first + 1 : 0;
   blk.steps = blk.blocks_per_head * blk.group;
-  blk.base = base;
-  blk.step_base = step_base;
-  blk.kv_loads = kv_loads;
+  blk.base = (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u;
+
+  if (threadIdx.x == 0) {
+    mbar_init(blk.kv_full(), 1);
+    for (int s = 0; s < F::STAGES; ++s) {
+      mbar_init(blk.full(s), 1 + 32);  // the TMA thread's expect_tx arrival + warp 1's 32 lanes
+      mbar_init(blk.empty(s), F::CONSUMER_THREADS);
+    }
+    if (F::DO_STAGES < F::STAGES) mbar_init(blk.do_empty(), F::CONSUMER_THREADS);
+    F::init_own_barriers(blk.base);
+    fence_barrier_init();
+  }
+  __syncthreads();
   return blk;
 }
 
-// Calls fn(blk) for each of this block's items, in order, with the rings' counts carried from item to item:
-// with PERSISTENT items blockIdx.x, + gridDim.x, ...; otherwise the block's one item, `only`. Items without steps are
-// passed only with `with_empty` (the consumers still write their dK / dV, zeros).
-template <class F, class Fn>
-__device__ __forceinline__ void bwd_for_items(const FlashParams& p, const BwdItems<F>& items, uint32_t base,
-                                              const BwdBlock<F>& only, bool with_empty, Fn fn) {
-  if constexpr (!F::PERSISTENT) {
-    if (with_empty || only.steps > 0) fn(only);
-  } else {
-    for (int linear = items.first(), step_base = 0, kv_loads = 0; linear < items.count; linear += items.stride()) {
-      const BwdBlock<F> blk = bwd_item<F>(p, items, linear, base, step_base, kv_loads);
-      if (blk.steps == 0 && !with_empty) continue;
-      fn(blk);
-      if (blk.steps > 0) {
-        step_base += blk.steps;
-        ++kv_loads;
-      }
-    }
+// Warpgroup 0's part of the block: gives its registers back, then thread 0 copies tiles and warp 1 copies rows.
+template <class F>
+__device__ __forceinline__ void bwd_produce(const BwdArgs& args, const BwdBlock<F>& blk) {
+  regs_decrease<F::PRODUCER_REGS>();
+  if (blk.steps == 0) return;
+  if (threadIdx.x == 0) {
+    prefetch_tensor_map(&args.q);
+    prefetch_tensor_map(&args.dout);
+    if (args.p.dq_accum != 0) prefetch_tensor_map(&args.dq_accum);
+    bwd_producer_tiles<F>(args, blk);
+  } else if (threadIdx.x / 32 == 1) {
+    bwd_producer_rows<F>(args.p, blk, threadIdx.x & 31);
   }
 }
 
-// A whole block of a Hopper backward kernel: set up once, then for each of its items warpgroup 0 produces (thread 0
-// copies tiles, warp 1 copies rows) and the consumer warpgroups run `consume(blk)` with CONSUMER_REGS registers each.
-// Every role walks the same items and carries the same counts. One branch per role: the form ptxas needs to give each
-// its own setmaxnreg register budget. A block of one item places it before the branch, under the launch's register
-// budget (placed inside, under the producer's 24, it spilled at d = 64).
+// A whole block of a Hopper backward kernel: set up, then warpgroup 0 produces and the consumer warpgroups run
+// `consume(blk)` with CONSUMER_REGS registers each. One branch per role: the form ptxas needs to give each its own
+// setmaxnreg register budget.
 template <class F, class Consume>
 __device__ __forceinline__ void bwd_block_run(const BwdArgs& args, Consume consume) {
-  const FlashParams& p = args.p;
-  const uint32_t base = bwd_block_init<F>();
-  const BwdItems<F> items(p);
-  BwdBlock<F> only{};
-  if constexpr (!F::PERSISTENT) only = bwd_item<F>(p, items, items.first(), base, 0, 0);
+  const BwdBlock<F> blk = bwd_block_begin<F>(args.p);
   if (threadIdx.x < 128) {
-    regs_decrease<F::PRODUCER_REGS>();
-    if (threadIdx.x == 0) {
-      prefetch_tensor_map(&args.q);
-      prefetch_tensor_map(&args.dout);
-      if (p.dq_accum != 0) prefetch_tensor_map(&args.dq_accum);
-      bwd_for_items<F>(p, items, base, only, false, [&](const BwdBlock<F>& blk) { bwd_producer_tiles<F>(args, blk); });
-    } else if (threadIdx.x / 32 == 1) {
-      bwd_for_items<F>(p, items, base, only, false,
-                       [&](const BwdBlock<F>& blk) { bwd_producer_rows<F>(p, blk, threadIdx.x & 31); });
-    }
+    bwd_produce<F>(args, blk);
   } else {
     regs_increase<F::CONSUMER_REGS>();
-    bwd_for_items<F>(p, items, base, only, true, consume);
-    // Each warp's lane 0 issued its dQ reductions: they have read their stages and added their sums before the
-    // block ends.
-    if ((threadIdx.x & 31) == 0) bulk_wait_group<0>();
+    consume(blk);
   }
 }
 

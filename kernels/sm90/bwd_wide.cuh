@@ -33,8 +33,6 @@ struct Bwd90Wide {
   static constexpr int D = HEAD_DIM, HALF = D / 2;  // HALF: one consumer's head-dim rows of dK^T, dV^T, dQ columns
   static constexpr int BR = 64, BC = 80, KEYS = BC / 2;  // KEYS: one consumer's keys in S and dP
   static constexpr int STAGES = 2, DO_STAGES = 1;
-  // One block per item: the consumer's phases start from 0, and its epilogue stages dK / dV where Q and dO live.
-  static constexpr bool PERSISTENT = false;
   static constexpr int CONSUMER_THREADS = 256, THREADS = 128 + CONSUMER_THREADS;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
   static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128;
@@ -197,7 +195,6 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
 #pragma unroll
     for (int i = 0; i < F::BC / 2; ++i) dvt[h][i] = dkt[h][i] = 0.f;
 
-  static_assert(!F::PERSISTENT, "the phases below are those of a block's only item");
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);

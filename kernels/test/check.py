@@ -291,10 +291,10 @@ def main():
                 (96, 128, 256, 4, 2, 100, 20, 200))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=700 + i, diag=diag)
     print(f'hopper backward edges: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
-    # The persistent Hopper backward (d = 128 compiled, so 72 < d <= 128): more items (key blocks x kv heads x batch)
-    # than an H100's 132 multiprocessors, so blocks take several items with their rings and barrier phases carried
-    # over, items without steps among them (a narrow window far left of a short q), chunked and head-major orders,
-    # GQA, and the deterministic backward's dq-free path.
+    # Large grids of the Hopper backward (d = 128 compiled, so 72 < d <= 128): more blocks (key blocks x kv heads x
+    # batch) than an H100's 132 multiprocessors, blocks without steps among them (a narrow window far left of a short
+    # q), the chunked and head-major block orders, GQA, and the deterministic backward's dq-free path. (Written for the
+    # persistent backward of bench/NOTES.md B20, where blocks took several of these items each.)
     for dtype in (torch.bfloat16, torch.float16):
         for i, (n, lq, lk, h, hk, d, wl, wr, det) in enumerate((
                 (2, 300, 4000, 8, 4, 128, 50, 0, False), (3, 3000, 3000, 6, 3, 128, -1, -1, False),
@@ -302,7 +302,7 @@ def main():
                 (2, 2100, 4300, 8, 4, 120, 700, 300, False))):
             run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed=900 + i, deterministic=det)
     determinism(K, torch.bfloat16, 2, 4500, 4500, 4, 2, 128, -1, 0, deterministic=True, runs=5)
-    print(f'persistent hopper backward: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
+    print(f'large hopper backward grids: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
           flush=True)
     # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 80 keys split
     # 40 per consumer in S and dP, query steps of 64, dK^T / dV^T split by head dim: the edges of either half (lk = 30:

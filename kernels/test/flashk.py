@@ -156,7 +156,7 @@ class Kernels:
         if gx == 0 or p.n == 0:
             return
         grid = (gx, p.hk, p.n)
-        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts: block b takes items b, b + blocks, ...
+        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts (a persistent backward: bench/NOTES.md B20)
             grid = (min(gx * p.hk * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))

@@ -54,7 +54,6 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
-      ...(headDim === 128 ? { persistent: true } : {}),  // as the real manifest: d = 128's blocks loop, d = 64's do not
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -249,7 +248,7 @@ test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel,
   assert.deepEqual(lines, [
     'flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 24x1x1',
     'flash-attn: cuda:0 bwd_pre flash_bwd_pre_bf16_d128 (sm_80) grid 19x4x2',
-    'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 24x1x1',
+    'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 3x4x2',
     'flash-attn: cuda:0 bwd_dq flash_bwd_dq_bf16_d128 (sm_80) grid 19x4x2',
   ]);
   const plan = explain(q, k, v);
@@ -330,7 +329,7 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_bwd_dq_bf16_d128']);
   const [pre, main, last] = launches;
-  assert.deepEqual(main.grid, [Math.ceil(lk / 128) * hk * n, 1, 1], 'persistent: a block per item while there are fewer items than multiprocessors');
+  assert.deepEqual(main.grid, [Math.ceil(lk / 128), hk, n]);
   assert.deepEqual([main.threads, main.sharedBytes, main.params.length], [384, HOPPER_BWD_SMEM, BWD90_ARGS_SIZE]);
   assert.equal(fake.functionAttributes.get('flash_bwd90_bf16_d128:8'), HOPPER_BWD_SMEM, 'opted in to its shared memory');
   assert.deepEqual([pre.grid, last.grid], [[Math.ceil(lq / 16), h, n], [Math.ceil(lq / 16), h, n]]);

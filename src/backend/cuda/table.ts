@@ -3,7 +3,7 @@
  * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
  * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
  * tensor maps, `keyTileRows` and (the backward) `queryTileRows` and `dqBoxRows`; `persistent` marks a kernel whose blocks loop
- * over the tiles (the Hopper forward, and the Hopper backward's d = 128 kernel).
+ * over the tiles (the Hopper forward).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,9 +54,8 @@ export interface KernelEntry {
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
   /**
-   * The blocks loop over the (rows, heads, n) tiles: launched one per multiprocessor, or one per tile if there are
-   * fewer tiles. The Hopper forward claims its tiles from a counter (FlashParams.tile_counter, zeroed before the
-   * launch); the Hopper backward's block b takes tiles b, b + blocks, ... and reads no counter.
+   * The blocks loop over the (rows, heads, n) tiles, claiming them from a counter (FlashParams.tile_counter,
+   * zeroed before the launch): launched one per multiprocessor, or one per tile if there are fewer tiles.
    */
   persistent?: boolean;
 }
