@@ -116,12 +116,11 @@ static_assert(DQ_BOX_COLS * 4 == 128, "a dq_accum box row is the 128-byte swizzl
 static_assert(DQ_BOX_BYTES % 1024 == 0, "each box of a stage starts on the swizzle's 1024-byte period");
 
 // This thread's share of a 64 x 64 float32 block of dQ in the accumulator layout (its warp's rows: g and g + 8 of
-// the warp's 16, columns 8 nt + 2 t and + 1 for nt < 8) into the warp's stage at `stage` (1024-byte aligned), then
-// added into dq_accum at rows [row0, row0 + 16) of (b, hq), columns [col0, col0 + 64). WAIT_FOR_STAGE: lane 0's
-// previous reductions are waited for (they may still read this stage); without it the caller knows the stage is free.
+// the warp's 16, columns 8 nt + 2 t and + 1 for nt < 8) into the warp's stage at `stage` (1024-byte aligned).
+// WAIT_FOR_STAGE: lane 0's previous reductions are waited for (they may still read this stage); without it the
+// caller knows the stage is free. flush_dq_block then adds the stage into dq_accum.
 template <bool WAIT_FOR_STAGE = true>
-__device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t stage, const float (&dq)[32], int b,
-                                                int hq, int row0, int col0, int lane) {
+__device__ __forceinline__ void stage_dq_block(uint32_t stage, const float (&dq)[32], int lane) {
   const int g = lane >> 2, t = lane & 3;
   if (WAIT_FOR_STAGE) {
     if (lane == 0) bulk_wait_group_read<0>();
@@ -137,7 +136,14 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
       flash::st_shared_f32x2(stage + (nt / 4) * DQ_BOX_BYTES + (g + 8 * r) * 128 + ((chunk ^ g) * 16) + (t & 1) * 8,
                              dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
     }
-  fence_proxy_async_smem();  // the stores above are read next by the copy engine (async proxy)
+}
+
+// The warp's staged block added into dq_accum at rows [row0, row0 + 16) of (b, hq), columns [col0, col0 + 64), by
+// lane 0's TMA reductions. Every lane first fences its stores to the stage (the copy engine reads through the async
+// proxy); the fence waits for them to complete.
+__device__ __forceinline__ void flush_dq_block(const BwdArgs& args, uint32_t stage, int b, int hq, int row0, int col0,
+                                               int lane) {
+  fence_proxy_async_smem();
   __syncwarp();
   if (lane == 0) {
 #pragma unroll
@@ -146,6 +152,14 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
         tma_reduce_add_4d(&args.dq_accum, stage + box * DQ_BOX_BYTES, col0 + DQ_BOX_COLS * box, row0, hq, b);
     bulk_commit_group();
   }
+}
+
+// Both: a block of dQ staged and added at once.
+template <bool WAIT_FOR_STAGE = true>
+__device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t stage, const float (&dq)[32], int b,
+                                                int hq, int row0, int col0, int lane) {
+  stage_dq_block<WAIT_FOR_STAGE>(stage, dq, lane);
+  flush_dq_block(args, stage, b, hq, row0, col0, lane);
 }
 
 // Which key block, kv head and batch a block takes: the grid is (key blocks, kv heads, batch), and the hardware
