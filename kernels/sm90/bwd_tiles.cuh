@@ -154,6 +154,14 @@ __device__ __forceinline__ void flush_dq_block(const BwdArgs& args, uint32_t sta
   }
 }
 
+// Both: a block of dQ staged and added at once.
+template <bool WAIT_FOR_STAGE = true>
+__device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t stage, const float (&dq)[32], int b,
+                                                int hq, int row0, int col0, int lane) {
+  stage_dq_block<WAIT_FOR_STAGE>(stage, dq, lane);
+  flush_dq_block(args, stage, b, hq, row0, col0, lane);
+}
+
 // Which key block, kv head and batch a block takes: the grid is (key blocks, kv heads, batch), and the hardware
 // starts blocks in the order of their linear index. By default the blocks go (batch, head)-major, so the blocks
 // running at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key blocks of

@@ -10,7 +10,7 @@
 //   P, dS -> shared memory, row-major by query (keys 0-63 and 64-79 in two 128-byte-swizzle bands)  -> barrier
 //   dV^T_w += dO_i^T P,  dK^T_w += Q_i^T dS   (M = head dim, N = 80 keys, K = 64 queries: A M-major, B N-major)
 //   dQ_i[:, 128 w : 128 w + 128] += dS K[:, 128 w : ...]   in two 64-column blocks, added into dq_accum by TMA
-//                                              reductions through per-warp stages (bwd_tiles.cuh's stage_dq_block)
+//                                              reductions through per-warp stages (bwd_tiles.cuh's reduce_dq_block)
 // 80 keys per block instead of 64 cut the Q / dO reads and the dQ additions per FLOP by a fifth (bench/NOTES.md B11).
 // Shared memory (K, V 80 KB; Q two stages, 64 KB; P, dS 32 KB; 16 KB of dQ stage after P) leaves room for one dO
 // buffer: the consumers free it once dV^T has read it (do_empty), so the next dO loads while dK^T and dQ run. P and
@@ -124,8 +124,6 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
   const uint32_t sdS = blk.base + F::OFF_DS;
   const uint32_t warp_stage = ((threadIdx.x - 128) / 32) * DQ_WARP_STAGE_BYTES;
   const uint64_t ds_rows = desc_k_major(sdS);
-  // The first block's reductions are issued behind the second block's product: their proxy fence waits for the
-  // staging stores, which queue behind the products' shared-memory reads (as in bwd.cuh).
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
     float dq[32];
@@ -136,13 +134,11 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
       Wgmma<64>::ss_kn(dq, desc_advance(ds_rows, (kk / 4) * F::PS_BAND + (kk % 4) * 32),
                        desc_advance(k_band_n, kk * 16 * 128), kk > 0, T());
     wgmma_commit();
-    if (c == 1) flush_dq_block(args, sQ + warp_stage, blk.b, hq, i0 + warp_row, F::HALF * w, lane);
     wgmma_wait<0>();
     fence_registers(dq);
     if (c == 0) named_sync(F::P_READ, F::CONSUMER_THREADS);
     const uint32_t stage = c == 0 ? sQ + warp_stage : blk.base + F::OFF_DQ + warp_stage;
-    stage_dq_block<false>(stage, dq, lane);
-    if (c == 1) flush_dq_block(args, stage, blk.b, hq, i0 + warp_row, F::HALF * w + 64, lane);
+    reduce_dq_block<false>(args, stage, dq, blk.b, hq, i0 + warp_row, F::HALF * w + 64 * c, lane);
   }
 }
 
