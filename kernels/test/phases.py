@@ -1,0 +1,57 @@
+"""Per-kernel device time of our backward (bwd_pre, bwd, bwd_dq; launched by flashk) beside SDPA's FlashAttention-2 and
+cuDNN backwards, from the PyTorch profiler: bf16, hidden 2048, n * l = 16k, d = 64 / 128 / 256, l = 512 .. 8192, causal
+and not. "idle" is the span of each iteration's kernels minus their sum (for ours it includes this harness's Python
+launch path). Usage (from kernels/test): python3 phases.py"""
+import torch
+from torch.profiler import profile, ProfilerActivity
+from torch.nn.attention import sdpa_kernel, SDPBackend
+from flashk import Kernels, backward, forward
+
+K = Kernels()
+ITERS = 10
+
+def prof(fn, label):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as pr:
+        for _ in range(ITERS):
+            fn()
+        torch.cuda.synchronize()
+    rows = []
+    for e in pr.key_averages():
+        t = getattr(e, 'device_time_total', None) or getattr(e, 'cuda_time_total', 0)
+        if t > 0 and e.count >= ITERS:
+            rows.append((t / ITERS, e.count // ITERS, e.key[:70]))
+    rows.sort(reverse=True)
+    tot = sum(r[0] for r in rows)
+    kern = sorted((e.time_range.start, e.time_range.end) for e in pr.events() if e.device_type.name == 'CUDA')
+    span = (kern[-1][1] - kern[0][0]) / ITERS if kern else 0
+    busy = sum(b - a for a, b in kern) / ITERS
+    print(f'{label}: total {tot:8.1f} us/iter, span {span:8.1f} us/iter, kernels {len(kern) // ITERS}/iter, '
+          f'idle {span - busy:6.1f} us/iter')
+    for t, c, k in rows[:6]:
+        print(f'    {t:8.1f} us x{c} {100*t/tot:5.1f}%  {k}')
+
+for d in (64, 128, 256):
+    for l in (512, 1024, 2048, 8192):
+        for causal in (False, True):
+            n, h = 16384 // l, 2048 // d
+            q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
+            o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
+            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+            acc, sd = torch.empty(n, l, h, d, device='cuda'), torch.empty(n, h, l, device='cuda')
+            wr = 0 if causal else -1
+            forward(K, q, k, v, d ** -0.5, -1, wr, o, lse)
+            tag = f'd{d} l{l} {"causal" if causal else "full"}'
+            prof(lambda: backward(K, q, k, v, o, lse, dout, d ** -0.5, -1, wr, dq, dk, dv, acc, sd), f'ours   {tag}')
+            qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (q, k, v))
+            for name, be in (('flash', SDPBackend.FLASH_ATTENTION), ('cudnn', SDPBackend.CUDNN_ATTENTION)):
+                try:
+                    with sdpa_kernel(be):
+                        out = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
+                        g = dout.transpose(1, 2)
+                        prof(lambda: torch.autograd.grad(out, (qt, kt, vt), g, retain_graph=True), f'{name:6s} {tag}')
+                except Exception as e:
+                    print(f'{name} {tag}: {e}'[:200])
+            del q, k, v, dout, o, lse, dq, dk, dv, acc, sd, qt, kt, vt
