@@ -7,6 +7,7 @@ import ctypes
 import json
 import math
 import os
+import types
 
 import torch
 
@@ -254,3 +255,18 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)
         else:
             K.launch(phase, dtype_name(q.dtype), p)
+
+
+def grid_problem(K, d, l, wr=-1):
+    """A problem of the standard grid (bf16, hidden 2048, n * l = 16384 tokens; window (-1, wr): causal with wr = 0)
+    with its forward run: q, k, v, dout, o, lse, the backward's outputs and workspaces, and run_backward()."""
+    n, h = 16384 // l, 2048 // d
+    t = types.SimpleNamespace(n=n, h=h, d=d, l=l)
+    t.q, t.k, t.v, t.dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
+    t.o, t.lse = torch.empty_like(t.q), torch.empty(n, h, l, device='cuda')
+    t.dq, t.dk, t.dv = torch.empty_like(t.q), torch.empty_like(t.k), torch.empty_like(t.v)
+    t.acc, t.sd = torch.empty(n, l, h, d, device='cuda'), torch.empty(n, h, l, device='cuda')
+    forward(K, t.q, t.k, t.v, d ** -0.5, -1, wr, t.o, t.lse)
+    t.run_backward = lambda: backward(K, t.q, t.k, t.v, t.o, t.lse, t.dout, d ** -0.5, -1, wr, t.dq, t.dk, t.dv,
+                                      t.acc, t.sd)
+    return t

@@ -5,7 +5,7 @@ launch path). Usage (from kernels/test): python3 phases.py"""
 import torch
 from torch.profiler import profile, ProfilerActivity
 from torch.nn.attention import sdpa_kernel, SDPBackend
-from flashk import Kernels, backward, forward
+from flashk import Kernels, grid_problem
 
 K = Kernels()
 ITERS = 10
@@ -36,22 +36,16 @@ def prof(fn, label):
 for d in (64, 128, 256):
     for l in (512, 1024, 2048, 8192):
         for causal in (False, True):
-            n, h = 16384 // l, 2048 // d
-            q, k, v, dout = (torch.randn(n, l, h, d, device='cuda', dtype=torch.bfloat16) for _ in range(4))
-            o, lse = torch.empty_like(q), torch.empty(n, h, l, device='cuda')
-            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-            acc, sd = torch.empty(n, l, h, d, device='cuda'), torch.empty(n, h, l, device='cuda')
-            wr = 0 if causal else -1
-            forward(K, q, k, v, d ** -0.5, -1, wr, o, lse)
+            t = grid_problem(K, d, l, 0 if causal else -1)
             tag = f'd{d} l{l} {"causal" if causal else "full"}'
-            prof(lambda: backward(K, q, k, v, o, lse, dout, d ** -0.5, -1, wr, dq, dk, dv, acc, sd), f'ours   {tag}')
-            qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (q, k, v))
+            prof(t.run_backward, f'ours   {tag}')
+            qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (t.q, t.k, t.v))
             for name, be in (('flash', SDPBackend.FLASH_ATTENTION), ('cudnn', SDPBackend.CUDNN_ATTENTION)):
                 try:
                     with sdpa_kernel(be):
                         out = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
-                        g = dout.transpose(1, 2)
+                        g = t.dout.transpose(1, 2)
                         prof(lambda: torch.autograd.grad(out, (qt, kt, vt), g, retain_graph=True), f'{name:6s} {tag}')
                 except Exception as e:
                     print(f'{name} {tag}: {e}'[:200])
-            del q, k, v, dout, o, lse, dq, dk, dv, acc, sd, qt, kt, vt
+            del t, qt, kt, vt
