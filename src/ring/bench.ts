@@ -94,14 +94,17 @@ export function benchInputs(device: string, s: { n: number; length: number; h: n
     const rows = Math.min(s.length, INPUT_TILE_ROWS);
     const rowElements = heads * s.d;
     const tile = encodeArray(normalSamples(s.n * rows * rowElements, seed), s.dtype);
-    const whole = s.dtype === 'float32' ? new Float32Array(s.n * s.length * rowElements) : new Uint16Array(s.n * s.length * rowElements);
+    // Copied as bytes: one code path for both element types.
+    const size = tile.BYTES_PER_ELEMENT, rowBytes = rowElements * size;
+    const from = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
+    const bytes = new Uint8Array(s.n * s.length * rowBytes);
     for (let b = 0; b < s.n; b++) {
-      const from = tile.subarray(b * rows * rowElements, (b + 1) * rows * rowElements);
+      const batchTile = from.subarray(b * rows * rowBytes, (b + 1) * rows * rowBytes);
       for (let row = 0; row < s.length; row += rows) {
-        const count = Math.min(rows, s.length - row) * rowElements;
-        whole.set(from.subarray(0, count) as never, (b * s.length + row) * rowElements);
+        bytes.set(batchTile.subarray(0, Math.min(rows, s.length - row) * rowBytes), (b * s.length + row) * rowBytes);
       }
     }
+    const whole = s.dtype === 'float32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
     return tensor(whole, [s.n, s.length, heads, s.d], { dtype: s.dtype, device });
   };
   return { q: make(s.h, 1), k: make(s.hk, 2), v: make(s.hk, 3), dout: make(s.h, 4) };

@@ -20,3 +20,21 @@ test('benchRing refuses inputs that are not the problem its options describe', a
   await assert.rejects(benchRing({ devices: cpuDevices(2), length: 64, h: 2, d: 8, repeats: 1, inputs }), ShapeError);
   for (const t of Object.values(inputs)) t.dispose();
 });
+
+test('benchInputs repeats its 4096-row tile along the sequence, different per batch item, in every dtype', async () => {
+  const [n, length, h, d] = [2, 4096 + 37, 1, 4];
+  const row = h * d;
+  for (const dtype of ['float32', 'bfloat16'] as const) {
+    const inputs = benchInputs('cpu:0', { n, length, h, hk: h, d, dtype });
+    const q = await inputs.q.data();
+    assert.equal(q.length, n * length * row);
+    for (let b = 0; b < n; b++) {
+      const at = (r: number) => Array.from(q.subarray((b * length + r) * row, (b * length + r + 1) * row));
+      for (const r of [4096, 4100, length - 1]) assert.deepEqual(at(r), at(r - 4096), `${dtype} batch ${b} row ${r}`);
+      assert.notDeepEqual(at(1), at(0), `${dtype} batch ${b}: rows differ inside the tile`);
+    }
+    const first = Array.from(q.subarray(0, length * row)), second = Array.from(q.subarray(length * row));
+    assert.notDeepEqual(first, second, `${dtype}: the batch items differ`);
+    for (const t of Object.values(inputs)) t.dispose();
+  }
+});
