@@ -154,15 +154,10 @@ class Kernels:
         ctypes.memmove(args.maps, maps, 640)
         args.p = p
         gx = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
-        if gx == 0 or p.n == 0:
-            return
-        grid = (gx, p.hk, p.n)
-        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts (a persistent backward: bench/NOTES.md B20)
-            grid = (min(gx * p.hk * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
         stream = torch.cuda.current_stream().cuda_stream
-        check(_cuda.cuLaunchKernel(fn, *grid, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
+        check(_cuda.cuLaunchKernel(fn, gx, p.hk, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
     def launch90(self, entry, q, k, v, p):

@@ -10,6 +10,7 @@ from flashk import Kernels, grid_problem
 K = Kernels()
 ITERS = 10
 
+
 def prof(fn, label):
     for _ in range(3):
         fn()
@@ -32,6 +33,7 @@ def prof(fn, label):
           f'idle {span - busy:6.1f} us/iter')
     for t, c, k in rows[:6]:
         print(f'    {t:8.1f} us x{c} {100*t/tot:5.1f}%  {k}')
+
 
 for d in (64, 128, 256):
     for l in (512, 1024, 2048, 8192):

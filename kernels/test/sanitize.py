@@ -8,10 +8,11 @@ from flashk import Kernels, backward, forward
 
 K = Kernels()
 dims = [int(x) for x in sys.argv[1:]] or [32, 59, 64, 96, 128, 160, 192, 224, 256]
+# (n, lq, lk, h, hk, window left, right); the last launches more backward blocks than an H100 has multiprocessors.
+SHAPES = ((1, 70, 90, 4, 2, -1, 0), (1, 90, 70, 4, 2, 5, 9), (2, 2200, 2200, 8, 4, -1, 0))
 for dtype in (torch.bfloat16,):
     for d in dims:
-        # The last shape launches more backward blocks than an H100 has multiprocessors.
-        for (n, lq, lk, h, hk, wl, wr) in ((1, 70, 90, 4, 2, -1, 0), (1, 90, 70, 4, 2, 5, 9), (2, 2200, 2200, 8, 4, -1, 0)):
+        for (n, lq, lk, h, hk, wl, wr) in SHAPES:
             q = torch.randn(n, lq, h, d, device='cuda').to(dtype)
             k = torch.randn(n, lk, hk, d, device='cuda').to(dtype)
             v = torch.randn(n, lk, hk, d, device='cuda').to(dtype)
@@ -25,4 +26,4 @@ for dtype in (torch.bfloat16,):
             backward(K, q, k, v, o, lse, dout, d ** -0.5, wl, wr, dq, dk, dv, acc, sd)
             backward(K, q, k, v, o, lse, dout, d ** -0.5, wl, wr, dq, dk, dv, acc, sd, deterministic=True)
 torch.cuda.synchronize()
-print('sanitize: launched', len(dims) * 3 * 7, 'kernels')
+print('sanitize: launched', len(dims) * len(SHAPES) * 7, 'kernels')

@@ -95,7 +95,7 @@ export function benchInputs(device: string, s: { n: number; length: number; h: n
     const rowElements = heads * s.d;
     const tile = encodeArray(normalSamples(s.n * rows * rowElements, seed), s.dtype);
     // Copied as bytes: one code path for both element types.
-    const size = tile.BYTES_PER_ELEMENT, rowBytes = rowElements * size;
+    const rowBytes = rowElements * tile.BYTES_PER_ELEMENT;
     const from = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
     const bytes = new Uint8Array(s.n * s.length * rowBytes);
     for (let b = 0; b < s.n; b++) {
