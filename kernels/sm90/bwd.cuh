@@ -22,6 +22,7 @@
 #pragma once
 #include "bwd_tiles.cuh"
 #include "../common/dtype.cuh"
+#include "epilogue.cuh"
 #include "wgmma_ops.cuh"
 
 namespace flash90 {
@@ -68,6 +69,7 @@ struct Bwd90 {
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
+  static_assert(staged_rows_bytes<D / 8>() <= DQ_WARP_STAGE_BYTES, "a warp's dK or dV rows fit its dQ stage");
 };
 
 // Key rows `key` and key + 8 of this thread's dK and dV accumulators (N columns from col0, two per n8 block of
@@ -312,10 +314,23 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     flush_dq();
     stage_dq(dq, last);
     flush_dq();
-    if (lane == 0) bulk_wait_group<0>();  // the stage is read and the sums are in before the block ends
   }
 
-  store_dk_dv<DT, D>(p, blk.b, blk.kh, key0 + warp_row + g, 0, t, dk, dv);  // dK_w (scaled) and dV_w
+  // dK_w (scaled) and dV_w. In 16-bit types through the warp's dQ stage (epilogue.cuh), once its last reduction has
+  // read it; float32 outputs straight from registers.
+  if (p.out_float32) {
+    store_dk_dv<DT, D>(p, blk.b, blk.kh, key0 + warp_row + g, 0, t, dk, dv);
+  } else {
+    if (lane == 0) bulk_wait_group_read<0>();
+    __syncwarp();
+    T* const dk_rows = reinterpret_cast<T*>(p.dk) + (int64_t(blk.b) * p.lk * p.hk + blk.kh) * p.d;
+    T* const dv_rows = reinterpret_cast<T*>(p.dv) + (int64_t(blk.b) * p.lk * p.hk + blk.kh) * p.d;
+    const int64_t key_stride = int64_t(p.hk) * p.d;
+    store_rows_staged<DT, D / 8>(dq_stage, dk, 0, p.softmax_scale, dk_rows, key_stride, key0 + warp_row, 0, p.lk, p.d,
+                                 lane);
+    store_rows_staged<DT, D / 8>(dq_stage, dv, 0, 1.f, dv_rows, key_stride, key0 + warp_row, 0, p.lk, p.d, lane);
+  }
+  if (lane == 0) bulk_wait_group<0>();  // the dQ reductions are in before the block ends
 }
 
 template <class DT, int D>

@@ -264,9 +264,12 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     mbar_arrive(blk.empty(s));
   }
 
-  if ((ct & 31) == 0) bulk_wait_group<0>();  // the stages are read and the sums are in before the block ends
+  // The staging tile covers the dQ stages in Q: their reductions must have read them. Whether the sums are in
+  // is waited for only at the end, behind the dK / dV stores.
+  if ((ct & 31) == 0) bulk_wait_group_read<0>();
   bwd_wide_write<DT, D>(p, blk, p.dv, dvt, 1.f, w, row, t);
   bwd_wide_write<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
+  if ((ct & 31) == 0) bulk_wait_group<0>();
 }
 
 template <class DT, int D>

@@ -24,6 +24,7 @@
 #include "params.h"
 #include "../common/mask.cuh"
 #include "../common/dtype.cuh"
+#include "epilogue.cuh"
 #include "ptx90.cuh"
 #include "wgmma_ops.cuh"
 
@@ -68,8 +69,14 @@ struct Fwd90 {
   static constexpr int BARRIERS_OFFSET = Q_BYTES + 2 * STAGES * KV_BYTES;
   static constexpr int BARRIERS = 6 + 4 * STAGES;
   static constexpr int SLOTS_OFFSET = BARRIERS_OFFSET + BARRIERS * 8;
+  // Then, where shared memory allows (not at d = 256), one stage per consumer warp through which it writes O, 64
+  // columns at a time (epilogue.cuh).
+  static constexpr int O_STAGE_BYTES = staged_rows_bytes<8>();
+  static constexpr int O_STAGES_OFFSET = (SLOTS_OFFSET + 2 * 4 + 127) / 128 * 128;
+  static constexpr int O_STAGES_END = O_STAGES_OFFSET + (CONSUMER_THREADS / 32) * O_STAGE_BYTES;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
-  static constexpr int SMEM_BYTES = SLOTS_OFFSET + 2 * 4 + 1024;
+  static constexpr bool STAGED_O = O_STAGES_END + 1024 <= 232448;
+  static constexpr int SMEM_BYTES = (STAGED_O ? O_STAGES_END : SLOTS_OFFSET + 2 * 4) + 1024;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
   // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
@@ -378,7 +385,16 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
     const int row = i0 + warp_row + g + r * 8;
     if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
   }
-  // Each quad writes 16 contiguous bytes of a row per n8 block (32 in float32).
+  // 16-bit O through the warp's stage where there is one: whole 128-byte lines per store.
+  if (F::STAGED_O && !p.out_float32) {
+    const uint32_t stage = sm.sQ + F::O_STAGES_OFFSET + (ct / 32) * F::O_STAGE_BYTES;
+    T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(b) * p.lq * p.h + head) * p.d;
+#pragma unroll
+    for (int band = 0; band < F::BANDS; ++band)
+      store_rows_staged<DT, 8>(stage, o_acc, 8 * band, 1.f, rows, int64_t(p.h) * p.d, i0 + warp_row, 0, p.lq, p.d, lane);
+    return;
+  }
+  // Else each quad writes 16 contiguous bytes of a row per n8 block (32 in float32).
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = i0 + warp_row + g + r * 8;

@@ -113,6 +113,14 @@ __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_by
 }
 
 // Four 8 x 8 16-bit matrices, each held by the warp in the mma.sync accumulator layout (lane l: row l / 4, columns
+// 2 (l % 4) and + 1, packed in one register): row r of matrix i goes to the 16 bytes at the address lane 8 i + r passes.
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&m)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(m[0]), "r"(m[1]),
+               "r"(m[2]), "r"(m[3])
+               : "memory");
+}
+
+// Four 8 x 8 16-bit matrices, each held by the warp in the mma.sync accumulator layout (lane l: row l / 4, columns
 // 2 (l % 4) and + 1, packed in one register), written transposed: column c of matrix i goes to the 16 bytes at the
 // address lane 8 i + c passes.
 __device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, const uint32_t (&m)[4]) {

@@ -129,7 +129,8 @@ test('each condition flipped alone falls back to the sm_80 forward, saying why',
     ['q unaligned', withPointers({ q: BASE.pointers.q + 8n }), /^q is not 16-byte aligned/],
     ['k unaligned', withPointers({ k: BASE.pointers.k + 2n }), /^k is not 16-byte aligned/],
     ['v unaligned', withPointers({ v: BASE.pointers.v + 4n }), /^v is not 16-byte aligned/],
-    ['o unaligned', withPointers({ o: BASE.pointers.o! + 4n }), /^o is not 8-byte aligned/],
+    ['o unaligned', withPointers({ o: BASE.pointers.o! + 4n }), /^o is not 16-byte aligned/],
+    ['o 8-byte aligned only', withPointers({ o: BASE.pointers.o! + 8n }), /^o is not 16-byte aligned/],
     ['lq = 0', withProblem({ lq: 0 }), /lq or lk is 0/],
     ['lk = 0', withProblem({ lk: 0 }), /lq or lk is 0/],
     ['shared memory over the limit (a 99 KB card reporting 9.0)', { ...BASE, sharedMemoryLimit: 99 * 1024 }, /flash_fwd90_bfloat16_d128 needs 164936 bytes of shared memory per block, and this device allows 101376/],
@@ -142,8 +143,8 @@ test('each condition flipped alone falls back to the sm_80 forward, saying why',
     assert.equal(path.arch, 'sm_80', name);
     if (path.arch === 'sm_80') assert.match(path.reason, expected, name);
   }
-  // 8 bytes is all o needs (a float32 pair).
-  assert.equal(chooseForward(withPointers({ o: BASE.pointers.o! + 8n })).arch, 'sm_90a');
+  // 16 bytes is all o needs (the 16-byte chunks the staged epilogue stores).
+  assert.equal(chooseForward(withPointers({ o: BASE.pointers.o! + 16n })).arch, 'sm_90a');
 });
 
 test('launchGrid: a persistent kernel gets one block per multiprocessor, or per tile if there are fewer tiles', () => {

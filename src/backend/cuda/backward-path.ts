@@ -24,7 +24,7 @@ const HOPPER_BACKWARD: HopperKernelSpec<Bwd90Map, 'dq' | 'dk' | 'dv'> = {
     dq_accum: { rows: 'lq', boxRows: 'dqBoxRows', elementBytes: 4 },
   },
   stored: ['dq', 'dk', 'dv'],
-  storeAlignment: 16,  // the d = 256 kernel writes dk, dv four columns at a time: 8 bytes (16-bit) or 16 (float32)
+  storeAlignment: 16,  // dk, dv in 16-byte chunks (16-bit: kernels/sm90/epilogue.cuh, and d = 256 in 8) or float32 fours
 };
 
 export interface BackwardPathInputs extends HopperPathInputs<Bwd90Map, 'dq' | 'dk' | 'dv'> {

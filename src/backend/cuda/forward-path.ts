@@ -15,7 +15,7 @@ const HOPPER_FORWARD: HopperKernelSpec<Fwd90Map, 'o'> = {
     v: { rows: 'lk', boxRows: 'keyTileRows' },
   },
   stored: ['o'],
-  storeAlignment: 8,  // o in pairs: 4 bytes (16-bit) or 8 (float32, ring attention)
+  storeAlignment: 16,  // o in 16-byte chunks (16-bit, kernels/sm90/epilogue.cuh) or pairs of 8 (float32, ring attention)
 };
 
 export interface ForwardPathInputs extends HopperPathInputs<Fwd90Map, 'o'> {

@@ -1,0 +1,56 @@
+// Accumulator tiles out to global memory through shared memory. A wgmma accumulator gives each thread two 4-byte
+// pairs per row and 8 columns: written straight from registers, a warp's store covers 16 bytes in each of 8 rows,
+// eight half-filled 32-byte sectors per instruction. Staged in shared memory first (stmatrix, eight rows of 16 bytes
+// per matrix), the warp reads it back 16 bytes a lane and writes whole 128-byte lines, an eighth of the store
+// instructions and no partial sectors.
+#pragma once
+#include "ptx90.cuh"
+
+namespace flash90 {
+
+// Bytes of a warp's stage for 16 rows of NT n8 blocks of 16-bit elements.
+template <int NT>
+constexpr int staged_rows_bytes() {
+  return 16 * NT * 16;
+}
+
+// Columns [8 nt0, 8 (nt0 + NT)) of a warp's 16 accumulator rows (this lane's rows g and g + 8, columns 8 nt + 2 t
+// and + 1 in acc[4 nt + 2 r + e], wgmma's m64 layout restricted to one warp) times `scale`, written as DT: the warp's
+// row r goes to dst[(row0 + r) * row_stride + col] where row_lo <= row0 + r < row_end and col < cols (cols a multiple
+// of 8, dst 16-byte aligned, row_stride a multiple of 8). nt0 must be known at compile time once the caller is
+// unrolled (acc is indexed by it). `stage` (16-byte aligned, staged_rows_bytes<NT>() long) is the warp's alone and
+// free on entry, and free again on return. In the stage, row r's 16-byte chunk c sits at chunk c ^ (r % 8): the
+// stmatrix rows of one matrix and the read-back of one row then fall in different banks.
+template <class DT, int NT, int NACC>
+__device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&acc)[NACC], int nt0, float scale,
+                                                  typename DT::T* dst, int64_t row_stride, int row0, int row_lo,
+                                                  int row_end, int cols, int lane) {
+  static_assert(NT % 8 == 0 && 4 * NT <= NACC, "whole 128-byte rows of 8 chunks, inside the accumulator");
+  constexpr int ROW_BYTES = NT * 16;
+  // stmatrix x4 over blocks nt, nt + 1: matrix i holds rows 8 (i % 2) .. + 7 of block nt + i / 2.
+  {
+    const int i = lane / 8, row = 8 * (i % 2) + lane % 8;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt += 2) {
+      uint32_t m[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int at = 4 * (nt0 + nt + q / 2) + 2 * (q % 2);
+        m[q] = DT::pack(acc[at] * scale, acc[at + 1] * scale);
+      }
+      stmatrix_x4(stage + row * ROW_BYTES + (((nt + i / 2) ^ (row % 8)) * 16), m);
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int k = 0; k < NT / 2; ++k) {
+    const int chunk = 32 * k + lane, r = chunk / NT, c = chunk % NT;
+    const uint4 v = flash::ld_shared_128(stage + r * ROW_BYTES + ((c ^ (r % 8)) * 16));
+    const int row = row0 + r, col = 8 * (nt0 + c);
+    if (row >= row_lo && row < row_end && col < cols)
+      *reinterpret_cast<uint4*>(dst + row * row_stride + col) = v;
+  }
+  __syncwarp();
+}
+
+}  // namespace flash90
