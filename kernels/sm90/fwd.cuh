@@ -308,6 +308,28 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   // turns run on across tiles (fwd_consumer starts them). Q is released to the producer once the tile's last
   // S = Q K_j^T has completed.
   const int my_turn = 1 + consumer, their_turn = 1 + (consumer + 1) % F::CONSUMERS;
+  // A warpgroup of the partial first tile whose rows all precede row 0 (d = 64's 192-row tiles at l = 512, 1024)
+  // computes nothing: it only keeps the barriers' counts and passes its turns (one per issue point below: the first
+  // S, each later key block, the last P V), and stores nothing.
+  if (nb_first <= nb_last && i0 + row0 + 63 < 0) {
+    mbar_wait(q_full, q_loads & 1);
+    ++q_loads;
+    for (int nb = nb_first, jt = it; nb <= nb_last; ++nb, ++jt) {
+      const int s = jt % STAGES;
+      named_sync(my_turn, 256);
+      named_arrive(their_turn, 256);
+      // Each release follows the stage's fill, so that it counts toward the phase that frees this fill.
+      mbar_wait(k_full(s), (jt / STAGES) & 1);
+      mbar_arrive(k_empty(s));
+      if (nb == nb_last) mbar_arrive(sm.q_empty());
+      mbar_wait(v_full(s), (jt / STAGES) & 1);
+      mbar_arrive(v_empty(s));
+    }
+    named_sync(my_turn, 256);
+    named_arrive(their_turn, 256);
+    it += nb_last - nb_first + 1;
+    return;
+  }
   if (nb_first <= nb_last) {
     mbar_wait(q_full, q_loads & 1);
     ++q_loads;
