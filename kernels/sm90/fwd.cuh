@@ -305,90 +305,100 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   // is packed: the registers an in-flight wgmma reads must not be rewritten (ptxas would serialize the wgmmas).
   // Ping-pong: the consumer warpgroups take turns issuing their matrix products (named barrier 1 + c is consumer
   // c's turn; it passes the turn to the next one), so one's products run while the others compute softmax. The
-  // turns run on across tiles (fwd_consumer starts them). Q is released to the producer once the tile's last
+  // turns run on across tiles (fwd_consumer starts them). Q is released to the producer once the warpgroup's last
   // S = Q K_j^T has completed.
   const int my_turn = 1 + consumer, their_turn = 1 + (consumer + 1) % F::CONSUMERS;
-  // A warpgroup of the partial first tile whose rows all precede row 0 (d = 64's 192-row tiles at l = 512, 1024)
-  // computes nothing: it only keeps the barriers' counts and passes its turns (one per issue point below: the first
-  // S, each later key block, the last P V), and stores nothing.
-  if (nb_first <= nb_last && i0 + row0 + 63 < 0) {
+  // This warpgroup's own last key block. Its 64 rows may see fewer blocks than the tile's last rows (under a right
+  // mask edge: the first rows of a causal tile) or none (the rows before row 0 of the partial first tile, e.g. one or
+  // two of d = 64's three warpgroups at l = 512, 1024): past w_last it computes nothing and only keeps the turns and
+  // the stages' barriers going.
+  // Without a right mask edge, only the partial first tile can differ (measured: computing it for every tile cost
+  // ~1% at l = 512).
+  int w_last = nb_last;
+  if (p.window_right >= 0 || i0 + row0 < 0) {
+    const int w_lo = max(i0 + row0, 0), w_hi = min(i0 + row0 + 63, i_last);
+    int64_t j_lo, j_hi;
+    mask.keys_for(w_lo, w_hi, &j_lo, &j_hi);
+    w_last = w_lo <= w_hi && j_hi >= j_lo ? max(nb_first - 1, min(nb_last, int(j_hi / BC))) : nb_first - 1;
+  }
+  if (nb_first <= nb_last) {
+    const int it0 = it;
     mbar_wait(q_full, q_loads & 1);
     ++q_loads;
-    for (int nb = nb_first, jt = it; nb <= nb_last; ++nb, ++jt) {
+    if (w_last >= nb_first) {
+      float sc[NS];
+      uint32_t pa[BC / 16][4];
+      float alpha[2];
+      const int s0 = it0 % STAGES;
+      mbar_wait(k_full(s0), (it0 / STAGES) & 1);
+      named_sync(my_turn, 256);
+      wgmma_fence();
+      issue_qk(sc, s0);
+      wgmma_commit();
+      named_arrive(their_turn, 256);
+      wgmma_wait<0>();
+      fence_registers(sc);
+      mbar_arrive(k_empty(s0));
+      if (nb_first == w_last) mbar_arrive(sm.q_empty());
+      softmax(sc, nb_first * BC, alpha);  // O is still 0: nothing to rescale
+      pack_p(sc, pa);
+      for (int nb = nb_first + 1, jt = it0 + 1; nb <= w_last; ++nb, ++jt) {
+        const int s = jt % STAGES, prev = (jt - 1) % STAGES;
+        // Both waits before the fence: a branch between the two issues would make ptxas fence again.
+        mbar_wait(k_full(s), (jt / STAGES) & 1);
+        mbar_wait(v_full(prev), ((jt - 1) / STAGES) & 1);
+        named_sync(my_turn, 256);
+        wgmma_fence();
+        issue_qk(sc, s);
+        wgmma_commit();
+        issue_pv(pa, prev);
+        wgmma_commit();
+        named_arrive(their_turn, 256);
+        wgmma_wait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
+        fence_registers(sc);
+        mbar_arrive(k_empty(s));
+        if (nb == w_last) mbar_arrive(sm.q_empty());
+        softmax(sc, nb * BC, alpha);
+        wgmma_wait<0>();
+        fence_registers(o_acc);
+        mbar_arrive(v_empty(prev));
+        pack_p(sc, pa);
+#pragma unroll
+        for (int nt = 0; nt < D / 8; ++nt) {
+          o_acc[4 * nt + 0] *= alpha[0];
+          o_acc[4 * nt + 1] *= alpha[0];
+          o_acc[4 * nt + 2] *= alpha[1];
+          o_acc[4 * nt + 3] *= alpha[1];
+        }
+      }
+      const int it_last = it0 + w_last - nb_first, last = it_last % STAGES;
+      mbar_wait(v_full(last), (it_last / STAGES) & 1);
+      named_sync(my_turn, 256);
+      wgmma_fence();
+      issue_pv(pa, last);
+      wgmma_commit();
+      named_arrive(their_turn, 256);
+      wgmma_wait<0>();
+      fence_registers(o_acc);
+      mbar_arrive(v_empty(last));
+    } else {
+      // No key block at all: the first S's turn, and Q released (after its fill, like the stages below).
+      mbar_arrive(sm.q_empty());
+      named_sync(my_turn, 256);
+      named_arrive(their_turn, 256);
+    }
+    // The key blocks past this warpgroup's last: one turn each (the others issue a product per block), and the
+    // stages released, each after its fill so that the arrival counts toward the phase that frees this fill.
+    for (int nb = w_last + 1, jt = it0 + (w_last + 1 - nb_first); nb <= nb_last; ++nb, ++jt) {
       const int s = jt % STAGES;
       named_sync(my_turn, 256);
       named_arrive(their_turn, 256);
-      // Each release follows the stage's fill, so that it counts toward the phase that frees this fill.
       mbar_wait(k_full(s), (jt / STAGES) & 1);
       mbar_arrive(k_empty(s));
-      if (nb == nb_last) mbar_arrive(sm.q_empty());
       mbar_wait(v_full(s), (jt / STAGES) & 1);
       mbar_arrive(v_empty(s));
     }
-    named_sync(my_turn, 256);
-    named_arrive(their_turn, 256);
-    it += nb_last - nb_first + 1;
-    return;
-  }
-  if (nb_first <= nb_last) {
-    mbar_wait(q_full, q_loads & 1);
-    ++q_loads;
-    float sc[NS];
-    uint32_t pa[BC / 16][4];
-    float alpha[2];
-    const int it0 = it, s0 = it0 % STAGES;
-    mbar_wait(k_full(s0), (it0 / STAGES) & 1);
-    named_sync(my_turn, 256);
-    wgmma_fence();
-    issue_qk(sc, s0);
-    wgmma_commit();
-    named_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_registers(sc);
-    mbar_arrive(k_empty(s0));
-    if (nb_first == nb_last) mbar_arrive(sm.q_empty());
-    softmax(sc, nb_first * BC, alpha);  // O is still 0: nothing to rescale
-    pack_p(sc, pa);
-    for (int nb = nb_first + 1, jt = it0 + 1; nb <= nb_last; ++nb, ++jt) {
-      const int s = jt % STAGES, prev = (jt - 1) % STAGES;
-      // Both waits before the fence: a branch between the two issues would make ptxas fence again.
-      mbar_wait(k_full(s), (jt / STAGES) & 1);
-      mbar_wait(v_full(prev), ((jt - 1) / STAGES) & 1);
-      named_sync(my_turn, 256);
-      wgmma_fence();
-      issue_qk(sc, s);
-      wgmma_commit();
-      issue_pv(pa, prev);
-      wgmma_commit();
-      named_arrive(their_turn, 256);
-      wgmma_wait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
-      fence_registers(sc);
-      mbar_arrive(k_empty(s));
-      if (nb == nb_last) mbar_arrive(sm.q_empty());
-      softmax(sc, nb * BC, alpha);
-      wgmma_wait<0>();
-      fence_registers(o_acc);
-      mbar_arrive(v_empty(prev));
-      pack_p(sc, pa);
-#pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt) {
-        o_acc[4 * nt + 0] *= alpha[0];
-        o_acc[4 * nt + 1] *= alpha[0];
-        o_acc[4 * nt + 2] *= alpha[1];
-        o_acc[4 * nt + 3] *= alpha[1];
-      }
-    }
-    const int it_last = it0 + nb_last - nb_first, last = it_last % STAGES;
-    it = it_last + 1;
-    mbar_wait(v_full(last), (it_last / STAGES) & 1);
-    named_sync(my_turn, 256);
-    wgmma_fence();
-    issue_pv(pa, last);
-    wgmma_commit();
-    named_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_registers(o_acc);
-    mbar_arrive(v_empty(last));
+    it = it0 + nb_last - nb_first + 1;
   }
 
   // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.
