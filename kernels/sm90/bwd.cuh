@@ -13,10 +13,10 @@
 //   dQ_{i-1} += dS_{i-1} K_j                                (wgmma, both operands in shared memory)
 // where each warpgroup computes one 64 x 64 block of dQ (d = 128: one half of the head dim; d = 64 with 128 query
 // rows: one half of the rows) over both warpgroups' keys and adds it into dq_accum by TMA reductions through its
-// warps' stages in shared memory (bwd_tiles.cuh's reduce_dq_block). It does so one step late, so that it never
-// waits for the other warpgroup's dS^T of the same step: besides the stages (a stage is refilled once both have
-// released it), the consumers meet only through two mbarriers per dS buffer (both stored it; both read it) and a
-// one-time start offset, and can run half a step apart.
+// warps' stages in shared memory (bwd_tiles.cuh's stage_dq_block and flush_dq_block). It does so one step late, so
+// that it never waits for the other warpgroup's dS^T of the same step: besides the stages (a stage is refilled once
+// both have released it), the consumers meet only through two mbarriers per dS buffer (both stored it; both read
+// it) and a one-time start offset, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
 // bwd_dq_det computes dq itself) the dQ products and reductions are skipped.
 #pragma once
@@ -50,7 +50,8 @@ struct Bwd90 {
   static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
   static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS buffers: one step's dQ reads overlap the next's writes
-  static constexpr int OFF_DQ = OFF_DS + 2 * DS_BYTES;  // per consumer warp, its dQ stage (reduce_dq_block)
+  // Per consumer warp, its dQ stage (stage_dq_block); at the end its dK and dV rows pass through it (epilogue.cuh).
+  static constexpr int OFF_DQ = OFF_DS + 2 * DS_BYTES;
   // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_LSE = OFF_DQ + (CONSUMER_THREADS / 32) * DQ_WARP_STAGE_BYTES;
   static_assert(OFF_DQ % 1024 == 0, "the dQ stages start on the 128-byte swizzle's 1024-byte period");
