@@ -195,45 +195,12 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // once warpgroup 0 has its first P^T (named barrier 2).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
   const bool with_dq = p.dq_accum != 0;
-  // The queries that may see this warpgroup's keys. In a step outside them (under a causal mask at d = 128, each
-  // head's first step for warpgroup 1, whose 64 keys all follow the step's 64 queries) P^T = 0 and dS^T = 0: the
-  // warpgroup skips its four products and stores zeros as its part of dS. A loop body of its own: with the products'
-  // issue under a branch ptxas adds wgmma fences (bench/NOTES.md, session 11).
-  int64_t seen_lo = 0, seen_hi = int64_t(p.lq) - 1;
-  if (key0 < p.lk) mask.queries_for(key0, min(key0 + 63, p.lk - 1), &seen_lo, &seen_hi);
   if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = st % STAGES, i0 = blk.row_of(st);
     const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(st & 1);
     mbar_wait(blk.full(s), (st / STAGES) & 1);
     if (st == 0 && w == 1) named_sync(2, F::CONSUMER_THREADS);
-    if (i0 + BR - 1 < seen_lo || i0 > seen_hi) {
-      flush_dq();
-      if (st == 0 && w == 0) named_arrive(2, F::CONSUMER_THREADS);
-      mbar_wait(ds_read(st & 1), ((st >> 1) & 1) ^ 1);
-      {
-        const int q = lane / 8, c = lane % 8, query = 8 * (q / 2) + c;
-        const uint32_t at = sdS + w * F::DS_BAND + query * 128 + (((warp_row / 8 + q % 2) ^ c) * 16);
-        const uint32_t zero[4] = {0u, 0u, 0u, 0u};
-#pragma unroll
-        for (int kk = 0; kk < BR / 16; ++kk) stmatrix_x4_trans(at + kk * 16 * 128, zero);
-      }
-      fence_proxy_async_smem();
-      mbar_arrive(ds_stored(st & 1));
-      mbar_arrive(blk.empty(s));  // nothing of stage s is read
-      if (st > 0 && with_dq) {
-        float dq[32];
-        mbar_wait(ds_stored((st - 1) & 1), ((st - 1) >> 1) & 1);
-        issue_dq(dq, ds_tile((st - 1) & 1));
-        wgmma_wait<0>();
-        fence_registers(dq);
-        stage_dq(dq, st - 1);
-        mbar_arrive(ds_read((st - 1) & 1));
-      } else if (st > 0) {
-        mbar_arrive(ds_read((st - 1) & 1));
-      }
-      continue;
-    }
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
     float sc[NS], dp[NS];
