@@ -61,7 +61,7 @@ struct Bwd90Wide {
   static_assert(DQ_STAGE_BYTES <= Q_BYTES, "a Q stage holds the warps' first blocks of dQ");
   static_assert(OFF_Q % 1024 == 0 && Q_BYTES % 1024 == 0 && OFF_DQ % 1024 == 0,
                 "the dQ stages (in the Q stages and at OFF_DQ) start on the 128-byte swizzle's 1024-byte period");
-  static_assert(SMEM_BYTES <= 232448, "the most shared memory a block may have on sm_90");
+  static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
   static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3, P_READ = 4;

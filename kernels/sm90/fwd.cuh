@@ -75,7 +75,7 @@ struct Fwd90 {
   static constexpr int O_STAGES_OFFSET = (SLOTS_OFFSET + 2 * 4 + 127) / 128 * 128;
   static constexpr int O_STAGES_END = O_STAGES_OFFSET + (CONSUMER_THREADS / 32) * O_STAGE_BYTES;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
-  static constexpr bool STAGED_O = O_STAGES_END + 1024 <= 232448;
+  static constexpr bool STAGED_O = O_STAGES_END + 1024 <= MAX_SMEM_BYTES;
   static constexpr int SMEM_BYTES = (STAGED_O ? O_STAGES_END : SLOTS_OFFSET + 2 * 4) + 1024;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles

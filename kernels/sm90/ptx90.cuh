@@ -1,5 +1,5 @@
 // Inline PTX for the sm_90a kernels: mbarriers, TMA tile loads, wgmma fences and shared-memory descriptors,
-// setmaxnreg. One function per instruction (or fixed instruction pair), nothing else.
+// setmaxnreg. One function per instruction (or fixed instruction pair), and the one hardware limit the layouts meet.
 #pragma once
 #include <stdint.h>
 #include "ptx.cuh"
@@ -7,6 +7,9 @@
 namespace flash90 {
 
 using flash::smem_addr;
+
+// The most dynamic shared memory a block may opt in to on sm_90 (227 KB).
+constexpr int MAX_SMEM_BYTES = 232448;
 
 // ---- mbarrier (shared::cta) ----
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
