@@ -18,7 +18,9 @@
 // P_{j-1} V_{j-1}; between the consumer warpgroups, named barriers make them take turns issuing products (ping-pong),
 // so one's softmax overlaps the other's products. setmaxnreg moves registers from the producer (which needs few)
 // to the consumers (which hold S, P and O).
-// At the end O / l is written (dtype, or float32 when out_float32) and lse = (m + log2 l) * ln2.
+// At the end lse = (m + log2 l) * ln2 and O / l are written; where O leaves from registers (DEFER_O), it is packed
+// to dtype and stored once the warpgroup's first product of its next tile has been issued, so that the stores
+// overlap that product (float32 output, out_float32, is stored at once).
 #pragma once
 #include <cuda.h>
 #include "params.h"
@@ -77,6 +79,11 @@ struct Fwd90 {
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
   static constexpr bool STAGED_O = O_STAGES_END + 1024 <= MAX_SMEM_BYTES;
   static constexpr int SMEM_BYTES = (STAGED_O ? O_STAGES_END : SLOTS_OFFSET + 2 * 4) + 1024;
+  // A tile's O is stored during the warpgroup's first product of its next tile only where it leaves from registers
+  // (d = 256: 64 stores a thread, half sectors each): +3-5% at l <= 1k and causal (bench/NOTES.md F11). The staged
+  // stores are an eighth as many, and deferred they cost 1-2% at d = 64 (they then meet the S product's operand reads
+  // in shared memory).
+  static constexpr bool DEFER_O = !STAGED_O;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
   // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
@@ -193,11 +200,22 @@ __device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<
   }
 }
 
-// A consumer warpgroup on one tile: its 64 query rows from first product to written output. `it` (key blocks
-// over the block's earlier tiles) and `q_loads` (Q tiles consumed) carry the barrier phases from tile to tile.
+template <class DT, int D>
+__device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTile& tile, const float (&o_acc)[D / 2],
+                                              const float (&m_run)[2], const float (&l_run)[2],
+                                              uint32_t (&o_packed)[D / 4]);
+template <class DT, int D>
+__device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
+                                                 const uint32_t (&o_packed)[D / 4]);
+
+// A consumer warpgroup on one tile: its 64 query rows from first product to written output. `it` (key blocks over
+// the block's earlier tiles) and `q_loads` (Q tiles consumed) carry the barrier phases from tile to tile. Under
+// DEFER_O, o_packed holds on entry the previous tile's O (of tile `pending`, when `store_pending`), stored once this
+// tile's first product is issued, and on return this tile's.
 template <class DT, int D>
 __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const FwdSmem<D>& sm, const FwdTile& tile,
-                                                  int& it, int& q_loads) {
+                                                  int& it, int& q_loads, uint32_t (&o_packed)[D / 4],
+                                                  FwdTile& pending, bool& store_pending) {
   using F = Fwd90<D>;
   using T = typename DT::T;
   constexpr int BC = F::BC, STAGES = F::STAGES;
@@ -221,6 +239,12 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
 #pragma unroll
   for (int i = 0; i < NO; ++i) o_acc[i] = 0.f;
+  auto write_pending = [&]() {
+    if constexpr (F::DEFER_O) {
+      if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
+      store_pending = false;
+    }
+  };
 
   // S = Q K^T from stage s: D / 16 steps of k16; a step moves 32 bytes along a band, four steps fill one band.
   // Descriptors are built once per tile and moved along it by constant offsets (desc_advance).
@@ -336,6 +360,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
       issue_qk(sc, s0);
       wgmma_commit();
       named_arrive(their_turn, 256);
+      write_pending();  // while S runs
       wgmma_wait<0>();
       fence_registers(sc);
       mbar_arrive(k_empty(s0));
@@ -383,6 +408,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
       mbar_arrive(v_empty(last));
     } else {
       // No key block at all: the first S's turn, and Q released (after its fill, like the stages below).
+      write_pending();
       mbar_arrive(sm.q_empty());
       named_sync(my_turn, 256);
       named_arrive(their_turn, 256);
@@ -399,8 +425,15 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
       mbar_arrive(v_empty(s));
     }
     it = it0 + nb_last - nb_first + 1;
+  } else {
+    write_pending();
   }
-
+  if constexpr (F::DEFER_O) {
+    fwd_pack_rows<DT, D>(p, tile, o_acc, m_run, l_run, o_packed);
+    pending = tile;
+    store_pending = !p.out_float32;
+    return;
+  }
   // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.
   float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(b) * p.h + head) * p.lq;
 #pragma unroll
@@ -445,6 +478,70 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
   }
 }
 
+// The epilogue under DEFER_O: lse written, O / l packed into o_packed for fwd_store_packed, and written now when it
+// is float32. o_packed is written whatever the output type: left unwritten on one path, the previous tile's packed O
+// would stay live through this whole tile (the forward spilled at d = 256; so it did with O normalized in place).
+template <class DT, int D>
+__device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTile& tile, const float (&o_acc)[D / 2],
+                                              const float (&m_run)[2], const float (&l_run)[2],
+                                              uint32_t (&o_packed)[D / 4]) {
+  const int ct = threadIdx.x - 128;
+  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
+  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
+  float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(tile.b) * p.h + tile.head) * p.lq;
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    inv[r] = l > 0.f ? 1.f / l : 0.f;
+    const int row = tile.i0 + warp_row + g + r * 8;
+    if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
+  }
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      o_packed[2 * nt + r] = DT::pack(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
+  if (!p.out_float32) return;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = tile.i0 + warp_row + g + r * 8;
+    if (row < 0) continue;  // rows of the partial first tile before row 0
+    float* const at = reinterpret_cast<float*>(p.o) + ((int64_t(tile.b) * p.lq + row) * p.h + tile.head) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      if (col < p.d)  // d is a multiple of 8 on this path: a pair is either all in or all out
+        *reinterpret_cast<float2*>(at + col) = make_float2(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
+    }
+  }
+}
+
+// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile, 4 bytes a
+// store (a quad writes 16 contiguous bytes of a row per n8 block).
+template <class DT, int D>
+__device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
+                                                 const uint32_t (&o_packed)[D / 4]) {
+  using T = typename DT::T;
+  const int ct = threadIdx.x - 128;
+  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
+  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
+  T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(tile.b) * p.lq * p.h + tile.head) * p.d;
+  const int64_t row_stride = int64_t(p.h) * p.d;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = tile.i0 + warp_row + g + r * 8;
+    if (row < 0) continue;  // rows of the partial first tile before row 0
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      if (col < p.d) *reinterpret_cast<uint32_t*>(rows + row * row_stride + col) = o_packed[2 * nt + r];
+    }
+  }
+}
+
 // A consumer warpgroup: every tile the producer hands it, until a number past the last tile. The last consumer
 // gives the first its first turn, once.
 template <class DT, int D>
@@ -453,13 +550,17 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem
   if ((threadIdx.x - 128) / 128 == F::CONSUMERS - 1) named_arrive(1, 256);
   const FwdTiles<D> tiles(p);
   int it = 0, q_loads = 0;
+  uint32_t o_packed[D / 4];
+  FwdTile pending;
+  bool store_pending = false;
   for (int k = 0;; ++k) {
     mbar_wait(sm.tile_full(k & 1), (k >> 1) & 1);
     const int t = int(flash::ld_shared_32(sm.tile_slot(k & 1)));
     mbar_arrive(sm.tile_empty(k & 1));
     if (t >= tiles.count) break;
-    fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads);
+    fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads, o_packed, pending, store_pending);
   }
+  if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
 }
 
 template <class DT, int D>
