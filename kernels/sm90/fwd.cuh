@@ -80,9 +80,8 @@ struct Fwd90 {
   static constexpr bool STAGED_O = O_STAGES_END + 1024 <= MAX_SMEM_BYTES;
   static constexpr int SMEM_BYTES = (STAGED_O ? O_STAGES_END : SLOTS_OFFSET + 2 * 4) + 1024;
   // A tile's O is stored during the warpgroup's first product of its next tile only where it leaves from registers
-  // (d = 256: 64 stores a thread, half sectors each): +3-5% at l <= 1k and causal (bench/NOTES.md F11). The staged
-  // stores are an eighth as many, and deferred they cost 1-2% at d = 64 (they then meet the S product's operand reads
-  // in shared memory).
+  // (d = 256, fwd_store_packed): +3-7% at l <= 1k and causal (bench/NOTES.md F11). The staged stores, deferred, cost
+  // 1-2% at d = 64 (they then meet the S product's operand reads in shared memory).
   static constexpr bool DEFER_O = !STAGED_O;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
@@ -519,12 +518,32 @@ __device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTil
   }
 }
 
-// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile, 4 bytes a
-// store (a quad writes 16 contiguous bytes of a row per n8 block).
+// A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]
+// becomes lane j's x[t]. Two butterfly steps, each swapping one bit of the lane index with the same bit of j.
+__device__ __forceinline__ void quad_transpose(uint32_t (&x)[4], int t) {
+#pragma unroll
+  for (int bit = 2; bit >= 1; bit >>= 1) {
+    const bool high = t & bit;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j & bit) continue;
+      const uint32_t recv = __shfl_xor_sync(0xffffffffu, high ? x[j] : x[j | bit], bit);
+      if (high)
+        x[j] = recv;
+      else
+        x[j | bit] = recv;
+    }
+  }
+}
+
+// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile. A quad holds
+// 16 bytes of its row per n8 block, 4 per lane; transposed over four blocks, each lane holds 16 contiguous bytes and
+// a quad writes 64 (a warp store: 8 rows x 2 whole sectors, where 4-byte stores wrote 8 half sectors; F13).
 template <class DT, int D>
 __device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
                                                  const uint32_t (&o_packed)[D / 4]) {
   using T = typename DT::T;
+  static_assert(D % 32 == 0, "groups of four n8 blocks");
   const int ct = threadIdx.x - 128;
   const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
   const int lane = ct & 31, g = lane >> 2, t = lane & 3;
@@ -533,11 +552,15 @@ __device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const Fwd
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = tile.i0 + warp_row + g + r * 8;
-    if (row < 0) continue;  // rows of the partial first tile before row 0
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      if (col < p.d) *reinterpret_cast<uint32_t*>(rows + row * row_stride + col) = o_packed[2 * nt + r];
+    for (int k = 0; k < D / 32; ++k) {
+      uint32_t x[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) x[j] = o_packed[2 * (4 * k + j) + r];
+      quad_transpose(x, t);  // every lane of the quad takes part, whatever its row
+      const int col = 8 * (4 * k + t);
+      if (row >= 0 && col < p.d)  // rows of the partial first tile before row 0 are not stored
+        *reinterpret_cast<uint4*>(rows + row * row_stride + col) = make_uint4(x[0], x[1], x[2], x[3]);
     }
   }
 }
