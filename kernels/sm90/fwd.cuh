@@ -18,8 +18,8 @@
 // P_{j-1} V_{j-1}; between the consumer warpgroups, named barriers make them take turns issuing products (ping-pong),
 // so one's softmax overlaps the other's products. setmaxnreg moves registers from the producer (which needs few)
 // to the consumers (which hold S, P and O).
-// At the end lse = (m + log2 l) * ln2 and O / l are written; where O leaves from registers (DEFER_O), it is packed
-// to dtype and stored once the warpgroup's first product of its next tile has been issued, so that the stores
+// At the end lse = (m + log2 l) * ln2 and O / l are written; where O leaves from registers (DEFER_O, d = 256), it is
+// packed to dtype and stored once the warpgroup has issued the first product of its next tile, so that the stores
 // overlap that product (float32 output, out_float32, is stored at once).
 #pragma once
 #include <cuda.h>
@@ -80,8 +80,9 @@ struct Fwd90 {
   static constexpr bool STAGED_O = O_STAGES_END + 1024 <= MAX_SMEM_BYTES;
   static constexpr int SMEM_BYTES = (STAGED_O ? O_STAGES_END : SLOTS_OFFSET + 2 * 4) + 1024;
   // A tile's O is stored during the warpgroup's first product of its next tile only where it leaves from registers
-  // (d = 256, fwd_store_packed): +3-7% at l <= 1k and causal (bench/NOTES.md F11). The staged stores, deferred, cost
-  // 1-2% at d = 64 (they then meet the S product's operand reads in shared memory).
+  // (d = 256, fwd_store_packed): +3-7% at l <= 1k and causal (bench/NOTES.md F11), and with 16-byte stores (F13) up to
+  // +20% more. The staged stores, deferred, cost 1-2% at d = 64 (they then meet the S product's operand reads in
+  // shared memory), and quad stores from registers in their place lost 0.8% at d = 64 / 128 (F14).
   static constexpr bool DEFER_O = !STAGED_O;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
@@ -199,18 +200,101 @@ __device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<
   }
 }
 
+// The epilogue under DEFER_O: lse written, O / l packed into o_packed for fwd_store_packed, and written now when it
+// is float32. o_packed is written whatever the output type: left unwritten on one path, the previous tile's packed O
+// would stay live through this whole tile (the forward spilled at d = 256; so it did with O normalized in place).
 template <class DT, int D>
 __device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTile& tile, const float (&o_acc)[D / 2],
                                               const float (&m_run)[2], const float (&l_run)[2],
-                                              uint32_t (&o_packed)[D / 4]);
+                                              uint32_t (&o_packed)[D / 4]) {
+  const int ct = threadIdx.x - 128;
+  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
+  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
+  float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(tile.b) * p.h + tile.head) * p.lq;
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    inv[r] = l > 0.f ? 1.f / l : 0.f;
+    const int row = tile.i0 + warp_row + g + r * 8;
+    if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
+  }
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      o_packed[2 * nt + r] = DT::pack(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
+  if (!p.out_float32) return;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = tile.i0 + warp_row + g + r * 8;
+    if (row < 0) continue;  // rows of the partial first tile before row 0
+    float* const at = reinterpret_cast<float*>(p.o) + ((int64_t(tile.b) * p.lq + row) * p.h + tile.head) * p.d;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      if (col < p.d)  // d is a multiple of 8 on this path: a pair is either all in or all out
+        *reinterpret_cast<float2*>(at + col) =
+            make_float2(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
+    }
+  }
+}
+
+// A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]
+// becomes lane j's x[t]. Two butterfly steps, each swapping one bit of the lane index with the same bit of j.
+__device__ __forceinline__ void quad_transpose(uint32_t (&x)[4], int t) {
+#pragma unroll
+  for (int bit = 2; bit >= 1; bit >>= 1) {
+    const bool high = t & bit;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j & bit) continue;
+      const uint32_t recv = __shfl_xor_sync(0xffffffffu, high ? x[j] : x[j | bit], bit);
+      if (high)
+        x[j] = recv;
+      else
+        x[j | bit] = recv;
+    }
+  }
+}
+
+// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile. A quad holds
+// 16 bytes of its row per n8 block, 4 per lane; transposed over four blocks, each lane holds 16 contiguous bytes and
+// a quad writes 64 (a warp store: 8 rows x 64 bytes, two whole sectors each where rows start on 32 bytes as at
+// d = 256, where 4-byte stores wrote 8 half sectors; F13).
 template <class DT, int D>
 __device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
-                                                 const uint32_t (&o_packed)[D / 4]);
+                                                 const uint32_t (&o_packed)[D / 4]) {
+  using T = typename DT::T;
+  static_assert(D % 32 == 0, "groups of four n8 blocks");
+  const int ct = threadIdx.x - 128;
+  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
+  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
+  T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(tile.b) * p.lq * p.h + tile.head) * p.d;
+  const int64_t row_stride = int64_t(p.h) * p.d;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = tile.i0 + warp_row + g + r * 8;
+#pragma unroll
+    for (int k = 0; k < D / 32; ++k) {
+      uint32_t x[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) x[j] = o_packed[2 * (4 * k + j) + r];
+      quad_transpose(x, t);  // every lane of the quad takes part, whatever its row
+      const int col = 8 * (4 * k + t);
+      if (row >= 0 && col < p.d)  // rows of the partial first tile before row 0 are not stored
+        *reinterpret_cast<uint4*>(rows + row * row_stride + col) = make_uint4(x[0], x[1], x[2], x[3]);
+    }
+  }
+}
 
 // A consumer warpgroup on one tile: its 64 query rows from first product to written output. `it` (key blocks over
 // the block's earlier tiles) and `q_loads` (Q tiles consumed) carry the barrier phases from tile to tile. Under
 // DEFER_O, o_packed holds on entry the previous tile's O (of tile `pending`, when `store_pending`), stored once this
-// tile's first product is issued, and on return this tile's.
+// tile's first product is issued (at once where this warpgroup issues none in this tile), and on return this tile's;
+// fwd_consumer stores the block's last.
 template <class DT, int D>
 __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const FwdSmem<D>& sm, const FwdTile& tile,
                                                   int& it, int& q_loads, uint32_t (&o_packed)[D / 4],
@@ -431,136 +515,52 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
     fwd_pack_rows<DT, D>(p, tile, o_acc, m_run, l_run, o_packed);
     pending = tile;
     store_pending = !p.out_float32;
-    return;
-  }
-  // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.
-  float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(b) * p.h + head) * p.lq;
+  } else {
+    static_assert(F::STAGED_O, "an O that is not deferred leaves through the warps' stages");
+    // Epilogue: O / l and lse. A row with no allowed key has l = 0: o = 0, lse = -inf.
+    float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(b) * p.h + head) * p.lq;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_run[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    for (int r = 0; r < 2; ++r) {
+      float l = l_run[r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      o_acc[4 * nt + 2 * r] *= inv;
-      o_acc[4 * nt + 2 * r + 1] *= inv;
+      for (int nt = 0; nt < D / 8; ++nt) {
+        o_acc[4 * nt + 2 * r] *= inv;
+        o_acc[4 * nt + 2 * r + 1] *= inv;
+      }
+      const int row = i0 + warp_row + g + r * 8;
+      if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
     }
-    const int row = i0 + warp_row + g + r * 8;
-    if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
-  }
-  // 16-bit O through the warp's stage where there is one: whole 128-byte lines per store.
-  if (F::STAGED_O && !p.out_float32) {
-    const uint32_t stage = sm.sQ + F::O_STAGES_OFFSET + (ct / 32) * F::O_STAGE_BYTES;
-    T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(b) * p.lq * p.h + head) * p.d;
+    // 16-bit O through the warp's stage: whole 128-byte lines per store.
+    if (F::STAGED_O && !p.out_float32) {
+      const uint32_t stage = sm.sQ + F::O_STAGES_OFFSET + (ct / 32) * F::O_STAGE_BYTES;
+      T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(b) * p.lq * p.h + head) * p.d;
 #pragma unroll
-    for (int band = 0; band < F::BANDS; ++band)
-      store_rows_staged<DT, 8>(stage, o_acc, 8 * band, 1.f, rows, int64_t(p.h) * p.d, i0 + warp_row, 0, p.lq, p.d, lane);
-    return;
-  }
-  // Else each quad writes 16 contiguous bytes of a row per n8 block (32 in float32).
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = i0 + warp_row + g + r * 8;
-    if (row < 0) continue;  // rows of the partial first tile before row 0
-    const int64_t at = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
-#pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      if (col >= p.d) continue;  // d is a multiple of 8 on this path: a pair is either all in or all out
-      const float x0 = o_acc[4 * nt + 2 * r], x1 = o_acc[4 * nt + 2 * r + 1];
-      if (p.out_float32)
-        *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.o) + at + col) = make_float2(x0, x1);
-      else
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.o) + at + col) = DT::pack(x0, x1);
+      for (int band = 0; band < F::BANDS; ++band)
+        store_rows_staged<DT, 8>(stage, o_acc, 8 * band, 1.f, rows, int64_t(p.h) * p.d, i0 + warp_row, 0, p.lq, p.d,
+                                 lane);
+      return;
     }
-  }
-}
-
-// The epilogue under DEFER_O: lse written, O / l packed into o_packed for fwd_store_packed, and written now when it
-// is float32. o_packed is written whatever the output type: left unwritten on one path, the previous tile's packed O
-// would stay live through this whole tile (the forward spilled at d = 256; so it did with O normalized in place).
-template <class DT, int D>
-__device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTile& tile, const float (&o_acc)[D / 2],
-                                              const float (&m_run)[2], const float (&l_run)[2],
-                                              uint32_t (&o_packed)[D / 4]) {
-  const int ct = threadIdx.x - 128;
-  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
-  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
-  float* lse = reinterpret_cast<float*>(p.lse) + (int64_t(tile.b) * p.h + tile.head) * p.lq;
-  float inv[2];
+    // Else float32 (ring attention's partial results): each quad writes 32 contiguous bytes of a row per n8 block.
+    // The 16-bit branch below is never taken while STAGED_O holds; it stays so that these kernels keep the exact
+    // code that was measured and checked (removing it changes their PTX).
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_run[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    inv[r] = l > 0.f ? 1.f / l : 0.f;
-    const int row = tile.i0 + warp_row + g + r * 8;
-    if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
-  }
+    for (int r = 0; r < 2; ++r) {
+      const int row = i0 + warp_row + g + r * 8;
+      if (row < 0) continue;  // rows of the partial first tile before row 0
+      const int64_t at = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
 #pragma unroll
-  for (int nt = 0; nt < D / 8; ++nt)
-#pragma unroll
-    for (int r = 0; r < 2; ++r)
-      o_packed[2 * nt + r] = DT::pack(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
-  if (!p.out_float32) return;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = tile.i0 + warp_row + g + r * 8;
-    if (row < 0) continue;  // rows of the partial first tile before row 0
-    float* const at = reinterpret_cast<float*>(p.o) + ((int64_t(tile.b) * p.lq + row) * p.h + tile.head) * p.d;
-#pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      if (col < p.d)  // d is a multiple of 8 on this path: a pair is either all in or all out
-        *reinterpret_cast<float2*>(at + col) = make_float2(o_acc[4 * nt + 2 * r] * inv[r], o_acc[4 * nt + 2 * r + 1] * inv[r]);
-    }
-  }
-}
-
-// A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]
-// becomes lane j's x[t]. Two butterfly steps, each swapping one bit of the lane index with the same bit of j.
-__device__ __forceinline__ void quad_transpose(uint32_t (&x)[4], int t) {
-#pragma unroll
-  for (int bit = 2; bit >= 1; bit >>= 1) {
-    const bool high = t & bit;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if (j & bit) continue;
-      const uint32_t recv = __shfl_xor_sync(0xffffffffu, high ? x[j] : x[j | bit], bit);
-      if (high)
-        x[j] = recv;
-      else
-        x[j | bit] = recv;
-    }
-  }
-}
-
-// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile. A quad holds
-// 16 bytes of its row per n8 block, 4 per lane; transposed over four blocks, each lane holds 16 contiguous bytes and
-// a quad writes 64 (a warp store: 8 rows x 2 whole sectors, where 4-byte stores wrote 8 half sectors; F13).
-template <class DT, int D>
-__device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
-                                                 const uint32_t (&o_packed)[D / 4]) {
-  using T = typename DT::T;
-  static_assert(D % 32 == 0, "groups of four n8 blocks");
-  const int ct = threadIdx.x - 128;
-  const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
-  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
-  T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(tile.b) * p.lq * p.h + tile.head) * p.d;
-  const int64_t row_stride = int64_t(p.h) * p.d;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = tile.i0 + warp_row + g + r * 8;
-#pragma unroll
-    for (int k = 0; k < D / 32; ++k) {
-      uint32_t x[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) x[j] = o_packed[2 * (4 * k + j) + r];
-      quad_transpose(x, t);  // every lane of the quad takes part, whatever its row
-      const int col = 8 * (4 * k + t);
-      if (row >= 0 && col < p.d)  // rows of the partial first tile before row 0 are not stored
-        *reinterpret_cast<uint4*>(rows + row * row_stride + col) = make_uint4(x[0], x[1], x[2], x[3]);
+      for (int nt = 0; nt < D / 8; ++nt) {
+        const int col = nt * 8 + 2 * t;
+        if (col >= p.d) continue;  // d is a multiple of 8 on this path: a pair is either all in or all out
+        const float x0 = o_acc[4 * nt + 2 * r], x1 = o_acc[4 * nt + 2 * r + 1];
+        if (p.out_float32)
+          *reinterpret_cast<float2*>(reinterpret_cast<float*>(p.o) + at + col) = make_float2(x0, x1);
+        else
+          *reinterpret_cast<uint32_t*>(reinterpret_cast<T*>(p.o) + at + col) = DT::pack(x0, x1);
+      }
     }
   }
 }
@@ -583,7 +583,9 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem
     if (t >= tiles.count) break;
     fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads, o_packed, pending, store_pending);
   }
-  if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
+  if constexpr (F::DEFER_O) {
+    if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
+  }
 }
 
 template <class DT, int D>

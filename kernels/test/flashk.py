@@ -141,7 +141,9 @@ class Kernels:
         dims = sorted(d for (ph, dt, d) in self.entries90 if ph == phase and dt == dtype_name(q.dtype))
         d = q.shape[3]
         fit = [x for x in dims if x >= d]
-        aligned = all(t.data_ptr() % 16 == 0 for t in (q, k, v, *more)) and o.data_ptr() % 8 == 0
+        # Mapped tensors on 16 bytes for TMA; the stored output (o, or dk for the backward) too: both kernels store
+        # 16-byte pieces, as forward-path.ts and backward-path.ts require.
+        aligned = all(t.data_ptr() % 16 == 0 for t in (q, k, v, *more, o))
         if not fit or d % 8 != 0 or not aligned or q.numel() == 0 or k.numel() == 0:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]

@@ -15,7 +15,7 @@ const HOPPER_FORWARD: HopperKernelSpec<Fwd90Map, 'o'> = {
     v: { rows: 'lk', boxRows: 'keyTileRows' },
   },
   stored: ['o'],
-  storeAlignment: 16,  // o in 16-byte chunks (16-bit, kernels/sm90/epilogue.cuh) or pairs of 8 (float32, ring attention)
+  storeAlignment: 16,  // o in 16-byte chunks (16-bit: epilogue.cuh, or fwd.cuh's quad stores) or pairs of 8 (float32)
 };
 
 export interface ForwardPathInputs extends HopperPathInputs<Fwd90Map, 'o'> {
