@@ -5,6 +5,7 @@ import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
+import { speedGoalLines } from './bench-goals.js';
 import { type PeerResults, peersAvailable, timePeers } from './peers.js';
 import { deviceTimer } from './device-timer.js';
 import { list } from './args.js';
@@ -117,6 +118,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     console.log(`flash-attn bench on ${args.device} (${kind} backend), ${args.dtype}, commit ${report.commit}, ${report.date}`);
     if (peers) console.log(`peers in the same run: PyTorch ${peers.info.torch} SDPA flash (FlashAttention-2) and cuDNN ${peers.info.cudnn} on ${peers.info.device}; ratios > 1 mean flash-attn is faster`);
     console.log(table(rows, unit, unitName, peers));
+    if (peers) console.log(['Against the goals (peer time / ours):', ...speedGoalLines(rows, peers)].join('\n'));
   }
   return 0;
 }
