@@ -1,8 +1,9 @@
-// Accumulator tiles out to global memory through shared memory. A wgmma accumulator gives each thread two 4-byte
-// pairs per row and 8 columns: written straight from registers, a warp's store covers 16 bytes in each of 8 rows,
-// eight half-filled 32-byte sectors per instruction. Staged in shared memory first (stmatrix, eight rows of 16 bytes
-// per matrix), the warp reads it back 16 bytes a lane and writes whole 128-byte lines, an eighth of the store
-// instructions and no partial sectors.
+// Accumulator tiles out to global memory. A wgmma accumulator gives each thread two 4-byte pairs per row and 8
+// columns: written straight from registers, a warp's store covers 16 bytes in each of 8 rows, eight half-filled
+// 32-byte sectors per instruction. Staged in shared memory first (stmatrix, eight rows of 16 bytes per matrix), the
+// warp reads it back 16 bytes a lane and writes whole 128-byte lines, an eighth of the store instructions and no
+// partial sectors. Where no shared memory is to spare, a transpose inside each quad gives every lane 16 contiguous
+// bytes (store_packed_rows_by_quads): a quarter of the instructions, whole 32-byte sectors.
 #pragma once
 #include "ptx90.cuh"
 
@@ -51,6 +52,53 @@ __device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&
       *reinterpret_cast<uint4*>(dst + row * row_stride + col) = v;
   }
   __syncwarp();
+}
+
+// A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]
+// becomes lane j's x[t]. Two butterfly steps, each swapping one bit of the lane index with the same bit of j.
+__device__ __forceinline__ void quad_transpose(uint32_t (&x)[4], int t) {
+#pragma unroll
+  for (int bit = 2; bit >= 1; bit >>= 1) {
+    const bool high = t & bit;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j & bit) continue;
+      const uint32_t recv = __shfl_xor_sync(0xffffffffu, high ? x[j] : x[j | bit], bit);
+      if (high)
+        x[j] = recv;
+      else
+        x[j | bit] = recv;
+    }
+  }
+}
+
+// Without a stage: a warp's 16 accumulator rows, already packed as DT pairs (pk[2 nt + r]: this lane's row g + 8 r,
+// columns 8 nt + 2 t and + 1), straight from registers. A quad holds 16 bytes of its row per n8 block, 4 per lane;
+// transposed over four blocks, each lane holds 16 contiguous bytes and a quad writes 64 (a warp store: 8 rows x 64
+// bytes, two whole sectors each where rows start on 32 bytes, where 4-byte stores wrote 8 half sectors). The warp's
+// row r goes to dst[(row0 + r) * row_stride + col] where row0 + r >= 0 and col < cols (cols a multiple of 8, dst
+// 16-byte aligned, row_stride a multiple of 8); rows past the end are the caller's to avoid. Every lane must call.
+// cols is taken by reference and read at each store, as in the kernel this was measured in (the forward passes p.d;
+// taken by value, the d = 256 forward's code changed).
+template <class DT, int NPK>
+__device__ __forceinline__ void store_packed_rows_by_quads(const uint32_t (&pk)[NPK], typename DT::T* dst,
+                                                           int64_t row_stride, int row0, const int& cols, int lane) {
+  static_assert(NPK % 16 == 0, "groups of four n8 blocks of two rows");
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + g + r * 8;
+#pragma unroll
+    for (int k = 0; k < NPK / 8; ++k) {
+      uint32_t x[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) x[j] = pk[2 * (4 * k + j) + r];
+      quad_transpose(x, t);  // every lane of the quad takes part, whatever its row
+      const int col = 8 * (4 * k + t);
+      if (row >= 0 && col < cols)  // rows before 0: the forward's partial first tile
+        *reinterpret_cast<uint4*>(dst + row * row_stride + col) = make_uint4(x[0], x[1], x[2], x[3]);
+    }
+  }
 }
 
 }  // namespace flash90

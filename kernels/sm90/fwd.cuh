@@ -242,52 +242,16 @@ __device__ __forceinline__ void fwd_pack_rows(const FlashParams& p, const FwdTil
   }
 }
 
-// A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]
-// becomes lane j's x[t]. Two butterfly steps, each swapping one bit of the lane index with the same bit of j.
-__device__ __forceinline__ void quad_transpose(uint32_t (&x)[4], int t) {
-#pragma unroll
-  for (int bit = 2; bit >= 1; bit >>= 1) {
-    const bool high = t & bit;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if (j & bit) continue;
-      const uint32_t recv = __shfl_xor_sync(0xffffffffu, high ? x[j] : x[j | bit], bit);
-      if (high)
-        x[j] = recv;
-      else
-        x[j | bit] = recv;
-    }
-  }
-}
-
-// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile. A quad holds
-// 16 bytes of its row per n8 block, 4 per lane; transposed over four blocks, each lane holds 16 contiguous bytes and
-// a quad writes 64 (a warp store: 8 rows x 64 bytes, two whole sectors each where rows start on 32 bytes as at
-// d = 256, where 4-byte stores wrote 8 half sectors; F13).
+// The deferred store (DEFER_O): a consumer thread's rows of 16-bit O, packed at the end of their tile, 16 bytes a
+// lane (epilogue.cuh; F13).
 template <class DT, int D>
 __device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const FwdTile& tile,
                                                  const uint32_t (&o_packed)[D / 4]) {
   using T = typename DT::T;
-  static_assert(D % 32 == 0, "groups of four n8 blocks");
   const int ct = threadIdx.x - 128;
   const int warp_row = warp_uniform(ct / 128) * 64 + ((ct / 32) % 4) * 16;
-  const int lane = ct & 31, g = lane >> 2, t = lane & 3;
   T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(tile.b) * p.lq * p.h + tile.head) * p.d;
-  const int64_t row_stride = int64_t(p.h) * p.d;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = tile.i0 + warp_row + g + r * 8;
-#pragma unroll
-    for (int k = 0; k < D / 32; ++k) {
-      uint32_t x[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) x[j] = o_packed[2 * (4 * k + j) + r];
-      quad_transpose(x, t);  // every lane of the quad takes part, whatever its row
-      const int col = 8 * (4 * k + t);
-      if (row >= 0 && col < p.d)  // rows of the partial first tile before row 0 are not stored
-        *reinterpret_cast<uint4*>(rows + row * row_stride + col) = make_uint4(x[0], x[1], x[2], x[3]);
-    }
-  }
+  store_packed_rows_by_quads<DT>(o_packed, rows, int64_t(p.h) * p.d, tile.i0 + warp_row, p.d, ct & 31);
 }
 
 // A consumer warpgroup on one tile: its 64 query rows from first product to written output. `it` (key blocks over

@@ -5,7 +5,7 @@ import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
-import { speedGoalLines } from './bench-goals.js';
+import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerResults, peersAvailable, timePeers } from './peers.js';
 import { deviceTimer } from './device-timer.js';
 import { list } from './args.js';
@@ -53,7 +53,7 @@ function machine(device: string, peerInfo?: PeerResults['info']): Record<string,
   };
 }
 
-const ratio = (ours: number, theirs: number | undefined) => (theirs ? (theirs / ours).toFixed(2) : '-');
+const ratio = (ours: number, theirs: number | undefined) => printedRatio(ours, theirs) ?? '-';
 
 function table(rows: BenchRow[], unit: number, unitName: string, peers?: PeerResults): string {
   const head = ['n', 'l', 'h', 'd', 'causal', 'fwd ms', `fwd ${unitName}`, 'bwd ms', `bwd ${unitName}`];

@@ -25,24 +25,33 @@ export const SPEED_GOALS: readonly SpeedGoal[] = [
   { column: 'bwd/cuDNN', peer: 'cudnn', pass: 'bwd', atLeast: 1.0, fromLength: 2048 },
 ];
 
+/** Peer time / our time as the table prints it (two decimals), or undefined where the peer has no time. */
+export function printedRatio(ours: number, theirs: number | undefined): string | undefined {
+  return theirs && ours > 0 ? (theirs / ours).toFixed(2) : undefined;
+}
+
 const rowName = (r: BenchRow) => `d=${r.d} l=${r.l}${r.causal ? ' causal' : ''}`;
 
 /** The summary lines, one per goal; a goal no row with a peer time falls under gets none. */
-export function speedGoalLines(rows: readonly BenchRow[], peers: PeerResults, goals: readonly SpeedGoal[] = SPEED_GOALS): string[] {
+export function speedGoalLines(
+  rows: readonly BenchRow[],
+  peers: PeerResults,
+  goals: readonly SpeedGoal[] = SPEED_GOALS,
+): string[] {
   const lines: string[] = [];
   for (const goal of goals) {
     const held: { row: BenchRow; ratio: number }[] = [];
     rows.forEach((row, i) => {
-      const theirs = peers.cases[i]?.[goal.peer][`${goal.pass}Ms`];
       const ours = goal.pass === 'fwd' ? row.fwdMs : row.bwdMs;
-      if (row.l < goal.fromLength || !theirs || !(ours > 0)) return;
-      held.push({ row, ratio: Number((theirs / ours).toFixed(2)) });
+      const printed = printedRatio(ours, peers.cases[i]?.[goal.peer][`${goal.pass}Ms`]);
+      if (row.l >= goal.fromLength && printed !== undefined) held.push({ row, ratio: Number(printed) });
     });
     if (held.length === 0) continue;
     const ratios = held.map((x) => x.ratio);
     const below = held.filter((x) => x.ratio < goal.atLeast);
     const scope = goal.fromLength > 0 ? ` where l >= ${goal.fromLength}` : '';
-    const misses = below.length === 0 ? '' : `; below: ${below.map((x) => `${rowName(x.row)} ${x.ratio.toFixed(2)}`).join(', ')}`;
+    const named = below.map((x) => `${rowName(x.row)} ${x.ratio.toFixed(2)}`);
+    const misses = below.length === 0 ? '' : `; below: ${named.join(', ')}`;
     lines.push(
       `${goal.column}${scope}: ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}, ` +
         `>= ${goal.atLeast.toFixed(1)} in ${held.length - below.length} of ${held.length} rows${misses}`,
