@@ -203,6 +203,7 @@ async function main() {
         ...(shape.keyTileRows === undefined ? {} : { keyTileRows: shape.keyTileRows }),
         ...(shape.queryTileRows === undefined ? {} : { queryTileRows: shape.queryTileRows }),
         ...(shape.dqBoxRows === undefined ? {} : { dqBoxRows: shape.dqBoxRows }),
+        ...(shape.outBoxRows === undefined ? {} : { outBoxRows: shape.outBoxRows }),
         ...(shape.persistent === true ? { persistent: true } : {}),
         registers: info.registers,
       });

@@ -9,8 +9,9 @@ template <int D>
 static void describe() {
   using F = flash90::Fwd90<D>;
   std::printf("{\"phase\":\"fwd\",\"name\":\"fwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
-              "\"tileRows\":%d,\"keyTileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"persistent\":true}\n",
-              D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC);
+              "\"tileRows\":%d,\"keyTileRows\":%d,\"outBoxRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\","
+              "\"persistent\":true}\n",
+              D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC, flash90::O_BOX_ROWS);
 }
 
 // The backward's main pass: one block per BC keys of a (batch, kv head); q and dout boxes of BR rows; dq_accum

@@ -16,32 +16,38 @@ constexpr int staged_rows_bytes() {
 }
 
 // Columns [8 nt0, 8 (nt0 + NT)) of a warp's 16 accumulator rows (this lane's rows g and g + 8, columns 8 nt + 2 t
-// and + 1 in acc[4 nt + 2 r + e], wgmma's m64 layout restricted to one warp) times `scale`, written as DT: the warp's
-// row r goes to dst[(row0 + r) * row_stride + col] where row_lo <= row0 + r < row_end and col < cols (cols a multiple
-// of 8, dst 16-byte aligned, row_stride a multiple of 8). nt0 must be known at compile time once the caller is
-// unrolled (acc is indexed by it). `stage` (16-byte aligned, staged_rows_bytes<NT>() long) is the warp's alone and
-// free on entry, and free again on return. In the stage, row r's 16-byte chunk c sits at chunk c ^ (r % 8): the
-// stmatrix rows of one matrix and the read-back of one row then fall in different banks.
+// and + 1 in acc[4 nt + 2 r + e], wgmma's m64 layout restricted to one warp) times `scale`, as DT, into the warp's
+// stage (staged_rows_bytes<NT>() long, free): row r's 16-byte chunk c at chunk c ^ (r % 8), so that the stmatrix
+// rows of one matrix and the read-back of one row fall in different banks. With 128-byte rows (NT = 8) on a
+// 1024-byte boundary this is also TMA's 128-byte swizzle. nt0 must be known at compile time once the caller is
+// unrolled (acc is indexed by it).
+template <class DT, int NT, int NACC>
+__device__ __forceinline__ void stage_rows(uint32_t stage, const float (&acc)[NACC], int nt0, float scale, int lane) {
+  static_assert(NT % 8 == 0 && 4 * NT <= NACC, "whole 128-byte rows of 8 chunks, inside the accumulator");
+  constexpr int ROW_BYTES = NT * 16;
+  // stmatrix x4 over blocks nt, nt + 1: matrix i holds rows 8 (i % 2) .. + 7 of block nt + i / 2.
+  const int i = lane / 8, row = 8 * (i % 2) + lane % 8;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt += 2) {
+    uint32_t m[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int at = 4 * (nt0 + nt + q / 2) + 2 * (q % 2);
+      m[q] = DT::pack(acc[at] * scale, acc[at + 1] * scale);
+    }
+    stmatrix_x4(stage + row * ROW_BYTES + (((nt + i / 2) ^ (row % 8)) * 16), m);
+  }
+}
+
+// The same columns written through the stage: the warp's row r goes to dst[(row0 + r) * row_stride + col] where
+// row_lo <= row0 + r < row_end and col < cols (cols a multiple of 8, dst 16-byte aligned, row_stride a multiple of
+// 8). `stage` (16-byte aligned) is the warp's alone and free on entry, and free again on return.
 template <class DT, int NT, int NACC>
 __device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&acc)[NACC], int nt0, float scale,
                                                   typename DT::T* dst, int64_t row_stride, int row0, int row_lo,
                                                   int row_end, int cols, int lane) {
-  static_assert(NT % 8 == 0 && 4 * NT <= NACC, "whole 128-byte rows of 8 chunks, inside the accumulator");
   constexpr int ROW_BYTES = NT * 16;
-  // stmatrix x4 over blocks nt, nt + 1: matrix i holds rows 8 (i % 2) .. + 7 of block nt + i / 2.
-  {
-    const int i = lane / 8, row = 8 * (i % 2) + lane % 8;
-#pragma unroll
-    for (int nt = 0; nt < NT; nt += 2) {
-      uint32_t m[4];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int at = 4 * (nt0 + nt + q / 2) + 2 * (q % 2);
-        m[q] = DT::pack(acc[at] * scale, acc[at + 1] * scale);
-      }
-      stmatrix_x4(stage + row * ROW_BYTES + (((nt + i / 2) ^ (row % 8)) * 16), m);
-    }
-  }
+  stage_rows<DT, NT>(stage, acc, nt0, scale, lane);
   __syncwarp();
 #pragma unroll
   for (int k = 0; k < NT / 2; ++k) {
@@ -52,6 +58,25 @@ __device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&
       *reinterpret_cast<uint4*>(dst + row * row_stride + col) = v;
   }
   __syncwarp();
+}
+
+// One 64-column band (columns [8 nt0, 8 nt0 + 64)) of a warp's 16 accumulator rows written by a TMA store from the
+// warp's stage (1024-byte aligned, staged_rows_bytes<8>() long) into the box at (c0, c1, c2, c3) of `map` (64 columns
+// x 16 rows of 16-bit elements, 128-byte swizzle; TMA leaves out what falls outside the tensor). The warp's copy
+// engine work is waited for, by lane 0, only before the stage is written again: the warps go on while the copy runs.
+// Before the block ends, lane 0 must wait for its stores (bulk_wait_group).
+template <class DT, int NACC>
+__device__ __forceinline__ void store_band_by_tma(uint32_t stage, const float (&acc)[NACC], int nt0, const void* map,
+                                                  int c0, int c1, int c2, int c3, int lane) {
+  if (lane == 0) bulk_wait_group_read<0>();  // the stage's previous store has read it
+  __syncwarp();
+  stage_rows<DT, 8>(stage, acc, nt0, 1.f, lane);
+  fence_proxy_async_smem();  // the stmatrix writes (generic proxy) are seen by the copy engine (async proxy)
+  __syncwarp();
+  if (lane == 0) {
+    tma_store_4d(map, stage, c0, c1, c2, c3);
+    bulk_commit_group();
+  }
 }
 
 // A 4 x 4 transpose of 4-byte values across the 4 lanes of a quad (t: the lane's index in its quad): lane t's x[j]

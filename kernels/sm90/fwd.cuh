@@ -34,12 +34,13 @@ namespace flash90 {
 
 constexpr float LN2 = 0.6931471805599453f;
 
-// The kernel's one parameter: the tensor maps TMA reads through (built on the host for this call's q, k, v)
-// and the shared FlashParams.
+// The kernel's one parameter: the tensor maps TMA reads and writes through (built on the host for this call's
+// q, k, v, o; float32 o, which the warps store, still has its map) and the shared FlashParams.
 struct FwdArgs {
   CUtensorMap q;  // [n][h][lq][d] view of q: box of 64 columns x 128 rows
   CUtensorMap k;  // [n][hk][lk][d] view of k: box of 64 columns x BC rows
   CUtensorMap v;  // same for v
+  CUtensorMap o;  // [n][h][lq][d] view of o: box of 64 columns x O_BOX_ROWS rows (written by TMA where TMA_O)
   FlashParams p;
 };
 
@@ -72,9 +73,9 @@ struct Fwd90 {
   static constexpr int BARRIERS = 6 + 4 * STAGES;
   static constexpr int SLOTS_OFFSET = BARRIERS_OFFSET + BARRIERS * 8;
   // Then, where shared memory allows (not at d = 256), one stage per consumer warp through which it writes O, 64
-  // columns at a time (epilogue.cuh).
+  // columns at a time (epilogue.cuh), each stage on 1024 bytes: its layout is then TMA's 128-byte swizzle.
   static constexpr int O_STAGE_BYTES = staged_rows_bytes<8>();
-  static constexpr int O_STAGES_OFFSET = (SLOTS_OFFSET + 2 * 4 + 127) / 128 * 128;
+  static constexpr int O_STAGES_OFFSET = (SLOTS_OFFSET + 2 * 4 + 1023) / 1024 * 1024;
   static constexpr int O_STAGES_END = O_STAGES_OFFSET + (CONSUMER_THREADS / 32) * O_STAGE_BYTES;
   // + 1024: the dynamic shared window is aligned up to 1024 bytes (the swizzle atom) inside the kernel.
   static constexpr bool STAGED_O = O_STAGES_END + 1024 <= MAX_SMEM_BYTES;
@@ -84,6 +85,9 @@ struct Fwd90 {
   // +20% more. The staged stores, deferred, cost 1-2% at d = 64 (they then meet the S product's operand reads in
   // shared memory), and quad stores from registers in their place lost 0.8% at d = 64 / 128 (F14).
   static constexpr bool DEFER_O = !STAGED_O;
+  // The staged O leaves by TMA stores (a warp's 16 rows of one band per box): the warps go on at once, where
+  // their own whole-line stores held them ~2000 cycles a tile at d = 128 (bench/NOTES.md T2, F15).
+  static constexpr bool TMA_O = STAGED_O;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
   // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
@@ -95,7 +99,12 @@ struct Fwd90 {
                 "register budget");
   static_assert(D % 64 == 0, "the Hopper forward handles head dims that are multiples of 64");
   static_assert(BC % 16 == 0 && BC <= 256, "BC must be a wgmma N");
+  static_assert(O_STAGE_BYTES % 1024 == 0, "each O stage on the 128-byte swizzle's 1024-byte period");
 };
+
+// Rows of a box of the o map: one warp's rows of the accumulator. The host encodes the map (describe.cu's
+// outBoxRows) whether or not the kernel stores through it.
+constexpr int O_BOX_ROWS = 16;
 
 extern __shared__ __align__(1024) uint8_t flash90_smem[];
 
@@ -184,6 +193,7 @@ __device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<
   prefetch_tensor_map(&args.q);
   prefetch_tensor_map(&args.k);
   prefetch_tensor_map(&args.v);
+  if (Fwd90<D>::TMA_O) prefetch_tensor_map(&args.o);  // the consumers store through it
   const FwdTiles<D> tiles(args.p);
   int it = 0, q_loads = 0;
   for (int k = 0, t = blockIdx.x;; ++k) {
@@ -260,13 +270,14 @@ __device__ __forceinline__ void fwd_store_packed(const FlashParams& p, const Fwd
 // tile's first product is issued (at once where this warpgroup issues none in this tile), and on return this tile's;
 // fwd_consumer stores the block's last.
 template <class DT, int D>
-__device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const FwdSmem<D>& sm, const FwdTile& tile,
+__device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const FwdSmem<D>& sm, const FwdTile& tile,
                                                   int& it, int& q_loads, uint32_t (&o_packed)[D / 4],
                                                   FwdTile& pending, bool& store_pending) {
   using F = Fwd90<D>;
   using T = typename DT::T;
   constexpr int BC = F::BC, STAGES = F::STAGES;
-  constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
+  constexpr int NS = BC / 2, NO = D / 2;
+  const FlashParams& p = args.p;  // accumulator registers per thread: S (64 x BC), O (64 x D)
   const flash::Mask mask(p);
   const int head = tile.head, b = tile.b, i0 = tile.i0, i_first = tile.i_first, i_last = tile.i_last;
   const int nb_first = tile.nb_first, nb_last = tile.nb_last;
@@ -500,6 +511,13 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
     // 16-bit O through the warp's stage: whole 128-byte lines per store.
     if (F::STAGED_O && !p.out_float32) {
       const uint32_t stage = sm.sQ + F::O_STAGES_OFFSET + (ct / 32) * F::O_STAGE_BYTES;
+      if constexpr (F::TMA_O) {
+#pragma unroll
+        for (int band = 0; band < F::BANDS; ++band)
+          if (band * 64 < p.d)
+            store_band_by_tma<DT>(stage, o_acc, 8 * band, &args.o, band * 64, i0 + warp_row, head, b, lane);
+        return;
+      }
       T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(b) * p.lq * p.h + head) * p.d;
 #pragma unroll
       for (int band = 0; band < F::BANDS; ++band)
@@ -532,8 +550,9 @@ __device__ __forceinline__ void fwd_consumer_tile(const FlashParams& p, const Fw
 // A consumer warpgroup: every tile the producer hands it, until a number past the last tile. The last consumer
 // gives the first its first turn, once.
 template <class DT, int D>
-__device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem<D>& sm) {
+__device__ __forceinline__ void fwd_consumer(const FwdArgs& args, const FwdSmem<D>& sm) {
   using F = Fwd90<D>;
+  const FlashParams& p = args.p;
   if ((threadIdx.x - 128) / 128 == F::CONSUMERS - 1) named_arrive(1, 256);
   const FwdTiles<D> tiles(p);
   int it = 0, q_loads = 0;
@@ -545,17 +564,19 @@ __device__ __forceinline__ void fwd_consumer(const FlashParams& p, const FwdSmem
     const int t = int(flash::ld_shared_32(sm.tile_slot(k & 1)));
     mbar_arrive(sm.tile_empty(k & 1));
     if (t >= tiles.count) break;
-    fwd_consumer_tile<DT, D>(p, sm, tiles.at(p, t), it, q_loads, o_packed, pending, store_pending);
+    fwd_consumer_tile<DT, D>(args, sm, tiles.at(p, t), it, q_loads, o_packed, pending, store_pending);
   }
   if constexpr (F::DEFER_O) {
     if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
+  }
+  if constexpr (F::TMA_O) {
+    if ((threadIdx.x & 31) == 0) bulk_wait_group<0>();  // the stage's last stores are done before the block ends
   }
 }
 
 template <class DT, int D>
 __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
   using F = Fwd90<D>;
-  const FlashParams& p = args.p;
   FwdSmem<D> sm;
   sm.sQ = (smem_addr(flash90_smem) + 1023u) & ~1023u;
   sm.sK = sm.sQ + F::Q_BYTES;
@@ -585,7 +606,7 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
     if (threadIdx.x == 0) fwd_producer<D>(args, sm);
   } else {
     regs_increase<F::CONSUMER_REGS>();
-    fwd_consumer<DT, D>(p, sm);
+    fwd_consumer<DT, D>(args, sm);
   }
 }
 

@@ -63,12 +63,18 @@ assert ctypes.sizeof(BwdArgs90) == 896
 
 
 class FwdArgs90(ctypes.Structure):
-    """kernels/sm90/fwd.cuh's FwdArgs: three 128-byte CUtensorMaps, FlashParams, padded to CUtensorMap's alignment
-    (128 bytes in CUDA 13's cuda.h)."""
+    """kernels/sm90/fwd.cuh's FwdArgs: four 128-byte CUtensorMaps (q, k, v, o), FlashParams, padded to
+    CUtensorMap's alignment (128 bytes in CUDA 13's cuda.h)."""
+    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+
+
+class FwdArgs90NoOut(ctypes.Structure):
+    """FwdArgs of builds before the o map (their manifests have no outBoxRows): q, k, v only, kept so that
+    ab.py can time such a build beside a newer one."""
     _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 
 
-assert ctypes.sizeof(FwdArgs90) == 640
+assert ctypes.sizeof(FwdArgs90) == 768 and ctypes.sizeof(FwdArgs90NoOut) == 640
 
 
 def tensor_map(t, rows, box_rows):
@@ -162,11 +168,15 @@ class Kernels:
         check(_cuda.cuLaunchKernel(fn, gx, p.hk, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
-    def launch90(self, entry, q, k, v, p):
-        args = FwdArgs90()
+    def launch90(self, entry, q, k, v, o, p):
         maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
             tensor_map(v, v.shape[1], entry['keyTileRows'])
-        ctypes.memmove(args.maps, maps, 384)
+        if 'outBoxRows' in entry:  # o's map, float32 o included (the kernel then stores it without the map)
+            args = FwdArgs90()
+            maps += tensor_map(o, o.shape[1], entry['outBoxRows'])
+        else:
+            args = FwdArgs90NoOut()
+        ctypes.memmove(args.maps, maps, len(maps))
         gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
         if gx == 0 or p.n == 0:
             return
@@ -227,7 +237,7 @@ def forward(K, q, k, v, scale, wl, wr, o, lse, out_float32=False, diag=None):
     p = make_params(q, k, v, scale, wl, wr, diag, out_float32, o=o, lse=lse)
     entry = K.entry90(q, k, v, o)
     if entry is not None:
-        K.launch90(entry, q, k, v, p)
+        K.launch90(entry, q, k, v, o, p)
     else:
         K.launch('fwd', dtype_name(q.dtype), p)
 

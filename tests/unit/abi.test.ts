@@ -176,17 +176,22 @@ for (const args of SM90_ARGS) {
   });
 }
 
-test('the Hopper parameters: maps of 128 bytes in order, then FlashParams, padded to 128 (640 and 896 bytes)', () => {
-  assert.deepEqual([FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, p: 384 }, 640]);
+test('the Hopper parameters: maps of 128 bytes in order, then FlashParams, padded to 128 (768 and 896 bytes)', () => {
+  assert.deepEqual([FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, o: 384, p: 512 }, 768]);
   assert.deepEqual([BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE], [{ q: 0, k: 128, v: 256, dout: 384, dq_accum: 512, p: 640 }, 896]);
   assert.deepEqual([FWD90_ARGS_ALIGNMENT, BWD90_ARGS_ALIGNMENT], [128, 128]);
 });
 
 const numbered = () => Object.fromEntries(FLASH_PARAMS_FIELDS.map(([name, type], i) => [name, type === 'uint64' ? BigInt(i + 1) : i + 1])) as FlashParams;
 
-test('packFwd90Args: the three maps at their offsets, then packFlashParams at p, zero padding to the size', () => {
+test('packFwd90Args: the four maps at their offsets, then packFlashParams at p, zero padding to the size', () => {
   const values = numbered();
-  const maps = { q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1), k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2), v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3) };
+  const maps = {
+    q: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(1),
+    k: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(2),
+    v: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(3),
+    o: new Uint8Array(CU_TENSOR_MAP_BYTES).fill(4),
+  };
   const bytes = packFwd90Args(maps, values);
   assert.equal(bytes.length, FWD90_ARGS_SIZE);
   for (const name of FWD90_MAPS) {

@@ -46,8 +46,8 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     const symbol = `flash_fwd90_${TAG[dtype]}_d${headDim}`;
     entries.push({
       file: 'fake90.fatbin', symbol, arch: 'sm_90a', phase: 'fwd', dtype, headDim, threads: 384,
-      smemBytes: HOPPER_SMEM, tileRows: 128, keyTileRows: headDim === 64 ? 128 : 96, gridRows: 'lq', gridHeads: 'h',
-      persistent: true,
+      smemBytes: HOPPER_SMEM, tileRows: 128, keyTileRows: headDim === 64 ? 128 : 96, outBoxRows: 16, gridRows: 'lq',
+      gridHeads: 'h', persistent: true,
     });
     kernels[symbol] = emulated('fwd', dtype, FWD90_ARGS_OFFSETS.p);
     const bwd = `flash_bwd90_${TAG[dtype]}_d${headDim}`;
@@ -112,7 +112,7 @@ function stderrOf(body: () => void): string {
 
 // --- tests ---
 
-test('cc 9.0: the forward encodes maps of q, k, v and launches the sm_90a kernel with FwdArgs; results as the reference', async () => {
+test('cc 9.0: the forward encodes maps of q, k, v, o and launches the sm_90a kernel with FwdArgs; results as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 200, 130, 4, 2, 96];
   const { q, k, v } = inputs(n, lq, lk, h, hk, d, 'bfloat16');
@@ -123,12 +123,13 @@ test('cc 9.0: the forward encodes maps of q, k, v and launches the sm_90a kernel
   assert.deepEqual(launch.grid, [Math.ceil(lq / 128) * h * n, 1, 1], 'persistent: one block per tile while there are fewer tiles than multiprocessors');
   assert.deepEqual([launch.threads, launch.sharedBytes, launch.params.length], [384, HOPPER_SMEM, FWD90_ARGS_SIZE]);
   assert.equal(fake.functionAttributes.get('flash_fwd90_bf16_d128:8'), HOPPER_SMEM, 'opted in to its shared memory');
-  assert.ok(fake.tensorMapTargets.length === 3 && fake.tensorMapTargets.every((a) => a % 64n === 0n), 'maps written to 64-byte-aligned memory');
+  assert.ok(fake.tensorMapTargets.length === 4 && fake.tensorMapTargets.every((a) => a % 64n === 0n), 'maps written to 64-byte-aligned memory');
 
   const expected = {
     q: { address: pointerOf(q), dims: [d, lq, h, n], box: [64, 128, 1, 1] },
     k: { address: pointerOf(k), dims: [d, lk, hk, n], box: [64, 96, 1, 1] },
     v: { address: pointerOf(v), dims: [d, lk, hk, n], box: [64, 96, 1, 1] },
+    o: { address: pointerOf(out), dims: [d, lq, h, n], box: [64, 16, 1, 1] },
   };
   for (const name of FWD90_MAPS) {
     const at = FWD90_ARGS_OFFSETS[name];
@@ -182,6 +183,12 @@ test('ring attention asks for float32 o: the Hopper forward serves it too, with 
   const { out, lse } = cudaForward(p, q.storage(), k.storage(), v.storage());
   assert.deepEqual(fake.launches.map((l) => l.symbol), ['flash_fwd90_f16_d64']);
   assert.equal(decodeParams(new DataView(fake.launches[0].params.buffer), FWD90_ARGS_OFFSETS.p).out_float32, 1);
+  // The kernel stores float32 o itself, but its parameter still holds o's map: over float32 data, 32-column boxes.
+  const at = FWD90_ARGS_OFFSETS.o;
+  const map = decodeFakeTensorMap(fake.launches[0].params.subarray(at, at + CU_TENSOR_MAP_BYTES));
+  assert.equal(map.globalAddress, (out as unknown as { pointer: bigint }).pointer);
+  assert.deepEqual(map.globalStrides, [h * d * 4, d * 4, lq * h * d * 4].map(BigInt));
+  assert.deepEqual([map.boxDim, map.settings[0]], [[32, 16, 1, 1], 7], 'FLOAT32');
   const ref = referenceForward(p, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
   assert.deepEqual(await out.read(), Float32Array.from(ref.o));
   out.dispose();

@@ -68,7 +68,7 @@ const entry = (arch: 'sm_80' | 'sm_90a', dtype: 'float16' | 'bfloat16', headDim:
   tileRows: 128,
   gridRows: 'lq',
   gridHeads: 'h',
-  ...(arch === 'sm_90a' ? { keyTileRows: headDim > 128 ? 64 : 128 } : {}),
+  ...(arch === 'sm_90a' ? { keyTileRows: headDim > 128 ? 64 : 128, outBoxRows: 16 } : {}),
   ...extra,
 });
 
@@ -83,14 +83,14 @@ const BASE: ForwardPathInputs = {
   computeCapability: [9, 0],
   sharedMemoryLimit: 227 * 1024,
   kernels: KERNELS,
-  problem: { n: 2, lq: 1000, lk: 777, h: 16, hk: 4, d: 128, dtype: 'bfloat16' },
+  problem: { n: 2, lq: 1000, lk: 777, h: 16, hk: 4, d: 128, dtype: 'bfloat16', outDtype: 'bfloat16' },
   pointers: { q: 0x7f00_0000_0000n, k: 0x7f00_0010_0000n, v: 0x7f00_0020_0000n, o: 0x7f00_0030_0000n },
 };
 
 const withProblem = (change: Partial<ForwardPathInputs['problem']>): ForwardPathInputs => ({ ...BASE, problem: { ...BASE.problem, ...change } });
 const withPointers = (change: Partial<ForwardPathInputs['pointers']>): ForwardPathInputs => ({ ...BASE, pointers: { ...BASE.pointers, ...change } });
 
-test('the Hopper forward where every condition holds: its entry and the three maps', () => {
+test('the Hopper forward where every condition holds: its entry and the four maps', () => {
   const path = chooseForward(BASE);
   assert.equal(path.arch, 'sm_90a');
   if (path.arch !== 'sm_90a') return;
@@ -98,6 +98,15 @@ test('the Hopper forward where every condition holds: its entry and the three ma
   assert.deepEqual(path.maps.q, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 128));
   assert.deepEqual(path.maps.k, attentionTensorMap({ n: 2, rows: 777, heads: 4, d: 128 }, 128));
   assert.deepEqual(path.maps.v, path.maps.k);
+  assert.deepEqual(path.maps.o, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 16));
+});
+
+test("float32 o (ring attention's partial results): its map is over float32 data, boxes of 32 columns", () => {
+  const path = chooseForward(withProblem({ outDtype: 'float32' }));
+  assert.equal(path.arch, 'sm_90a');
+  if (path.arch !== 'sm_90a') return;
+  assert.deepEqual(path.maps.o, attentionTensorMap({ n: 2, rows: 1000, heads: 16, d: 128 }, 16, 4));
+  assert.deepEqual(path.maps.o.boxDim, [32, 16, 1, 1]);
 });
 
 test('the smallest compiled Hopper head dim >= d serves d (96 -> 128, 200 -> 256), float16 too; o may be unknown yet', () => {
@@ -135,6 +144,7 @@ test('each condition flipped alone falls back to the sm_80 forward, saying why',
     ['lk = 0', withProblem({ lk: 0 }), /lq or lk is 0/],
     ['shared memory over the limit (a 99 KB card reporting 9.0)', { ...BASE, sharedMemoryLimit: 99 * 1024 }, /flash_fwd90_bfloat16_d128 needs 164936 bytes of shared memory per block, and this device allows 101376/],
     ['a manifest without keyTileRows', { ...BASE, kernels: KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, keyTileRows: undefined } : k)) }, /gives flash_fwd90_bfloat16_d128 no keyTileRows/],
+    ['a manifest without outBoxRows (a build from before the TMA stores of o)', { ...BASE, kernels: KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, outBoxRows: undefined } : k)) }, /^the manifest gives flash_fwd90_bfloat16_d128 no outBoxRows$/],
     ['a k box over 256 rows', { ...BASE, kernels: KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, keyTileRows: 512 } : k)) }, /the k tensor map: boxDim\[1\] = 512/],
     ['a q stride of 2^40 bytes or more', withProblem({ lq: 2 ** 31 - 1, h: 256, hk: 256 }), /the q tensor map: globalStrides\[2\] = \d+ bytes is not below 2\^40/],
   ];
@@ -159,6 +169,18 @@ test('launchGrid: a persistent kernel gets one block per multiprocessor, or per 
   assert.throws(() => launchGrid(entry, { ...p, lq: 2 ** 31, n: 1, h: 128 }, 132), SizeLimitError, '2^33 tiles');
   assert.deepEqual(launchGrid({ ...entry, persistent: undefined }, p, 132), [8, 16, 2], 'not persistent: a block per tile');
   assert.throws(() => launchGrid({ ...entry, persistent: undefined }, { ...p, n: 70000 }, 132), SizeLimitError);
+});
+
+test('parseManifest: outBoxRows is optional, a positive integer where given', () => {
+  const raw = (extra: Record<string, unknown>) => ({
+    kernels: [{ file: 'f.fatbin', symbol: 's', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128, threads: 384,
+      smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', ...extra }],
+  });
+  assert.equal(parseManifest(raw({ outBoxRows: 16 }), 'manifest.json')[0].outBoxRows, 16);
+  assert.equal('outBoxRows' in parseManifest(raw({}), 'manifest.json')[0], false);
+  for (const bad of [0, -16, 1.5, '16']) {
+    assert.throws(() => parseManifest(raw({ outBoxRows: bad }), 'manifest.json'), /outBoxRows/, String(bad));
+  }
 });
 
 test('parseManifest: persistent is true or absent', () => {

@@ -1,5 +1,5 @@
 /**
- * The forward's launch on one device: the Hopper kernel (sm_90a, reading q, k, v through tensor maps) where
+ * The forward's launch on one device: the Hopper kernel (sm_90a, reading q, k, v and storing o through tensor maps) where
  * forward-path.ts allows it, else the sm_80 kernel. Both write the same o and lse.
  */
 import type { AttentionProblem } from '../../backend.js';
@@ -21,7 +21,7 @@ export function launchForward(device: CudaDevice, p: AttentionProblem, params: F
     launchKernel(device, resolveKernel(device, 'fwd', p), packFlashParams(params));
     return;
   }
-  const maps = device.encodeTensorMaps(path.maps, { q: params.q, k: params.k, v: params.v });
+  const maps = device.encodeTensorMaps(path.maps, { q: params.q, k: params.k, v: params.v, o: params.o });
   // The persistent kernel's blocks claim tiles from a counter that must read 0 at launch: 4 bytes of this call's,
   // zeroed, then freed in stream order behind the launch.
   const counter = CudaStorage.allocate(device, 'float32', 1);

@@ -32,7 +32,7 @@ const D_MULTIPLE = 8;
  */
 export interface MappedTensor {
   rows: 'lq' | 'lk';
-  boxRows: 'tileRows' | 'keyTileRows' | 'queryTileRows' | 'dqBoxRows';
+  boxRows: 'tileRows' | 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows';
   elementBytes?: TmaElementBytes;
 }
 

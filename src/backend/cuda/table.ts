@@ -2,7 +2,7 @@
  * Which compiled kernel runs a call, and with which launch shape. The kernel build writes
  * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
  * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
- * tensor maps, `keyTileRows` and (the backward) `queryTileRows` and `dqBoxRows`; `persistent` marks a kernel whose blocks loop
+ * tensor maps, `keyTileRows`, (the forward) `outBoxRows` and (the backward) `queryTileRows` and `dqBoxRows`; `persistent` marks a kernel whose blocks loop
  * over the tiles (the Hopper forward).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -51,6 +51,8 @@ export interface KernelEntry {
   queryTileRows?: number;
   /** Rows of the box through which the Hopper backward adds dQ into the float32 dq_accum (TMA reductions). */
   dqBoxRows?: number;
+  /** Rows of the box through which the Hopper forward stores o (TMA stores: one warp's rows of a band of 64 columns). */
+  outBoxRows?: number;
   gridRows: 'lq' | 'lk';
   gridHeads: 'h' | 'hk';
   /**
@@ -107,7 +109,7 @@ const oneOf =
     values.includes(value as T);
 
 /** `{ [key]: n }` for a positive integer n, `{}` where the entry leaves the field out. */
-function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
+function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
 }
@@ -135,6 +137,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalRows(entry, 'keyTileRows', where),
       ...optionalRows(entry, 'queryTileRows', where),
       ...optionalRows(entry, 'dqBoxRows', where),
+      ...optionalRows(entry, 'outBoxRows', where),
       ...(entry.persistent === undefined ? {} : { persistent: field(entry, 'persistent', isTrue, where, 'true or absent') }),
     };
   });
