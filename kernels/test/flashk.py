@@ -63,7 +63,7 @@ assert ctypes.sizeof(BwdArgs90) == 896
 
 
 class FwdArgs90(ctypes.Structure):
-    """kernels/sm90/fwd.cuh's FwdArgs: four 128-byte CUtensorMaps (q, k, v, o), FlashParams, padded to
+    """kernels/sm90/fwd_tiles.cuh's FwdArgs: four 128-byte CUtensorMaps (q, k, v, o), FlashParams, padded to
     CUtensorMap's alignment (128 bytes in CUDA 13's cuda.h)."""
     _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
 

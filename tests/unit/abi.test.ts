@@ -1,5 +1,5 @@
 // The TypeScript mirrors of FlashParams and of the Hopper kernels' FwdArgs and BwdArgs (src/backend/cuda/abi.ts)
-// must match kernels/common/params.h, kernels/sm90/fwd.cuh and bwd.cuh byte for byte: this compiles the headers
+// must match kernels/common/params.h, kernels/sm90/fwd_tiles.cuh and bwd_tiles.cuh byte for byte: this compiles the headers
 // (with the host compilers, and nvcc for the sm90 ones) and compares sizeof and every offsetof.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -121,7 +121,7 @@ test('packFlashParams writes each field at its offset, little-endian', () => {
   assert.throws(() => packFlashParams({ ...values, lq: 2 ** 31 }), /lq: 2147483648 does not fit/);
 });
 
-// --- the Hopper kernels' parameters: flash90::FwdArgs (kernels/sm90/fwd.cuh), flash90::BwdArgs (bwd_tiles.cuh, through bwd.cuh) ---
+// --- the Hopper kernels' parameters: flash90::FwdArgs (kernels/sm90/fwd_tiles.cuh), flash90::BwdArgs (bwd_tiles.cuh, through bwd.cuh) ---
 
 const SM90_DIR = fileURLToPath(new URL('../../../kernels/sm90/', import.meta.url));
 
@@ -155,7 +155,7 @@ function sm90LayoutFromNvcc(header: string, struct: string, fields: readonly str
 }
 
 const SM90_ARGS = [
-  { header: 'fwd.cuh', struct: 'FwdArgs', maps: FWD90_MAPS, offsets: FWD90_ARGS_OFFSETS, size: FWD90_ARGS_SIZE, alignment: FWD90_ARGS_ALIGNMENT },
+  { header: 'fwd_tiles.cuh', struct: 'FwdArgs', maps: FWD90_MAPS, offsets: FWD90_ARGS_OFFSETS, size: FWD90_ARGS_SIZE, alignment: FWD90_ARGS_ALIGNMENT },
   { header: 'bwd.cuh', struct: 'BwdArgs', maps: BWD90_MAPS, offsets: BWD90_ARGS_OFFSETS, size: BWD90_ARGS_SIZE, alignment: BWD90_ARGS_ALIGNMENT },
 ] as const;
 

@@ -128,7 +128,7 @@ function packTensorMapArgs<M extends string>(
   return bytes;
 }
 
-/** kernels/sm90/fwd.cuh's `flash90::FwdArgs`, the Hopper forward's parameter: maps of q, k, v, o (768 bytes). */
+/** kernels/sm90/fwd_tiles.cuh's `flash90::FwdArgs`, the Hopper forward's parameter: maps of q, k, v, o (768 bytes). */
 export const FWD90_MAPS = ['q', 'k', 'v', 'o'] as const;
 export type Fwd90Map = (typeof FWD90_MAPS)[number];
 
