@@ -65,19 +65,19 @@ __device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&
 // warp's stage (1024-byte aligned, staged_rows_bytes<8>() long) into the box at (c0, c1, c2, c3) of `map` (64 columns
 // x 16 rows of 16-bit elements, 128-byte swizzle; TMA leaves out what falls outside the tensor). The warp's copy
 // engine work is waited for, by lane 0, only before the stage is written again: the warps go on while the copy runs.
-// Before the block ends, lane 0 must wait for its stores (bulk_wait_group). Rows and columns outside the tensor are
-// left out, but a box wholly outside it is an illegal instruction (measured on the H200: boxes wholly before row 0),
-// so the caller says whether any of the box is `inside`; where none is, the stage is written and nothing stored.
-// The warp is converged again on return, for the aligned instructions (bar.sync, wgmma) that follow.
+// Before the block ends, lane 0 must wait for its stores (bulk_wait_group). Rows and columns past the tensor's end
+// are left out, but the box must not start before row 0: on the H200 such a store is an illegal instruction
+// (measured, whether the box lies wholly or partly before row 0). The warp is converged again on return, for the
+// aligned instructions (bar.sync, wgmma) that follow.
 template <class DT, int NACC>
 __device__ __forceinline__ void store_band_by_tma(uint32_t stage, const float (&acc)[NACC], int nt0, const void* map,
-                                                  int c0, int c1, int c2, int c3, bool inside, int lane) {
+                                                  int c0, int c1, int c2, int c3, int lane) {
   if (lane == 0) bulk_wait_group_read<0>();  // the stage's previous store has read it
   __syncwarp();
   stage_rows<DT, 8>(stage, acc, nt0, 1.f, lane);
   fence_proxy_async_smem();  // the stmatrix writes (generic proxy) are seen by the copy engine (async proxy)
   __syncwarp();
-  if (lane == 0 && inside) {
+  if (lane == 0) {
     tma_store_4d(map, stage, c0, c1, c2, c3);
     bulk_commit_group();
   }

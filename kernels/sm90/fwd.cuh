@@ -18,9 +18,10 @@
 // P_{j-1} V_{j-1}; between the consumer warpgroups, named barriers make them take turns issuing products (ping-pong),
 // so one's softmax overlaps the other's products. setmaxnreg moves registers from the producer (which needs few)
 // to the consumers (which hold S, P and O).
-// At the end lse = (m + log2 l) * ln2 and O / l are written; where O leaves from registers (DEFER_O, d = 256), it is
-// packed to dtype and stored once the warpgroup has issued the first product of its next tile, so that the stores
-// overlap that product (float32 output, out_float32, is stored at once).
+// At the end lse = (m + log2 l) * ln2 and O / l are written: 16-bit O, where shared memory allows (STAGED_O), by
+// TMA stores from a stage per warp, which the warps do not wait for; where O leaves from registers (DEFER_O,
+// d = 256), it is packed to dtype and stored once the warpgroup has issued the first product of its next tile, so
+// that the stores overlap that product (float32 output, out_float32, is stored at once).
 #pragma once
 #include <cuda.h>
 #include "params.h"
@@ -68,7 +69,7 @@ __device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<
   prefetch_tensor_map(&args.q);
   prefetch_tensor_map(&args.k);
   prefetch_tensor_map(&args.v);
-  if (Fwd90<D>::TMA_O) prefetch_tensor_map(&args.o);  // the consumers store through it
+  if (Fwd90<D>::STAGED_O) prefetch_tensor_map(&args.o);  // the consumers store through it
   const FwdTiles<D> tiles(args.p);
   int it = 0, q_loads = 0;
   for (int k = 0, t = blockIdx.x;; ++k) {
@@ -383,28 +384,19 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
       const int row = i0 + warp_row + g + r * 8;
       if (t == 0 && row >= 0) lse[row] = l > 0.f ? (m_run[r] + __log2f(l)) * LN2 : -INFINITY;
     }
-    // 16-bit O through the warp's stage: whole 128-byte lines per store.
-    if (F::STAGED_O && !p.out_float32) {
+    // 16-bit O through the warp's stage, whole 128-byte lines, by TMA stores; except in a partial first tile (at
+    // most one per (batch, head)), some of whose warps' rows start before row 0, as no TMA store's box may
+    // (epilogue.cuh). The test is the tile's, not the warp's: on the warp's, d = 64 and 128 spilled 32 bytes.
+    if (F::STAGED_O && !p.out_float32 && i0 >= 0) {
       const uint32_t stage = sm.sQ + F::O_STAGES_OFFSET + (ct / 32) * F::O_STAGE_BYTES;
-      if constexpr (F::TMA_O) {
-        // A warp of a partial first tile whose rows all fall before row 0 stores nothing (epilogue.cuh).
-        const bool inside = i0 + warp_row + O_BOX_ROWS > 0;
-#pragma unroll
-        for (int band = 0; band < F::BANDS; ++band)
-          if (band * 64 < p.d)
-            store_band_by_tma<DT>(stage, o_acc, 8 * band, &args.o, band * 64, i0 + warp_row, head, b, inside, lane);
-        return;
-      }
-      T* const rows = reinterpret_cast<T*>(p.o) + (int64_t(b) * p.lq * p.h + head) * p.d;
 #pragma unroll
       for (int band = 0; band < F::BANDS; ++band)
-        store_rows_staged<DT, 8>(stage, o_acc, 8 * band, 1.f, rows, int64_t(p.h) * p.d, i0 + warp_row, 0, p.lq, p.d,
-                                 lane);
+        if (band * 64 < p.d)
+          store_band_by_tma<DT>(stage, o_acc, 8 * band, &args.o, band * 64, i0 + warp_row, head, b, lane);
       return;
     }
-    // Else float32 (ring attention's partial results): each quad writes 32 contiguous bytes of a row per n8 block.
-    // The 16-bit branch below is never taken while STAGED_O holds; it stays so that these kernels keep the exact
-    // code that was measured and checked (removing it changes their PTX).
+    // Else from registers (each quad writes 32 contiguous bytes of a row per n8 block in float32, 16 in 16-bit):
+    // float32 o (ring attention's partial results), and 16-bit o of the tiles left out above.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = i0 + warp_row + g + r * 8;
@@ -446,7 +438,7 @@ __device__ __forceinline__ void fwd_consumer(const FwdArgs& args, const FwdSmem<
   if constexpr (F::DEFER_O) {
     if (store_pending) fwd_store_packed<DT, D>(p, pending, o_packed);
   }
-  if constexpr (F::TMA_O) {
+  if constexpr (F::STAGED_O) {
     if ((threadIdx.x & 31) == 0) bulk_wait_group<0>();  // the stage's last stores are done before the block ends
   }
 }

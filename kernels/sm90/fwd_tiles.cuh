@@ -15,7 +15,7 @@ struct FwdArgs {
   CUtensorMap q;  // [n][h][lq][d] view of q: box of 64 columns x 128 rows
   CUtensorMap k;  // [n][hk][lk][d] view of k: box of 64 columns x BC rows
   CUtensorMap v;  // same for v
-  CUtensorMap o;  // [n][h][lq][d] view of o: box of 64 columns x O_BOX_ROWS rows (written by TMA where TMA_O)
+  CUtensorMap o;  // [n][h][lq][d] view of o: box of 64 columns x O_BOX_ROWS rows (written by TMA where STAGED_O)
   FlashParams p;
 };
 
@@ -47,8 +47,10 @@ struct Fwd90 {
   static constexpr int BARRIERS_OFFSET = Q_BYTES + 2 * STAGES * KV_BYTES;
   static constexpr int BARRIERS = 6 + 4 * STAGES;
   static constexpr int SLOTS_OFFSET = BARRIERS_OFFSET + BARRIERS * 8;
-  // Then, where shared memory allows (not at d = 256), one stage per consumer warp through which it writes O, 64
-  // columns at a time (epilogue.cuh), each stage on 1024 bytes: its layout is then TMA's 128-byte swizzle.
+  // Then, where shared memory allows (not at d = 256), one stage per consumer warp from which a TMA store writes O,
+  // 64 columns at a time (epilogue.cuh), each stage on 1024 bytes: its layout is then TMA's 128-byte swizzle. The
+  // warps go on at once, where their own whole-line stores from the stage held them ~2000 cycles a tile at d = 128
+  // (bench/NOTES.md T2, F15).
   static constexpr int O_STAGE_BYTES = staged_rows_bytes<8>();
   static constexpr int O_STAGES_OFFSET = (SLOTS_OFFSET + 2 * 4 + 1023) / 1024 * 1024;
   static constexpr int O_STAGES_END = O_STAGES_OFFSET + (CONSUMER_THREADS / 32) * O_STAGE_BYTES;
@@ -60,9 +62,6 @@ struct Fwd90 {
   // +20% more. The staged stores, deferred, cost 1-2% at d = 64 (they then meet the S product's operand reads in
   // shared memory), and quad stores from registers in their place lost 0.8% at d = 64 / 128 (F14).
   static constexpr bool DEFER_O = !STAGED_O;
-  // The staged O leaves by TMA stores (a warp's 16 rows of one band per box): the warps go on at once, where
-  // their own whole-line stores held them ~2000 cycles a tile at d = 128 (bench/NOTES.md T2, F15).
-  static constexpr bool TMA_O = STAGED_O;
   // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
   // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
   // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
