@@ -63,8 +63,8 @@ __device__ __forceinline__ void store_rows_staged(uint32_t stage, const float (&
 
 // One 64-column band (columns [8 nt0, 8 nt0 + 64)) of a warp's 16 accumulator rows written by a TMA store from the
 // warp's stage (1024-byte aligned, staged_rows_bytes<8>() long) into the box at (c0, c1, c2, c3) of `map` (64 columns
-// x 16 rows of 16-bit elements, 128-byte swizzle; TMA leaves out what falls outside the tensor). The warp's copy
-// engine work is waited for, by lane 0, only before the stage is written again: the warps go on while the copy runs.
+// x 16 rows of 16-bit elements, 128-byte swizzle). The warp's copy engine work is waited for, by lane 0, only before
+// the stage is written again: the warps go on while the copy runs.
 // Before the block ends, lane 0 must wait for its stores (bulk_wait_group). Rows and columns past the tensor's end
 // are left out, but the box must not start before row 0: on the H200 such a store is an illegal instruction
 // (measured, whether the box lies wholly or partly before row 0). The warp is converged again on return, for the

@@ -152,8 +152,8 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
   using F = Fwd90<D>;
   using T = typename DT::T;
   constexpr int BC = F::BC, STAGES = F::STAGES;
-  constexpr int NS = BC / 2, NO = D / 2;
-  const FlashParams& p = args.p;  // accumulator registers per thread: S (64 x BC), O (64 x D)
+  constexpr int NS = BC / 2, NO = D / 2;  // accumulator registers per thread: S (64 x BC), O (64 x D)
+  const FlashParams& p = args.p;
   const flash::Mask mask(p);
   const int head = tile.head, b = tile.b, i0 = tile.i0, i_first = tile.i_first, i_last = tile.i_last;
   const int nb_first = tile.nb_first, nb_last = tile.nb_last;
