@@ -62,8 +62,9 @@ __device__ __forceinline__ void tma_reduce_add_4d(const void* tensor_map, uint32
       "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
       : "memory");
 }
-// ---- TMA: one box of shared memory stored into a rank-4 tensor; elements outside the tensor are left out ----
-// Tracked like the reductions above.
+// ---- TMA: one box of shared memory stored into a rank-4 tensor; elements past the tensor's end are left out ----
+// Tracked like the reductions above. Unlike a load's, the box must not start before coordinate 0: on the H200 such a
+// store is an illegal instruction (bench/NOTES.md F15).
 __device__ __forceinline__ void tma_store_4d(const void* tensor_map, uint32_t src, int c0, int c1, int c2, int c3) {
   asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(
                    reinterpret_cast<uint64_t>(tensor_map)),
