@@ -1,7 +1,9 @@
 """Times the peers in the same run as flash-attn: PyTorch scaled_dot_product_attention with its flash
-(FlashAttention-2) and cuDNN backends. Reads {"dtype", "repeats", "warmup", "inputSets", "cases": [...]}
-as JSON on stdin, writes one JSON object per case on stdout. Same FLOP convention, same median of CUDA
-event timings, same rotation over input sets as `flash-attn bench`."""
+(FlashAttention-2) and cuDNN backends. Reads JSON lines on stdin: first {"dtype", "repeats", "warmup", "inputSets"},
+then one case {"n", "l", "h", "d", "causal"} per line; writes {"info": ...} once the settings are read, then one JSON
+object per case as soon as it is timed, so that `flash-attn bench` can time each case's peers right after its own
+timing of it (src/cli/peers.ts). Same FLOP convention, same median of CUDA event timings, same rotation over input
+sets as `flash-attn bench`."""
 import json
 import statistics
 import sys
@@ -62,12 +64,13 @@ def bench_case(case, dtype, repeats, warmup, input_sets):
 
 
 def main():
-    request = json.load(sys.stdin)
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[request["dtype"]]
+    settings = json.loads(sys.stdin.readline())
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[settings["dtype"]]
     info = {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "device": torch.cuda.get_device_name()}
     print(json.dumps({"info": info}), flush=True)
-    for case in request["cases"]:
-        timings = bench_case(case, dtype, request["repeats"], request["warmup"], request["inputSets"])
+    while line := sys.stdin.readline():  # one case at a time: flash-attn waits for each answer before the next
+        case = json.loads(line)
+        timings = bench_case(case, dtype, settings["repeats"], settings["warmup"], settings["inputSets"])
         print(json.dumps({"case": case, **timings}), flush=True)
         torch.cuda.empty_cache()
 

@@ -6,7 +6,7 @@ import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
 import { printedRatio, speedGoalLines } from './bench-goals.js';
-import { type PeerResults, peersAvailable, timePeers } from './peers.js';
+import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
 import { list } from './args.js';
 
@@ -53,6 +53,13 @@ function machine(device: string, peerInfo?: PeerResults['info']): Record<string,
   };
 }
 
+/** bench/peers.py started beside the benchmark, or undefined (with a note) where python3 has no CUDA PyTorch. */
+async function startPeers(settings: Parameters<typeof PeerSession.start>[0]): Promise<PeerSession | undefined> {
+  if (peersAvailable()) return PeerSession.start(settings);
+  console.error('python3 with CUDA PyTorch not found: peers not timed');
+  return undefined;
+}
+
 const ratio = (ours: number, theirs: number | undefined) => printedRatio(ours, theirs) ?? '-';
 
 function table(rows: BenchRow[], unit: number, unitName: string, peers?: PeerResults): string {
@@ -90,15 +97,21 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
   };
-  const rows = await benchGrid(cases, settings);
-  let peers: PeerResults | undefined;
-  if (onGpu && args.peers) {
-    if (peersAvailable()) {
-      peers = timePeers(cases, { dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets });
-    } else {
-      console.error('python3 with CUDA PyTorch not found: peers not timed');
-    }
+  // The peers of each case are timed right after flash-attn's own timing of it (PeerSession).
+  const session = onGpu && args.peers ? await startPeers({ dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets }) : undefined;
+  const peerCases: PeerCase[] = [];
+  const timePeersOf = session
+    ? async (c: BenchCase) => {
+        peerCases.push(await session.time(c));
+      }
+    : undefined;
+  let rows: BenchRow[];
+  try {
+    rows = await benchGrid(cases, settings, timePeersOf);
+  } finally {
+    await session?.close();
   }
+  const peers: PeerResults | undefined = session && { info: session.info, cases: peerCases };
   const report = {
     date: new Date().toISOString(),
     commit: commit(),

@@ -120,11 +120,13 @@ export async function benchCase(c: BenchCase, s: BenchSettings): Promise<BenchRo
   }
 }
 
-export async function benchGrid(cases: BenchCase[], s: BenchSettings): Promise<BenchRow[]> {
+/** Every case in turn; `afterCase` (the peers' timing of the same case, in bench-command.ts) runs right after each. */
+export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?: (c: BenchCase) => Promise<void>): Promise<BenchRow[]> {
   const progress = new Progress(cases.length);
   const rows: BenchRow[] = [];
   for (const c of cases) {
     rows.push(await benchCase(c, s));
+    await afterCase?.(c);
     progress.step(`n=${c.n} l=${c.l} h=${c.h} d=${c.d}${c.causal ? ' causal' : ''}`);
   }
   return rows;
