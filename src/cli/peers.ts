@@ -34,8 +34,8 @@ export function peersAvailable(): boolean {
 
 /**
  * bench/peers.py kept running beside the benchmark, timing one case at a time: `bench` times each case's peers
- * right after its own timing of that case, so that both meet the card in the same thermal and clock state (timed
- * as two separate passes over the grid, the long rows' ratios moved by up to 10% between runs).
+ * right after its own timing of that case, so that both meet the card in the same thermal and clock state (in a
+ * second pass over the grid, FlashAttention-2 timed some l = 512 cases 6-11% slower: bench/NOTES.md T3).
  */
 export class PeerSession {
   private constructor(

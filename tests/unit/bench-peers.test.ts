@@ -32,7 +32,7 @@ for await (const line of createInterface({ input: process.stdin })) {
 const settings = { dtype: 'bfloat16', repeats: 7, warmup: 1, inputSets: 2 } as const;
 const command = [process.execPath, standIn] as const;
 
-test('PeerSession sends the settings, then times the cases one at a time, in order', async () => {
+test('PeerSession sends the settings, then each case, and reads one answer per case, in order', async () => {
   const session = await PeerSession.start(settings, command);
   assert.deepEqual(session.info, { torch: 'stand-in', cudnn: 7, device: 'bfloat16' });
   const first = await session.time({ n: 1, l: 64, h: 2, d: 64, causal: false });
