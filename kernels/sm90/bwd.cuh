@@ -20,7 +20,7 @@
 // dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
 // bwd_dq_det computes dq itself) the dQ products and reductions are skipped.
 #pragma once
-#include "bwd_tiles.cuh"
+#include "bwd_items.cuh"
 #include "../common/dtype.cuh"
 #include "epilogue.cuh"
 #include "wgmma_ops.cuh"
@@ -31,13 +31,26 @@ namespace flash90 {
 // dK and dV (D / 2 each) under a 240-register budget: BR = 64 for d = 128, BR = 128 for d = 64. (80 rows at d = 128,
 // with dQ computed transposed, measured slower and spilled: bench/NOTES.md B8.)
 template <int D> struct BwdConfig90;
-template <> struct BwdConfig90<64>  { static constexpr int BR = 128, STAGES = 2; };
-template <> struct BwdConfig90<128> { static constexpr int BR = 64,  STAGES = 2; };
+// PRODUCER_REGS / CONSUMER_REGS: the register split (setmaxnreg). Looping over items (bwd_items.cuh) costs the
+// producer registers: at d = 128 the consumers fit 232 and the producer gets 32; at d = 64 the consumers need 240
+// (232 spilled 28 bytes), and the producer fits 24 only with its K / V issued before the item's first Q / dO.
+template <> struct BwdConfig90<64>  {
+  static constexpr int BR = 128, STAGES = 2, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+};
+template <> struct BwdConfig90<128> {
+  static constexpr int BR = 64, STAGES = 2, PRODUCER_REGS = 32, CONSUMER_REGS = 232;
+};
 
 template <int HEAD_DIM>
 struct Bwd90 {
   static constexpr int D = HEAD_DIM;
   static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES, DO_STAGES = STAGES;
+  // Blocks loop over items (bwd_items.cuh). A second K / V buffer, for the next item's keys, does not fit (192 bytes
+  // over at d = 64).
+  static constexpr bool PERSISTENT = true;
+  // Producer lanes that copy each step's lse and D rows: warps 1-3, at most two rows each (one warp with four rows
+  // a lane spilled under the producer's 24 registers once the blocks looped over items).
+  static constexpr int ROW_LANES = 96;
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
@@ -67,10 +80,12 @@ struct Bwd90 {
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
   // than LAUNCH_REGS * THREADS in total the consumers wait forever (seen: 32 / 240 hung).
   static constexpr int LAUNCH_REGS = 65536 / THREADS / 8 * 8;
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  static constexpr int PRODUCER_REGS = BwdConfig90<HEAD_DIM>::PRODUCER_REGS;
+  static constexpr int CONSUMER_REGS = BwdConfig90<HEAD_DIM>::CONSUMER_REGS;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(D % 64 == 0 && BR % 64 == 0, "whole 64-column bands");
   static_assert(staged_rows_bytes<D / 8>() <= DQ_WARP_STAGE_BYTES, "a warp's dK or dV rows fit its dQ stage");
+  static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
 };
 
 // Key rows `key` and key + 8 of this thread's dK and dV accumulators (N columns from col0, two per n8 block of
@@ -140,7 +155,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   using F = Bwd90<D>;
   const FlashParams& p = args.p;
   using T = typename DT::T;
-  constexpr int BR = F::BR, STAGES = F::STAGES;
+  constexpr int BR = F::BR;
   constexpr int NS = BR / 2, NKV = D / 2;  // accumulator registers per thread: S^T, dP^T (64 x BR); dK, dV (64 x D)
   // Probabilities within this of 1 count as 1 in dS (as in the sm_80 backward, kernels/sm80/bwd.cuh).
   constexpr float P_ONE_BAND = 1.f / 65536.f;
@@ -156,6 +171,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   for (int i = 0; i < NKV; ++i) dv[i] = dk[i] = 0.f;
 
   // dS buffer b: its base, and the barriers that say both consumers stored it / both consumers' dQ read it.
+  // Steps count on over the block's items (blk.step0): buffer and barrier phase of global step gs.
   auto ds_tile = [&](int b) { return blk.base + F::OFF_DS + b * F::DS_BYTES; };
   auto ds_stored = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * b; };
   auto ds_read = [&](int b) { return blk.base + F::OFF_DS_BARRIERS + 8u * (2 + b); };
@@ -195,11 +211,11 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // once warpgroup 0 has its first P^T (named barrier 2).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
   const bool with_dq = p.dq_accum != 0;
-  if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
+  if (blk.steps > 0) mbar_wait(blk.kv_full(), blk.kv_parity);
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % STAGES, i0 = blk.row_of(st);
-    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(st & 1);
-    mbar_wait(blk.full(s), (st / STAGES) & 1);
+    const int s = blk.stage_of(st), i0 = blk.row_of(st), gs = blk.step0 + st;
+    const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(gs & 1);
+    mbar_wait(blk.full(s), blk.phase_of(st));
     if (st == 0 && w == 1) named_sync(2, F::CONSUMER_THREADS);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
@@ -261,7 +277,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     // row r at c ^ (r % 8)), for the dQ product that needs both warpgroups' keys, once both consumers' dQ of step
     // st - 2 has read the buffer. da[kk] is four 8 x 8 blocks (query columns 16 kk + 8 (q / 2), key rows warp_row +
     // 8 (q % 2)); lane 8 q + c addresses query 16 kk + 8 (q / 2) + c, key chunk warp_row / 8 + q % 2.
-    mbar_wait(ds_read(st & 1), ((st >> 1) & 1) ^ 1);
+    mbar_wait(ds_read(gs & 1), ((gs >> 1) & 1) ^ 1);
     {
       const int q = lane / 8, c = lane % 8, query = 8 * (q / 2) + c;
       const uint32_t at = sdS + w * F::DS_BAND + query * 128 + (((warp_row / 8 + q % 2) ^ c) * 16);
@@ -279,7 +295,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       Wgmma<D>::rs(dk, da[kk], desc_advance(desc_n_major(sQ, F::Q_BAND), kk * 16 * 128), T());
     wgmma_commit();
     fence_proxy_async_smem();  // the generic-proxy stores of dS are read next by wgmma (async proxy): dQ
-    mbar_arrive(ds_stored(st & 1));
+    mbar_arrive(ds_stored(gs & 1));
 
     // dQ of the step before (whose dS^T both consumers have stored by now, or soon).
     if (st > 0 && with_dq) {
@@ -287,34 +303,40 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       // dV first (its A registers, P^T, are then free for dQ's accumulators), then dQ behind dK.
       wgmma_wait<1>();
       fence_registers(dv);
-      mbar_wait(ds_stored((st - 1) & 1), ((st - 1) >> 1) & 1);
-      issue_dq(dq, ds_tile((st - 1) & 1));
+      mbar_wait(ds_stored((gs - 1) & 1), ((gs - 1) >> 1) & 1);
+      issue_dq(dq, ds_tile((gs - 1) & 1));
       wgmma_wait<1>();  // dK (groups complete in order)
       fence_registers(dk);
       mbar_arrive(blk.empty(s));  // Q_i, dO_i, lse and D of stage s are no longer read
       wgmma_wait<0>();
       fence_registers(dq);
       stage_dq(dq, st - 1);
-      mbar_arrive(ds_read((st - 1) & 1));
+      mbar_arrive(ds_read((gs - 1) & 1));
     } else {
       wgmma_wait<0>();
       fence_registers(dv);
       fence_registers(dk);
       mbar_arrive(blk.empty(s));
-      if (st > 0) mbar_arrive(ds_read((st - 1) & 1));  // without dQ: the buffer is released unread
+      if (st > 0) mbar_arrive(ds_read((gs - 1) & 1));  // without dQ: the buffer is released unread
     }
   }
-  // The last step's dQ.
-  if (blk.steps > 0 && with_dq) {
-    const int last = blk.steps - 1;
-    float dq[32];
-    mbar_wait(ds_stored(last & 1), (last >> 1) & 1);
-    issue_dq(dq, ds_tile(last & 1));
-    wgmma_wait<0>();
-    fence_registers(dq);
-    flush_dq();
-    stage_dq(dq, last);
-    flush_dq();
+  // The last step's dQ; then K / V are no longer read, and the producer may load the next item's keys over them.
+  if (blk.steps > 0) {
+    const int last = blk.steps - 1, gl = blk.step0 + last;
+    if (with_dq) {
+      float dq[32];
+      mbar_wait(ds_stored(gl & 1), (gl >> 1) & 1);
+      issue_dq(dq, ds_tile(gl & 1));
+      wgmma_wait<0>();
+      fence_registers(dq);
+      mbar_arrive(blk.kv_empty());
+      flush_dq();
+      stage_dq(dq, last);
+      flush_dq();
+    } else {
+      mbar_arrive(blk.kv_empty());
+    }
+    mbar_arrive(ds_read(gl & 1));
   }
 
   // dK_w (scaled) and dV_w. In 16-bit types through the warp's dQ stage (epilogue.cuh), once its last reduction has
@@ -331,12 +353,11 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
                                  lane);
     store_rows_staged<DT, D / 8>(dq_stage, dv, 0, 1.f, dv_rows, key_stride, key0 + warp_row, 0, p.lk, p.d, lane);
   }
-  if (lane == 0) bulk_wait_group<0>();  // the dQ reductions are in before the block ends
 }
 
 template <class DT, int D>
 __device__ __forceinline__ void bwd_kernel(const BwdArgs& args) {
-  bwd_block_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D>(args, blk); });
+  bwd_items_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D>(args, blk); });
 }
 
 }  // namespace flash90

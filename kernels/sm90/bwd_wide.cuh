@@ -33,6 +33,8 @@ struct Bwd90Wide {
   static constexpr int D = HEAD_DIM, HALF = D / 2;  // HALF: one consumer's head-dim rows of dK^T, dV^T, dQ columns
   static constexpr int BR = 64, BC = 80, KEYS = BC / 2;  // KEYS: one consumer's keys in S and dP
   static constexpr int STAGES = 2, DO_STAGES = 1;
+  static constexpr bool PERSISTENT = false;  // the one-item grid: its epilogue stages dK / dV where Q and dO were
+  static constexpr int ROW_LANES = 32;  // producer lanes that copy each step's lse and D rows (warp 1)
   static constexpr int CONSUMER_THREADS = 256, THREADS = 128 + CONSUMER_THREADS;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
   static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128;

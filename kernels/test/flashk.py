@@ -160,12 +160,17 @@ class Kernels:
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
-        args.p = p
         gx = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
+        grid = (gx, p.hk, p.n)
+        if entry.get('persistent'):  # as in launch90
+            counter = torch.zeros(1, dtype=torch.int32, device='cuda')
+            p.tile_counter = counter.data_ptr()
+            grid = (min(gx * p.hk * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
+        args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
         stream = torch.cuda.current_stream().cuda_stream
-        check(_cuda.cuLaunchKernel(fn, gx, p.hk, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
+        check(_cuda.cuLaunchKernel(fn, *grid, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
     def launch90(self, entry, q, k, v, o, p):

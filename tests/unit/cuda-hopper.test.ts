@@ -54,6 +54,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
+      persistent: true,
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -214,24 +215,29 @@ test('an invalid FLASH_ATTN_KERNELS fails the call with an OptionError before an
   assert.equal(fake.memory.usedBytes, 0, 'outputs allocated before the throws were freed');
 });
 
-test('cc 9.0: the persistent forward reads a tile counter that is 0 at its launch, 4 bytes of its own, freed after', () => {
-  const symbol = 'flash_fwd90_bf16_d128';
-  const seen: { counter: bigint; value: number }[] = [];
+test('cc 9.0: the persistent forward and backward each read a tile counter that is 0 at its launch, 4 bytes of its own, freed after', () => {
+  const seen: { symbol: string; counter: bigint; value: number }[] = [];
+  const watched = (symbol: string, paramsOffset: number): FakeKernel => (params, memory) => {
+    const counter = BigInt(decodeParams(params, paramsOffset).tile_counter);
+    seen.push({ symbol, counter, value: counter === 0n ? -1 : new DataView(memory.view(counter, 4).slice().buffer).getUint32(0, true) });
+    kernels[symbol](params, memory);
+  };
   const fake = new FakeDriver({
     kernels: {
       ...kernels,
-      [symbol]: (params, memory) => {
-        const counter = BigInt(decodeParams(params, FWD90_ARGS_OFFSETS.p).tile_counter);
-        seen.push({ counter, value: counter === 0n ? -1 : new DataView(memory.view(counter, 4).slice().buffer).getUint32(0, true) });
-        kernels[symbol](params, memory);
-      },
+      flash_fwd90_bf16_d128: watched('flash_fwd90_bf16_d128', FWD90_ARGS_OFFSETS.p),
+      flash_bwd90_bf16_d128: watched('flash_bwd90_bf16_d128', BWD90_ARGS_OFFSETS.p),
     },
   });
   useDriverForTesting(fake);
   const { q, k, v } = inputs(2, 300, 300, 4, 4, 128, 'bfloat16');
   const start = fake.memory.usedBytes;
-  for (let i = 0; i < 2; i++) disposeAll(...Object.values(flashMhaFwd(q, k, v, { isCausal: i === 1 })));
-  assert.equal(seen.length, 2);
+  for (let i = 0; i < 2; i++) {
+    const { out, lse } = flashMhaFwd(q, k, v, { isCausal: i === 1 });
+    const g = flashMhaBwd(out, q, k, v, out, lse, { isCausal: i === 1 });
+    disposeAll(out, lse, g.dq, g.dk, g.dv);
+  }
+  assert.deepEqual(seen.map((s) => s.symbol), ['flash_fwd90_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_fwd90_bf16_d128', 'flash_bwd90_bf16_d128']);
   for (const { counter, value } of seen) {
     assert.notEqual(counter, 0n, 'a counter address is passed');
     assert.equal(value, 0, 'zeroed before the launch');
@@ -255,7 +261,7 @@ test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel,
   assert.deepEqual(lines, [
     'flash-attn: cuda:0 fwd flash_fwd90_bf16_d128 (sm_90a) grid 24x1x1',
     'flash-attn: cuda:0 bwd_pre flash_bwd_pre_bf16_d128 (sm_80) grid 19x4x2',
-    'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 3x4x2',
+    'flash-attn: cuda:0 bwd flash_bwd90_bf16_d128 (sm_90a) grid 24x1x1',
     'flash-attn: cuda:0 bwd_dq flash_bwd_dq_bf16_d128 (sm_80) grid 19x4x2',
   ]);
   const plan = explain(q, k, v);
@@ -336,14 +342,19 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_bwd_dq_bf16_d128']);
   const [pre, main, last] = launches;
-  assert.deepEqual(main.grid, [Math.ceil(lk / 128), hk, n]);
+  assert.deepEqual(main.grid, [Math.ceil(lk / 128) * hk * n, 1, 1], 'persistent: one block per item while there are fewer items than multiprocessors');
   assert.deepEqual([main.threads, main.sharedBytes, main.params.length], [384, HOPPER_BWD_SMEM, BWD90_ARGS_SIZE]);
   assert.equal(fake.functionAttributes.get('flash_bwd90_bf16_d128:8'), HOPPER_BWD_SMEM, 'opted in to its shared memory');
   assert.deepEqual([pre.grid, last.grid], [[Math.ceil(lq / 16), h, n], [Math.ceil(lq / 16), h, n]]);
   assert.deepEqual([pre.params.length, last.params.length], [FLASH_PARAMS_SIZE, FLASH_PARAMS_SIZE]);
   assert.equal(fake.tensorMapTargets.length - encoded, 5, 'five maps encoded for the backward');
-  // BwdArgs carries the very FlashParams the sm_80 phases get: the workspaces they share included.
-  assert.deepEqual(main.params.subarray(BWD90_ARGS_OFFSETS.p, BWD90_ARGS_OFFSETS.p + FLASH_PARAMS_SIZE), pre.params);
+  // BwdArgs carries the very FlashParams the sm_80 phases get (the workspaces they share included), and the counter
+  // its persistent blocks claim items from.
+  const { tile_counter: counter, ...mainParams } = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
+  const { tile_counter: preCounter, ...preParams } = decodeParams(new DataView(pre.params.buffer));
+  assert.deepEqual(mainParams, preParams);
+  assert.notEqual(counter, 0n, 'a counter address is passed');
+  assert.equal(preCounter, 0n);
   assert.deepEqual(last.params, pre.params);
   const p = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
   assert.deepEqual([p.dout, p.dq, p.dk, p.dv, p.lse], [pointerOf(t.dout), pointerOf(g.dq), pointerOf(g.dk), pointerOf(g.dv), pointerOf(lse)]);
@@ -390,7 +401,7 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
-  assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128), hk, n], [Math.ceil(lq / 64), h, n]]);
+  assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128) * hk * n, 1, 1], [Math.ceil(lq / 64), h, n]]);
   // bwd_dq_det computes dq: the Hopper bwd gets no dq_accum (it then skips its dQ), bwd_pre and bwd_dq_det keep theirs.
   const dqAccum = (launch: number, at = 0) => decodeParams(new DataView(launches[launch].params.buffer), at).dq_accum;
   assert.equal(dqAccum(1, BWD90_ARGS_OFFSETS.p), 0n);

@@ -198,7 +198,7 @@ export function launchGrid(
   if (entry.persistent === true) {
     const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
     if (tiles > MAX_GRID_X) {
-      throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers; n * h * ceil(lq / ${entry.tileRows}) = ${tiles}`);
+      throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers; n * ${entry.gridHeads} * ceil(${entry.gridRows} / ${entry.tileRows}) = ${tiles}`);
     }
     return [Math.max(1, Math.min(tiles, multiprocessorCount)), 1, 1];
   }
