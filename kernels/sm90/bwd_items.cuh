@@ -1,13 +1,13 @@
-// The persistent form of the Hopper backward (bwd.cuh's layouts, PERSISTENT): min(items, multiprocessors) blocks
-// over the key_blocks * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), the
-// work of a block of the one-item grid). Block b starts with item b, then claims the next unclaimed item from a
-// global counter (FlashParams.tile_counter, zero at launch) once it has issued every copy of the current one, so the
-// blocks that drew short items (under a causal mask) take more of them. The next item's K / V load as soon as the
-// consumers' last dQ product of the current item is done, while they store its dK / dV; the one-item grid loaded them
-// only once the block before it on the SM had ended and the next had started (bench/NOTES.md BT1: fill, drain and the
-// gap between blocks were ~26% of a block at d = 64, l = 512; B28 for what looping gained).
-// Thread 0 of the producer warpgroup claims the items and hands their numbers to the consumers through two slots in
-// shared memory (a number past the last item ends them), and each step's (query head, rows, batch) to the row lanes
+// The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks over the
+// key_blocks * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), what one block
+// of the grid before B28 did). Block b starts with item b, then claims the next unclaimed item from a global counter
+// (FlashParams.tile_counter, zero at launch) once it has issued every copy of the current one, so the blocks that
+// drew short items (under a causal mask) take more of them. The next item's K / V load as soon as the consumers'
+// last product of the current item that reads them is done, while they store its dK / dV; with a block per item
+// they loaded only once the block before it on the SM had ended and the next had started (bench/NOTES.md BT1: fill,
+// drain and the gap between blocks were ~26% of a block at d = 64, l = 512; B28, B29 for what looping gained).
+// Thread 0 of the producer warpgroup claims the items and hands them to the consumers through two slots in shared
+// memory (a number past the last item ends them), and each step's (query head, rows, batch) to the row lanes
 // through a record per stage (an ending record ends them).
 #pragma once
 #include "bwd_tiles.cuh"
@@ -28,22 +28,19 @@ __device__ __forceinline__ int bwd_item_count(const FlashParams& p) {
   return bwd_key_blocks<F>(p) * p.hk * p.n;
 }
 
-// A consumer thread's walk over the block's items: each in turn as a BwdBlock, its steps numbered on from the
-// earlier items' and its K / V phase the next in turn (items with no steps load no keys).
+// A consumer thread's walk over the block's items: each in turn as a BwdBlock, with the step number and K / V phase
+// it starts from as the producer's slot gives them (the consumers then carry no count across items: the d = 256
+// consumer spilled with them).
 template <class F, class Each>
 __device__ __forceinline__ void bwd_items_read(const FlashParams& p, Each each) {
   const BwdBlock<F> w = bwd_window<F>();
-  const int count = bwd_item_count<F>(p);
-  int step = 0, kv_uses = 0;
   for (int k = 0;; ++k) {
     mbar_wait(w.item_full(k & 1), (k >> 1) & 1);
-    const int item = int(flash::ld_shared_32(w.item_slot(k & 1)));
+    const uint4 slot = flash::ld_shared_128(w.item_slot(k & 1));  // item, step0, kv_parity
     mbar_arrive(w.item_empty(k & 1));
-    if (item >= count) return;
-    const BwdBlock<F> blk = bwd_item<F>(p, item, step, kv_uses & 1);
-    each(blk);
-    step += blk.steps;
-    if (blk.steps > 0) ++kv_uses;
+    if (int(slot.x) >= bwd_item_count<F>(p)) return;
+    each(bwd_item<F>(p, int(slot.x), int(slot.y), slot.z));
+    if constexpr (F::STAGED_EPILOGUE) mbar_arrive(w.epilogue_done(k & 1));
   }
 }
 
@@ -56,14 +53,23 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
   int step = 0, kv_uses = 0;
   for (int k = 0, item = blockIdx.x;; ++k) {
     mbar_wait(w.item_empty(k & 1), ((k >> 1) & 1) ^ 1);
-    flash::st_shared_32(w.item_slot(k & 1), uint32_t(item));
+    flash::st_shared_128(w.item_slot(k & 1), make_uint4(uint32_t(item), uint32_t(step), uint32_t(kv_uses & 1), 0u));
     mbar_arrive(w.item_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
     if (item >= count) break;
     const BwdBlock<F> blk = bwd_item<F>(args.p, item, step, kv_uses & 1);
+    // Where the epilogue stages its output over the Q / dO stages, the item's first Q / dO wait for the previous
+    // item's epilogue (its K / V need not). One barrier per slot parity: the consumers, who may run ahead through
+    // items without steps, then never complete a phase of the awaited barrier past the one awaited.
+    auto before_steps = [&] {
+      if constexpr (F::STAGED_EPILOGUE)
+        if (k > 0) mbar_wait(w.epilogue_done((k - 1) & 1), ((k - 1) >> 1) & 1);
+    };
     if (blk.steps > 0) {
-      bwd_producer_tiles<F>(args, blk);
+      bwd_producer_tiles<F>(args, blk, before_steps);
       step += blk.steps;
       ++kv_uses;
+    } else {
+      before_steps();
     }
     item = int(gridDim.x + atomicAdd(reinterpret_cast<unsigned int*>(args.p.tile_counter), 1u));
   }
@@ -99,12 +105,11 @@ __device__ __forceinline__ void bwd_items_rows(const FlashParams& p, int lane) {
   }
 }
 
-// A whole persistent block: barriers, then warpgroup 0 produces (thread 0 the tiles, warp 1 the lse and D rows) and
-// the consumer warpgroups run `consume(blk)` per item with CONSUMER_REGS registers each. The consumers' last TMA
-// reductions are waited for before the block ends (they read its shared memory).
+// A whole persistent block: barriers, then warpgroup 0 produces (thread 0 the tiles, the row lanes the lse and D
+// rows) and the consumer warpgroups run `consume(blk)` per item with CONSUMER_REGS registers each. The consumers'
+// last TMA reductions are waited for before the block ends (they read its shared memory).
 template <class F, class Consume>
 __device__ __forceinline__ void bwd_items_run(const BwdArgs& args, Consume consume) {
-  static_assert(F::PERSISTENT, "a layout with PERSISTENT");
   bwd_barriers_init<F>(bwd_window<F>());
   if (threadIdx.x < 128) {
     regs_decrease<F::PRODUCER_REGS>();

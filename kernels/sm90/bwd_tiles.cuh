@@ -1,15 +1,16 @@
 // What the two Hopper backward kernels (bwd.cuh: d <= 128, bwd_wide.cuh: d = 256) share: the kernel's parameter,
 // one block's place in the problem and in shared memory, and the producer warpgroup that feeds the consumers.
 //
-// One item: keys [j0, j0 + BC) of one (batch, kv head), a block of its own (bwd_wide.cuh) or one of the items a
-// persistent block loops over (bwd.cuh, bwd_items.cuh). Warpgroup 0 produces: one thread issues the TMA copies
+// One item: keys [j0, j0 + BC) of one (batch, kv head); persistent blocks loop over items (bwd_items.cuh).
+// Warpgroup 0 produces: one thread issues the TMA copies
 // (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings, or dO into its one buffer once it is free),
 // and ROW_LANES lanes from warp 1 on copy the step's lse and D rows into shared memory. Steps walk every (query head
 // of the GQA group, query block that can see these keys).
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
-// PERSISTENT (bwd_items.cuh: blocks that loop over items) and ROW_LANES (producer lanes that copy lse and D rows),
+// STAGED_EPILOGUE (whether the epilogue stages its output over the Q / dO stages), ROW_LANES (producer lanes that
+// copy lse and D rows),
 // CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
 // and the offsets OFF_K, OFF_V, OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
 // (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base) for any barriers of its own.
@@ -39,7 +40,7 @@ extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
 // Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk. A
 // persistent block (bwd_items.cuh) takes one BwdBlock per item: step0 counts the steps of its earlier items (the
 // stage rings and their barriers' phases run on across items) and kv_parity is the phase of the K / V barriers for
-// this item's keys (the items with steps alternate it). A block of the one-item grid has both 0.
+// this item's keys (the items with steps alternate it).
 template <class F>
 struct BwdBlock {
   int kh, b, j0, group, qb_first, blocks_per_head, steps, step0;
@@ -60,14 +61,17 @@ struct BwdBlock {
   // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
   __device__ __forceinline__ uint32_t do_empty() const { return bar(2 + 2 * F::STAGES); }
   // The persistent grid's hand-overs (bwd_items.cuh): item slot i is written (item_full) and read by every consumer
-  // (item_empty); stage s's step record (query head, first row, batch) is written for the row lanes (posted).
+  // (item_empty); stage s's step record (query head, first row, batch) is written for the row lanes (posted); where
+  // the epilogue stages dK / dV over the Q / dO stages (STAGED_EPILOGUE), the consumers have finished the epilogue
+  // of the items with slot parity i (epilogue_done).
   static constexpr int ITEM_BARS = 3 + 2 * F::STAGES;
-  static constexpr int SLOTS_AT = (ITEM_BARS + 4 + F::STAGES + 1) / 2 * 2;  // 16-byte aligned
+  static constexpr int SLOTS_AT = (ITEM_BARS + 6 + F::STAGES + 1) / 2 * 2;  // 16-byte aligned
   __device__ __forceinline__ uint32_t item_full(int i) const { return bar(ITEM_BARS + i); }
   __device__ __forceinline__ uint32_t item_empty(int i) const { return bar(ITEM_BARS + 2 + i); }
-  __device__ __forceinline__ uint32_t posted(int s) const { return bar(ITEM_BARS + 4 + s); }
-  __device__ __forceinline__ uint32_t item_slot(int i) const { return bar(SLOTS_AT) + 4u * i; }
-  __device__ __forceinline__ uint32_t step_record(int s) const { return bar(SLOTS_AT) + 16u + 16u * s; }
+  __device__ __forceinline__ uint32_t epilogue_done(int i) const { return bar(ITEM_BARS + 4 + i); }
+  __device__ __forceinline__ uint32_t posted(int s) const { return bar(ITEM_BARS + 6 + s); }
+  __device__ __forceinline__ uint32_t item_slot(int i) const { return bar(SLOTS_AT) + 16u * i; }
+  __device__ __forceinline__ uint32_t step_record(int s) const { return bar(SLOTS_AT) + 32u + 16u * s; }
   __device__ __forceinline__ uint8_t* window() const {
     return flash90_bwd_smem + (base - smem_addr(flash90_bwd_smem));
   }
@@ -77,36 +81,37 @@ struct BwdBlock {
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
 
-// Barriers in the window: kv_full, kv_empty; per stage full, empty; do_empty (used where dO has
-// one buffer); item_full[2], item_empty[2], posted[STAGES]; padding to 16 bytes; then the two 4-byte item slots in
-// 16 bytes and the 16-byte step records.
+// Barriers in the window: kv_full, kv_empty; per stage full, empty; do_empty (used where dO has one buffer);
+// item_full[2], item_empty[2], epilogue_done[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item
+// slots and the 16-byte step records.
 template <class F>
 constexpr int bwd_barrier_bytes() {
   static_assert(F::DO_STAGES == F::STAGES || F::DO_STAGES == 1, "dO: one buffer per stage, or one");
-  return BwdBlock<F>::SLOTS_AT * 8 + 16 + F::STAGES * 16;
+  return BwdBlock<F>::SLOTS_AT * 8 + 32 + F::STAGES * 16;
 }
 
 // Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages
-// (and in a persistent block each step's record for the row lanes, bwd_items.cuh). A persistent block's K / V wait
-// for the consumers to release the buffer (kv_empty: after the previous item's last dQ product).
-template <class F>
-__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk) {
-  if constexpr (F::PERSISTENT) mbar_wait(blk.kv_empty(), blk.kv_parity ^ 1);
+// and each step's record for the row lanes (bwd_items.cuh). K / V wait for the consumers to release them
+// (kv_empty: after the previous item's last product that reads them); before_steps() runs between the K / V copies
+// and the first step's.
+template <class F, class BeforeSteps>
+__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk,
+                                                   BeforeSteps before_steps) {
+  mbar_wait(blk.kv_empty(), blk.kv_parity ^ 1);
   mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
   for (int band = 0; band < F::D / 64; ++band) {
     tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
     tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
   }
+  before_steps();
   // The steps walked as (head, query block), without head_of / row_of's divisions: the producer has few registers.
   int st = 0;
   for (int hq = blk.kh * blk.group; hq < (blk.kh + 1) * blk.group; ++hq) {
     for (int i0 = blk.qb_first * F::BR; i0 < (blk.qb_first + blk.blocks_per_head) * F::BR; i0 += F::BR, ++st) {
       const int s = blk.stage_of(st);
       mbar_wait(blk.empty(s), blk.phase_of(st) ^ 1);
-      if constexpr (F::PERSISTENT) {
-        flash::st_shared_128(blk.step_record(s), make_uint4(uint32_t(hq), uint32_t(i0), uint32_t(blk.b), 0u));
-        mbar_arrive(blk.posted(s));  // release: the record is seen by the row lanes that wait on this phase
-      }
+      flash::st_shared_128(blk.step_record(s), make_uint4(uint32_t(hq), uint32_t(i0), uint32_t(blk.b), 0u));
+      mbar_arrive(blk.posted(s));  // release: the record is seen by the row lanes that wait on this phase
       mbar_arrive_expect_tx(blk.full(s), 2 * F::Q_BYTES);
       for (int band = 0; band < F::D / 64; ++band)
         tma_load_4d(blk.sQ(s) + band * F::Q_BAND, &args.q, band * 64, i0, hq, blk.b, blk.full(s));
@@ -114,26 +119,6 @@ __device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const Bw
       for (int band = 0; band < F::D / 64; ++band)
         tma_load_4d(blk.sdO(s) + band * F::Q_BAND, &args.dout, band * 64, i0, hq, blk.b, blk.full(s));
     }
-  }
-}
-
-// Warp 1 of the producer warpgroup in the one-item grid (bwd_items.cuh has the persistent grid's row lanes): each
-// step's lse (in log2 units; +inf where P must be 0) and D rows. Each lane arrives on the stage's full barrier after
-// its stores (arrive releases them to the consumers' wait).
-template <class F>
-__device__ __forceinline__ void bwd_producer_rows(const FlashParams& p, const BwdBlock<F>& blk, int lane) {
-  constexpr float LOG2E = 1.4426950408889634f;
-  for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
-    mbar_wait(blk.empty(s), ((st / F::STAGES) & 1) ^ 1);
-    const int64_t at0 = (int64_t(blk.b) * p.h + hq) * p.lq;
-    for (int r = lane; r < F::BR; r += 32) {
-      const int row = i0 + r;
-      const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at0 + row] : -INFINITY;
-      blk.lse(s)[r] = l == -INFINITY ? INFINITY : l * LOG2E;
-      blk.dvec(s)[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at0 + row] : 0.f;
-    }
-    mbar_arrive(blk.full(s));
   }
 }
 
@@ -196,16 +181,15 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
   flush_dq_block(args, stage, b, hq, row0, col0, lane);
 }
 
-// Which key block, kv head and batch an item (a block of the one-item grid, or one a persistent block claims) is:
-// items are numbered 0 .. key_blocks * hk * n - 1, in the order the hardware starts a one-item grid's blocks (its
-// linear block index) or the order they are claimed. By default they go (batch, head)-major, so the blocks running
-// at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key blocks of a head
-// see the most queries, and head-major the last head's longest block starts near the end and runs on alone: a model
-// of the dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go in chunks of
-// KEY_CHUNK, (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few blocks of each
-// head at once. Measured (bench/NOTES.md B19): +3-7% at d = 128 / 256 for 103 key blocks per head or fewer, but
-// -1-3% with 128 or more (l = 16k), where the model puts the tail under 1% and the chunks cost L2 sharing: hence
-// head-major again from CHUNKED_BELOW key blocks per head.
+// Which key block, kv head and batch an item is: items are numbered 0 .. key_blocks * hk * n - 1 in the order the
+// blocks take them (block b item b first, then claimed in turn). By default they go (batch, head)-major, so the
+// blocks running at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key
+// blocks of a head see the most queries, and head-major the last head's longest block starts near the end and runs
+// on alone: a model of the dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go
+// in chunks of KEY_CHUNK, (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few
+// blocks of each head at once. Measured (bench/NOTES.md B19, when each item was a block of its own): +3-7% at
+// d = 128 / 256 for 103 key blocks per head or fewer, but -1-3% with 128 or more (l = 16k), where the model puts the
+// tail under 1% and the chunks cost L2 sharing: hence head-major again from CHUNKED_BELOW key blocks per head.
 constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128;
 __device__ __forceinline__ void bwd_item_place(const FlashParams& p, int item, int key_blocks, int* key_block, int* kh,
                                                int* b) {
@@ -266,50 +250,12 @@ __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
     for (int i = 0; i < 2; ++i) {
       mbar_init(blk.item_full(i), 1);
       mbar_init(blk.item_empty(i), F::CONSUMER_THREADS);
+      mbar_init(blk.epilogue_done(i), F::CONSUMER_THREADS);
     }
     F::init_own_barriers(blk.base);
     fence_barrier_init();
   }
   __syncthreads();
-}
-
-// The one item of a block of the one-item grid (blocks in (key blocks, kv heads, batch)), its barriers initialized.
-template <class F>
-__device__ __forceinline__ BwdBlock<F> bwd_block_begin(const FlashParams& p) {
-  const int linear = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
-  const BwdBlock<F> blk = bwd_item<F>(p, linear, 0, 0);
-  bwd_barriers_init<F>(blk);
-  return blk;
-}
-
-// Warpgroup 0's part of the block: gives its registers back, then thread 0 copies tiles and warp 1 copies rows.
-template <class F>
-__device__ __forceinline__ void bwd_produce(const BwdArgs& args, const BwdBlock<F>& blk) {
-  regs_decrease<F::PRODUCER_REGS>();
-  if (blk.steps == 0) return;
-  if (threadIdx.x == 0) {
-    prefetch_tensor_map(&args.q);
-    prefetch_tensor_map(&args.dout);
-    if (args.p.dq_accum != 0) prefetch_tensor_map(&args.dq_accum);
-    bwd_producer_tiles<F>(args, blk);
-  } else if (threadIdx.x / 32 == 1) {
-    bwd_producer_rows<F>(args.p, blk, threadIdx.x & 31);
-  }
-}
-
-// A whole block of a one-item grid: set up, then warpgroup 0 produces and the consumer warpgroups run
-// `consume(blk)` with CONSUMER_REGS registers each. One branch per role: the form ptxas needs to give each its own
-// setmaxnreg register budget.
-template <class F, class Consume>
-__device__ __forceinline__ void bwd_block_run(const BwdArgs& args, Consume consume) {
-  static_assert(!F::PERSISTENT && F::ROW_LANES == 32, "one item per block; its rows copied by warp 1");
-  const BwdBlock<F> blk = bwd_block_begin<F>(args.p);
-  if (threadIdx.x < 128) {
-    bwd_produce<F>(args, blk);
-  } else {
-    regs_increase<F::CONSUMER_REGS>();
-    consume(blk);
-  }
 }
 
 }  // namespace flash90

@@ -1,6 +1,6 @@
 // FlashAttention backward for Hopper (sm_90a), d = 256: the main pass (dK, dV, and dQ added into dq_accum).
 //
-// One block owns 80 keys (BC) of a (batch, kv head) and walks steps of 64 query rows. dK and dV of 80 keys x 256
+// One item owns 80 keys (BC) of a (batch, kv head) and walks steps of 64 query rows. dK and dV of 80 keys x 256
 // columns do not fit one warpgroup's registers the way bwd.cuh keeps them (keys x head dim), so they are held
 // transposed, dK^T and dV^T (head dim x keys): warpgroup w owns head-dim rows [128 w, 128 w + 128) as two m64
 // blocks of N = 80 keys, 160 registers per thread. Per step (paper notation):
@@ -19,10 +19,10 @@
 // and the 16 KB after it (second): written once both warpgroups' dK^T have read Q and their dV^T P (the P_READ
 // barrier), read by the copy engine before the stage is released to the producer (empty) and before P is next
 // stored (PS_FREE), so the two blocks' reductions never wait for each other.
-// Tiles, steps and the producer warpgroup are bwd_tiles.cuh's. dK and dV leave through shared memory (transposed
-// back to keys x head dim) at the end; dK is scaled by softmax_scale there.
+// Tiles, steps and the producer warpgroup are bwd_tiles.cuh's; the blocks loop over items (bwd_items.cuh). dK and
+// dV leave through shared memory (transposed back to keys x head dim) at the end; dK is scaled by softmax_scale there.
 #pragma once
-#include "bwd_tiles.cuh"
+#include "bwd_items.cuh"
 #include "../common/dtype.cuh"
 #include "wgmma_ops.cuh"
 
@@ -33,8 +33,11 @@ struct Bwd90Wide {
   static constexpr int D = HEAD_DIM, HALF = D / 2;  // HALF: one consumer's head-dim rows of dK^T, dV^T, dQ columns
   static constexpr int BR = 64, BC = 80, KEYS = BC / 2;  // KEYS: one consumer's keys in S and dP
   static constexpr int STAGES = 2, DO_STAGES = 1;
-  static constexpr bool PERSISTENT = false;  // the one-item grid: its epilogue stages dK / dV where Q and dO were
-  static constexpr int ROW_LANES = 32;  // producer lanes that copy each step's lse and D rows (warp 1)
+  // Blocks loop over items (bwd_items.cuh); the epilogue stages dK / dV where Q and dO were, so an item's first Q /
+  // dO wait for the epilogue of the item before. Producer warps 1-2 copy the lse and D rows, one row a lane (with
+  // warps 1-3, ptxas spilled 4 bytes under the producer's 24 registers).
+  static constexpr bool STAGED_EPILOGUE = true;
+  static constexpr int ROW_LANES = 64;
   static constexpr int CONSUMER_THREADS = 256, THREADS = 128 + CONSUMER_THREADS;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
   static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128;
@@ -197,11 +200,11 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
 #pragma unroll
     for (int i = 0; i < F::BC / 2; ++i) dvt[h][i] = dkt[h][i] = 0.f;
 
-  if (blk.steps > 0) mbar_wait(blk.kv_full(), 0);
+  if (blk.steps > 0) mbar_wait(blk.kv_full(), blk.kv_parity);
   for (int st = 0; st < blk.steps; ++st) {
-    const int s = st % F::STAGES, hq = blk.head_of(st), i0 = blk.row_of(st);
+    const int s = blk.stage_of(st), hq = blk.head_of(st), i0 = blk.row_of(st);
     const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s);
-    mbar_wait(blk.full(s), (st / F::STAGES) & 1);
+    mbar_wait(blk.full(s), blk.phase_of(st));
 
     // S_w = Q_i K_w^T, then dP_w = dO_i V_w^T: 16 k16 steps over the head dim, four per 64-column band.
     // A = Q_i or dO_i (queries x head dim), B = this warpgroup's keys of K or V, both K-major; one commit group.
@@ -266,17 +269,18 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     mbar_arrive(blk.empty(s));
   }
 
+  // Every product that reads K / V has completed: the producer may load the next item's keys over them.
+  if (blk.steps > 0) mbar_arrive(blk.kv_empty());
   // The staging tile covers the dQ stages in Q: their reductions must have read them. Whether the sums are in
-  // is waited for only at the end, behind the dK / dV stores.
+  // is waited for only at the block's end (bwd_items_run).
   if ((ct & 31) == 0) bulk_wait_group_read<0>();
   bwd_wide_write<DT, D>(p, blk, p.dv, dvt, 1.f, w, row, t);
   bwd_wide_write<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
-  if ((ct & 31) == 0) bulk_wait_group<0>();
 }
 
 template <class DT, int D>
 __device__ __forceinline__ void bwd_wide_kernel(const BwdArgs& args) {
-  bwd_block_run<Bwd90Wide<D>>(args, [&](const BwdBlock<Bwd90Wide<D>>& blk) { bwd_wide_consumer<DT, D>(args, blk); });
+  bwd_items_run<Bwd90Wide<D>>(args, [&](const BwdBlock<Bwd90Wide<D>>& blk) { bwd_wide_consumer<DT, D>(args, blk); });
 }
 
 }  // namespace flash90

@@ -14,17 +14,16 @@ static void describe() {
               D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC, flash90::O_BOX_ROWS);
 }
 
-// The backward's main pass: one item per BC keys of a (batch, kv head), a block each or (PERSISTENT) claimed by
-// one block per multiprocessor; q and dout boxes of BR rows; dq_accum boxes of DQ_BOX_ROWS rows (one warp's rows of
+// The backward's main pass: one item per BC keys of a (batch, kv head), claimed by one block per multiprocessor
+// (persistent); q and dout boxes of BR rows; dq_accum boxes of DQ_BOX_ROWS rows (one warp's rows of
 // a dQ block, added by TMA reductions).
 template <class B>
 static void describe_bwd() {
   constexpr int D = B::D;
   std::printf("{\"phase\":\"bwd\",\"name\":\"bwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
               "\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"dqBoxRows\":%d,\"gridRows\":\"lk\","
-              "\"gridHeads\":\"hk\"%s}\n",
-              D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS,
-              B::PERSISTENT ? ",\"persistent\":true" : "");
+              "\"gridHeads\":\"hk\",\"persistent\":true}\n",
+              D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS);
 }
 
 int main() {
