@@ -47,7 +47,6 @@ struct Bwd90 {
   static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES, DO_STAGES = STAGES;
   // Blocks loop over items (bwd_items.cuh). A second K / V buffer, for the next item's keys, does not fit (192 bytes
   // over at d = 64).
-  static constexpr bool STAGED_EPILOGUE = false;  // dK / dV leave through the dQ stages
   // Producer lanes that copy each step's lse and D rows: warps 1-3, at most two rows each (one warp with four rows
   // a lane spilled under the producer's 24 registers once the blocks looped over items).
   static constexpr int ROW_LANES = 96;

@@ -40,7 +40,6 @@ __device__ __forceinline__ void bwd_items_read(const FlashParams& p, Each each) 
     mbar_arrive(w.item_empty(k & 1));
     if (int(slot.x) >= bwd_item_count<F>(p)) return;
     each(bwd_item<F>(p, int(slot.x), int(slot.y), slot.z));
-    if constexpr (F::STAGED_EPILOGUE) mbar_arrive(w.epilogue_done(k & 1));
   }
 }
 
@@ -57,19 +56,10 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
     mbar_arrive(w.item_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
     if (item >= count) break;
     const BwdBlock<F> blk = bwd_item<F>(args.p, item, step, kv_uses & 1);
-    // Where the epilogue stages its output over the Q / dO stages, the item's first Q / dO wait for the previous
-    // item's epilogue (its K / V need not). One barrier per slot parity: the consumers, who may run ahead through
-    // items without steps, then never complete a phase of the awaited barrier past the one awaited.
-    auto before_steps = [&] {
-      if constexpr (F::STAGED_EPILOGUE)
-        if (k > 0) mbar_wait(w.epilogue_done((k - 1) & 1), ((k - 1) >> 1) & 1);
-    };
     if (blk.steps > 0) {
-      bwd_producer_tiles<F>(args, blk, before_steps);
+      bwd_producer_tiles<F>(args, blk);
       step += blk.steps;
       ++kv_uses;
-    } else {
-      before_steps();
     }
     item = int(gridDim.x + atomicAdd(reinterpret_cast<unsigned int*>(args.p.tile_counter), 1u));
   }

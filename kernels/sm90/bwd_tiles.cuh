@@ -9,8 +9,7 @@
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
-// STAGED_EPILOGUE (whether the epilogue stages its output over the Q / dO stages), ROW_LANES (producer lanes that
-// copy lse and D rows),
+// ROW_LANES (producer lanes that copy lse and D rows),
 // CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
 // and the offsets OFF_K, OFF_V, OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
 // (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base) for any barriers of its own.
@@ -61,15 +60,12 @@ struct BwdBlock {
   // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
   __device__ __forceinline__ uint32_t do_empty() const { return bar(2 + 2 * F::STAGES); }
   // The persistent grid's hand-overs (bwd_items.cuh): item slot i is written (item_full) and read by every consumer
-  // (item_empty); stage s's step record (query head, first row, batch) is written for the row lanes (posted); where
-  // the epilogue stages dK / dV over the Q / dO stages (STAGED_EPILOGUE), the consumers have finished the epilogue
-  // of the items with slot parity i (epilogue_done).
+  // (item_empty); stage s's step record (query head, first row, batch) is written for the row lanes (posted).
   static constexpr int ITEM_BARS = 3 + 2 * F::STAGES;
-  static constexpr int SLOTS_AT = (ITEM_BARS + 6 + F::STAGES + 1) / 2 * 2;  // 16-byte aligned
+  static constexpr int SLOTS_AT = (ITEM_BARS + 4 + F::STAGES + 1) / 2 * 2;  // 16-byte aligned
   __device__ __forceinline__ uint32_t item_full(int i) const { return bar(ITEM_BARS + i); }
   __device__ __forceinline__ uint32_t item_empty(int i) const { return bar(ITEM_BARS + 2 + i); }
-  __device__ __forceinline__ uint32_t epilogue_done(int i) const { return bar(ITEM_BARS + 4 + i); }
-  __device__ __forceinline__ uint32_t posted(int s) const { return bar(ITEM_BARS + 6 + s); }
+  __device__ __forceinline__ uint32_t posted(int s) const { return bar(ITEM_BARS + 4 + s); }
   __device__ __forceinline__ uint32_t item_slot(int i) const { return bar(SLOTS_AT) + 16u * i; }
   __device__ __forceinline__ uint32_t step_record(int s) const { return bar(SLOTS_AT) + 32u + 16u * s; }
   __device__ __forceinline__ uint8_t* window() const {
@@ -82,7 +78,7 @@ struct BwdBlock {
 };
 
 // Barriers in the window: kv_full, kv_empty; per stage full, empty; do_empty (used where dO has one buffer);
-// item_full[2], item_empty[2], epilogue_done[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item
+// item_full[2], item_empty[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item
 // slots and the 16-byte step records.
 template <class F>
 constexpr int bwd_barrier_bytes() {
@@ -92,18 +88,15 @@ constexpr int bwd_barrier_bytes() {
 
 // Thread 0 of the producer warpgroup: K_j and V_j once, then Q_i and dO_i per step as the consumers free stages
 // and each step's record for the row lanes (bwd_items.cuh). K / V wait for the consumers to release them
-// (kv_empty: after the previous item's last product that reads them); before_steps() runs between the K / V copies
-// and the first step's.
-template <class F, class BeforeSteps>
-__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk,
-                                                   BeforeSteps before_steps) {
+// (kv_empty: after the previous item's last product that reads them).
+template <class F>
+__device__ __forceinline__ void bwd_producer_tiles(const BwdArgs& args, const BwdBlock<F>& blk) {
   mbar_wait(blk.kv_empty(), blk.kv_parity ^ 1);
   mbar_arrive_expect_tx(blk.kv_full(), 2 * F::KV_BYTES);
   for (int band = 0; band < F::D / 64; ++band) {
     tma_load_4d(blk.sK() + band * F::KV_BAND, &args.k, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
     tma_load_4d(blk.sV() + band * F::KV_BAND, &args.v, band * 64, blk.j0, blk.kh, blk.b, blk.kv_full());
   }
-  before_steps();
   // The steps walked as (head, query block), without head_of / row_of's divisions: the producer has few registers.
   int st = 0;
   for (int hq = blk.kh * blk.group; hq < (blk.kh + 1) * blk.group; ++hq) {
@@ -250,7 +243,6 @@ __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
     for (int i = 0; i < 2; ++i) {
       mbar_init(blk.item_full(i), 1);
       mbar_init(blk.item_empty(i), F::CONSUMER_THREADS);
-      mbar_init(blk.epilogue_done(i), F::CONSUMER_THREADS);
     }
     F::init_own_barriers(blk.base);
     fence_barrier_init();

@@ -20,7 +20,9 @@
 // barrier), read by the copy engine before the stage is released to the producer (empty) and before P is next
 // stored (PS_FREE), so the two blocks' reductions never wait for each other.
 // Tiles, steps and the producer warpgroup are bwd_tiles.cuh's; the blocks loop over items (bwd_items.cuh). dK and
-// dV leave through shared memory (transposed back to keys x head dim) at the end; dK is scaled by softmax_scale there.
+// dV leave through shared memory (transposed back to keys x head dim) at the end, staged where dS, P and the dQ
+// stages were (no step of the item reads them any more; 48 KB: half the head dim at a time), so that the next item's
+// Q and dO load meanwhile; dK is scaled by softmax_scale there.
 #pragma once
 #include "bwd_items.cuh"
 #include "../common/dtype.cuh"
@@ -33,10 +35,8 @@ struct Bwd90Wide {
   static constexpr int D = HEAD_DIM, HALF = D / 2;  // HALF: one consumer's head-dim rows of dK^T, dV^T, dQ columns
   static constexpr int BR = 64, BC = 80, KEYS = BC / 2;  // KEYS: one consumer's keys in S and dP
   static constexpr int STAGES = 2, DO_STAGES = 1;
-  // Blocks loop over items (bwd_items.cuh); the epilogue stages dK / dV where Q and dO were, so an item's first Q /
-  // dO wait for the epilogue of the item before. Producer warps 1-2 copy the lse and D rows, one row a lane (with
-  // warps 1-3, ptxas spilled 4 bytes under the producer's 24 registers).
-  static constexpr bool STAGED_EPILOGUE = true;
+  // Producer warps 1-2 copy the lse and D rows, one row a lane (with warps 1-3, ptxas spilled 4 bytes under the
+  // producer's 24 registers).
   static constexpr int ROW_LANES = 64;
   static constexpr int CONSUMER_THREADS = 256, THREADS = 128 + CONSUMER_THREADS;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
@@ -53,15 +53,17 @@ struct Bwd90Wide {
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   static constexpr int SMEM_BYTES = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>() + 1024;  // + window alignment
-  // The epilogue's float32 staging tile [BC][STAGE_ROW] reuses Q and dO (free once every step is done); 4 floats
-  // of padding per row make the transposed writes conflict-free.
-  static constexpr int STAGE_ROW = D + 4;
+  // The epilogue's float32 staging tile [BC][HALF] (one consumer's half of the head dim at a time), over dS, P and
+  // the dQ stages (contiguous from OFF_DS); rows are swizzled (stage_at) so that the transposed writes are
+  // conflict-free without padding.
+  static constexpr int OFF_STAGE = OFF_DS;
   // See Bwd90: setmaxnreg.inc cannot hand out more than the launch allocation.
   static constexpr int LAUNCH_REGS = 65536 / THREADS / 8 * 8;
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
   static_assert(HALF == 128 && KEYS % 8 == 0 && BC <= 128, "two m64 rows of dK^T, dV^T per consumer; keys in two bands");
-  static_assert(BC * STAGE_ROW * 4 <= OFF_DS - OFF_Q, "the epilogue's staging tile fits where Q and dO were");
+  static_assert(OFF_P == OFF_DS + PS_BYTES && OFF_DQ == OFF_P && BC * HALF * 4 <= OFF_LSE - OFF_STAGE,
+                "the epilogue's staging tile fits where dS, P and the dQ stages were");
   static_assert(DQ_STAGE_BYTES >= PS_BYTES, "the dQ stages cover P");
   static_assert(DQ_STAGE_BYTES <= Q_BYTES, "a Q stage holds the warps' first blocks of dQ");
   static_assert(OFF_Q % 1024 == 0 && Q_BYTES % 1024 == 0 && OFF_DQ % 1024 == 0,
@@ -147,36 +149,52 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
   }
 }
 
-// dK^T or dV^T (this consumer's two m64 x 80 blocks: head-dim rows 128 w + 64 h + row and + 8, key columns
-// 8 nt + 2 t + e) written to out as [key][head dim] rows through the float32 staging tile, scaled by `scale`.
-// Both consumers run it together; the first barrier keeps earlier readers of the staging space out of its way.
+// Where element (key, col) of the epilogue's staging tile lives: row-major [key][N] floats, with bits 3-4 of the
+// column XORed with bits 1-2 of the key. A warp's transposed write of one accumulator block covers 8 columns for
+// each of 4 keys 2 apart (keys 8 nt + 2 t + e); unswizzled they would share 8 banks, four lanes to a bank. Four
+// consecutive columns stay together, for the float4 reads.
+template <int N>
+__device__ __forceinline__ int stage_at(int key, int col) {
+  return key * N + (col ^ (((key >> 1) & 3) << 3));
+}
+
+// dK^T or dV^T (consumer w's two m64 x 80 blocks: head-dim rows 128 w + 64 h + row and + 8, key columns
+// 8 nt + 2 t + e) written to out as [key][head dim] rows through the float32 staging tile, scaled by `scale`: one
+// consumer's half of the head dim at a time, both consumers reading it out. The first barrier of each half keeps
+// earlier readers of the staging space out of its way.
 template <class DT, int D>
 __device__ __forceinline__ void bwd_wide_write(const FlashParams& p, const BwdBlock<Bwd90Wide<D>>& blk, uint64_t out,
                                                const float (&acc)[2][Bwd90Wide<D>::BC / 2], float scale, int w,
                                                int row, int t) {
   using F = Bwd90Wide<D>;
-  float* stage = reinterpret_cast<float*>(blk.window() + F::OFF_Q);
-  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+  constexpr int N = F::HALF;
+  float* stage = reinterpret_cast<float*>(blk.window() + F::OFF_STAGE);
+#pragma unroll 1
+  for (int c = 0; c < 2; ++c) {
+    named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+    if (w == c) {
 #pragma unroll
-  for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-    for (int nt = 0; nt < F::BC / 8; ++nt)
+        for (int nt = 0; nt < F::BC / 8; ++nt)
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
+          for (int r = 0; r < 2; ++r)
 #pragma unroll
-        for (int e = 0; e < 2; ++e)
-          stage[(8 * nt + 2 * t + e) * F::STAGE_ROW + F::HALF * w + 64 * h + row + 8 * r] = acc[h][4 * nt + 2 * r + e];
-  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
-  for (int i = threadIdx.x - 128; i < F::BC * (D / 4); i += F::CONSUMER_THREADS) {
-    const int key = i / (D / 4), col = 4 * (i % (D / 4));
-    if (blk.j0 + key >= p.lk || col >= p.d) continue;  // d is a multiple of 8: four columns are all in or all out
-    float4 v = *reinterpret_cast<const float4*>(stage + key * F::STAGE_ROW + col);
-    v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
-    const int64_t at = ((int64_t(blk.b) * p.lk + blk.j0 + key) * p.hk + blk.kh) * p.d + col;
-    if (p.out_float32)
-      reinterpret_cast<float4*>(out)[at / 4] = v;
-    else
-      reinterpret_cast<uint2*>(out)[at / 4] = make_uint2(DT::pack(v.x, v.y), DT::pack(v.z, v.w));
+            for (int e = 0; e < 2; ++e)
+              stage[stage_at<N>(8 * nt + 2 * t + e, 64 * h + row + 8 * r)] = acc[h][4 * nt + 2 * r + e];
+    }
+    named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+    for (int i = threadIdx.x - 128; i < F::BC * (N / 4); i += F::CONSUMER_THREADS) {
+      const int key = i / (N / 4), col = 4 * (i % (N / 4)), gcol = N * c + col;
+      if (blk.j0 + key >= p.lk || gcol >= p.d) continue;  // d is a multiple of 8: four columns are all in or all out
+      float4 v = *reinterpret_cast<const float4*>(stage + stage_at<N>(key, col));
+      v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
+      const int64_t at = ((int64_t(blk.b) * p.lk + blk.j0 + key) * p.hk + blk.kh) * p.d + gcol;
+      if (p.out_float32)
+        reinterpret_cast<float4*>(out)[at / 4] = v;
+      else
+        reinterpret_cast<uint2*>(out)[at / 4] = make_uint2(DT::pack(v.x, v.y), DT::pack(v.z, v.w));
+    }
   }
 }
 
@@ -271,8 +289,9 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
 
   // Every product that reads K / V has completed: the producer may load the next item's keys over them.
   if (blk.steps > 0) mbar_arrive(blk.kv_empty());
-  // The staging tile covers the dQ stages in Q: their reductions must have read them. Whether the sums are in
-  // is waited for only at the block's end (bwd_items_run).
+  // The staging tile covers the dQ stages at OFF_DQ: their reductions must have read them (and the last step's
+  // products, waited for, have read dS and P). Whether the sums are in is waited for only at the block's end
+  // (bwd_items_run).
   if ((ct & 31) == 0) bulk_wait_group_read<0>();
   bwd_wide_write<DT, D>(p, blk, p.dv, dvt, 1.f, w, row, t);
   bwd_wide_write<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
