@@ -35,18 +35,19 @@ template <int D> struct BwdConfig90;
 // producer registers: at d = 128 the consumers fit 232 and the producer gets 32; at d = 64 the consumers need 240
 // (232 spilled 28 bytes), and the producer fits 24 only with its K / V issued before the item's first Q / dO.
 template <> struct BwdConfig90<64>  {
-  static constexpr int BR = 128, STAGES = 2, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  static constexpr int BR = 128, STAGES = 2, KV_BUFS = 2, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
 };
 template <> struct BwdConfig90<128> {
-  static constexpr int BR = 64, STAGES = 2, PRODUCER_REGS = 32, CONSUMER_REGS = 232;
+  static constexpr int BR = 64, STAGES = 2, KV_BUFS = 1, PRODUCER_REGS = 32, CONSUMER_REGS = 232;
 };
 
 template <int HEAD_DIM>
 struct Bwd90 {
   static constexpr int D = HEAD_DIM;
   static constexpr int BR = BwdConfig90<HEAD_DIM>::BR, STAGES = BwdConfig90<HEAD_DIM>::STAGES, DO_STAGES = STAGES;
-  // Blocks loop over items (bwd_items.cuh). A second K / V buffer, for the next item's keys, does not fit (192 bytes
-  // over at d = 64).
+  // Blocks loop over items (bwd_items.cuh). At d = 64 a second K / V buffer lets the next item's keys load during
+  // this item's steps; it fits only without the 1024 bytes of slack for aligning the window (bwd_window_base).
+  static constexpr int KV_BUFS = BwdConfig90<HEAD_DIM>::KV_BUFS, ALIGN_SLACK = KV_BUFS > 1 ? 0 : 1024;
   // Producer lanes that copy each step's lse and D rows: warps 1-3, at most two rows each (one warp with four rows
   // a lane spilled under the producer's 24 registers once the blocks looped over items).
   static constexpr int ROW_LANES = 96;
@@ -59,7 +60,7 @@ struct Bwd90 {
   // dQ_i (BR x D) in 64 x 64 blocks, one per consumer warpgroup.
   static constexpr int DQ_ROW_BLOCKS = BR / 64;
   static_assert(DQ_ROW_BLOCKS * (D / 64) == CONSUMERS, "one 64 x 64 block of dQ per consumer warpgroup");
-  static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = 2 * KV_BYTES;
+  static constexpr int OFF_K = 0, OFF_V = KV_BYTES, OFF_Q = KV_BUFS * 2 * KV_BYTES;
   static constexpr int OFF_DO = OFF_Q + STAGES * Q_BYTES;
   static constexpr int OFF_DS = OFF_DO + STAGES * Q_BYTES;  // two dS buffers: one step's dQ reads overlap the next's writes
   // Per consumer warp, its dQ stage (stage_dq_block); at the end its dK and dV rows pass through it (epilogue.cuh).
@@ -71,7 +72,7 @@ struct Bwd90 {
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
   static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + bwd_barrier_bytes<Bwd90>();
-  static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + 1024;  // + alignment of the window to 1024
+  static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + ALIGN_SLACK;
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
   }

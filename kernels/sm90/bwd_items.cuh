@@ -18,7 +18,7 @@ namespace flash90 {
 template <class F>
 __device__ __forceinline__ BwdBlock<F> bwd_window() {
   BwdBlock<F> w{};
-  w.base = bwd_window_base();
+  w.base = bwd_window_base<F>();
   return w;
 }
 
@@ -36,10 +36,10 @@ __device__ __forceinline__ void bwd_items_read(const FlashParams& p, Each each) 
   const BwdBlock<F> w = bwd_window<F>();
   for (int k = 0;; ++k) {
     mbar_wait(w.item_full(k & 1), (k >> 1) & 1);
-    const uint4 slot = flash::ld_shared_128(w.item_slot(k & 1));  // item, step0, kv_parity
+    const uint4 slot = flash::ld_shared_128(w.item_slot(k & 1));  // item, step0, kv_use
     mbar_arrive(w.item_empty(k & 1));
     if (int(slot.x) >= bwd_item_count<F>(p)) return;
-    each(bwd_item<F>(p, int(slot.x), int(slot.y), slot.z));
+    each(bwd_item<F>(p, int(slot.x), int(slot.y), int(slot.z)));
   }
 }
 
@@ -52,10 +52,10 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
   int step = 0, kv_uses = 0;
   for (int k = 0, item = blockIdx.x;; ++k) {
     mbar_wait(w.item_empty(k & 1), ((k >> 1) & 1) ^ 1);
-    flash::st_shared_128(w.item_slot(k & 1), make_uint4(uint32_t(item), uint32_t(step), uint32_t(kv_uses & 1), 0u));
+    flash::st_shared_128(w.item_slot(k & 1), make_uint4(uint32_t(item), uint32_t(step), uint32_t(kv_uses), 0u));
     mbar_arrive(w.item_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
     if (item >= count) break;
-    const BwdBlock<F> blk = bwd_item<F>(args.p, item, step, kv_uses & 1);
+    const BwdBlock<F> blk = bwd_item<F>(args.p, item, step, kv_uses);
     if (blk.steps > 0) {
       bwd_producer_tiles<F>(args, blk);
       step += blk.steps;

@@ -9,9 +9,10 @@
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
-// ROW_LANES (producer lanes that copy lse and D rows),
+// ROW_LANES (producer lanes that copy lse and D rows), KV_BUFS (K / V buffers: 2 lets the next item's keys load
+// during this item's steps), ALIGN_SLACK (1024, or 0 where the window must be 1024-aligned by the runtime),
 // CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
-// and the offsets OFF_K, OFF_V, OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
+// and the offsets OFF_K, OFF_V (of buffer 0; buffer 1 at + 2 * KV_BYTES), OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
 // (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base) for any barriers of its own.
 #pragma once
 #include <cuda.h>
@@ -38,30 +39,31 @@ extern __shared__ __align__(1024) uint8_t flash90_bwd_smem[];
 
 // Where one block's tiles live, which keys it owns, and which (query head, query block) pairs its steps walk. A
 // persistent block (bwd_items.cuh) takes one BwdBlock per item: step0 counts the steps of its earlier items (the
-// stage rings and their barriers' phases run on across items) and kv_parity is the phase of the K / V barriers for
-// this item's keys (the items with steps alternate it).
+// stage rings and their barriers' phases run on across items), kv_buf is the K / V buffer of this item's keys (of
+// KV_BUFS, in turn over the items with steps) and kv_parity the phase of that buffer's barriers for this use.
 template <class F>
 struct BwdBlock {
   int kh, b, j0, group, qb_first, blocks_per_head, steps, step0;
+  int kv_buf;
   uint32_t base, kv_parity;
-  __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K; }
-  __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V; }
+  __device__ __forceinline__ uint32_t sK() const { return base + F::OFF_K + kv_buf * 2 * F::KV_BYTES; }
+  __device__ __forceinline__ uint32_t sV() const { return base + F::OFF_V + kv_buf * 2 * F::KV_BYTES; }
   // Step st's stage, and the parity of its full / empty barriers' phase.
   __device__ __forceinline__ int stage_of(int st) const { return (step0 + st) % F::STAGES; }
   __device__ __forceinline__ uint32_t phase_of(int st) const { return ((step0 + st) / F::STAGES) & 1; }
   __device__ __forceinline__ uint32_t sQ(int s) const { return base + F::OFF_Q + s * F::Q_BYTES; }
   __device__ __forceinline__ uint32_t sdO(int s) const { return base + F::OFF_DO + (s % F::DO_STAGES) * F::Q_BYTES; }
   __device__ __forceinline__ uint32_t bar(int i) const { return base + F::OFF_BARRIERS + 8u * i; }
-  __device__ __forceinline__ uint32_t kv_full() const { return bar(0); }
+  __device__ __forceinline__ uint32_t kv_full() const { return bar(kv_buf); }
   // The consumers have finished their last product that reads K / V (a persistent block's next item may load).
-  __device__ __forceinline__ uint32_t kv_empty() const { return bar(1); }
-  __device__ __forceinline__ uint32_t full(int s) const { return bar(2 + 2 * s); }
-  __device__ __forceinline__ uint32_t empty(int s) const { return bar(3 + 2 * s); }
+  __device__ __forceinline__ uint32_t kv_empty() const { return bar(F::KV_BUFS + kv_buf); }
+  __device__ __forceinline__ uint32_t full(int s) const { return bar(2 * F::KV_BUFS + 2 * s); }
+  __device__ __forceinline__ uint32_t empty(int s) const { return bar(2 * F::KV_BUFS + 1 + 2 * s); }
   // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
-  __device__ __forceinline__ uint32_t do_empty() const { return bar(2 + 2 * F::STAGES); }
+  __device__ __forceinline__ uint32_t do_empty() const { return bar(2 * F::KV_BUFS + 2 * F::STAGES); }
   // The persistent grid's hand-overs (bwd_items.cuh): item slot i is written (item_full) and read by every consumer
   // (item_empty); stage s's step record (query head, first row, batch) is written for the row lanes (posted).
-  static constexpr int ITEM_BARS = 3 + 2 * F::STAGES;
+  static constexpr int ITEM_BARS = 2 * F::KV_BUFS + 2 * F::STAGES + 1;
   static constexpr int SLOTS_AT = (ITEM_BARS + 4 + F::STAGES + 1) / 2 * 2;  // 16-byte aligned
   __device__ __forceinline__ uint32_t item_full(int i) const { return bar(ITEM_BARS + i); }
   __device__ __forceinline__ uint32_t item_empty(int i) const { return bar(ITEM_BARS + 2 + i); }
@@ -77,7 +79,7 @@ struct BwdBlock {
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
 
-// Barriers in the window: kv_full, kv_empty; per stage full, empty; do_empty (used where dO has one buffer);
+// Barriers in the window: kv_full[KV_BUFS], kv_empty[KV_BUFS]; per stage full, empty; do_empty (used where dO has one buffer);
 // item_full[2], item_empty[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item
 // slots and the 16-byte step records.
 template <class F>
@@ -201,16 +203,23 @@ __device__ __forceinline__ void bwd_item_place(const FlashParams& p, int item, i
 }
 
 // The dynamic shared window, aligned up to 1024 bytes (the 128-byte swizzle's period).
-__device__ __forceinline__ uint32_t bwd_window_base() { return (smem_addr(flash90_bwd_smem) + 1023u) & ~1023u; }
+// A layout without ALIGN_SLACK relies on the runtime placing the window on 1024 bytes (it has no room to align it)
+// and traps if it does not, rather than run past its shared memory.
+template <class F>
+__device__ __forceinline__ uint32_t bwd_window_base() {
+  const uint32_t at = smem_addr(flash90_bwd_smem);
+  if (F::ALIGN_SLACK == 0 && (at & 1023u) != 0) __trap();
+  return (at + 1023u) & ~1023u;
+}
 
 template <class F>
 __device__ __forceinline__ int bwd_key_blocks(const FlashParams& p) {
   return (p.lk + F::BC - 1) / F::BC;
 }
 
-// Item `item`'s keys and steps, its steps numbered on from step0, its K / V barriers in phase parity kv_parity.
+// Item `item`'s keys and steps, its steps numbered on from step0, its keys the kv_use-th K / V load of the block.
 template <class F>
-__device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, int step0, uint32_t kv_parity) {
+__device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, int step0, int kv_use) {
   BwdBlock<F> blk;
   int key_block;
   bwd_item_place(p, item, bwd_key_blocks<F>(p), &key_block, &blk.kh, &blk.b);
@@ -222,8 +231,9 @@ __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, 
   blk.blocks_per_head = i_lo <= i_hi ? int(i_hi / F::BR) - blk.qb_first + 1 : 0;
   blk.steps = blk.blocks_per_head * blk.group;
   blk.step0 = step0;
-  blk.kv_parity = kv_parity;
-  blk.base = bwd_window_base();
+  blk.kv_buf = kv_use % F::KV_BUFS;
+  blk.kv_parity = (kv_use / F::KV_BUFS) & 1;
+  blk.base = bwd_window_base<F>();
   return blk;
 }
 
@@ -232,8 +242,10 @@ __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, 
 template <class F>
 __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
   if (threadIdx.x == 0) {
-    mbar_init(blk.kv_full(), 1);
-    mbar_init(blk.kv_empty(), F::CONSUMER_THREADS);
+    for (int i = 0; i < F::KV_BUFS; ++i) {
+      mbar_init(blk.bar(i), 1);                                    // kv_full
+      mbar_init(blk.bar(F::KV_BUFS + i), F::CONSUMER_THREADS);     // kv_empty
+    }
     for (int s = 0; s < F::STAGES; ++s) {
       mbar_init(blk.full(s), 1 + F::ROW_LANES);  // the TMA thread's expect_tx arrival + the row lanes'
       mbar_init(blk.posted(s), 1);

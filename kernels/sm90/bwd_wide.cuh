@@ -38,6 +38,7 @@ struct Bwd90Wide {
   // Producer warps 1-2 copy the lse and D rows, one row a lane (with warps 1-3, ptxas spilled 4 bytes under the
   // producer's 24 registers).
   static constexpr int ROW_LANES = 64;
+  static constexpr int KV_BUFS = 1, ALIGN_SLACK = 1024;
   static constexpr int CONSUMER_THREADS = 256, THREADS = 128 + CONSUMER_THREADS;
   // Tiles are stored in bands of 64 columns (128 bytes per row, TMA's 128-byte swizzle): bytes per band.
   static constexpr int KV_BAND = BC * 128, Q_BAND = BR * 128;
@@ -52,7 +53,7 @@ struct Bwd90Wide {
   static constexpr int OFF_LSE = OFF_DQ + DQ_STAGE_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
-  static constexpr int SMEM_BYTES = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>() + 1024;  // + window alignment
+  static constexpr int SMEM_BYTES = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>() + ALIGN_SLACK;
   // The epilogue's float32 staging tile [BC][HALF] (one consumer's half of the head dim at a time), over dS, P and
   // the dQ stages (contiguous from OFF_DS); rows are swizzled (stage_at) so that the transposed writes are
   // conflict-free without padding.
