@@ -28,9 +28,9 @@ __device__ __forceinline__ int bwd_item_count(const FlashParams& p) {
   return bwd_key_blocks<F>(p) * p.hk * p.n;
 }
 
-// A consumer thread's walk over the block's items: each in turn as a BwdBlock, with the step number and K / V phase
-// it starts from as the producer's slot gives them (the consumers then carry no count across items: the d = 256
-// consumer spilled with them).
+// A consumer thread's walk over the block's items: each in turn as a BwdBlock, with the step number it starts from
+// and its K / V use (which buffer, which phase) as the producer's slot gives them (the consumers then carry no count
+// across items: the d = 256 consumer spilled with them).
 template <class F, class Each>
 __device__ __forceinline__ void bwd_items_read(const FlashParams& p, Each each) {
   const BwdBlock<F> w = bwd_window<F>();
