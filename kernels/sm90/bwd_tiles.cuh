@@ -2,18 +2,19 @@
 // one block's place in the problem and in shared memory, and the producer warpgroup that feeds the consumers.
 //
 // One item: keys [j0, j0 + BC) of one (batch, kv head); persistent blocks loop over items (bwd_items.cuh).
-// Warpgroup 0 produces: one thread issues the TMA copies
-// (K_j, V_j once; then Q_i and dO_i per step into STAGES-deep rings, or dO into its one buffer once it is free),
-// and ROW_LANES lanes from warp 1 on copy the step's lse and D rows into shared memory. Steps walk every (query head
-// of the GQA group, query block that can see these keys).
+// Warpgroup 0 produces: one thread issues the TMA copies (K_j, V_j once; then Q_i and dO_i per step into
+// STAGES-deep rings, or dO into its one buffer once it is free), and ROW_LANES lanes from warp 1 on copy the step's
+// lse and D rows into shared memory. Steps walk every (query head of the GQA group, query block that can see these
+// keys).
 //
 // A layout F gives: D, BR (query rows per step), BC (keys per block), STAGES, DO_STAGES (STAGES, or 1: one dO
 // buffer that the consumers free early through the do_empty barrier, for layouts short of shared memory),
 // ROW_LANES (producer lanes that copy lse and D rows), KV_BUFS (K / V buffers: 2 lets the next item's keys load
 // during this item's steps), ALIGN_SLACK (1024, or 0 where the window must be 1024-aligned by the runtime),
 // CONSUMER_THREADS, PRODUCER_REGS, KV_BYTES / KV_BAND and Q_BYTES / Q_BAND (a tile and one of its 64-column bands),
-// and the offsets OFF_K, OFF_V (of buffer 0; buffer 1 at + 2 * KV_BYTES), OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC, OFF_BARRIERS inside the 1024-aligned window
-// (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base) for any barriers of its own.
+// and the offsets OFF_K, OFF_V (of buffer 0; buffer 1 at + 2 * KV_BYTES), OFF_Q, OFF_DO, OFF_LSE, OFF_DVEC,
+// OFF_BARRIERS inside the 1024-aligned window (bwd_barrier_bytes<F>() from OFF_BARRIERS), and init_own_barriers(base)
+// for any barriers of its own.
 #pragma once
 #include <cuda.h>
 #include "params.h"
@@ -79,9 +80,9 @@ struct BwdBlock {
   __device__ __forceinline__ int row_of(int st) const { return (qb_first + st % blocks_per_head) * F::BR; }
 };
 
-// Barriers in the window: kv_full[KV_BUFS], kv_empty[KV_BUFS]; per stage full, empty; do_empty (used where dO has one buffer);
-// item_full[2], item_empty[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item
-// slots and the 16-byte step records.
+// Barriers in the window: kv_full[KV_BUFS], kv_empty[KV_BUFS]; per stage full, empty; do_empty (used where dO has
+// one buffer); item_full[2], item_empty[2], posted[STAGES]; padding to 16 bytes; then the two 16-byte item slots
+// and the 16-byte step records.
 template <class F>
 constexpr int bwd_barrier_bytes() {
   static_assert(F::DO_STAGES == F::STAGES || F::DO_STAGES == 1, "dO: one buffer per stage, or one");

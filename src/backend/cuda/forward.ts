@@ -7,7 +7,7 @@ import { type FlashParams, packFlashParams, packFwd90Args } from './abi.js';
 import { type ForwardPath, chooseForward } from './forward-path.js';
 import { hopperDeviceFacts, launchKernel, resolveEntry, resolveKernel } from './modules.js';
 import type { CudaDevice } from './runtime.js';
-import { CudaStorage } from './storage.js';
+import { withTileCounter } from './tile-counter.js';
 
 /** The forward path of this call on this device; `o` is left out where it is not allocated yet (explain). */
 export function forwardPath(device: CudaDevice, p: AttentionProblem, pointers: { q: bigint; k: bigint; v: bigint; o?: bigint }): ForwardPath {
@@ -22,13 +22,7 @@ export function launchForward(device: CudaDevice, p: AttentionProblem, params: F
     return;
   }
   const maps = device.encodeTensorMaps(path.maps, { q: params.q, k: params.k, v: params.v, o: params.o });
-  // The persistent kernel's blocks claim tiles from a counter that must read 0 at launch: 4 bytes of this call's,
-  // zeroed, then freed in stream order behind the launch.
-  const counter = CudaStorage.allocate(device, 'float32', 1);
-  try {
-    device.fillBytes(counter.pointer, 0, counter.byteLength);
-    launchKernel(device, resolveEntry(device, path.entry, p), packFwd90Args(maps, { ...params, tile_counter: counter.pointer }));
-  } finally {
-    counter.dispose();
-  }
+  // The persistent kernel's blocks claim tiles from a counter.
+  withTileCounter(device, (tile_counter) =>
+    launchKernel(device, resolveEntry(device, path.entry, p), packFwd90Args(maps, { ...params, tile_counter })));
 }
