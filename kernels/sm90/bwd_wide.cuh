@@ -21,8 +21,9 @@
 // stored (PS_FREE), so the two blocks' reductions never wait for each other.
 // Tiles, steps and the producer warpgroup are bwd_tiles.cuh's; the blocks loop over items (bwd_items.cuh). dK and
 // dV leave through shared memory (transposed back to keys x head dim) at the end, staged where dS, P and the dQ
-// stages were (no step of the item reads them any more; 48 KB: half the head dim at a time), so that the next item's
-// Q and dO load meanwhile; dK is scaled by softmax_scale there.
+// stages were (no step of the item reads them any more; 48 KB), so that the next item's Q and dO load meanwhile: a
+// 16-bit dK or dV whole (40 KB, both consumers at once), float32 ones half the head dim at a time; dK is scaled by
+// softmax_scale there.
 #pragma once
 #include "bwd_items.cuh"
 #include "../common/dtype.cuh"
@@ -160,10 +161,10 @@ __device__ __forceinline__ int stage_at(int key, int col) {
 }
 
 // dK^T or dV^T (consumer w's two m64 x 80 blocks: head-dim rows 128 w + 64 h + row and + 8, key columns
-// 8 nt + 2 t + e) written to out as [key][head dim] rows through the float32 staging tile, scaled by `scale`: one
-// consumer's half of the head dim at a time, both consumers reading it out. The first barrier of each half keeps
-// earlier readers of the staging space out of its way.
-template <class DT, int D>
+// 8 nt + 2 t + e) written to float32 out as [key][head dim] rows through the float32 staging tile, scaled by
+// `scale`: one consumer's half of the head dim at a time, both consumers reading it out. The first barrier of each
+// half keeps earlier readers of the staging space out of its way. (16-bit outputs take bwd_wide_write_16.)
+template <int D>
 __device__ __forceinline__ void bwd_wide_write(const FlashParams& p, const BwdBlock<Bwd90Wide<D>>& blk, uint64_t out,
                                                const float (&acc)[2][Bwd90Wide<D>::BC / 2], float scale, int w,
                                                int row, int t) {
@@ -185,17 +186,60 @@ __device__ __forceinline__ void bwd_wide_write(const FlashParams& p, const BwdBl
               stage[stage_at<N>(8 * nt + 2 * t + e, 64 * h + row + 8 * r)] = acc[h][4 * nt + 2 * r + e];
     }
     named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+#pragma unroll 1
     for (int i = threadIdx.x - 128; i < F::BC * (N / 4); i += F::CONSUMER_THREADS) {
       const int key = i / (N / 4), col = 4 * (i % (N / 4)), gcol = N * c + col;
       if (blk.j0 + key >= p.lk || gcol >= p.d) continue;  // d is a multiple of 8: four columns are all in or all out
       float4 v = *reinterpret_cast<const float4*>(stage + stage_at<N>(key, col));
       v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
       const int64_t at = ((int64_t(blk.b) * p.lk + blk.j0 + key) * p.hk + blk.kh) * p.d + gcol;
-      if (p.out_float32)
-        reinterpret_cast<float4*>(out)[at / 4] = v;
-      else
-        reinterpret_cast<uint2*>(out)[at / 4] = make_uint2(DT::pack(v.x, v.y), DT::pack(v.z, v.w));
+      reinterpret_cast<float4*>(out)[at / 4] = v;
     }
+  }
+}
+
+// The same for 16-bit out, scaled and rounded to DT in registers first: the whole [80 keys][256] tile, 40 KB, fits
+// the staging space at once, so both consumers stage their halves together (stmatrix .trans turns each 8 x 8 block
+// of head-dim rows x keys into 8 key rows of 16 bytes) and every key row leaves as one warp's 512-byte store; one
+// round per tensor where the float32 tile takes two, with an eighth of the shared-memory store instructions. Row
+// `key`'s 16-byte chunk c sits at chunk c ^ (key % 8), so the 8 rows of one matrix fall in different banks.
+template <class DT, int D>
+__device__ __forceinline__ void bwd_wide_write_16(const FlashParams& p, const BwdBlock<Bwd90Wide<D>>& blk,
+                                                  uint64_t out, const float (&acc)[2][Bwd90Wide<D>::BC / 2],
+                                                  float scale, int w) {
+  using F = Bwd90Wide<D>;
+  using T = typename DT::T;
+  constexpr int ROW_BYTES = D * 2, CHUNKS = D / 8;
+  static_assert(F::BC * ROW_BYTES <= F::OFF_LSE - F::OFF_STAGE, "the 16-bit tile fits the staging space");
+  const uint32_t stage = blk.base + F::OFF_STAGE;
+  const int ct = threadIdx.x - 128, lane = ct & 31, warp = (ct / 32) % 4;
+  // stmatrix x4 over key blocks nt, nt + 1: matrix q holds head-dim rows 8 (q % 2) .. + 7 of this warp's 16 and
+  // keys 8 (nt + q / 2) .. + 7; lane 8 q + c addresses key row 8 (nt + q / 2) + c.
+  const int q = lane / 8, c = lane % 8;
+  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);  // earlier readers of the staging space are done
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int chunk = 16 * w + 8 * h + 2 * warp + q % 2;
+#pragma unroll
+    for (int nt = 0; nt < F::BC / 8; nt += 2) {
+      uint32_t m[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int at = 4 * (nt + j / 2) + 2 * (j % 2);
+        m[j] = DT::pack(acc[h][at] * scale, acc[h][at + 1] * scale);
+      }
+      const int key = 8 * (nt + q / 2) + c;
+      stmatrix_x4_trans(stage + key * ROW_BYTES + ((chunk ^ c) * 16), m);
+    }
+  }
+  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+#pragma unroll 1
+  for (int i = ct; i < F::BC * CHUNKS; i += F::CONSUMER_THREADS) {
+    const int key = i / CHUNKS, chunk = i % CHUNKS;
+    if (blk.j0 + key >= p.lk || 8 * chunk >= p.d) continue;  // d is a multiple of 8: a chunk is all in or all out
+    const uint4 v = flash::ld_shared_128(stage + key * ROW_BYTES + ((chunk ^ (key % 8)) * 16));
+    const int64_t at = ((int64_t(blk.b) * p.lk + blk.j0 + key) * p.hk + blk.kh) * p.d + 8 * chunk;
+    *reinterpret_cast<uint4*>(reinterpret_cast<T*>(out) + at) = v;
   }
 }
 
@@ -294,8 +338,10 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
   // products, waited for, have read dS and P). Whether the sums are in is waited for only at the block's end
   // (bwd_items_run).
   if ((ct & 31) == 0) bulk_wait_group_read<0>();
-  bwd_wide_write<DT, D>(p, blk, p.dv, dvt, 1.f, w, row, t);
-  bwd_wide_write<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
+  if (p.out_float32) bwd_wide_write<D>(p, blk, p.dv, dvt, 1.f, w, row, t);
+  else bwd_wide_write_16<DT, D>(p, blk, p.dv, dvt, 1.f, w);
+  if (p.out_float32) bwd_wide_write<D>(p, blk, p.dk, dkt, p.softmax_scale, w, row, t);
+  else bwd_wide_write_16<DT, D>(p, blk, p.dk, dkt, p.softmax_scale, w);
 }
 
 template <class DT, int D>
