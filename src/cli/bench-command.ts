@@ -10,6 +10,10 @@ import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './
 import { deviceTimer } from './device-timer.js';
 import { list } from './args.js';
 
+// On a GPU the first case warms up for at least this long: five calls of a 0.17 ms forward left an idle H200 at
+// low clocks, and the first row came out 10-20% slow (bench/results/2026-12-03-h200-bd7c3df).
+const SPIN_UP_MS = 500;
+
 export interface BenchArgs {
   device: string;
   dtype: Dtype;
@@ -96,6 +100,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : list('warmup', args.warmup, [], 0)[0],
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
+    spinUpMs: onGpu ? SPIN_UP_MS : 0,
   };
   // The peers of each case are timed right after flash-attn's own timing of it (PeerSession).
   const session = onGpu && args.peers ? await startPeers({ dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets }) : undefined;

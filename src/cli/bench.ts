@@ -31,6 +31,11 @@ export interface BenchSettings {
   /** Input sets cycled through so a cache does not flatter small shapes. */
   inputSets: number;
   timer: Timer;
+  /**
+   * Milliseconds of warm-up calls the grid's first case runs at least, in rounds of `warmup` (none when `warmup` is
+   * 0): an idle GPU's clocks take longer to rise than five short calls, and the first row was timed below them.
+   */
+  spinUpMs?: number;
 }
 
 interface Inputs {
@@ -80,8 +85,20 @@ function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
   };
 }
 
-/** Times forward and backward of one case; every tensor it makes is disposed before it returns. */
-export async function benchCase(c: BenchCase, s: BenchSettings): Promise<BenchRow> {
+/** Untimed calls of `pass`: `s.warmup` of them, repeated until they have taken `minMs` (by `s.timer`). */
+async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
+  if (s.warmup === 0) return;
+  let spentMs = 0;
+  do {
+    for (const ms of await s.timer(pass, s.warmup)) spentMs += ms;
+  } while (spentMs < minMs);
+}
+
+/**
+ * Times forward and backward of one case, each after at least `minWarmupMs` of warm-up; every tensor it makes is
+ * disposed before it returns.
+ */
+export async function benchCase(c: BenchCase, s: BenchSettings, minWarmupMs = 0): Promise<BenchRow> {
   const sets = Array.from({ length: s.inputSets }, (_, i) => makeInputs(c, s, i));
   const saved = sets.map((x) => flashMhaFwd(x.q, x.k, x.v, { isCausal: c.causal }));
   try {
@@ -100,9 +117,9 @@ export async function benchCase(c: BenchCase, s: BenchSettings): Promise<BenchRo
       g.dk.dispose();
       g.dv.dispose();
     };
-    await s.timer(forward, s.warmup);
+    await warmUp(forward, s, minWarmupMs);
     const fwdMs = median(await s.timer(forward, s.repeats));
-    await s.timer(backward, s.warmup);
+    await warmUp(backward, s, minWarmupMs);
     const bwdMs = median(await s.timer(backward, s.repeats));
     return {
       ...c,
@@ -125,7 +142,7 @@ export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?
   const progress = new Progress(cases.length);
   const rows: BenchRow[] = [];
   for (const c of cases) {
-    rows.push(await benchCase(c, s));
+    rows.push(await benchCase(c, s, rows.length === 0 ? s.spinUpMs ?? 0 : 0));
     await afterCase?.(c);
     progress.step(`n=${c.n} l=${c.l} h=${c.h} d=${c.d}${c.causal ? ' causal' : ''}`);
   }
