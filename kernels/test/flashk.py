@@ -160,18 +160,7 @@ class Kernels:
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
-        gx = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
-        grid = (gx, p.hk, p.n)
-        if entry.get('persistent'):  # as in launch90
-            counter = torch.zeros(1, dtype=torch.int32, device='cuda')
-            p.tile_counter = counter.data_ptr()
-            grid = (min(gx * p.hk * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
-        args.p = p
-        fn = self.function(entry)
-        ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
-        stream = torch.cuda.current_stream().cuda_stream
-        check(_cuda.cuLaunchKernel(fn, *grid, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
-              f'cuLaunchKernel {entry["symbol"]}')
+        self._launch_args90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
 
     def launch90(self, entry, q, k, v, o, p):
         maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
@@ -185,11 +174,17 @@ class Kernels:
         gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
         if gx == 0 or p.n == 0:
             return
-        grid = (gx, p.h, p.n)
-        if entry.get('persistent'):  # as launchGrid in src/backend/cuda/table.ts, with a zeroed tile counter
+        self._launch_args90(entry, args, p, gx, p.h)
+
+    def _launch_args90(self, entry, args, p, gx, heads):
+        """Launches an sm_90a kernel with its parameter struct `args` (maps filled in; p goes in here) over gx tiles
+        of `heads` heads and p.n batch entries: one block per tile, or, for a persistent kernel, as launchGrid in
+        src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter."""
+        grid = (gx, heads, p.n)
+        if entry.get('persistent'):
             counter = torch.zeros(1, dtype=torch.int32, device='cuda')  # freed in stream order after the launch
             p.tile_counter = counter.data_ptr()
-            grid = (min(gx * p.h * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
+            grid = (min(gx * heads * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))

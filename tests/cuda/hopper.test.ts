@@ -12,6 +12,7 @@ import { type Dtype, decodeArray } from '../../src/dtype.js';
 import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { type Shape, maskOf } from '../support/problem.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+import { capturingStderr } from '../support/stderr.js';
 import { maxAbsDiff, naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
 import { disposeAll, gpu, skipReason } from './gpu.js';
 
@@ -50,21 +51,16 @@ function withKernels<T>(family: 'sm80' | undefined, body: () => T): T {
 /** `body`'s result and the `<phase> <kernel> (<arch>)` of each launch FLASH_ATTN_LOG=1 reported meanwhile. */
 function logged<T>(body: () => T): { result: T; launches: string[] } {
   const savedLog = process.env.FLASH_ATTN_LOG;
-  const write = process.stderr.write;
-  const lines: string[] = [];
   process.env.FLASH_ATTN_LOG = '1';
-  process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
   try {
-    const result = body();
-    const launches = lines
-      .join('')
+    const { result, text } = capturingStderr(body);
+    const launches = text
       .split('\n')
       .map((line) => /^flash-attn: cuda:0 (\w+) (\S+ \(\S+\)) grid /.exec(line))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => `${m[1]} ${m[2]}`);
     return { result, launches };
   } finally {
-    process.stderr.write = write;
     if (savedLog === undefined) delete process.env.FLASH_ATTN_LOG;
     else process.env.FLASH_ATTN_LOG = savedLog;
   }

@@ -11,6 +11,7 @@ import { encodeArray } from '../../src/dtype.js';
 import { BackendUnavailableError, type Tensor, explain, flashMhaBwd, flashMhaFwd, flashMhaVjp, randn } from '../../src/index.js';
 import type { AttentionOptions } from '../../src/params.js';
 import { type Mask, referenceBackward } from '../support/reference.js';
+import { stderrOf } from '../support/stderr.js';
 import { ALL_PHASES, writeFakeBuild } from './cuda-fake-build.js';
 import { FakeDriver } from './cuda-fake-driver.js';
 import { decodeParams } from './cuda-fake-kernels.js';
@@ -62,22 +63,6 @@ function inputs() {
     v: randn([n, lk, hk, d], { seed: 3, dtype: 'bfloat16', device: 'cuda' }),
     dout: randn([n, lq, h, d], { seed: 4, dtype: 'bfloat16', device: 'cuda' }),
   };
-}
-
-/** Everything written to stderr while `body` runs. */
-function stderrOf(body: () => void): string {
-  const chunks: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    body();
-  } finally {
-    process.stderr.write = write;
-  }
-  return chunks.join('');
 }
 
 test('deterministic: bwd_pre, bwd, bwd_dq_det with one params struct; gradients as the reference', async () => {

@@ -15,6 +15,7 @@ import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
 import { CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+import { stderrOf } from '../support/stderr.js';
 import { FakeDriver, type FakeKernel, decodeFakeTensorMap } from './cuda-fake-driver.js';
 import { type Phase, decodeParams, emulated } from './cuda-fake-kernels.js';
 
@@ -94,22 +95,6 @@ const inputs = (n: number, lq: number, lk: number, h: number, hk: number, d: num
 });
 const pointerOf = (t: Tensor): bigint => (t.storage() as unknown as { pointer: bigint }).pointer;
 const disposeAll = (...ts: Tensor[]) => ts.forEach((t) => t.dispose());
-
-/** Everything written to stderr while `body` runs. */
-function stderrOf(body: () => void): string {
-  const lines: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    body();
-  } finally {
-    process.stderr.write = write;
-  }
-  return lines.join('');
-}
 
 // --- tests ---
 
