@@ -85,13 +85,16 @@ function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
   };
 }
 
+// A bound on the warm-up's rounds, should a timer read 0 ms for calls too short for it.
+const MAX_WARMUP_ROUNDS = 1000;
+
 /** Untimed calls of `pass`: `s.warmup` of them, repeated until they have taken `minMs` (by `s.timer`). */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
   if (s.warmup === 0) return;
   let spentMs = 0;
-  do {
+  for (let round = 0; round === 0 || (spentMs < minMs && round < MAX_WARMUP_ROUNDS); round++) {
     for (const ms of await s.timer(pass, s.warmup)) spentMs += ms;
-  } while (spentMs < minMs);
+  }
 }
 
 /**

@@ -10,12 +10,12 @@ const CASES: BenchCase[] = [
   { n: 1, l: 8, h: 1, d: 4, causal: true },
 ];
 
-// A timer that runs each call and says it took 1 ms, logging how many calls each request asked for.
-function countingTimer(requests: number[]): Timer {
+// A timer that runs each call and says it took `ms`, logging how many calls each request asked for.
+function countingTimer(requests: number[], ms = 1): Timer {
   return async (run, repeats) => {
     requests.push(repeats);
     for (let r = 0; r < repeats; r++) run();
-    return new Array<number>(repeats).fill(1);
+    return new Array<number>(repeats).fill(ms);
   };
 }
 
@@ -37,4 +37,11 @@ test('without spinUpMs every case warms up once, and warmup 0 means no untimed c
   const none: number[] = [];
   await benchGrid(CASES, settings(countingTimer(none), 0, 500));
   assert.deepEqual(none, [3, 3, 3, 3]);
+});
+
+test('a timer that reads 0 ms ends the spin-up after a bounded number of rounds', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 1, 10));
+  // 1000 warm-up rounds of one call, 3 timed, for each pass.
+  assert.deepEqual(requests, [...new Array<number>(1000).fill(1), 3, ...new Array<number>(1000).fill(1), 3]);
 });
