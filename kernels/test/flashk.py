@@ -160,7 +160,7 @@ class Kernels:
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
-        self._launch_args90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
+        self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
 
     def launch90(self, entry, q, k, v, o, p):
         maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
@@ -174,9 +174,9 @@ class Kernels:
         gx = (p.lq + entry['tileRows'] - 1) // entry['tileRows']
         if gx == 0 or p.n == 0:
             return
-        self._launch_args90(entry, args, p, gx, p.h)
+        self._launch_sm90(entry, args, p, gx, p.h)
 
-    def _launch_args90(self, entry, args, p, gx, heads):
+    def _launch_sm90(self, entry, args, p, gx, heads):
         """Launches an sm_90a kernel with its parameter struct `args` (maps filled in; p goes in here) over gx tiles
         of `heads` heads and p.n batch entries: one block per tile, or, for a persistent kernel, as launchGrid in
         src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter."""

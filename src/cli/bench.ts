@@ -32,8 +32,9 @@ export interface BenchSettings {
   inputSets: number;
   timer: Timer;
   /**
-   * Milliseconds of warm-up calls the grid's first case runs at least, in rounds of `warmup` (none when `warmup` is
-   * 0): an idle GPU's clocks take longer to rise than five short calls, and the first row was timed below them.
+   * Milliseconds of warm-up calls the grid's first case runs at least in each pass (forward, backward), in growing
+   * rounds from `warmup` calls (none when `warmup` is 0): an idle GPU's clocks take longer to rise than five short
+   * calls, and the first row was timed below them.
    */
   spinUpMs?: number;
 }
@@ -85,15 +86,21 @@ function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
   };
 }
 
-// A bound on the warm-up's rounds, should a timer read 0 ms for calls too short for it.
-const MAX_WARMUP_ROUNDS = 1000;
+// Bounds the warm-up's calls, should a timer read 0 ms for calls too short for it: 100 000 calls of a 5 us kernel
+// are 0.5 s.
+const MAX_WARMUP_CALLS = 100_000;
 
-/** Untimed calls of `pass`: `s.warmup` of them, repeated until they have taken `minMs` (by `s.timer`). */
+/**
+ * Untimed calls of `pass`: `s.warmup` of them, then rounds of twice as many as the round before (so that the card
+ * is kept busy between the host's waits) until they have taken `minMs` by `s.timer` or MAX_WARMUP_CALLS are spent.
+ */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
   if (s.warmup === 0) return;
   let spentMs = 0;
-  for (let round = 0; round === 0 || (spentMs < minMs && round < MAX_WARMUP_ROUNDS); round++) {
-    for (const ms of await s.timer(pass, s.warmup)) spentMs += ms;
+  let calls = 0;
+  for (let round = s.warmup; calls === 0 || (spentMs < minMs && calls < MAX_WARMUP_CALLS); round *= 2) {
+    for (const ms of await s.timer(pass, round)) spentMs += ms;
+    calls += round;
   }
 }
 
@@ -145,7 +152,8 @@ export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?
   const progress = new Progress(cases.length);
   const rows: BenchRow[] = [];
   for (const c of cases) {
-    rows.push(await benchCase(c, s, rows.length === 0 ? s.spinUpMs ?? 0 : 0));
+    const isFirst = rows.length === 0;
+    rows.push(await benchCase(c, s, isFirst ? s.spinUpMs ?? 0 : 0));
     await afterCase?.(c);
     progress.step(`n=${c.n} l=${c.l} h=${c.h} d=${c.d}${c.causal ? ' causal' : ''}`);
   }

@@ -10,11 +10,12 @@ const CASES: BenchCase[] = [
   { n: 1, l: 8, h: 1, d: 4, causal: true },
 ];
 
-// A timer that runs each call and says it took `ms`, logging how many calls each request asked for.
+// A timer that says each call took `ms`, logging how many calls each request asked for. It runs the pass once per
+// request, not once per call: the spin-up asks for up to 10^5 calls, which the CPU would take seconds over.
 function countingTimer(requests: number[], ms = 1): Timer {
   return async (run, repeats) => {
     requests.push(repeats);
-    for (let r = 0; r < repeats; r++) run();
+    run();
     return new Array<number>(repeats).fill(ms);
   };
 }
@@ -23,11 +24,23 @@ function settings(timer: Timer, warmup: number, spinUpMs?: number): BenchSetting
   return { device: 'cpu', dtype: 'float32', repeats: 3, warmup, inputSets: 1, timer, spinUpMs };
 }
 
-test('the first case warms each pass up for spinUpMs, in rounds of `warmup`; later cases warm up once', async () => {
+// The warm-up requests of the first pass of a request log: those before the first timed request (3 calls).
+const firstWarmUp = (requests: number[]): number[] => requests.slice(0, requests.indexOf(3));
+const doubling = (first: number, rounds: number): number[] => Array.from({ length: rounds }, (_, i) => first * 2 ** i);
+
+test('the first case warms each pass up for spinUpMs, in rounds that double from `warmup`; later cases once', async () => {
   const requests: number[] = [];
   await benchGrid(CASES, settings(countingTimer(requests), 5, 12));
-  // Case 1: forward 5 + 5 + 5 (15 ms >= 12), 3 timed; backward the same. Case 2: 5 then 3 for each pass.
-  assert.deepEqual(requests, [5, 5, 5, 3, 5, 5, 5, 3, 5, 3, 5, 3]);
+  // Case 1: forward 5 + 10 (15 ms >= 12), 3 timed; backward the same. Case 2: 5 then 3 for each pass.
+  assert.deepEqual(requests, [5, 10, 3, 5, 10, 3, 5, 3, 5, 3]);
+});
+
+test('calls of 10 us reach a 0.5 s spin-up (14 rounds from 5: 81 915 calls)', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0.01), 5, 500));
+  const warmUp = firstWarmUp(requests);
+  assert.deepEqual(warmUp, doubling(5, 14));
+  assert.ok(warmUp.reduce((a, b) => a + b, 0) * 0.01 >= 500);
 });
 
 test('without spinUpMs every case warms up once, and warmup 0 means no untimed call at all', async () => {
@@ -39,9 +52,9 @@ test('without spinUpMs every case warms up once, and warmup 0 means no untimed c
   assert.deepEqual(none, [3, 3, 3, 3]);
 });
 
-test('a timer that reads 0 ms ends the spin-up after a bounded number of rounds', async () => {
+test('a timer that reads 0 ms ends the spin-up once 100 000 calls are spent', async () => {
   const requests: number[] = [];
   await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 1, 10));
-  // 1000 warm-up rounds of one call, 3 timed, for each pass.
-  assert.deepEqual(requests, [...new Array<number>(1000).fill(1), 3, ...new Array<number>(1000).fill(1), 3]);
+  // 1 + 2 + ... + 65536 = 131 071 calls: the first round sum at or past 100 000; the backward the same.
+  assert.deepEqual(requests, [...doubling(1, 17), 3, ...doubling(1, 17), 3]);
 });
