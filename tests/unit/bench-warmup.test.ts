@@ -1,4 +1,7 @@
-/** The bench's warm-up: `warmup` untimed calls per pass, and the grid's first case repeats them for spinUpMs. */
+/**
+ * The bench's warm-up: `warmup` untimed calls per pass; the grid's first case goes on in doubling rounds until
+ * spinUpMs.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../src/index.js'; // registers the CPU backend, which the cases run on
