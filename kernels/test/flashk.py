@@ -122,6 +122,7 @@ class Kernels:
         self.head_dims = sorted({e['headDim'] for e in self.manifest['kernels'] if e.get('arch') != 'sm_90a'})
         self.modules = {}
         self.functions = {}
+        self.zeroed_counters = None  # an iterator of zeroed int32 counters, else one is zeroed per launch
 
     def function(self, entry):
         key = entry['symbol']
@@ -182,7 +183,9 @@ class Kernels:
         src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter."""
         grid = (gx, heads, p.n)
         if entry.get('persistent'):
-            counter = torch.zeros(1, dtype=torch.int32, device='cuda')  # freed in stream order after the launch
+            # freed in stream order after the launch; counter_gap.py hands out counters zeroed ahead of time instead
+            counter = next(self.zeroed_counters) if self.zeroed_counters else torch.zeros(1, dtype=torch.int32,
+                                                                                           device='cuda')
             p.tile_counter = counter.data_ptr()
             grid = (min(gx * heads * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         args.p = p
