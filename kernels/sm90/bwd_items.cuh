@@ -1,14 +1,14 @@
-// The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks over the
-// key_blocks * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), what one block
-// of the grid before B28 did). Block b starts with item b, then claims the next unclaimed item from a global counter
-// (FlashParams.tile_counter, zero at launch) once it has issued every copy of the current one, so the blocks that
-// drew short items (under a causal mask) take more of them. The next item's K / V load as soon as the consumers'
-// last product of the current item that reads them is done, while they store its dK / dV; with a block per item
-// they loaded only once the block before it on the SM had ended and the next had started (bench/NOTES.md BT1: fill,
-// drain and the gap between blocks were ~26% of a block at d = 64, l = 512; B28, B29 for what looping gained).
-// Thread 0 of the producer warpgroup claims the items and hands them to the consumers through two slots in shared
-// memory (a number past the last item ends them), and each step's (query head, rows, batch) to the row lanes
-// through a record per stage (an ending record ends them).
+// The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks over the key_blocks
+// * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), what one block of the grid
+// before B28 did). Block b starts with the b-th item in bwd_tiles.cuh's order (bwd_item_claimed), then claims the next
+// unclaimed one from a global counter (FlashParams.tile_counter, zero at launch) once it has issued every copy of the
+// current one, so the blocks that drew short items (under a causal mask) take more of them. The next item's K / V load
+// as soon as the consumers' last product of the current item that reads them is done, while they store its dK / dV;
+// with a block per item they loaded only once the block before it on the SM had ended and the next had started
+// (bench/NOTES.md BT1: fill, drain and the gap between blocks were ~26% of a block at d = 64, l = 512; B28, B29 for
+// what looping gained). Thread 0 of the producer warpgroup claims the items and hands them to the consumers through two
+// slots in shared memory (a number past the last item ends them), and each step's (query head, rows, batch) to the row
+// lanes through a record per stage (an ending record ends them).
 #pragma once
 #include "bwd_tiles.cuh"
 
@@ -50,18 +50,19 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
   const BwdBlock<F> w = bwd_window<F>();
   const int count = bwd_item_count<F>(args.p);
   int step = 0, kv_uses = 0;
-  for (int k = 0, item = blockIdx.x;; ++k) {
+  for (int k = 0, t = blockIdx.x;; ++k) {
+    const int item = t < count ? bwd_item_claimed(args.p, t, bwd_key_blocks<F>(args.p)) : t;
     mbar_wait(w.item_empty(k & 1), ((k >> 1) & 1) ^ 1);
     flash::st_shared_128(w.item_slot(k & 1), make_uint4(uint32_t(item), uint32_t(step), uint32_t(kv_uses), 0u));
     mbar_arrive(w.item_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
-    if (item >= count) break;
+    if (t >= count) break;
     const BwdBlock<F> blk = bwd_item<F>(args.p, item, step, kv_uses);
     if (blk.steps > 0) {
       bwd_producer_tiles<F>(args, blk);
       step += blk.steps;
       ++kv_uses;
     }
-    item = int(gridDim.x + atomicAdd(reinterpret_cast<unsigned int*>(args.p.tile_counter), 1u));
+    t = int(gridDim.x + atomicAdd(reinterpret_cast<unsigned int*>(args.p.tile_counter), 1u));
   }
   const int s = step % F::STAGES;
   mbar_wait(w.empty(s), ((step / F::STAGES) & 1) ^ 1);  // the record's last reader is done with it

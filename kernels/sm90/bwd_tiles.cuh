@@ -177,30 +177,41 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
   flush_dq_block(args, stage, b, hq, row0, col0, lane);
 }
 
-// Which key block, kv head and batch an item is: items are numbered 0 .. key_blocks * hk * n - 1 in the order the
-// blocks take them (block b item b first, then claimed in turn). By default they go (batch, head)-major, so the
-// blocks running at once share each head's Q and dO in L2. Under a causal mask (or any right edge) the first key
-// blocks of a head see the most queries, and head-major the last head's longest block starts near the end and runs
-// on alone: a model of the dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go
-// in chunks of KEY_CHUNK, (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few
-// blocks of each head at once. Measured (bench/NOTES.md B19, when each item was a block of its own): +3-7% at
-// d = 128 / 256 for 103 key blocks per head or fewer, but -1-3% with 128 or more (l = 16k), where the model puts the
-// tail under 1% and the chunks cost L2 sharing: hence head-major again from CHUNKED_BELOW key blocks per head.
-constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128;
-__device__ __forceinline__ void bwd_item_place(const FlashParams& p, int item, int key_blocks, int* key_block, int* kh,
-                                               int* b) {
-  if (p.window_right < 0 || key_blocks >= CHUNKED_BELOW) {
-    *key_block = item % key_blocks;
-    *kh = item / key_blocks % p.hk;
-    *b = item / key_blocks / p.hk;
-    return;
-  }
+// The order in which the blocks take the items (block b the b-th first, then claimed in turn). Items are numbered
+// (batch, kv head)-major, key blocks inside, and by default taken in that order, so the blocks running at once share
+// each head's Q and dO in L2. Under a causal mask (or any right edge) the first key blocks of a head see the most
+// queries, and head-major the last head's longest block starts near the end and runs on alone: a model of the
+// dispatch put that tail at 5-8% of a causal backward at l = 1k-8k. There the key blocks go in chunks of KEY_CHUNK,
+// (batch, head)-major inside a chunk: roughly longest first over the whole grid, with a few blocks of each head at
+// once. Measured (bench/NOTES.md B19, when each item was a block of its own): +3-7% at d = 128 / 256 for 103 key
+// blocks per head or fewer, but -1-3% with 128 or more (l = 16k), where the model puts the tail under 1% and the
+// chunks cost L2 sharing: hence head-major again from CHUNKED_BELOW key blocks per head.
+// Where a head has at most TAILED_UPTO key blocks (one or two chunks: at l = 512 a head's four 128-key blocks were one
+// chunk, so the order was head-major), the items of the last heads, about TAIL_WAVES waves of the grid, go
+// key-block-major after the chunks, as the forward's last tiles do (fwd_tiles.cuh): every such head's first (longest)
+// key block, then every one's second, and so on, so that the grid ends on short items of several heads. Measured
+// (B37): causal +3.0 / +2.3% at d = 64 / 128 and l = 512, +1.4 / +2.3% at 1024; with more key blocks, where the chunks
+// already end the grid on short items, -0.9..-3.7% (d = 256 causal 4096), hence the bound.
+constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128, TAIL_WAVES = 2, TAILED_UPTO = 2 * KEY_CHUNK;
+// The (batch, kv head)-major number of the item taken t-th (t < the item count). Only the producer thread asks: it
+// hands the consumers this number.
+__device__ __forceinline__ int bwd_item_claimed(const FlashParams& p, int t, int key_blocks) {
+  if (p.window_right < 0 || key_blocks >= CHUNKED_BELOW) return t;
   const int heads = p.hk * p.n;
-  const int chunk0 = item / (KEY_CHUNK * heads) * KEY_CHUNK, width = min(KEY_CHUNK, key_blocks - chunk0);
-  const int inside = item - chunk0 * heads, bh = inside / width;
-  *key_block = chunk0 + (inside - bh * width);
-  *kh = bh % p.hk;
-  *b = bh / p.hk;
+  const int tail_heads =
+      key_blocks > TAILED_UPTO ? 0 : min(heads, int((TAIL_WAVES * gridDim.x + key_blocks - 1) / key_blocks));
+  const int body_heads = heads - tail_heads, body = body_heads * key_blocks;
+  int key_block, bh;
+  if (t < body) {
+    const int chunk0 = t / (KEY_CHUNK * body_heads) * KEY_CHUNK, width = min(KEY_CHUNK, key_blocks - chunk0);
+    const int inside = t - chunk0 * body_heads;
+    bh = inside / width;
+    key_block = chunk0 + (inside - bh * width);
+  } else {
+    key_block = (t - body) / tail_heads;
+    bh = body_heads + (t - body - key_block * tail_heads);
+  }
+  return bh * key_blocks + key_block;
 }
 
 // The dynamic shared window, aligned up to 1024 bytes (the 128-byte swizzle's period).
@@ -218,12 +229,14 @@ __device__ __forceinline__ int bwd_key_blocks(const FlashParams& p) {
   return (p.lk + F::BC - 1) / F::BC;
 }
 
-// Item `item`'s keys and steps, its steps numbered on from step0, its keys the kv_use-th K / V load of the block.
+// The keys and steps of item `item` (its (batch, kv head)-major number), its steps numbered on from step0, its keys
+// the kv_use-th K / V load of the block.
 template <class F>
 __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, int step0, int kv_use) {
   BwdBlock<F> blk;
-  int key_block;
-  bwd_item_place(p, item, bwd_key_blocks<F>(p), &key_block, &blk.kh, &blk.b);
+  const int key_blocks = bwd_key_blocks<F>(p), key_block = item % key_blocks;
+  blk.kh = item / key_blocks % p.hk;
+  blk.b = item / key_blocks / p.hk;
   blk.j0 = key_block * F::BC;
   blk.group = p.h / p.hk;
   int64_t i_lo, i_hi;

@@ -73,11 +73,12 @@ __device__ __forceinline__ void fwd_producer(const FwdArgs& args, const FwdSmem<
   const FwdTiles<D> tiles(args.p);
   int it = 0, q_loads = 0;
   for (int k = 0, t = blockIdx.x;; ++k) {
+    const int u = t < tiles.count ? tiles.claimed(args.p, t) : t;
     mbar_wait(sm.tile_empty(k & 1), ((k >> 1) & 1) ^ 1);
-    flash::st_shared_32(sm.tile_slot(k & 1), uint32_t(t));
+    flash::st_shared_32(sm.tile_slot(k & 1), uint32_t(u));
     mbar_arrive(sm.tile_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase
     if (t >= tiles.count) break;
-    const FwdTile tile = tiles.at(args.p, t);
+    const FwdTile tile = tiles.at(args.p, u);
     if (tile.has_keys()) fwd_produce_tile<D>(args, sm, tile, it, q_loads);
     // The next tile, claimed once this one's copies are all issued (STAGES key blocks before its end), not when it
     // starts: a block then holds a claim only for what it can start soon, which keeps the blocks' finishing times

@@ -62,11 +62,12 @@ struct Fwd90 {
   // +20% more. The staged stores, deferred, cost 1-2% at d = 64 (they then meet the S product's operand reads in
   // shared memory), and quad stores from registers in their place lost 0.8% at d = 64 / 128 (F14).
   static constexpr bool DEFER_O = !STAGED_O;
-  // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 24 (32 with two consumers: at 24 it
-  // spilled 4 bytes at d = 256 once it claimed tiles from the counter), the consumers share the rest. ptxas compiles
+  // Registers per thread after setmaxnreg (multiples of 8): the producer keeps 32 (at 24 it spilled 4 bytes at
+  // d = 256 once it claimed tiles from the counter, and at d = 64 once it ordered them), the consumers share the rest
+  // (with three consumers, 160 each: the register file exactly). ptxas compiles
   // each role's branch under its own budget (with one budget for all, at 168 registers, d = 128 spilled 260 bytes);
   // a consumer must fit S (BC / 2), the previous P (BC / 4) and O (D / 2) at once.
-  static constexpr int PRODUCER_REGS = CONSUMERS == 2 ? 32 : 24, CONSUMER_REGS = CONSUMERS == 2 ? 232 : 160;
+  static constexpr int PRODUCER_REGS = 32, CONSUMER_REGS = CONSUMERS == 2 ? 232 : 160;
   // setmaxnreg.inc only hands out what .dec gave back inside the block, so the budgets must fit what the block
   // starts with: the register file over THREADS threads, in steps of 8 per thread.
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536 / THREADS / 8 * 8 * THREADS,
@@ -111,19 +112,39 @@ struct FwdTile {
 // then sees the fewest keys; aligned to the top it would be the last and see them all). The
 // host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit (claims past the last tile
 // stop below 2^31 + 2 * gridDim.x).
+//
+// Under a mask edge, where tiles differ in length, the tiles of the last (batch, head)s, about two waves of the grid,
+// go query-block-major instead: every such head's first (longest) tile, then every one's second, and so on, so that
+// the grid ends on the shortest tiles of several heads rather than on one head's tiles of every length: causal +1..+12%
+// at l <= 8k (bench/NOTES.md F18). Without a mask the tiles are alike (but for d = 64's partial first tile) and the
+// order stays (batch, head)-major, which keeps fewer heads' K and V in L2 at once (reordered, d = 256 measured 1-4%
+// slower).
 template <int D>
 struct FwdTiles {
   using F = Fwd90<D>;
+  static constexpr int TAIL_WAVES = 2;
   int q_blocks, count;
   __device__ __forceinline__ explicit FwdTiles(const FlashParams& p)
       : q_blocks((p.lq + F::BR - 1) / F::BR), count(p.n * p.h * q_blocks) {}
-  __device__ __forceinline__ FwdTile at(const FlashParams& p, int t) const {
+  // The claim order above: the number, in (batch, head)-major order, of the t-th tile claimed (t < count). Only the
+  // producer asks (it hands the consumers this number), so the consumers keep no registers for it.
+  __device__ __forceinline__ int claimed(const FlashParams& p, int t) const {
+    if (p.window_left < 0 && p.window_right < 0) return t;
+    const int heads = p.n * p.h;
+    const int tail_heads = min(heads, int((TAIL_WAVES * gridDim.x + q_blocks - 1) / q_blocks));
+    const int tail_first = (heads - tail_heads) * q_blocks;
+    if (t < tail_first) return t;
+    const int qb = (t - tail_first) / tail_heads;
+    return (heads - tail_heads + (t - tail_first - qb * tail_heads)) * q_blocks + qb;
+  }
+  // The tile of (batch, head)-major number u.
+  __device__ __forceinline__ FwdTile at(const FlashParams& p, int u) const {
     FwdTile tile;
-    const int bh = t / q_blocks;
+    const int bh = u / q_blocks;
     tile.head = bh % p.h;
     tile.b = bh / p.h;
     tile.kh = tile.head / (p.h / p.hk);
-    tile.i_last = p.lq - 1 - (t - bh * q_blocks) * F::BR;
+    tile.i_last = p.lq - 1 - (u - bh * q_blocks) * F::BR;
     tile.i0 = tile.i_last + 1 - F::BR;
     tile.i_first = max(tile.i0, 0);
     int64_t j_lo, j_hi;

@@ -1,9 +1,11 @@
-"""A/B of two kernel builds in one process: our forward and/or backward only (no peers), performance.md's grid
-(bf16, hidden 2048, n * l = 16384 tokens), the builds timed in alternating rounds so that clock and thermal drift
-fall on both alike. Prints TFLOP/s per round and build, the mean of the rounds and B's change over A, and checks that
-both builds give the same o (and dq, dk, dv) within bf16 rounding, so a faster wrong kernel cannot pass for a win.
+"""A/B of two kernel builds in one process: our forward and/or backward only (no peers), performance.md's grid (bf16,
+hidden 2048, n * l = 16384 tokens), the builds timed in alternating rounds so that clock and thermal drift fall on
+both alike, A first in even rounds and B in odd ones (use an even number of rounds: the build timed second in every
+round may lose where the card runs at its power limit, as the non-causal d = 256 rows seemed to). Prints TFLOP/s per
+round and build, the mean of the rounds and B's change over A, and checks that both builds give the same o (and dq,
+dk, dv) within bf16 rounding, so a faster wrong kernel cannot pass for a win.
 Usage: python3 ab.py A_BUILD B_BUILD [--pass fwd|bwd|both] [--dims 64] [--lengths 512,1024] [--causal both|yes|no]
-                     [--rounds 3]"""
+                     [--rounds 4]"""
 import argparse
 import os
 import sys
@@ -24,7 +26,7 @@ def main():
     ap.add_argument('--dims', default='64,128,256')
     ap.add_argument('--lengths', default='512,1024,2048,4096,8192,16384')
     ap.add_argument('--causal', default='both', choices=['both', 'yes', 'no'])
-    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--rounds', type=int, default=4)
     args = ap.parse_args()
     builds = {'A': Kernels(args.a), 'B': Kernels(args.b)}
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
@@ -57,8 +59,8 @@ def main():
                 for which in passes:
                     mult = 1.0 if which == 'fwd' else 2.5
                     tf = {'A': [], 'B': []}
-                    for _ in range(args.rounds):
-                        for name in ('A', 'B'):
+                    for r in range(args.rounds):
+                        for name in ('A', 'B') if r % 2 == 0 else ('B', 'A'):
                             tf[name].append(mult * flops / time_ms(out[name][which], repeats=15, warmup=3) / 1e9)
                     mean = {name: sum(v) / len(v) for name, v in tf.items()}
                     gain = mean['B'] / mean['A'] - 1
