@@ -32,9 +32,9 @@ export interface BenchSettings {
   inputSets: number;
   timer: Timer;
   /**
-   * Milliseconds of warm-up calls the grid's first case runs at least in each pass (forward, backward), in growing
-   * rounds from `warmup` calls (none when `warmup` is 0): an idle GPU's clocks take longer to rise than five short
-   * calls, and the first row was timed below them.
+   * Milliseconds of warm-up calls the grid's first case runs at least in each pass (forward, backward), in rounds
+   * of `warmup` calls (none when `warmup` is 0): an idle GPU's clocks take longer to rise than five short calls,
+   * and the first row was timed below them.
    */
   spinUpMs?: number;
 }
@@ -89,24 +89,21 @@ function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
 // Bounds the warm-up's calls, should a timer read 0 ms for calls too short for it: 100 000 calls of a 5 us kernel
 // are 0.5 s.
 const MAX_WARMUP_CALLS = 100_000;
-// The most calls in one warm-up round. With rounds doubling without bound (up to 2560 calls in one round before the
-// host waited), the first row's forward came out at 0.195-0.200 ms in four runs against 0.175 ms with rounds of five
-// and in kernels/test's timing of the same kernel (bench/results/2026-12-03-h200-tail-order); why is not known yet.
-const MAX_WARMUP_ROUND = 64;
 
 /**
- * Untimed calls of `pass`: `s.warmup` of them, then rounds of twice as many as the round before, up to
- * MAX_WARMUP_ROUND (so that the card is kept busy between the host's waits), until they have taken `minMs` by
- * `s.timer` or MAX_WARMUP_CALLS are spent.
+ * Untimed calls of `pass`: rounds of `s.warmup` calls, the host waiting for each, until they have taken `minMs` by
+ * `s.timer` or MAX_WARMUP_CALLS are spent (one round when `minMs` is 0). Short rounds with the host's waits between
+ * them raise an idle card's clocks without holding it at full load: in back-to-back rounds (up to 64 or 2560 calls)
+ * the d = 64, l = 512 forward slowed from 174 to 183-193 us a call within 0.5 s and its row was timed 5-13% slow, as
+ * it was without the spin-up (bench/results/2026-12-03-h200-tail-order).
  */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
   if (s.warmup === 0) return;
   let spentMs = 0;
   let calls = 0;
-  const largest = Math.max(MAX_WARMUP_ROUND, s.warmup);
-  for (let round = s.warmup; calls === 0 || (spentMs < minMs && calls < MAX_WARMUP_CALLS); round = Math.min(2 * round, largest)) {
-    for (const ms of await s.timer(pass, round)) spentMs += ms;
-    calls += round;
+  while (calls === 0 || (spentMs < minMs && calls < MAX_WARMUP_CALLS)) {
+    for (const ms of await s.timer(pass, s.warmup)) spentMs += ms;
+    calls += s.warmup;
   }
 }
 

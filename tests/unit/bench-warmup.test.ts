@@ -1,6 +1,6 @@
 /**
- * The bench's warm-up: `warmup` untimed calls per pass; the grid's first case goes on in rounds that double up to
- * 64 calls until spinUpMs.
+ * The bench's warm-up: `warmup` untimed calls per pass; the grid's first case goes on in rounds of as many until
+ * spinUpMs.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -29,37 +29,21 @@ function settings(timer: Timer, warmup: number, spinUpMs?: number): BenchSetting
 
 // The warm-up requests of the first pass of a request log: those before the first timed request (3 calls).
 const firstWarmUp = (requests: number[]): number[] => requests.slice(0, requests.indexOf(3));
-const doubling = (first: number, rounds: number): number[] => Array.from({ length: rounds }, (_, i) => first * 2 ** i);
-const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
-// Rounds that double from `first` up to 64 calls, then stay at 64, ending with the first whose running sum reaches
-// `calls` (asserted on `rounds`, which must have that form).
-function assertCappedRounds(rounds: number[], first: number, calls: number): void {
-  const doubled = rounds.findIndex((r) => r === 64);
-  assert.deepEqual(rounds.slice(0, doubled), doubling(first, doubled));
-  assert.ok(rounds.slice(doubled).every((r) => r === 64), 'no round above 64 calls');
-  assert.ok(sum(rounds) >= calls && sum(rounds.slice(0, -1)) < calls, `rounds end once ${calls} calls are spent`);
-}
-
-test('the first case warms each pass up for spinUpMs, in rounds that double from `warmup`; later cases once', async () => {
+test('the first case warms each pass up for spinUpMs, in rounds of `warmup` calls; later cases once', async () => {
   const requests: number[] = [];
   await benchGrid(CASES, settings(countingTimer(requests), 5, 12));
-  // Case 1: forward 5 + 10 (15 ms >= 12), 3 timed; backward the same. Case 2: 5 then 3 for each pass.
-  assert.deepEqual(requests, [5, 10, 3, 5, 10, 3, 5, 3, 5, 3]);
+  // Case 1: forward 5 + 5 + 5 (15 ms >= 12), 3 timed; backward the same. Case 2: 5 then 3 for each pass.
+  assert.deepEqual(requests, [5, 5, 5, 3, 5, 5, 5, 3, 5, 3, 5, 3]);
 });
 
-test('calls of 10 us reach a 0.5 s spin-up in rounds of at most 64 calls (5, 10, 20, 40, then 64s)', async () => {
+test('calls of 62.5 us reach a 0.5 s spin-up in 1600 rounds of five', async () => {
   const requests: number[] = [];
-  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0.01), 5, 500));
+  // 62.5 us = 2^-4 ms: the sums are exact, so the round count is exactly 500 / (5 * 0.0625).
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0.0625), 5, 500));
   const warmUp = firstWarmUp(requests);
-  assert.deepEqual(warmUp.slice(0, 5), [5, 10, 20, 40, 64]);
-  assertCappedRounds(warmUp, 5, 50_000);
-});
-
-test('a --warmup above 64 is each round of the spin-up', async () => {
-  const requests: number[] = [];
-  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 1), 100, 250));
-  assert.deepEqual(firstWarmUp(requests), [100, 100, 100]);
+  assert.equal(warmUp.length, 1600);
+  assert.ok(warmUp.every((r) => r === 5));
 });
 
 test('without spinUpMs every case warms up once, and warmup 0 means no untimed call at all', async () => {
@@ -73,9 +57,10 @@ test('without spinUpMs every case warms up once, and warmup 0 means no untimed c
 
 test('a timer that reads 0 ms ends the spin-up once 100 000 calls are spent', async () => {
   const requests: number[] = [];
-  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 1, 10));
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 10, 10));
   const forward = firstWarmUp(requests);
-  assertCappedRounds(forward, 1, 100_000);
+  assert.equal(forward.length, 10_000);
+  assert.ok(forward.every((r) => r === 10));
   // The backward the same, after the forward's three timed calls.
   assert.deepEqual(requests, [...forward, 3, ...forward, 3]);
 });
