@@ -191,7 +191,7 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
 // key-block-major after the chunks, as the forward's last tiles do (fwd_tiles.cuh): every such head's first (longest)
 // key block, then every one's second, and so on, so that the grid ends on short items of several heads. Measured
 // (B37): causal +3.0 / +2.3% at d = 64 / 128 and l = 512, +1.4 / +2.3% at 1024; with more key blocks, where the chunks
-// already end the grid on short items, -0.9..-3.7% (d = 256 causal 4096), hence the bound.
+// already end the grid on short items, -3.7..+0.4% at d = 128 / 256 (d = 256 causal 4096 -3.7%), hence the bound.
 constexpr int KEY_CHUNK = 4, CHUNKED_BELOW = 128, TAIL_WAVES = 2, TAILED_UPTO = 2 * KEY_CHUNK;
 // The (batch, kv head)-major number of the item taken t-th (t < the item count). Only the producer thread asks: it
 // hands the consumers this number.

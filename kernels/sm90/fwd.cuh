@@ -2,11 +2,12 @@
 // products, a producer warpgroup and consumer warpgroups.
 //
 // The grid is persistent: min(tiles, multiprocessors) blocks over the n * h * ceil(lq / BR) tiles, a tile being
-// query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). Block b starts with tile b and then claims the next
-// unclaimed tile from a global counter (FlashParams.tile_counter, zero at launch) while it works on the current
-// one, so blocks that drew short tiles (under a causal mask) take more of them. A (batch, head)'s tiles are
-// numbered highest query block first (most keys under a causal mask: the longest tiles go first), and consecutive
-// tiles share a head, so the blocks running at once read the K and V of few heads. Warpgroup 0 is
+// query rows [i0, i0 + 64 * CONSUMERS) of one (batch, head). Block b starts with the b-th tile of the claim order
+// and then claims the next from a global counter (FlashParams.tile_counter, zero at launch) while it works on the
+// current one, so blocks that drew short tiles (under a causal mask) take more of them. A (batch, head)'s tiles are
+// taken highest query block first (most keys under a causal mask: the longest tiles go first), and consecutive
+// tiles share a head, so the blocks running at once read the K and V of few heads; under a causal mask the last two
+// waves go longest first across heads (FwdTiles::claimed in fwd_tiles.cuh). Warpgroup 0 is
 // the producer: one thread issues every TMA copy (per tile Q, once the consumers have issued their last product
 // with the previous tile's Q, then K_j and V_j into STAGES-deep rings that run on across tiles, each stage guarded
 // by a "full" barrier the copy engine completes and an "empty" barrier the consumers release), so the next tile's

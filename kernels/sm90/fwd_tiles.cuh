@@ -113,12 +113,13 @@ struct FwdTile {
 // host refuses a call of 2^31 tiles or more (launchGrid), so tile numbers are 32-bit (claims past the last tile
 // stop below 2^31 + 2 * gridDim.x).
 //
-// Under a mask edge, where tiles differ in length, the tiles of the last (batch, head)s, about two waves of the grid,
-// go query-block-major instead: every such head's first (longest) tile, then every one's second, and so on, so that
-// the grid ends on the shortest tiles of several heads rather than on one head's tiles of every length: causal +1..+12%
-// at l <= 8k (bench/NOTES.md F18). Without a mask the tiles are alike (but for d = 64's partial first tile) and the
-// order stays (batch, head)-major, which keeps fewer heads' K and V in L2 at once (reordered, d = 256 measured 1-4%
-// slower).
+// Under a right mask edge (causal), where a head's first tiles are its longest, the tiles of the last (batch, head)s,
+// about two waves of the grid, go query-block-major instead: every such head's first (longest) tile, then every one's
+// second, and so on, so that the grid ends on the shortest tiles of several heads rather than on one head's tiles of
+// every length: causal +0.8..+13.8% at l <= 8k (bench/NOTES.md F18). Without a mask the tiles are alike (but for
+// d = 64's partial first tile) and the order stays (batch, head)-major, which keeps fewer heads' K and V in L2 at once
+// (reordered, d = 256 measured up to 7% slower); under a left edge alone a head's first tiles are its shortest, so
+// this order would end the grid on long ones.
 template <int D>
 struct FwdTiles {
   using F = Fwd90<D>;
@@ -129,7 +130,7 @@ struct FwdTiles {
   // The claim order above: the number, in (batch, head)-major order, of the t-th tile claimed (t < count). Only the
   // producer asks (it hands the consumers this number), so the consumers keep no registers for it.
   __device__ __forceinline__ int claimed(const FlashParams& p, int t) const {
-    if (p.window_left < 0 && p.window_right < 0) return t;
+    if (p.window_right < 0) return t;
     const int heads = p.n * p.h;
     const int tail_heads = min(heads, int((TAIL_WAVES * gridDim.x + q_blocks - 1) / q_blocks));
     const int tail_first = (heads - tail_heads) * q_blocks;

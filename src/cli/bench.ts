@@ -4,6 +4,7 @@ import { backwardFlops, forwardFlops } from '../flops.js';
 import { type Tensor, normalSamples, seededUniform, tensor } from '../tensor.js';
 import { Progress } from './progress.js';
 import { median } from '../stats.js';
+import { FlashAttentionError } from '../errors.js';
 import type { Timer } from './timer.js';
 
 export interface BenchCase {
@@ -98,11 +99,17 @@ const MAX_WARMUP_CALLS = 100_000;
  * it was without the spin-up (bench/results/2026-12-03-h200-tail-order).
  */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
+  if (!Number.isInteger(s.warmup) || s.warmup < 0) {
+    throw new FlashAttentionError('ERR_USAGE', `warmup: expected a whole number of calls >= 0, got ${s.warmup}`);
+  }
   if (s.warmup === 0) return;
   let spentMs = 0;
   let calls = 0;
   while (calls === 0 || (spentMs < minMs && calls < MAX_WARMUP_CALLS)) {
-    for (const ms of await s.timer(pass, s.warmup)) spentMs += ms;
+    for (const ms of await s.timer(pass, s.warmup)) {
+      if (!Number.isFinite(ms)) throw new FlashAttentionError('ERR_TIMER', `bench: the timer read ${ms} ms for a warm-up call`);
+      spentMs += ms;
+    }
     calls += s.warmup;
   }
 }

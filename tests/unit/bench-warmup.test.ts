@@ -64,3 +64,16 @@ test('a timer that reads 0 ms ends the spin-up once 100 000 calls are spent', as
   // The backward the same, after the forward's three timed calls.
   assert.deepEqual(requests, [...forward, 3, ...forward, 3]);
 });
+
+test('a warmup that is not a whole number of calls, or a timer that reads NaN, is an error rather than a hang', async () => {
+  for (const warmup of [-1, 2.5]) {
+    await assert.rejects(benchGrid(CASES.slice(0, 1), settings(countingTimer([]), warmup, 10)), { code: 'ERR_USAGE' });
+  }
+  await assert.rejects(benchGrid(CASES.slice(0, 1), settings(countingTimer([], NaN), 5, 10)), { code: 'ERR_TIMER' });
+});
+
+test('a warmup above 100 000 calls is one round', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 150_000, 10));
+  assert.deepEqual(requests, [150_000, 3, 150_000, 3]);
+});
