@@ -184,8 +184,10 @@ class Kernels:
         grid = (gx, heads, p.n)
         if entry.get('persistent'):
             # freed in stream order after the launch; counter_gap.py hands out counters zeroed ahead of time instead
-            counter = next(self.zeroed_counters) if self.zeroed_counters is not None else torch.zeros(1, dtype=torch.int32,
-                                                                                           device='cuda')
+            if self.zeroed_counters is not None:
+                counter = next(self.zeroed_counters)
+            else:
+                counter = torch.zeros(1, dtype=torch.int32, device='cuda')
             p.tile_counter = counter.data_ptr()
             grid = (min(gx * heads * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         args.p = p

@@ -95,7 +95,7 @@ const MAX_WARMUP_CALLS = 100_000;
  * Untimed calls of `pass`: rounds of `s.warmup` calls, the host waiting for each, until they have taken `minMs` by
  * `s.timer` or MAX_WARMUP_CALLS are spent (one round when `minMs` is 0). Short rounds with the host's waits between
  * them raise an idle card's clocks without holding it at full load: in back-to-back rounds (up to 64 or 2560 calls)
- * the d = 64, l = 512 forward slowed from 174 to 183-193 us a call within 0.5 s and its row was timed 5-13% slow, as
+ * the d = 64, l = 512 forward slowed from 174 to 177-194 us a call within 0.5 s and its row was timed 5-13% slow, as
  * it was without the spin-up (bench/results/2026-12-03-h200-tail-order).
  */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {

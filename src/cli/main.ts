@@ -21,7 +21,7 @@ bench options:
   --n N --h H        batch and heads (default: the standard grid, h = 2048/d and n = 16384/l)
   --causal both|yes|no                    --repeats R     timed repeats (median reported)
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu; on cuda the first case
-                     goes on in doubling rounds until they have run for 0.5 s)
+                     goes on in rounds of W until they have run for 0.5 s)
   --json             print JSON instead of a table
   --save FILE        also write the JSON (with machine, date, commit) to FILE
   --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run
