@@ -34,6 +34,10 @@ function bestDevice(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
   if (command === 'demo' || command === undefined) {
     const { values } = parseArgs({ args: rest, options: { device: { type: 'string' }, dtype: { type: 'string' } } });
     if (values.dtype !== undefined && !isDtype(values.dtype)) {
@@ -80,9 +84,19 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+function isParseArgsError(error: unknown): error is Error {
+  const code: unknown = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    // parseArgs's own errors (an unknown option, an option without its value) are the user's typing, not a crash.
+    if (isParseArgsError(error)) {
+      console.error(`flash-attn: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
     console.error(error instanceof FlashAttentionError ? `${error.name}: ${error.message}` : error);
     process.exit(1);
   },

@@ -11,6 +11,7 @@ import { BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE, BWD90_MAPS, FLASH_PARAMS_SIZE, FWD
 import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
 import { CU_TENSOR_MAP_BYTES } from '../../src/backend/cuda/driver.js';
 import { useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { TILE_COUNTERS_PER_RING, TILE_COUNTER_RING_BYTES } from '../../src/backend/cuda/tile-counter.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
 import { CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
@@ -70,6 +71,13 @@ function newFake(options: { computeCapability?: readonly [number, number]; share
   const fake = new FakeDriver({ ...options, kernels });
   useDriverForTesting(fake);
   return fake;
+}
+
+/** After a persistent launch the device keeps its ring of tile counters (freed with the device), and nothing else. */
+function assertOnlyCounterRingLeft(fake: FakeDriver): void {
+  assert.equal(fake.memory.usedBytes, TILE_COUNTER_RING_BYTES, 'all device memory back in the pool but the tile-counter ring');
+  useDriverForTesting(undefined);
+  assert.equal(fake.memory.usedBytes, 0, 'the ring is freed with the device');
 }
 
 const savedEnv = { kernels: process.env.FLASH_ATTN_KERNELS, log: process.env.FLASH_ATTN_LOG };
@@ -138,7 +146,7 @@ test('cc 9.0: the forward encodes maps of q, k, v, o and launches the sm_90a ker
   assert.deepEqual(await out.data(), encodeArray(ref.o, 'bfloat16'));
 
   disposeAll(q, k, v, out, lse);
-  assert.equal(fake.memory.usedBytes, 0);
+  assertOnlyCounterRingLeft(fake);
 });
 
 test('falls back to the sm_80 forward: d = 59, another compute capability, too little shared memory, FLASH_ATTN_KERNELS=sm80', () => {
@@ -200,11 +208,14 @@ test('an invalid FLASH_ATTN_KERNELS fails the call with an OptionError before an
   assert.equal(fake.memory.usedBytes, 0, 'outputs allocated before the throws were freed');
 });
 
-test('cc 9.0: the persistent forward and backward each read a tile counter that is 0 at its launch, 4 bytes of its own, freed after', () => {
+test('cc 9.0: each persistent launch reads a counter of its own that is 0 at its launch, from a ring zeroed when it comes round and freed with the device', () => {
   const seen: { symbol: string; counter: bigint; value: number }[] = [];
+  // Like the real kernels, each launch leaves its counter above 0 (the blocks' claims).
   const watched = (symbol: string, paramsOffset: number): FakeKernel => (params, memory) => {
     const counter = BigInt(decodeParams(params, paramsOffset).tile_counter);
-    seen.push({ symbol, counter, value: counter === 0n ? -1 : new DataView(memory.view(counter, 4).slice().buffer).getUint32(0, true) });
+    const word = counter === 0n ? undefined : new DataView(memory.view(counter, 4).buffer, memory.view(counter, 4).byteOffset, 4);
+    seen.push({ symbol, counter, value: word === undefined ? -1 : word.getUint32(0, true) });
+    word?.setUint32(0, 1000, true);
     kernels[symbol](params, memory);
   };
   const fake = new FakeDriver({
@@ -223,12 +234,20 @@ test('cc 9.0: the persistent forward and backward each read a tile counter that 
     disposeAll(out, lse, g.dq, g.dk, g.dv);
   }
   assert.deepEqual(seen.map((s) => s.symbol), ['flash_fwd90_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_fwd90_bf16_d128', 'flash_bwd90_bf16_d128']);
+  assert.equal(new Set(seen.map((s) => s.counter)).size, 4, 'four launches, four counters');
+  assert.equal(fake.memory.usedBytes, start + TILE_COUNTER_RING_BYTES, 'one ring, allocated once');
+
+  // Round the ring more than once: every launch still finds its counter at 0, and the ring does not grow.
+  const small = inputs(1, 8, 8, 1, 1, 128, 'bfloat16');
+  for (let i = 0; i < TILE_COUNTERS_PER_RING + 10; i++) disposeAll(...Object.values(flashMhaFwd(small.q, small.k, small.v)));
+  assert.equal(seen.length, TILE_COUNTERS_PER_RING + 14);
   for (const { counter, value } of seen) {
     assert.notEqual(counter, 0n, 'a counter address is passed');
     assert.equal(value, 0, 'zeroed before the launch');
   }
-  assert.equal(fake.memory.usedBytes, start, 'the counter is freed with the call');
-  disposeAll(q, k, v);
+  assert.equal(new Set(seen.map((s) => s.counter)).size, TILE_COUNTERS_PER_RING, 'the ring is reused');
+  disposeAll(q, k, v, small.q, small.k, small.v);
+  assertOnlyCounterRingLeft(fake);
 });
 
 test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel, arch and grid, as explain names them; silent otherwise', () => {
@@ -373,7 +392,7 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'bfloat16'));
   assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'bfloat16'));
   disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
-  assert.equal(fake.memory.usedBytes, 0);
+  assertOnlyCounterRingLeft(fake);
 });
 
 test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps over 128 query rows', async () => {
@@ -405,7 +424,7 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
   disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
-  assert.equal(fake.memory.usedBytes, 0);
+  assertOnlyCounterRingLeft(fake);
 });
 
 test('the sm_80 backward where the Hopper one does not apply: d = 59, cc 8.0, 180 KB of shared memory, FLASH_ATTN_KERNELS=sm80, an unaligned dout', () => {
@@ -460,7 +479,7 @@ test("ring attention's float32 gradients: the Hopper backward gets out_float32 a
   assert.deepEqual(await g.dv.read(), Float32Array.from(ref.dv));
   for (const s of [f.out, f.lse, g.dq, g.dk, g.dv]) s.dispose();
   disposeAll(t.q, t.k, t.v, t.dout);
-  assert.equal(fake.memory.usedBytes, 0);
+  assertOnlyCounterRingLeft(fake);
 });
 
 test('a failing encode in the backward is a CudaError: nothing launched, the gradients and workspaces freed', () => {

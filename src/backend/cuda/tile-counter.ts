@@ -1,19 +1,58 @@
 /**
- * The counter from which a persistent Hopper kernel's blocks claim their next tile or item (FlashParams.tile_counter).
+ * The counters from which a persistent Hopper kernel's blocks claim their next tile or item (FlashParams.tile_counter).
+ *
+ * A counter must read 0 when its kernel starts. Each device keeps a ring of counters, all zeroed at once in the device's
+ * stream when the ring comes round, and hands each launch the next unused one: a fill and an allocation per call cost
+ * up to 2% of the shortest forwards (bench/NOTES.md C1). The zeroing is safe without a wait because every kernel that
+ * reads a counter runs in that same stream: the fill starts only after the last of them has finished.
  */
+import type { CUdeviceptr } from './driver.js';
 import type { CudaDevice } from './runtime.js';
-import { CudaStorage } from './storage.js';
+
+/** Counters per ring: the ring is zeroed once every this many persistent launches. */
+export const TILE_COUNTERS_PER_RING = 1024;
+const COUNTER_BYTES = 4;
+/** The device memory a device's ring holds from its first persistent launch until the device is disposed. */
+export const TILE_COUNTER_RING_BYTES = TILE_COUNTERS_PER_RING * COUNTER_BYTES;
+
+interface CounterRing {
+  readonly base: CUdeviceptr;
+  /** The next counter still zero, or TILE_COUNTERS_PER_RING once all have been handed out. */
+  next: number;
+}
+
+const rings = new WeakMap<CudaDevice, CounterRing>();
+
+function ringOf(device: CudaDevice): CounterRing {
+  let ring = rings.get(device);
+  if (ring === undefined) {
+    const base = device.allocate(TILE_COUNTER_RING_BYTES);
+    try {
+      device.fillBytes(base, 0, TILE_COUNTER_RING_BYTES);
+    } catch (error) {
+      device.free(base);
+      throw error;
+    }
+    ring = { base, next: 0 };
+    rings.set(device, ring);
+    device.onDispose(() => {
+      rings.delete(device);
+      device.free(base);
+    });
+  } else if (ring.next === TILE_COUNTERS_PER_RING) {
+    device.fillBytes(ring.base, 0, TILE_COUNTER_RING_BYTES);
+    ring.next = 0;
+  }
+  return ring;
+}
 
 /**
- * Runs `launch` with the address of 4 bytes of this call's own, zeroed (the kernel's counter must read 0 at launch),
- * and frees them, in stream order behind whatever `launch` enqueued, once it returns or throws.
+ * Runs `launch` with the address of a counter that reads 0 in stream order and that no other launch is given until the
+ * ring has been zeroed again. A counter handed to a `launch` that throws before enqueuing anything is simply skipped.
  */
 export function withTileCounter<T>(device: CudaDevice, launch: (counter: bigint) => T): T {
-  const counter = CudaStorage.allocate(device, 'float32', 1);
-  try {
-    device.fillBytes(counter.pointer, 0, counter.byteLength);
-    return launch(counter.pointer);
-  } finally {
-    counter.dispose();
-  }
+  const ring = ringOf(device);
+  const counter = ring.base + BigInt(ring.next * COUNTER_BYTES);
+  ring.next += 1;
+  return launch(counter);
 }
