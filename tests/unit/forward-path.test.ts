@@ -167,6 +167,10 @@ test('launchGrid: a persistent kernel gets one block per multiprocessor, or per 
   assert.deepEqual(launchGrid(entry, { ...p, lq: 100, h: 3 }, 132), [6, 1, 1], '1 x 3 x 2 tiles');
   assert.deepEqual(launchGrid(entry, { ...p, n: 70000, h: 1 }, 132), [132, 1, 1], 'no gridDim.z limit on n');
   assert.throws(() => launchGrid(entry, { ...p, lq: 2 ** 31, n: 1, h: 128 }, 132), SizeLimitError, '2^33 tiles');
+  // The last claims are numbered up to tiles + grid - 1, which must stay a 32-bit integer.
+  const tileRows = entry.tileRows;
+  assert.deepEqual(launchGrid(entry, { ...p, lq: tileRows * (2 ** 31 - 132), n: 1, h: 1 }, 132), [132, 1, 1], '2^31 - 132 tiles');
+  assert.throws(() => launchGrid(entry, { ...p, lq: tileRows * (2 ** 31 - 131), n: 1, h: 1 }, 132), SizeLimitError, '2^31 - 131 tiles');
   assert.deepEqual(launchGrid({ ...entry, persistent: undefined }, p, 132), [8, 16, 2], 'not persistent: a block per tile');
   assert.throws(() => launchGrid({ ...entry, persistent: undefined }, { ...p, n: 70000 }, 132), SizeLimitError);
 });

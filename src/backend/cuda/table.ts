@@ -197,10 +197,12 @@ export function launchGrid(
   const heads = entry.gridHeads === 'h' ? p.h : p.hk;
   if (entry.persistent === true) {
     const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
-    if (tiles > MAX_GRID_X) {
-      throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers; n * ${entry.gridHeads} * ceil(${entry.gridRows} / ${entry.tileRows}) = ${tiles}`);
+    const grid = Math.max(1, Math.min(tiles, multiprocessorCount));
+    // Each block's last claim, the one that finds no tile left, is numbered up to tiles + grid - 1.
+    if (tiles + grid - 1 > MAX_GRID_X) {
+      throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers, at most ${MAX_GRID_X + 1 - grid} on ${grid} blocks; n * ${entry.gridHeads} * ceil(${entry.gridRows} / ${entry.tileRows}) = ${tiles}`);
     }
-    return [Math.max(1, Math.min(tiles, multiprocessorCount)), 1, 1];
+    return [grid, 1, 1];
   }
   if (heads > MAX_GRID_YZ || p.n > MAX_GRID_YZ) {
     throw new SizeLimitError(`q: the cuda kernels launch one block row per head and batch entry, at most ${MAX_GRID_YZ} each; got ${heads} heads and n = ${p.n}`);
