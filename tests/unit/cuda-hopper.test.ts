@@ -213,7 +213,8 @@ test('cc 9.0: each persistent launch reads a counter of its own that is 0 at its
   // Like the real kernels, each launch leaves its counter above 0 (the blocks' claims).
   const watched = (symbol: string, paramsOffset: number): FakeKernel => (params, memory) => {
     const counter = BigInt(decodeParams(params, paramsOffset).tile_counter);
-    const word = counter === 0n ? undefined : new DataView(memory.view(counter, 4).buffer, memory.view(counter, 4).byteOffset, 4);
+    const bytes = counter === 0n ? undefined : memory.view(counter, 4);
+    const word = bytes && new DataView(bytes.buffer, bytes.byteOffset, 4);
     seen.push({ symbol, counter, value: word === undefined ? -1 : word.getUint32(0, true) });
     word?.setUint32(0, 1000, true);
     kernels[symbol](params, memory);

@@ -8,7 +8,7 @@ import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
 import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './backward-path.js';
 import { hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
 import type { CudaDevice } from './runtime.js';
-import { withTileCounter } from './tile-counter.js';
+import { nextTileCounter } from './tile-counter.js';
 import { type KernelEntry, backwardPhases } from './table.js';
 
 /** The backward path of this call on this device; see BackwardPathInputs for the addresses that may be left out. */
@@ -32,13 +32,12 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, params: 
   // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads). The map
   // over dq_accum is encoded either way (the workspace is allocated either way) and then left unread.
   const hopperParams = p.deterministic ? { ...params, dq_accum: 0n } : params;
-  const launchAll = (tile_counter: bigint) => {
-    const main = path.arch === 'sm_90a'
-      ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout, dq_accum }), { ...hopperParams, tile_counter })
-      : flat;
-    for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
-  };
   // A persistent Hopper backward's blocks claim items from a counter (as the forward's claim tiles).
-  if (path.arch === 'sm_90a' && path.entry.persistent === true) withTileCounter(device, launchAll);
-  else launchAll(0n);
+  const main = path.arch === 'sm_90a'
+    ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout, dq_accum }), {
+      ...hopperParams,
+      tile_counter: path.entry.persistent === true ? nextTileCounter(device) : 0n,
+    })
+    : flat;
+  for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
 }

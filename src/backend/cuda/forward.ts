@@ -7,7 +7,7 @@ import { type FlashParams, packFlashParams, packFwd90Args } from './abi.js';
 import { type ForwardPath, chooseForward } from './forward-path.js';
 import { hopperDeviceFacts, launchKernel, resolveEntry, resolveKernel } from './modules.js';
 import type { CudaDevice } from './runtime.js';
-import { withTileCounter } from './tile-counter.js';
+import { nextTileCounter } from './tile-counter.js';
 
 /** The forward path of this call on this device; `o` is left out where it is not allocated yet (explain). */
 export function forwardPath(device: CudaDevice, p: AttentionProblem, pointers: { q: bigint; k: bigint; v: bigint; o?: bigint }): ForwardPath {
@@ -23,6 +23,5 @@ export function launchForward(device: CudaDevice, p: AttentionProblem, params: F
   }
   const maps = device.encodeTensorMaps(path.maps, { q: params.q, k: params.k, v: params.v, o: params.o });
   // The persistent kernel's blocks claim tiles from a counter.
-  withTileCounter(device, (tile_counter) =>
-    launchKernel(device, resolveEntry(device, path.entry, p), packFwd90Args(maps, { ...params, tile_counter })));
+  launchKernel(device, resolveEntry(device, path.entry, p), packFwd90Args(maps, { ...params, tile_counter: nextTileCounter(device) }));
 }

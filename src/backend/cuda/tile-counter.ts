@@ -27,19 +27,15 @@ function ringOf(device: CudaDevice): CounterRing {
   let ring = rings.get(device);
   if (ring === undefined) {
     const base = device.allocate(TILE_COUNTER_RING_BYTES);
-    try {
-      device.fillBytes(base, 0, TILE_COUNTER_RING_BYTES);
-    } catch (error) {
-      device.free(base);
-      throw error;
-    }
-    ring = { base, next: 0 };
+    // Registered as used up, so the fill below zeroes it before its first counter is handed out.
+    ring = { base, next: TILE_COUNTERS_PER_RING };
     rings.set(device, ring);
     device.onDispose(() => {
       rings.delete(device);
       device.free(base);
     });
-  } else if (ring.next === TILE_COUNTERS_PER_RING) {
+  }
+  if (ring.next === TILE_COUNTERS_PER_RING) {
     device.fillBytes(ring.base, 0, TILE_COUNTER_RING_BYTES);
     ring.next = 0;
   }
@@ -47,12 +43,12 @@ function ringOf(device: CudaDevice): CounterRing {
 }
 
 /**
- * Runs `launch` with the address of a counter that reads 0 in stream order and that no other launch is given until the
- * ring has been zeroed again. A counter handed to a `launch` that throws before enqueuing anything is simply skipped.
+ * The address of a counter for the next persistent launch: it reads 0 in stream order, and no other launch is given
+ * it until the ring has been zeroed again (a counter taken by a call that then enqueues nothing is simply skipped).
  */
-export function withTileCounter<T>(device: CudaDevice, launch: (counter: bigint) => T): T {
+export function nextTileCounter(device: CudaDevice): bigint {
   const ring = ringOf(device);
   const counter = ring.base + BigInt(ring.next * COUNTER_BYTES);
   ring.next += 1;
-  return launch(counter);
+  return counter;
 }
