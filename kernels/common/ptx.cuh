@@ -11,6 +11,23 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// Programmatic dependent launch (sm_90 and newer; nothing on older targets, including the compute_80 PTX, so the
+// host asks for it only where sm_90 machine code runs: src/backend/cuda/modules.ts). A launch that may overlap the
+// grid before it in the stream starts its blocks early; every kernel here calls wait_for_previous_grid before its
+// first global memory access (read or write), which returns once that grid has completed and its writes are
+// visible, and then allow_next_grid, which lets the next such launch place its blocks as this grid's blocks exit.
+// Without the launch attribute both do nothing.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 // 16-byte global -> shared copy that bypasses L1; src_bytes < 16 zero-fills the rest (0 reads nothing).
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));

@@ -20,24 +20,35 @@ using FwdShape = flash::Fwd<DType, HEAD_DIM>;
 using BwdShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>;
 using BwdLargeShape = flash::Bwd<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>;
 
+// Every kernel's first step (programmatic dependent launch, common/ptx.cuh): the grid before it in the stream has
+// completed, and the next launch may place its blocks as these exit. No-ops in the sm_80 and compute_80 code.
+__device__ __forceinline__ void follow_previous_grid() {
+  flash::wait_for_previous_grid();
+  flash::allow_next_grid();
+}
+
 #if !defined(FLASH_PART) || FLASH_PART == 1
 extern "C" __global__ void __launch_bounds__(FwdShape::THREADS, 1)
     FLASH_NAME(fwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   flash::fwd_kernel<DType, HEAD_DIM>(p);
 }
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
     FLASH_NAME(bwd_pre, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   flash::bwd_pre_kernel<DType, HEAD_DIM>(p);
 }
 
 extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
     FLASH_NAME(bwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfig<HEAD_DIM>>(p);
 }
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
     FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   flash::bwd_dq_kernel<DType, HEAD_DIM>(p);
 }
 #endif
@@ -47,6 +58,7 @@ extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
 // has no large variant (then it is not in the manifest).
 extern "C" __global__ void __launch_bounds__(BwdLargeShape::THREADS, 1)
     FLASH_NAME(bwd_large, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   if constexpr (flash::BwdConfigLarge<HEAD_DIM>::DEFINED) flash::bwd_kernel<DType, HEAD_DIM, flash::BwdConfigLarge<HEAD_DIM>>(p);
 }
 #endif
@@ -54,6 +66,7 @@ extern "C" __global__ void __launch_bounds__(BwdLargeShape::THREADS, 1)
 #if !defined(FLASH_PART) || FLASH_PART == 3 || (FLASH_PART == 1 && !defined(FLASH_DQ_DET_APART))
 extern "C" __global__ void __launch_bounds__(flash::Dq<DType, HEAD_DIM>::THREADS)
     FLASH_NAME(bwd_dq_det, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
   flash::bwd_dq_det_kernel<DType, HEAD_DIM>(p);
 }
 #endif

@@ -252,7 +252,7 @@ __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, 
 }
 
 // Thread 0 initializes the window's barriers (an item slot is read by the consumers; a step record by the row lanes,
-// which arrive on the stage's full barrier), then the whole block meets.
+// which arrive on the stage's full barrier), then the whole block meets and waits for the grid before it.
 template <class F>
 __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
   if (threadIdx.x == 0) {
@@ -274,6 +274,9 @@ __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
     fence_barrier_init();
   }
   __syncthreads();
+  // Programmatic dependent launch (common/ptx.cuh): only the shared-memory set-up above overlaps the grid before.
+  flash::wait_for_previous_grid();
+  flash::allow_next_grid();
 }
 
 }  // namespace flash90

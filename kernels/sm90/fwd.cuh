@@ -470,6 +470,9 @@ __device__ __forceinline__ void fwd_kernel(const FwdArgs& args) {
     fence_barrier_init();
   }
   __syncthreads();
+  // Programmatic dependent launch (common/ptx.cuh): only the shared-memory set-up above overlaps the grid before.
+  flash::wait_for_previous_grid();
+  flash::allow_next_grid();
 
   // One branch per role (the form ptxas needs to give each its own setmaxnreg register budget).
   if (threadIdx.x < 128) {

@@ -31,7 +31,7 @@ const kernelDir = build.directory;
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
 after(() => build.dispose());
 
-function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number } = {}): FakeDriver {
+function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number; launchKernelEx?: boolean } = {}): FakeDriver {
   const fake = new FakeDriver({ ...options, kernels: build.kernels });
   useDriverForTesting(fake);
   return fake;
@@ -190,19 +190,27 @@ test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces
 });
 
 test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', () => {
+  // A 9.0 device launches through cuLaunchKernelEx (programmatic dependent launch); without it, cuLaunchKernel.
+  for (const launchKernelEx of [false, true]) {
+    const call = launchKernelEx ? 'cuLaunchKernelEx' : 'cuLaunchKernel';
+    const fake = newFake({ launchKernelEx });
+    const q = randn([1, 4, 1, 8], { dtype: 'float16', device: 'cuda' });
+    fake.failures.set(call, 700);
+    assert.throws(
+      () => flashMhaFwd(q, q, q),
+      (e: unknown) =>
+        e instanceof CudaError &&
+        e.code === 'ERR_CUDA' &&
+        e.driverName === 'CUDA_ERROR_ILLEGAL_ADDRESS' &&
+        e.call === call &&
+        e.message === `${call} failed: CUDA_ERROR_ILLEGAL_ADDRESS (an illegal memory access was encountered)`,
+    );
+    fake.failures.clear();
+    q.dispose();
+    assert.equal(fake.memory.usedBytes, 0, `${call}: nothing left allocated`);
+  }
   const fake = newFake();
   const q = randn([1, 4, 1, 8], { dtype: 'float16', device: 'cuda' });
-  fake.failures.set('cuLaunchKernel', 700);
-  assert.throws(
-    () => flashMhaFwd(q, q, q),
-    (e: unknown) =>
-      e instanceof CudaError &&
-      e.code === 'ERR_CUDA' &&
-      e.driverName === 'CUDA_ERROR_ILLEGAL_ADDRESS' &&
-      e.call === 'cuLaunchKernel' &&
-      e.message === 'cuLaunchKernel failed: CUDA_ERROR_ILLEGAL_ADDRESS (an illegal memory access was encountered)',
-  );
-  fake.failures.delete('cuLaunchKernel');
   fake.failures.set('cuMemAllocAsync', 2);
   assert.throws(() => randn([4], { dtype: 'float16', device: 'cuda' }), /cuMemAllocAsync failed: CUDA_ERROR_OUT_OF_MEMORY \(out of memory\)/);
   fake.failures.set('cuMemAllocAsync', 12345);

@@ -3,7 +3,7 @@
  * without a GPU. Work runs at once (the stream is always idle). Kernels are emulated by JS functions
  * registered per symbol, reading and writing the fake device memory through the FlashParams bytes.
  */
-import type { CUresult, CudaDriver, HostBuffer, KernelParams, Out, Raw64, TensorMapSlot } from '../../src/backend/cuda/driver.js';
+import type { CUresult, CudaDriver, HostBuffer, KernelParams, LaunchConfig, LaunchShape, Out, Raw64, TensorMapSlot } from '../../src/backend/cuda/driver.js';
 
 const ERRORS: Record<number, [string, string]> = {
   1: ['CUDA_ERROR_INVALID_VALUE', 'invalid argument'],
@@ -19,6 +19,8 @@ export interface Launch {
   threads: number;
   sharedBytes: number;
   params: Uint8Array;
+  /** Launched by cuLaunchKernelEx with programmatic stream serialization allowed (its only use). */
+  overlapPrevious: boolean;
 }
 
 /** Emulates a kernel: gets the params bytes and the fake memory. */
@@ -67,6 +69,8 @@ export interface FakeOptions {
   /** Default 9.0, an H100. */
   computeCapability?: readonly [number, number];
   kernels?: Record<string, FakeKernel>;
+  /** Default true; false: a driver without cuLaunchKernelEx (before CUDA 12.0). */
+  launchKernelEx?: boolean;
 }
 
 /** What the fake cuTensorMapEncodeTiled received, written into the map's 128 bytes (a real map is opaque). */
@@ -116,12 +120,22 @@ export class FakeDriver implements CudaDriver {
   readonly #functions = new Map<bigint, string>();
   #nextHandle = 0x1000n;
   #params = new Uint8Array(0);
+  #config: LaunchShape | undefined;
+  readonly cuLaunchKernelEx?: (config: LaunchConfig, fn: bigint, kernelParams: KernelParams, extra: null) => CUresult;
 
   constructor(options: FakeOptions = {}) {
     this.#devices = options.devices ?? 1;
     this.#smem = options.sharedMemoryPerBlockOptin ?? 227 * 1024;
     this.#computeCapability = options.computeCapability ?? [9, 0];
     this.#kernels = options.kernels ?? {};
+    if (options.launchKernelEx !== false) {
+      this.cuLaunchKernelEx = (config, fn, kernelParams) => {
+        const result = this.#call('cuLaunchKernelEx');
+        if (result !== 0) return result;
+        const shape = config as unknown as LaunchShape;
+        return this.#launch(fn, shape.grid, shape.threads, shape.sharedBytes, kernelParams, true);
+      };
+    }
   }
 
   #handle(): bigint {
@@ -303,9 +317,12 @@ export class FakeDriver implements CudaDriver {
   ): CUresult {
     const result = this.#call('cuLaunchKernel');
     if (result !== 0) return result;
+    return this.#launch(fn, [gridX, gridY, gridZ], blockX, sharedBytes, kernelParams, false);
+  }
+  #launch(fn: bigint, grid: readonly [number, number, number], threads: number, sharedBytes: number, kernelParams: KernelParams, overlapPrevious: boolean): CUresult {
     const symbol = this.#functions.get(fn) ?? '?';
     const params = (kernelParams as unknown as Uint8Array).slice();
-    this.launches.push({ symbol, grid: [gridX, gridY, gridZ], threads: blockX, sharedBytes, params });
+    this.launches.push({ symbol, grid: [grid[0], grid[1], grid[2]], threads, sharedBytes, params, overlapPrevious });
     this.#kernels[symbol]?.(new DataView(params.buffer), this.memory);
     return 0;
   }
@@ -343,5 +360,9 @@ export class FakeDriver implements CudaDriver {
   kernelParams(bytes: Uint8Array): KernelParams {
     this.#params = bytes.slice();
     return this.#params as unknown as KernelParams;
+  }
+  launchConfig(shape: LaunchShape): LaunchConfig {
+    this.#config = { ...shape, grid: [...shape.grid] as const };
+    return this.#config as unknown as LaunchConfig;
   }
 }

@@ -67,7 +67,7 @@ for (const file of ['fake.fatbin', 'fake90.fatbin']) writeFileSync(join(kernelDi
 writeFileSync(join(kernelDir, 'manifest.json'), JSON.stringify({ kernels: entries }));
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
 
-function newFake(options: { computeCapability?: readonly [number, number]; sharedMemoryPerBlockOptin?: number } = {}): FakeDriver {
+function newFake(options: { computeCapability?: readonly [number, number]; sharedMemoryPerBlockOptin?: number; launchKernelEx?: boolean } = {}): FakeDriver {
   const fake = new FakeDriver({ ...options, kernels });
   useDriverForTesting(fake);
   return fake;
@@ -80,16 +80,18 @@ function assertOnlyCounterRingLeft(fake: FakeDriver): void {
   assert.equal(fake.memory.usedBytes, 0, 'the ring is freed with the device');
 }
 
-const savedEnv = { kernels: process.env.FLASH_ATTN_KERNELS, log: process.env.FLASH_ATTN_LOG };
+const savedEnv = { kernels: process.env.FLASH_ATTN_KERNELS, log: process.env.FLASH_ATTN_LOG, pdl: process.env.FLASH_ATTN_PDL };
 const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
 beforeEach(() => {
   forgetManifestForTesting();
   delete process.env.FLASH_ATTN_KERNELS;
   delete process.env.FLASH_ATTN_LOG;
+  delete process.env.FLASH_ATTN_PDL;
 });
 afterEach(() => {
   restore('FLASH_ATTN_KERNELS', savedEnv.kernels);
   restore('FLASH_ATTN_LOG', savedEnv.log);
+  restore('FLASH_ATTN_PDL', savedEnv.pdl);
 });
 after(() => {
   useDriverForTesting(undefined);
@@ -249,6 +251,42 @@ test('cc 9.0: each persistent launch reads a counter of its own that is 0 at its
   assert.equal(new Set(seen.map((s) => s.counter)).size, TILE_COUNTERS_PER_RING, 'the ring is reused');
   disposeAll(q, k, v, small.q, small.k, small.v);
   assertOnlyCounterRingLeft(fake);
+});
+
+test('programmatic dependent launch: on cc 9.x every kernel of a forward and a backward may overlap the one before; not with FLASH_ATTN_PDL=0, an older driver or another compute capability', () => {
+  const cases: [string, Parameters<typeof newFake>[0], string | undefined, boolean][] = [
+    ['cc 9.0', {}, undefined, true],
+    ['cc 9.0, FLASH_ATTN_PDL=1', {}, '1', true],
+    ['cc 9.0, FLASH_ATTN_PDL=0', {}, '0', false],
+    ['cc 9.0, a driver without cuLaunchKernelEx', { launchKernelEx: false }, undefined, false],
+    // The sm_80 family runs from its compute_80 PTX there, which has no griddepcontrol.wait.
+    ['cc 10.0', { computeCapability: [10, 0] }, undefined, false],
+    ['cc 8.0', { computeCapability: [8, 0] }, undefined, false],
+  ];
+  for (const [name, device, setting, overlap] of cases) {
+    if (setting === undefined) delete process.env.FLASH_ATTN_PDL;
+    else process.env.FLASH_ATTN_PDL = setting;
+    const fake = newFake(device);
+    const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
+    const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true });
+    const dout = randn([1, 70, 2, 64], { seed: 4, dtype: 'bfloat16', device: 'cuda' });
+    const { dq, dk, dv } = flashMhaBwd(dout, q, k, v, out, lse, { isCausal: true });
+    const hopper = name.startsWith('cc 9.0');
+    assert.deepEqual(
+      fake.launches.map((l) => l.symbol),
+      hopper
+        ? ['flash_fwd90_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64']
+        : ['flash_fwd_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd_bf16_d64', 'flash_bwd_dq_bf16_d64'],
+      name,
+    );
+    assert.deepEqual(fake.launches.map((l) => l.overlapPrevious), [overlap, overlap, overlap, overlap], name);
+    assert.equal(fake.calls.includes('cuLaunchKernel'), !overlap, `${name}: plain launches exactly where no overlap`);
+    disposeAll(q, k, v, out, lse, dout, dq, dk, dv);
+  }
+  process.env.FLASH_ATTN_PDL = 'yes';
+  const fake = newFake();
+  assert.throws(() => inputs(1, 8, 8, 1, 1, 64, 'bfloat16'), (e: unknown) => e instanceof OptionError && /FLASH_ATTN_PDL: expected '0'.*got 'yes'/.test(e.message));
+  assert.equal(fake.contextsRetained, fake.contextsReleased, 'the device that could not be set up let its context go');
 });
 
 test('FLASH_ATTN_LOG=1: one stderr line per launch naming device, phase, kernel, arch and grid, as explain names them; silent otherwise', () => {

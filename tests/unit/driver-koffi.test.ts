@@ -1,14 +1,22 @@
 // The real koffi declarations against a fake libcuda (tests/unit/fake-libcuda.c, built with the host C
 // compiler): cuTensorMapEncodeTiled receives the map address aligned, the dims, strides and box arrays as
-// pointers and the settings as ints, and what it writes comes back through CudaDevice.encodeTensorMap.
+// pointers and the settings as ints, and what it writes comes back through CudaDevice.encodeTensorMap;
+// cuLaunchKernelEx receives a CUlaunchConfig laid out as cuda.h has it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CU_TENSOR_MAP_ALIGNMENT, CU_TENSOR_MAP_BYTES, loadDriver } from '../../src/backend/cuda/driver.js';
+import {
+  CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+  CU_TENSOR_MAP_ALIGNMENT,
+  CU_TENSOR_MAP_BYTES,
+  type CUfunction,
+  loadDriver,
+} from '../../src/backend/cuda/driver.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { CudaError } from '../../src/index.js';
@@ -66,4 +74,21 @@ test('cuTensorMapEncodeTiled through koffi: aligned slot, arrays and settings ar
     () => device.encodeTensorMap({ ...geometry, globalDim: [128, 1000, 16] as never }, address),
     (e: unknown) => e instanceof CudaError && e.call === 'cuTensorMapEncodeTiled' && e.result === 1,
   );
+});
+
+test('cuLaunchKernelEx through koffi: grid, block, shared bytes, stream and the one attribute arrive where cuda.h puts them', { skip: fake ? false : 'no C compiler to build the fake libcuda' }, () => {
+  process.env.FLASH_ATTN_LIBCUDA = fake;
+  const driver = loadDriver();
+  assert.equal(typeof driver.cuLaunchKernelEx, 'function', 'the fake has the symbol');
+  useDriverForTesting(driver);
+  const device = cudaDevice('cuda:0');
+  assert.equal(device.canOverlapLaunches, true);
+  device.launch(0x1234n as CUfunction, [7, 8, 9], 384, 200_000, new Uint8Array(64), true);
+  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+  const report = koffi.load(fake as string).func('void fakeLastLaunchConfig(_Out_ uint32_t *out)');
+  const fields = new Uint32Array(14);
+  report(fields);
+  assert.deepEqual([...fields.slice(0, 13)], [
+    7, 8, 9, 384, 1, 1, 200_000, 0x12345678, 0xabcd, 1, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, 1, 1,
+  ]);
 });

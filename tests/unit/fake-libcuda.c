@@ -3,7 +3,8 @@
  * symbol driver.ts declares exists; most succeed and write nothing (zero handles), a device reports one
  * 9.0 device with memory pools, and cuTensorMapEncodeTiled refuses a map address that is not 64-byte
  * aligned (as the real one does) and otherwise writes what it received into the map, laid out as
- * tests/unit/cuda-fake-driver.ts's decodeFakeTensorMap reads it.
+ * tests/unit/cuda-fake-driver.ts's decodeFakeTensorMap reads it. cuLaunchKernelEx reads its CUlaunchConfig as
+ * cuda.h lays it out and keeps what it found for fakeLastLaunchConfig (not a driver function) to report.
  */
 #include <stdint.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #define STUB(name) int name(void) { return 0; }
 STUB(cuInit) STUB(cuDriverGetVersion) STUB(cuGetErrorName) STUB(cuGetErrorString) STUB(cuDeviceGet)
 STUB(cuDeviceGetName) STUB(cuDevicePrimaryCtxRetain) STUB(cuDevicePrimaryCtxRelease_v2) STUB(cuCtxSetCurrent)
-STUB(cuStreamCreate) STUB(cuStreamDestroy_v2) STUB(cuStreamSynchronize) STUB(cuEventCreate) STUB(cuEventDestroy_v2)
+STUB(cuStreamDestroy_v2) STUB(cuStreamSynchronize) STUB(cuEventCreate) STUB(cuEventDestroy_v2)
 STUB(cuEventRecord) STUB(cuEventQuery) STUB(cuStreamWaitEvent) STUB(cuEventSynchronize) STUB(cuEventElapsedTime)
 STUB(cuDeviceGetDefaultMemPool) STUB(cuMemPoolSetAttribute) STUB(cuMemPoolGetAttribute) STUB(cuMemAllocAsync)
 STUB(cuMemFreeAsync) STUB(cuMemGetInfo_v2) STUB(cuMemcpyHtoDAsync_v2) STUB(cuMemcpyDtoHAsync_v2)
@@ -20,6 +21,13 @@ STUB(cuModuleGetFunction) STUB(cuFuncSetAttribute) STUB(cuLaunchKernel) STUB(cuD
 STUB(cuMemPoolSetAccess)
 
 int cuDeviceGetCount(int *count) { *count = 1; return 0; }
+
+/* A stream handle with both 32-bit halves set, so that a launch config shows where the stream went. */
+int cuStreamCreate(uint64_t *stream, unsigned flags) {
+  (void)flags;
+  *stream = 0x0000abcd12345678ull;
+  return 0;
+}
 
 int cuDeviceGetAttribute(int *value, int attribute, int device) {
   (void)device;
@@ -42,3 +50,35 @@ int cuTensorMapEncodeTiled(void *map, int dataType, unsigned rank, uint64_t glob
   memcpy(out + 96, settings, sizeof settings);
   return 0;
 }
+
+/* cuda.h's CUlaunchConfig and CUlaunchAttribute, spelled out (this file is built without the CUDA headers). */
+typedef struct {
+  uint32_t id;
+  char pad[4];
+  union { char pad[64]; int programmaticStreamSerializationAllowed; } value;
+} FakeLaunchAttribute;
+typedef struct {
+  uint32_t gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes;
+  uint64_t hStream;
+  const FakeLaunchAttribute *attrs;
+  uint32_t numAttrs;
+} FakeLaunchConfig;
+
+/* grid x y z, block x y z, shared bytes, stream low and high words, attribute count, first id and value, and
+ * whether kernelParams[0] was set. */
+static uint32_t lastLaunch[14];
+
+int cuLaunchKernelEx(const FakeLaunchConfig *config, uint64_t fn, void **kernelParams, void **extra) {
+  (void)fn;
+  if (config == 0 || extra != 0) return 1;
+  const uint32_t fields[14] = {
+      config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX, config->blockDimY, config->blockDimZ,
+      config->sharedMemBytes, (uint32_t)config->hStream, (uint32_t)(config->hStream >> 32), config->numAttrs,
+      config->numAttrs > 0 ? config->attrs[0].id : 0,
+      config->numAttrs > 0 ? (uint32_t)config->attrs[0].value.programmaticStreamSerializationAllowed : 0,
+      kernelParams != 0 && kernelParams[0] != 0, 0};
+  memcpy(lastLaunch, fields, sizeof fields);
+  return 0;
+}
+
+void fakeLastLaunchConfig(uint32_t *out) { memcpy(out, lastLaunch, sizeof lastLaunch); }

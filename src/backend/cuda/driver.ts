@@ -31,6 +31,17 @@ export type HostBuffer = Uint8Array | Uint16Array | Float32Array;
 /** The `void **kernelParams` argument of cuLaunchKernel, as built by `CudaDriver.kernelParams`. */
 export type KernelParams = { readonly [handleBrand]: 'KernelParams' };
 
+/** The `const CUlaunchConfig *` argument of cuLaunchKernelEx, as built by `CudaDriver.launchConfig`. */
+export type LaunchConfig = { readonly [handleBrand]: 'LaunchConfig' };
+
+/** What a launch's CUlaunchConfig says besides its one attribute. */
+export interface LaunchShape {
+  grid: readonly [number, number, number];
+  threads: number;
+  sharedBytes: number;
+  stream: bigint;
+}
+
 /**
  * Native memory for one CUtensorMap (128 bytes, aligned as CU_TENSOR_MAP_ALIGNMENT), where
  * cuTensorMapEncodeTiled writes. JS buffers promise no such alignment (and small ones move), so the map is
@@ -56,6 +67,16 @@ export const CU_MEMPOOL_ATTR_USED_MEM_CURRENT = 7;
 export const CU_EVENT_DEFAULT = 0;
 export const CU_EVENT_DISABLE_TIMING = 2;
 export const CU_STREAM_DEFAULT = 0;
+/**
+ * CUlaunchConfig (cuda.h, CUDA 12.0 on; 64-bit ABI): seven unsigned ints (grid, block, sharedMemBytes), the
+ * stream at 32, the attribute array's address at 40, their count at 48. CUlaunchAttribute: the id, 4 bytes of
+ * padding, a 64-byte value union.
+ */
+export const CU_LAUNCH_CONFIG_LAYOUT = { stream: 32, attrs: 40, numAttrs: 48, bytes: 56 } as const;
+export const CU_LAUNCH_ATTRIBUTE_BYTES = 72;
+export const CU_LAUNCH_ATTRIBUTE_VALUE_OFFSET = 8;
+/** The launch may start while the kernel before it in the stream runs (programmatic dependent launch). */
+export const CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 /** sizeof(CUtensorMap). */
 export const CU_TENSOR_MAP_BYTES = 128;
 /**
@@ -125,6 +146,11 @@ export interface CudaDriver {
     kernelParams: KernelParams,
     extra: null,
   ): CUresult;
+  /**
+   * Absent where libcuda has no such symbol (drivers before CUDA 12.0); flash-attn passes only configs from
+   * `launchConfig`.
+   */
+  cuLaunchKernelEx?(config: LaunchConfig, fn: bigint, kernelParams: KernelParams, extra: null): CUresult;
   /** `tensorMap` is the address of a TensorMapSlot; dims, strides and boxes are read during the call. */
   cuTensorMapEncodeTiled(
     tensorMap: bigint,
@@ -147,12 +173,19 @@ export interface CudaDriver {
   kernelParams(bytes: Uint8Array): KernelParams;
   /** Not a driver function: the one TensorMapSlot of this driver (its contents change with each encode). */
   tensorMapSlot(): TensorMapSlot;
+  /**
+   * Not a driver function: a CUlaunchConfig for `shape` with one attribute, programmatic stream serialization
+   * allowed (valid until the next call; the driver reads it during cuLaunchKernelEx).
+   */
+  launchConfig(shape: LaunchShape): LaunchConfig;
 }
 
 type Koffi = typeof import('koffi');
 
 /** The C prototypes; versioned symbols (`_v2`) are the ones cuda.h's macros select. */
-const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams' | 'tensorMapSlot'>, string> = {
+type NotDriverCalls = 'kernelParams' | 'tensorMapSlot' | 'launchConfig';
+type OptionalCalls = 'cuLaunchKernelEx';
+const PROTOTYPES: Record<Exclude<keyof CudaDriver, NotDriverCalls | OptionalCalls>, string> = {
   cuInit: 'int cuInit(unsigned int flags)',
   cuDriverGetVersion: 'int cuDriverGetVersion(_Out_ int *version)',
   cuGetErrorName: 'int cuGetErrorName(int error, _Out_ const char **name)',
@@ -203,6 +236,11 @@ const PROTOTYPES: Record<Exclude<keyof CudaDriver, 'kernelParams' | 'tensorMapSl
     'int interleave, int swizzle, int l2Promotion, int oobFill)',
 };
 
+/** Functions newer than the oldest driver flash-attn runs on: left undefined where libcuda lacks them. */
+const OPTIONAL_PROTOTYPES: Record<OptionalCalls, string> = {
+  cuLaunchKernelEx: 'int cuLaunchKernelEx(const void *config, uint64_t fn, void **kernelParams, void **extra)',
+};
+
 /** Where the driver library is looked up; FLASH_ATTN_LIBCUDA overrides it (an unusual install). */
 export function driverLibraryName(): string {
   return process.env.FLASH_ATTN_LIBCUDA ?? (process.platform === 'win32' ? 'nvcuda.dll' : 'libcuda.so.1');
@@ -216,9 +254,17 @@ export function loadDriver(): CudaDriver {
   for (const [name, prototype] of Object.entries(PROTOTYPES)) {
     driver[name] = library.func(prototype);
   }
+  for (const [name, prototype] of Object.entries(OPTIONAL_PROTOTYPES)) {
+    try {
+      driver[name] = library.func(prototype);
+    } catch {
+      // koffi could not find the symbol: the driver is older; callers check for the function.
+    }
+  }
   driver.kernelParams = kernelParamsBuilder(koffi);
   const slot = new KoffiTensorMapSlot(koffi);
   driver.tensorMapSlot = () => slot;
+  driver.launchConfig = launchConfigBuilder(koffi);
   return driver as unknown as CudaDriver;
 }
 
@@ -241,6 +287,26 @@ function kernelParamsBuilder(koffi: Koffi): (bytes: Uint8Array) => KernelParams 
     }
     view.set(bytes);
     return pointerArray as KernelParams;
+  };
+}
+
+/**
+ * One CUlaunchConfig and its one CUlaunchAttribute (at CONFIG_BYTES rounded up to 8: the array's address is
+ * in the config), in memory koffi allocated once per driver and rewritten for each launch.
+ */
+function launchConfigBuilder(koffi: Koffi): (shape: LaunchShape) => LaunchConfig {
+  const attributeAt = Math.ceil(CU_LAUNCH_CONFIG_LAYOUT.bytes / 8) * 8;
+  const bytes = attributeAt + CU_LAUNCH_ATTRIBUTE_BYTES;
+  const block: unknown = koffi.alloc('uint8_t', bytes);
+  const view = new DataView(koffi.view(block, bytes));
+  view.setBigUint64(CU_LAUNCH_CONFIG_LAYOUT.attrs, koffi.address(block) + BigInt(attributeAt), true);
+  view.setUint32(CU_LAUNCH_CONFIG_LAYOUT.numAttrs, 1, true);
+  view.setUint32(attributeAt, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, true);
+  view.setInt32(attributeAt + CU_LAUNCH_ATTRIBUTE_VALUE_OFFSET, 1, true);
+  return ({ grid, threads, sharedBytes, stream }) => {
+    [grid[0], grid[1], grid[2], threads, 1, 1, sharedBytes].forEach((x, i) => view.setUint32(4 * i, x, true));
+    view.setBigUint64(CU_LAUNCH_CONFIG_LAYOUT.stream, stream, true);
+    return block as LaunchConfig;
   };
 }
 

@@ -3,7 +3,7 @@
  * CudaError carrying the driver's own name and description. One primary context and one stream per
  * device; device memory comes from the device's default memory pool in stream order.
  */
-import { BackendUnavailableError, DeviceError, FlashAttentionError, describe } from '../../errors.js';
+import { BackendUnavailableError, DeviceError, FlashAttentionError, OptionError, describe } from '../../errors.js';
 import {
   CUDA_ERROR_NOT_READY,
   CUDA_SUCCESS,
@@ -131,6 +131,7 @@ export class CudaDevice {
   readonly #stream: CUstream;
   readonly #pool: CUmemoryPool;
   #transferStream: CUstream | undefined;
+  readonly #canOverlapLaunches: boolean;
   readonly #disposers: (() => void)[] = [];
   #disposed = false;
 
@@ -152,6 +153,8 @@ export class CudaDevice {
       this.#stream = asHandle<CUstream>(stream[0]);
       ({ name: this.name, computeCapability: this.computeCapability, multiprocessorCount: this.multiprocessorCount,
         sharedMemoryPerBlockOptin: this.sharedMemoryPerBlockOptin, pool: this.#pool } = this.#describeAndPool(ordinal));
+      this.#canOverlapLaunches = driver.cuLaunchKernelEx !== undefined && this.computeCapability[0] >= 9 &&
+        overlapLaunchesAllowed(process.env.FLASH_ATTN_PDL);
     } catch (error) {
       // A device we cannot use must not keep the context (and stream) it retained: release before rethrowing.
       if (stream[0]) driver.cuStreamDestroy(asHandle<CUstream>(stream[0]));
@@ -331,9 +334,28 @@ export class CudaDevice {
     return encoded;
   }
 
-  launch(fn: CUfunction, grid: readonly [number, number, number], threads: number, sharedBytes: number, params: Uint8Array): void {
+  /**
+   * Whether `launch` can let a kernel start while the one before it in the stream runs (programmatic dependent
+   * launch): the driver has cuLaunchKernelEx, the card is Hopper or newer, and FLASH_ATTN_PDL is not 0 (read once,
+   * when the device is first used).
+   */
+  get canOverlapLaunches(): boolean {
+    return this.#canOverlapLaunches;
+  }
+
+  /**
+   * Enqueues `fn` with `params` (its one struct parameter). `overlapPrevious`: where canOverlapLaunches, the
+   * blocks may start before the kernel before it completes; the kernel must wait for that grid (griddepcontrol.wait)
+   * before touching global memory. Elsewhere it is an ordinary launch.
+   */
+  launch(fn: CUfunction, grid: readonly [number, number, number], threads: number, sharedBytes: number, params: Uint8Array, overlapPrevious = false): void {
     const driver = this.runtime.driver;
     this.makeCurrent();
+    if (overlapPrevious && this.#canOverlapLaunches && driver.cuLaunchKernelEx) {
+      const config = driver.launchConfig({ grid, threads, sharedBytes, stream: this.#stream });
+      this.check(driver.cuLaunchKernelEx(config, fn, driver.kernelParams(params), null), 'cuLaunchKernelEx');
+      return;
+    }
     this.check(
       driver.cuLaunchKernel(fn, grid[0], grid[1], grid[2], threads, 1, 1, sharedBytes, this.#stream, driver.kernelParams(params), null),
       'cuLaunchKernel',
@@ -436,6 +458,18 @@ export class CudaDevice {
 
 let state: { runtime: CudaRuntime } | { error: FlashAttentionError } | undefined;
 let driverOverride: CudaDriver | undefined;
+
+/**
+ * `FLASH_ATTN_PDL`: '0' launches every kernel only once the one before it has completed (to compare, or to rule
+ * the overlap out); '1' or unset lets the kernels that wait for their predecessor start early.
+ */
+export function overlapLaunchesAllowed(setting: string | undefined): boolean {
+  if (setting === undefined || setting === '' || setting === '1') return true;
+  if (setting === '0') return false;
+  throw new OptionError(
+    `FLASH_ATTN_PDL: expected '0' (no programmatic dependent launch) or '1' (the default: allowed where the kernels support it), got ${describe(setting)}`,
+  );
+}
 
 function initialize(): { runtime: CudaRuntime } | { error: FlashAttentionError } {
   let driver: CudaDriver;

@@ -1,0 +1,60 @@
+// On compute capability 9.0 every kernel of the manifest is launched with programmatic dependent launch
+// (src/backend/cuda/modules.ts), so it may start while the kernel before it still runs: each must execute
+// griddepcontrol.wait before any access to global memory. This compiles the kernel units to sm_90 / sm_90a PTX with
+// nvcc (skipped without it) and checks every entry: the wait comes before the first global or generic memory
+// instruction in the text, where the kernels put it (unconditionally, right after their shared-memory set-up).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const KERNELS = fileURLToPath(new URL('../../../kernels/', import.meta.url));
+const nvcc = spawnSync('nvcc', ['--version'], { stdio: 'ignore' }).status === 0;
+const out = mkdtempSync(join(tmpdir(), 'flash-grid-wait-'));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+function ptxOf(source: string, arch: string, dtype: string, headDim: number): string {
+  const file = join(out, `${arch}-${dtype}-${headDim}.ptx`);
+  const ran = spawnSync(
+    'nvcc',
+    ['-std=c++17', '-O3', `-I${join(KERNELS, 'common')}`, `-DFLASH_DTYPE=${dtype}`, `-DFLASH_HEAD_DIM=${headDim}`, `-arch=${arch}`, '-ptx', '-o', file, join(KERNELS, source)],
+    { encoding: 'utf8' },
+  );
+  assert.equal(ran.status, 0, `nvcc ${source} (${arch}, ${dtype}, d = ${headDim}): ${ran.stderr}`);
+  return readFileSync(file, 'utf8');
+}
+
+/** Each entry's name and body (from `.entry name(` to the next entry or the end). */
+function entries(ptx: string): { name: string; body: string }[] {
+  return ptx.split(/\.visible \.entry /).slice(1).map((part) => ({ name: part.slice(0, part.indexOf('(')), body: part }));
+}
+
+/** Memory instructions that may touch global memory: any state space but shared, param, local and const. */
+const MEMORY_OP = /^\s*(?:@!?%p\d+\s+)?((?:ld|st|atom|red|cp\.async|cp\.reduce\.async|prefetch|multimem)\S*)/gm;
+function touchesGlobal(opcode: string): boolean {
+  return opcode.includes('.global') || !/\.(shared|param|local|const)\b/.test(opcode);
+}
+
+function checkUnit(source: string, arch: string, dtype: string, headDim: number, expected: number): void {
+  const found = entries(ptxOf(source, arch, dtype, headDim));
+  assert.equal(found.length, expected, `${source}: the entries this test expects (a new kernel needs the wait too)`);
+  for (const { name, body } of found) {
+    const wait = body.indexOf('griddepcontrol.wait');
+    assert.ok(wait >= 0, `${name}: no griddepcontrol.wait`);
+    const first = [...body.matchAll(MEMORY_OP)].find((m) => touchesGlobal(m[1]));
+    assert.ok(first === undefined || (first.index ?? 0) > wait, `${name}: ${first?.[1]} before griddepcontrol.wait`);
+  }
+}
+
+test('every sm_80-family kernel waits for the grid before it in its sm_90 code', { skip: nvcc ? false : 'no nvcc' }, () => {
+  // fwd, bwd_pre, bwd, bwd_dq, bwd_large, bwd_dq_det
+  checkUnit('sm80/flash_sm80.cu', 'sm_90', 'bf16', 128, 6);
+});
+
+test('every sm_90a kernel waits for the grid before it (forward; backward at d = 128 and, bwd_wide, 256)', { skip: nvcc ? false : 'no nvcc' }, () => {
+  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'bf16', 128, 2);
+  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'f16', 256, 2);
+});
