@@ -203,7 +203,9 @@ __device__ __forceinline__ int bwd_item_claimed(const FlashParams& p, int t, int
   const int body_heads = heads - tail_heads, body = body_heads * key_blocks;
   int key_block, bh;
   if (t < body) {
-    const int chunk0 = t / (KEY_CHUNK * body_heads) * KEY_CHUNK, width = min(KEY_CHUNK, key_blocks - chunk0);
+    // t / KEY_CHUNK / body_heads is t / (KEY_CHUNK * body_heads) without the product, which passes 2^31 - 1 from
+    // 2^29 heads (t and the item count stay below 2^31: launchGrid refuses larger calls).
+    const int chunk0 = t / KEY_CHUNK / body_heads * KEY_CHUNK, width = min(KEY_CHUNK, key_blocks - chunk0);
     const int inside = t - chunk0 * body_heads;
     bh = inside / width;
     key_block = chunk0 + (inside - bh * width);
