@@ -15,7 +15,8 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 // host asks for it only where sm_90 machine code runs: src/backend/cuda/modules.ts). A launch that may overlap the
 // grid before it in the stream starts its blocks early; every kernel here calls wait_for_previous_grid before its
 // first global memory access (read or write), which returns once that grid has completed and its writes are
-// visible, and then allow_next_grid, which lets the next such launch place its blocks as this grid's blocks exit.
+// visible, and then allow_next_grid: once every block of this grid has run it (here from the start of its last
+// wave), the next such launch may start placing its blocks, which then wait in their own wait_for_previous_grid.
 // Without the launch attribute both do nothing.
 __device__ __forceinline__ void wait_for_previous_grid() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

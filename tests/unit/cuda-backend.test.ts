@@ -189,8 +189,11 @@ test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces
   assert.equal(fake.memory.usedBytes, 0);
 });
 
-test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', () => {
+test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', (t) => {
   // A 9.0 device launches through cuLaunchKernelEx (programmatic dependent launch); without it, cuLaunchKernel.
+  const savedPdl = process.env.FLASH_ATTN_PDL;
+  delete process.env.FLASH_ATTN_PDL;
+  t.after(() => (savedPdl === undefined ? delete process.env.FLASH_ATTN_PDL : (process.env.FLASH_ATTN_PDL = savedPdl)));
   for (const launchKernelEx of [false, true]) {
     const call = launchKernelEx ? 'cuLaunchKernelEx' : 'cuLaunchKernel';
     const fake = newFake({ launchKernelEx });

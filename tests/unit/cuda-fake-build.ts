@@ -51,7 +51,9 @@ export function writeFakeBuild(phases: readonly Phase[] = ALL_PHASES): FakeBuild
   writeFileSync(join(directory, 'fake.fatbin'), 'not a real fatbin');
   writeFileSync(
     join(directory, 'manifest.json'),
-    JSON.stringify({ kernels: variants.map((v) => ({ file: 'fake.fatbin', symbol: symbolOf(v), ...v, ...LAUNCH_SHAPES[v.phase] })) }),
+    JSON.stringify({
+      kernels: variants.map((v) => ({ file: 'fake.fatbin', symbol: symbolOf(v), ...v, ...LAUNCH_SHAPES[v.phase], waitsForPreviousGrid: true })),
+    }),
   );
   const kernels: Record<string, FakeKernel> = {};
   for (const v of variants) kernels[symbolOf(v)] = emulated(v.phase, v.dtype);

@@ -120,7 +120,6 @@ export class FakeDriver implements CudaDriver {
   readonly #functions = new Map<bigint, string>();
   #nextHandle = 0x1000n;
   #params = new Uint8Array(0);
-  #config: LaunchShape | undefined;
   readonly cuLaunchKernelEx?: (config: LaunchConfig, fn: bigint, kernelParams: KernelParams, extra: null) => CUresult;
 
   constructor(options: FakeOptions = {}) {
@@ -362,7 +361,6 @@ export class FakeDriver implements CudaDriver {
     return this.#params as unknown as KernelParams;
   }
   launchConfig(shape: LaunchShape): LaunchConfig {
-    this.#config = { ...shape, grid: [...shape.grid] as const };
-    return this.#config as unknown as LaunchConfig;
+    return { ...shape, grid: [...shape.grid] } as unknown as LaunchConfig;
   }
 }

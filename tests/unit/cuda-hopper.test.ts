@@ -42,21 +42,21 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
   for (const headDim of [64, 128]) {
     for (const phase of Object.keys(SM80_SHAPES) as Phase[]) {
       const symbol = `flash_${phase}_${TAG[dtype]}_d${headDim}`;
-      entries.push({ file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase] });
+      entries.push({ file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase], waitsForPreviousGrid: true });
       kernels[symbol] = emulated(phase, dtype);
     }
     const symbol = `flash_fwd90_${TAG[dtype]}_d${headDim}`;
     entries.push({
       file: 'fake90.fatbin', symbol, arch: 'sm_90a', phase: 'fwd', dtype, headDim, threads: 384,
       smemBytes: HOPPER_SMEM, tileRows: 128, keyTileRows: headDim === 64 ? 128 : 96, outBoxRows: 16, gridRows: 'lq',
-      gridHeads: 'h', persistent: true,
+      gridHeads: 'h', persistent: true, waitsForPreviousGrid: true,
     });
     kernels[symbol] = emulated('fwd', dtype, FWD90_ARGS_OFFSETS.p);
     const bwd = `flash_bwd90_${TAG[dtype]}_d${headDim}`;
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
-      persistent: true,
+      persistent: true, waitsForPreviousGrid: true,
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -253,7 +253,7 @@ test('cc 9.0: each persistent launch reads a counter of its own that is 0 at its
   assertOnlyCounterRingLeft(fake);
 });
 
-test('programmatic dependent launch: on cc 9.x every kernel of a forward and a backward may overlap the one before; not with FLASH_ATTN_PDL=0, an older driver or another compute capability', () => {
+test('programmatic dependent launch: on cc 9.x every kernel of a forward and a backward may overlap the one before; not with FLASH_ATTN_PDL=0, an older driver, another compute capability or an older build', () => {
   const cases: [string, Parameters<typeof newFake>[0], string | undefined, boolean][] = [
     ['cc 9.0', {}, undefined, true],
     ['cc 9.0, FLASH_ATTN_PDL=1', {}, '1', true],
@@ -283,6 +283,26 @@ test('programmatic dependent launch: on cc 9.x every kernel of a forward and a b
     assert.equal(fake.calls.includes('cuLaunchKernel'), !overlap, `${name}: plain launches exactly where no overlap`);
     disposeAll(q, k, v, out, lse, dout, dq, dk, dv);
   }
+  // A build from before the kernels waited (no waitsForPreviousGrid in its manifest) is launched plainly.
+  delete process.env.FLASH_ATTN_PDL;
+  const oldBuild = mkdtempSync(join(tmpdir(), 'flash-fake-kernels90-old-'));
+  try {
+    for (const file of ['fake.fatbin', 'fake90.fatbin']) writeFileSync(join(oldBuild, file), 'not a real fatbin');
+    const withoutWaits = entries.map((entry) => ({ ...entry, waitsForPreviousGrid: undefined }));
+    writeFileSync(join(oldBuild, 'manifest.json'), JSON.stringify({ kernels: withoutWaits }));
+    process.env.FLASH_ATTN_KERNEL_DIR = oldBuild;
+    forgetManifestForTesting();
+    const fake = newFake();
+    const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
+    const { out, lse } = flashMhaFwd(q, k, v);
+    assert.deepEqual(fake.launches.map((l) => [l.symbol, l.overlapPrevious]), [['flash_fwd90_bf16_d64', false]], 'an older build');
+    disposeAll(q, k, v, out, lse);
+  } finally {
+    process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
+    forgetManifestForTesting();
+    rmSync(oldBuild, { recursive: true, force: true });
+  }
+
   process.env.FLASH_ATTN_PDL = 'yes';
   const fake = newFake();
   assert.throws(() => inputs(1, 8, 8, 1, 1, 64, 'bfloat16'), (e: unknown) => e instanceof OptionError && /FLASH_ATTN_PDL: expected '0'.*got 'yes'/.test(e.message));

@@ -25,10 +25,10 @@ import { decodeFakeTensorMap } from './cuda-fake-driver.js';
 const SOURCE = fileURLToPath(new URL('../../../tests/unit/fake-libcuda.c', import.meta.url));
 
 /** Builds the fake libcuda with the system C compiler; undefined (tests skipped) without one. */
-function buildFake(): string | undefined {
+function buildFake(...defines: string[]): string | undefined {
   const out = join(mkdtempSync(join(tmpdir(), 'fake-libcuda-')), 'libcuda.so.1');
   try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', out, SOURCE], { stdio: 'pipe' });
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', ...defines, '-o', out, SOURCE], { stdio: 'pipe' });
     return out;
   } catch {
     return undefined;
@@ -36,12 +36,18 @@ function buildFake(): string | undefined {
 }
 
 const fake = buildFake();
-const saved = process.env.FLASH_ATTN_LIBCUDA;
+/** A driver from before CUDA 12.0: no cuLaunchKernelEx. */
+const olderFake = buildFake('-DWITHOUT_LAUNCH_EX');
+const saved = { libcuda: process.env.FLASH_ATTN_LIBCUDA, pdl: process.env.FLASH_ATTN_PDL };
+// The launches below expect the default (overlap allowed), whatever the environment running the tests says.
+delete process.env.FLASH_ATTN_PDL;
 after(() => {
   useDriverForTesting(undefined);
-  if (saved === undefined) delete process.env.FLASH_ATTN_LIBCUDA;
-  else process.env.FLASH_ATTN_LIBCUDA = saved;
-  if (fake) rmSync(dirname(fake), { recursive: true, force: true });
+  for (const [name, value] of [['FLASH_ATTN_LIBCUDA', saved.libcuda], ['FLASH_ATTN_PDL', saved.pdl]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  for (const lib of [fake, olderFake]) if (lib) rmSync(dirname(lib), { recursive: true, force: true });
 });
 
 test('cuTensorMapEncodeTiled through koffi: aligned slot, arrays and settings arrive, the map comes back', { skip: fake ? false : 'no C compiler to build the fake libcuda' }, () => {
@@ -91,4 +97,14 @@ test('cuLaunchKernelEx through koffi: grid, block, shared bytes, stream and the 
   assert.deepEqual([...fields.slice(0, 13)], [
     7, 8, 9, 384, 1, 1, 200_000, 0x12345678, 0xabcd, 1, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, 1, 1,
   ]);
+});
+
+test('a libcuda without cuLaunchKernelEx loads; its devices cannot overlap launches and launch with cuLaunchKernel', { skip: olderFake ? false : 'no C compiler to build the fake libcuda' }, () => {
+  process.env.FLASH_ATTN_LIBCUDA = olderFake;
+  const driver = loadDriver();
+  assert.equal(driver.cuLaunchKernelEx, undefined);
+  useDriverForTesting(driver);
+  const device = cudaDevice('cuda:0');
+  assert.equal(device.canOverlapLaunches, false);
+  device.launch(0x1234n as CUfunction, [1, 1, 1], 32, 0, new Uint8Array(8), true);
 });

@@ -7,6 +7,7 @@
  * cuda.h lays it out and keeps what it found for fakeLastLaunchConfig (not a driver function) to report.
  */
 #include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
 #define STUB(name) int name(void) { return 0; }
@@ -64,21 +65,30 @@ typedef struct {
   uint32_t numAttrs;
 } FakeLaunchConfig;
 
+/* The offsets src/backend/cuda/driver.ts writes (CU_LAUNCH_CONFIG_LAYOUT and the attribute's), as cuda.h has them. */
+_Static_assert(offsetof(FakeLaunchConfig, hStream) == 32 && offsetof(FakeLaunchConfig, attrs) == 40 &&
+               offsetof(FakeLaunchConfig, numAttrs) == 48 && sizeof(FakeLaunchConfig) == 56, "CUlaunchConfig");
+_Static_assert(offsetof(FakeLaunchAttribute, value) == 8 && sizeof(FakeLaunchAttribute) == 72, "CUlaunchAttribute");
+
 /* grid x y z, block x y z, shared bytes, stream low and high words, attribute count, first id and value, and
  * whether kernelParams[0] was set. */
-static uint32_t lastLaunch[14];
+#define LAUNCH_FIELDS 13
+static uint32_t lastLaunch[LAUNCH_FIELDS];
+
+#ifndef WITHOUT_LAUNCH_EX /* built with it: a driver from before CUDA 12.0, which has no cuLaunchKernelEx */
 
 int cuLaunchKernelEx(const FakeLaunchConfig *config, uint64_t fn, void **kernelParams, void **extra) {
   (void)fn;
   if (config == 0 || extra != 0) return 1;
-  const uint32_t fields[14] = {
+  const uint32_t fields[LAUNCH_FIELDS] = {
       config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX, config->blockDimY, config->blockDimZ,
       config->sharedMemBytes, (uint32_t)config->hStream, (uint32_t)(config->hStream >> 32), config->numAttrs,
       config->numAttrs > 0 ? config->attrs[0].id : 0,
       config->numAttrs > 0 ? (uint32_t)config->attrs[0].value.programmaticStreamSerializationAllowed : 0,
-      kernelParams != 0 && kernelParams[0] != 0, 0};
+      kernelParams != 0 && kernelParams[0] != 0};
   memcpy(lastLaunch, fields, sizeof fields);
   return 0;
 }
+#endif
 
 void fakeLastLaunchConfig(uint32_t *out) { memcpy(out, lastLaunch, sizeof lastLaunch); }

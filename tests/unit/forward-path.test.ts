@@ -187,14 +187,16 @@ test('parseManifest: outBoxRows is optional, a positive integer where given', ()
   }
 });
 
-test('parseManifest: persistent is true or absent', () => {
+test('parseManifest: persistent and waitsForPreviousGrid are true or absent', () => {
   const raw = (extra: Record<string, unknown>) => ({
     kernels: [{ file: 'f.fatbin', symbol: 's', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128, threads: 384,
       smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', ...extra }],
   });
-  assert.equal(parseManifest(raw({ persistent: true }), 'manifest.json')[0].persistent, true);
-  assert.equal(parseManifest(raw({}), 'manifest.json')[0].persistent, undefined);
-  for (const bad of [false, 1, 'yes']) {
-    assert.throws(() => parseManifest(raw({ persistent: bad }), 'manifest.json'), BackendUnavailableError, String(bad));
+  for (const key of ['persistent', 'waitsForPreviousGrid'] as const) {
+    assert.equal(parseManifest(raw({ [key]: true }), 'manifest.json')[0][key], true);
+    assert.equal(parseManifest(raw({}), 'manifest.json')[0][key], undefined);
+    for (const bad of [false, 1, 'yes']) {
+      assert.throws(() => parseManifest(raw({ [key]: bad }), 'manifest.json'), BackendUnavailableError, `${key}: ${String(bad)}`);
+    }
   }
 });

@@ -2,7 +2,8 @@
 // (src/backend/cuda/modules.ts), so it may start while the kernel before it still runs: each must execute
 // griddepcontrol.wait before any access to global memory. This compiles the kernel units to sm_90 / sm_90a PTX with
 // nvcc (skipped without it) and checks every entry: the wait comes before the first global or generic memory
-// instruction in the text, where the kernels put it (unconditionally, right after their shared-memory set-up).
+// instruction in the text, and every thread runs it: it is unpredicated, with no branch or label between it and the
+// entry's start or the block-wide barrier before it (the kernels put it right after their shared-memory set-up).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -42,10 +43,16 @@ function checkUnit(source: string, arch: string, dtype: string, headDim: number,
   const found = entries(ptxOf(source, arch, dtype, headDim));
   assert.equal(found.length, expected, `${source}: the entries this test expects (a new kernel needs the wait too)`);
   for (const { name, body } of found) {
-    const wait = body.indexOf('griddepcontrol.wait');
-    assert.ok(wait >= 0, `${name}: no griddepcontrol.wait`);
+    const wait = body.search(/^\s*griddepcontrol\.wait;/m);
+    assert.ok(wait >= 0, `${name}: no unpredicated griddepcontrol.wait`);
     const first = [...body.matchAll(MEMORY_OP)].find((m) => touchesGlobal(m[1]));
     assert.ok(first === undefined || (first.index ?? 0) > wait, `${name}: ${first?.[1]} before griddepcontrol.wait`);
+    // Every thread reaches it: the code from the entry's start, or from the last block-wide barrier (which all
+    // threads pass) before the wait, runs straight into it.
+    const before = body.slice(body.indexOf('\n{\n'), wait);
+    const barriers = [...before.matchAll(/^\s*(?:bar|barrier)\.sync\s+0;/gm)];
+    const run = barriers.length > 0 ? before.slice((barriers.at(-1)?.index ?? 0) + 1) : before;
+    assert.doesNotMatch(run, /^\s*(?:\$L\w*:|(?:@!?%p\d+\s+)?bra)/m, `${name}: a branch or label before its griddepcontrol.wait`);
   }
 }
 

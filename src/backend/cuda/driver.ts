@@ -257,8 +257,9 @@ export function loadDriver(): CudaDriver {
   for (const [name, prototype] of Object.entries(OPTIONAL_PROTOTYPES)) {
     try {
       driver[name] = library.func(prototype);
-    } catch {
-      // koffi could not find the symbol: the driver is older; callers check for the function.
+    } catch (error) {
+      // An older driver lacks the symbol (callers check for the function); any other failure is ours to see.
+      if (!(error instanceof Error && error.message.startsWith(`Cannot find function '${name}'`))) throw error;
     }
   }
   driver.kernelParams = kernelParamsBuilder(koffi);
@@ -298,7 +299,9 @@ function launchConfigBuilder(koffi: Koffi): (shape: LaunchShape) => LaunchConfig
   const attributeAt = Math.ceil(CU_LAUNCH_CONFIG_LAYOUT.bytes / 8) * 8;
   const bytes = attributeAt + CU_LAUNCH_ATTRIBUTE_BYTES;
   const block: unknown = koffi.alloc('uint8_t', bytes);
-  const view = new DataView(koffi.view(block, bytes));
+  const memory = koffi.view(block, bytes);
+  new Uint8Array(memory).fill(0);  // the padding and the value union's unused bytes
+  const view = new DataView(memory);
   view.setBigUint64(CU_LAUNCH_CONFIG_LAYOUT.attrs, koffi.address(block) + BigInt(attributeAt), true);
   view.setUint32(CU_LAUNCH_CONFIG_LAYOUT.numAttrs, 1, true);
   view.setUint32(attributeAt, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, true);

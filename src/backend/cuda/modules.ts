@@ -117,16 +117,16 @@ export function kernelFunction(device: CudaDevice, source: KernelSource): CUfunc
 }
 
 /**
- * Whether the manifest's kernels wait for the grid before them on this device, so that they may be launched to
- * overlap it: every one does so in its sm_90 and sm_90a machine code (follow_previous_grid in
- * kernels/sm80/flash_sm80.cu, the barrier set-up of the Hopper kernels), which runs on compute capability 9.x.
- * Newer cards run the sm_80 family from its compute_80 PTX, which has no such wait.
+ * Whether this kernel waits for the grid before it on this device, so that it may be launched to overlap that grid:
+ * the build says so of its sm_90 and sm_90a machine code (follow_previous_grid in kernels/sm80/flash_sm80.cu, the
+ * barrier set-up of the Hopper kernels), which runs on compute capability 9.x. Newer cards run the sm_80 family from
+ * its compute_80 PTX, which has no such wait; an older build's kernels have none anywhere.
  */
-function waitsForPreviousGrid(device: CudaDevice): boolean {
-  return device.computeCapability[0] === 9;
+function waitsForPreviousGrid(device: CudaDevice, entry: KernelEntry): boolean {
+  return entry.waitsForPreviousGrid === true && device.computeCapability[0] === 9;
 }
 
 export function launchKernel(device: CudaDevice, kernel: ResolvedKernel, params: Uint8Array): void {
-  device.launch(kernel.fn, kernel.grid, kernel.entry.threads, kernel.entry.smemBytes, params, waitsForPreviousGrid(device));
+  device.launch(kernel.fn, kernel.grid, kernel.entry.threads, kernel.entry.smemBytes, params, waitsForPreviousGrid(device, kernel.entry));
   logLaunch(device.label, kernel.entry.phase, kernelLabel(kernel.entry), kernel.grid);
 }

@@ -3,7 +3,7 @@
  * kernels/build/manifest.json: one entry per kernel variant, `{ file, symbol, arch, phase, dtype, headDim,
  * threads, smemBytes, tileRows, gridRows, gridHeads }`, and for the Hopper kernels (sm_90a), which read through
  * tensor maps, `keyTileRows`, (the forward) `outBoxRows` and (the backward) `queryTileRows` and `dqBoxRows`; `persistent` marks a kernel whose blocks loop
- * over the tiles (the Hopper forward).
+ * over the tiles (the Hopper forward), `waitsForPreviousGrid` one that may be launched to overlap the kernel before it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,6 +60,12 @@ export interface KernelEntry {
    * zeroed before the launch): launched one per multiprocessor, or one per tile if there are fewer tiles.
    */
   persistent?: boolean;
+  /**
+   * The kernel's sm_90 / sm_90a machine code waits for the grid before it (griddepcontrol.wait) before it touches
+   * global memory, so it may be launched to overlap that grid (programmatic dependent launch). Absent in builds
+   * from before the kernels did.
+   */
+  waitsForPreviousGrid?: boolean;
 }
 
 export interface KernelManifest {
@@ -139,6 +145,9 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalRows(entry, 'dqBoxRows', where),
       ...optionalRows(entry, 'outBoxRows', where),
       ...(entry.persistent === undefined ? {} : { persistent: field(entry, 'persistent', isTrue, where, 'true or absent') }),
+      ...(entry.waitsForPreviousGrid === undefined
+        ? {}
+        : { waitsForPreviousGrid: field(entry, 'waitsForPreviousGrid', isTrue, where, 'true or absent') }),
     };
   });
 }
