@@ -31,7 +31,7 @@ async function backToBack(run) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-console.log(`FLASH_ATTN_PDL=${process.env.FLASH_ATTN_PDL ?? '(unset)'}; overlap ${gpu.canOverlapLaunches}; ${calls} calls`);
+console.log(`FLASH_ATTN_PDL=${process.env.FLASH_ATTN_PDL ?? '(unset)'}; device can overlap launches: ${gpu.canOverlapLaunches}; ${calls} calls`);
 for (const [d, l, causal] of [[64, 512, false], [128, 512, true], [128, 512, false], [256, 512, false]]) {
   const [n, h] = [16384 / l, 2048 / d];
   const [q, k, v, dout] = [1, 2, 3, 4].map((seed) => randn([n, l, h, d], { seed, dtype: 'bfloat16', device: 'cuda' }));
