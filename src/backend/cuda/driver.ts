@@ -292,8 +292,8 @@ function kernelParamsBuilder(koffi: Koffi): (bytes: Uint8Array) => KernelParams 
 }
 
 /**
- * One CUlaunchConfig and its one CUlaunchAttribute (at CONFIG_BYTES rounded up to 8: the array's address is
- * in the config), in memory koffi allocated once per driver and rewritten for each launch.
+ * One CUlaunchConfig and its one CUlaunchAttribute (right after it, at the config's size rounded up to 8; the
+ * config holds the attribute's address), in memory koffi allocated once per driver and rewritten for each launch.
  */
 function launchConfigBuilder(koffi: Koffi): (shape: LaunchShape) => LaunchConfig {
   const attributeAt = Math.ceil(CU_LAUNCH_CONFIG_LAYOUT.bytes / 8) * 8;
