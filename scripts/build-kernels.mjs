@@ -209,6 +209,8 @@ async function main() {
         // before any global access; tests/unit/kernel-grid-wait.test.ts checks the PTX), so the runtime may launch
         // it to overlap that grid. Builds from before that carry no such field and are launched plainly.
         waitsForPreviousGrid: true,
+        // This tree's bwd_pre leaves dq_accum alone when given none (the deterministic backward gives none).
+        ...(shape.phase === 'bwd_pre' ? { accumOptional: true } : {}),
         registers: info.registers,
       });
     }

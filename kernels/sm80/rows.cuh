@@ -1,5 +1,6 @@
 // The two small backward passes, one warp per (row, head):
-//   bwd_pre: D_i = dot(dout_i, o_i) in float32 into softmax_d, and dq_accum row i = 0.
+//   bwd_pre: D_i = dot(dout_i, o_i) in float32 into softmax_d, and dq_accum row i = 0 unless dq_accum is 0 (the
+//            deterministic backward, which never reads dq_accum, passes none and halves this pass's bytes).
 //   bwd_dq:  dq_i = softmax_scale * dq_accum_i, rounded to dtype (or float32 when out_float32).
 // Both only move memory, so what matters is how many bytes each SM has in flight. Where d is a multiple of 4
 // and the pointers allow it, a lane moves four columns per access (8 bytes of 16-bit data, 16 of float32)
@@ -62,6 +63,7 @@ template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
   const VectorLane<HEAD_DIM> at;
+  const bool zero_accum = p.dq_accum != 0;
   uint2 dout_bits[V::ROWS_PER_LANE][V::CHUNKS], o_bits[V::ROWS_PER_LANE][V::CHUNKS];
 #pragma unroll
   for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
@@ -90,7 +92,9 @@ __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) dot += dout[i] * o[i];
       const int c = at.column(ch);
-      if (row < p.lq && c < p.d) *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (zero_accum && row < p.lq && c < p.d) {
+        *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
     }
     // Every lane takes part in the reduction (rows past lq add zeros), within its group of V::LANES lanes.
 #pragma unroll
@@ -110,11 +114,11 @@ __device__ __forceinline__ void bwd_pre_scalar(const FlashParams& p) {
     const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
     const T* dout = reinterpret_cast<const T*>(p.dout) + base;
     const T* o = reinterpret_cast<const T*>(p.o) + base;
-    float* acc_row = reinterpret_cast<float*>(p.dq_accum) + base;
+    float* acc_row = p.dq_accum != 0 ? reinterpret_cast<float*>(p.dq_accum) + base : nullptr;
     float dot = 0.f;
     for (int c = lane; c < p.d; c += 32) {
       dot += DT::to_float(dout[c]) * DT::to_float(o[c]);
-      acc_row[c] = 0.f;
+      if (acc_row) acc_row[c] = 0.f;
     }
 #pragma unroll
     for (int s = 16; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);

@@ -21,7 +21,7 @@ import {
 } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { writeFakeBuild } from './cuda-fake-build.js';
-import { FakeDriver } from './cuda-fake-driver.js';
+import { FakeDriver, type FakeOptions } from './cuda-fake-driver.js';
 import { decodeParams } from './cuda-fake-kernels.js';
 
 // --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
@@ -31,7 +31,7 @@ const kernelDir = build.directory;
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
 after(() => build.dispose());
 
-function newFake(options: { devices?: number; sharedMemoryPerBlockOptin?: number; launchKernelEx?: boolean } = {}): FakeDriver {
+function newFake(options: Omit<FakeOptions, 'kernels'> = {}): FakeDriver {
   const fake = new FakeDriver({ ...options, kernels: build.kernels });
   useDriverForTesting(fake);
   return fake;
@@ -162,8 +162,8 @@ test('lk = 0: o = 0 and lse = -Infinity without a launch; lq = 0: empty outputs'
   assert.equal(fake.memory.usedBytes, 0);
 });
 
-test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces freed', async () => {
-  const fake = newFake();
+/** A causal GQA backward on the fake, its gradients checked against the reference: the launches it made. */
+async function fakeBackward(fake: FakeDriver) {
   const [n, lq, lk, h, hk, d] = [1, 33, 65, 4, 1, 64];
   const q = randn([n, lq, h, d], { seed: 4, dtype: 'float16', device: 'cuda' });
   const k = randn([n, lk, hk, d], { seed: 5, dtype: 'float16', device: 'cuda' });
@@ -171,22 +171,28 @@ test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces
   const dout = randn([n, lq, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
   const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true });
   const usedBefore = fake.memory.usedBytes;
+  const launchesBefore = fake.launches.length;
   const g = flashMhaBwd(dout, q, k, v, out, lse, { isCausal: true });
   const gradientBytes = 2 * (n * lq * h * d + 2 * n * lk * hk * d);
   assert.equal(fake.memory.usedBytes, usedBefore + gradientBytes, 'only the gradients stay allocated');
-  const launches = fake.launches.slice(1);
+  const launches = fake.launches.slice(launchesBefore);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_float16_d64_s40960', 'flash_bwd_float16_d64_s40960', 'flash_bwd_dq_float16_d64_s40960']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 64), hk, n], [Math.ceil(lq / 16), h, n]]);
-  assert.ok(launches.every((l) => Buffer.compare(l.params, launches[0].params) === 0));
-  const p = decodeParams(new DataView(launches[0].params.buffer));
-  assert.ok([p.q, p.k, p.v, p.o, p.lse, p.dout, p.dq, p.dk, p.dv, p.dq_accum, p.softmax_d].every((a) => a !== 0n));
-
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
   const ref = referenceBackward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array());
   assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'float16'));
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
   for (const t of [q, k, v, dout, out, lse, g.dq, g.dk, g.dv]) t.dispose();
   assert.equal(fake.memory.usedBytes, 0);
+  return { launches: launches.map((l) => ({ params: l.params, decoded: decodeParams(new DataView(l.params.buffer)) })) };
+}
+
+test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces freed', async () => {
+  // New allocations hold NaNs, so dq is right only if bwd_pre cleared dq_accum before bwd added into it.
+  const { launches } = await fakeBackward(newFake({ allocationFill: 0xff }));
+  assert.ok(launches.every((l) => Buffer.compare(l.params, launches[0].params) === 0));
+  const p = launches[0].decoded;
+  assert.ok([p.q, p.k, p.v, p.o, p.lse, p.dout, p.dq, p.dk, p.dv, p.dq_accum, p.softmax_d].every((a) => a !== 0n));
 });
 
 test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', (t) => {

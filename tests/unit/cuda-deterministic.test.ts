@@ -17,8 +17,9 @@ import { FakeDriver } from './cuda-fake-driver.js';
 import { decodeParams } from './cuda-fake-kernels.js';
 
 const current = writeFakeBuild();
-// The kernels as built before the deterministic backward existed.
+// The kernels as built before the deterministic backward existed, and before bwd_pre could be given no dq_accum.
 const older = writeFakeBuild(ALL_PHASES.filter((phase) => phase !== 'bwd_dq_det'));
+const olderPre = writeFakeBuild(ALL_PHASES, { accumOptional: false });
 
 const saved = { dir: process.env.FLASH_ATTN_KERNEL_DIR, log: process.env.FLASH_ATTN_LOG };
 const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
@@ -36,6 +37,7 @@ after(() => {
   useDriverForTesting(undefined);
   current.dispose();
   older.dispose();
+  olderPre.dispose();
 });
 
 function useBuild(build: typeof current): void {
@@ -44,8 +46,9 @@ function useBuild(build: typeof current): void {
 }
 
 function newFake(build = current): FakeDriver {
-  // cc 8.0: the forward is always sm_80, so launches after it are the backward's alone.
-  const fake = new FakeDriver({ computeCapability: [8, 0], kernels: build.kernels });
+  // cc 8.0: the forward is always sm_80, so launches after it are the backward's alone. New allocations hold NaNs,
+  // as uncleared device memory may.
+  const fake = new FakeDriver({ computeCapability: [8, 0], kernels: build.kernels, allocationFill: 0xff });
   useDriverForTesting(fake);
   return fake;
 }
@@ -65,7 +68,7 @@ function inputs() {
   };
 }
 
-test('deterministic: bwd_pre, bwd, bwd_dq_det with one params struct; gradients as the reference', async () => {
+test('deterministic: bwd_pre (given no dq_accum, which nothing clears), bwd, bwd_dq_det; gradients as the reference', async () => {
   const fake = newFake();
   const { q, k, v, dout } = inputs();
   const options = { ...WINDOW, deterministic: true };
@@ -79,16 +82,36 @@ test('deterministic: bwd_pre, bwd, bwd_dq_det with one params struct; gradients 
   const launches = fake.launches.slice(forwardLaunches);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bfloat16_d64_s40960', 'flash_bwd_bfloat16_d64_s40960', 'flash_bwd_dq_det_bfloat16_d64_s40960']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 64), hk, n], [Math.ceil(lq / 64), h, n]]);
-  assert.ok(launches.every((l) => Buffer.compare(l.params, launches[0].params) === 0), 'one params struct for the three launches');
-  const p = decodeParams(new DataView(launches[0].params.buffer));
+  assert.ok(Buffer.compare(launches[1].params, launches[2].params) === 0, 'one params struct for bwd and bwd_dq_det');
+  const p = decodeParams(new DataView(launches[1].params.buffer));
   assert.equal(p.out_float32, 0);
-  // bwd still adds into dq_accum in this mode (its result is not read), so it is still allocated.
+  // The sm_80 bwd still adds into dq_accum in this mode (its result is not read), so it is still allocated, but
+  // nothing clears it: bwd_pre is given none and there is no memset.
   assert.ok([p.q, p.k, p.v, p.o, p.lse, p.dout, p.dq, p.dk, p.dv, p.dq_accum, p.softmax_d].every((a) => a !== 0n));
+  assert.deepEqual(decodeParams(new DataView(launches[0].params.buffer)), { ...p, dq_accum: 0n });
 
   const ref = referenceBackward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array());
   assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'bfloat16'));
   assert.deepEqual(await g.dk.data(), encodeArray(Float32Array.from(ref.dk), 'bfloat16'));
   assert.deepEqual(await g.dv.data(), encodeArray(Float32Array.from(ref.dv), 'bfloat16'));
+  disposeAll(q, k, v, dout, out, lse, g.dq, g.dk, g.dv);
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('deterministic with a build whose bwd_pre must be given dq_accum: it is, in the one params struct', async () => {
+  useBuild(olderPre);
+  const fake = newFake(olderPre);
+  const { q, k, v, dout } = inputs();
+  const options = { ...WINDOW, deterministic: true };
+  const { out, lse } = flashMhaFwd(q, k, v, options);
+  const forwardLaunches = fake.launches.length;
+  const g = flashMhaBwd(dout, q, k, v, out, lse, options);
+  const launches = fake.launches.slice(forwardLaunches);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bfloat16_d64_s40960', 'flash_bwd_bfloat16_d64_s40960', 'flash_bwd_dq_det_bfloat16_d64_s40960']);
+  assert.ok(launches.every((l) => Buffer.compare(l.params, launches[0].params) === 0));
+  assert.notEqual(decodeParams(new DataView(launches[0].params.buffer)).dq_accum, 0n);
+  const ref = referenceBackward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array());
+  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'bfloat16'));
   disposeAll(q, k, v, dout, out, lse, g.dq, g.dk, g.dv);
   assert.equal(fake.memory.usedBytes, 0);
 });

@@ -37,8 +37,11 @@ export interface FakeBuild {
   dispose(): void;
 }
 
-/** Writes a build with the kernels of `phases` (a build from before a phase existed leaves it out). */
-export function writeFakeBuild(phases: readonly Phase[] = ALL_PHASES): FakeBuild {
+/**
+ * Writes a build with the kernels of `phases` (a build from before a phase existed leaves it out); accumOptional
+ * false: a build from before bwd_pre could be given no dq_accum.
+ */
+export function writeFakeBuild(phases: readonly Phase[] = ALL_PHASES, { accumOptional = true } = {}): FakeBuild {
   const variants: Variant[] = [];
   for (const dtype of ['float16', 'bfloat16'] as const) {
     for (const phase of phases) {
@@ -52,7 +55,14 @@ export function writeFakeBuild(phases: readonly Phase[] = ALL_PHASES): FakeBuild
   writeFileSync(
     join(directory, 'manifest.json'),
     JSON.stringify({
-      kernels: variants.map((v) => ({ file: 'fake.fatbin', symbol: symbolOf(v), ...v, ...LAUNCH_SHAPES[v.phase], waitsForPreviousGrid: true })),
+      kernels: variants.map((v) => ({
+        file: 'fake.fatbin',
+        symbol: symbolOf(v),
+        ...v,
+        ...LAUNCH_SHAPES[v.phase],
+        waitsForPreviousGrid: true,
+        ...(accumOptional && v.phase === 'bwd_pre' ? { accumOptional: true } : {}),
+      })),
     }),
   );
   const kernels: Record<string, FakeKernel> = {};

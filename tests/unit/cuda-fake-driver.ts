@@ -30,10 +30,13 @@ export class FakeMemory {
   readonly #blocks = new Map<bigint, Uint8Array>();
   #next = 0x7f00_0000_0000n;
 
+  /** fill: every byte of a new allocation (0xff: float32 NaNs, as a workspace nothing cleared may hold). */
+  constructor(readonly fill = 0) {}
+
   allocate(bytes: number): bigint {
     const address = this.#next;
     this.#next += BigInt(Math.ceil((bytes + 1) / 256) * 256);
-    this.#blocks.set(address, new Uint8Array(bytes));
+    this.#blocks.set(address, new Uint8Array(bytes).fill(this.fill));
     return address;
   }
 
@@ -71,6 +74,8 @@ export interface FakeOptions {
   kernels?: Record<string, FakeKernel>;
   /** Default true; false: a driver without cuLaunchKernelEx (before CUDA 12.0). */
   launchKernelEx?: boolean;
+  /** Every byte of new allocations; default 0. */
+  allocationFill?: number;
 }
 
 /** What the fake cuTensorMapEncodeTiled received, written into the map's 128 bytes (a real map is opaque). */
@@ -101,7 +106,7 @@ export function decodeFakeTensorMap(bytes: Uint8Array): FakeTensorMap {
 }
 
 export class FakeDriver implements CudaDriver {
-  readonly memory = new FakeMemory();
+  readonly memory: FakeMemory;
   readonly launches: Launch[] = [];
   readonly calls: string[] = [];
   readonly functionAttributes = new Map<string, number>();
@@ -123,6 +128,7 @@ export class FakeDriver implements CudaDriver {
   readonly cuLaunchKernelEx?: (config: LaunchConfig, fn: bigint, kernelParams: KernelParams, extra: null) => CUresult;
 
   constructor(options: FakeOptions = {}) {
+    this.memory = new FakeMemory(options.allocationFill);
     this.#devices = options.devices ?? 1;
     this.#smem = options.sharedMemoryPerBlockOptin ?? 227 * 1024;
     this.#computeCapability = options.computeCapability ?? [9, 0];

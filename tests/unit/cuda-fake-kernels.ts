@@ -59,8 +59,9 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       writeTensor(memory, p.lse, ref.lse, 'float32');
     } else if (phase === 'bwd_pre') {
       writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
-      // In either mode, as kernels/sm80/rows.cuh does: bwd adds into dq_accum even in the deterministic backward.
-      writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
+      // As kernels/sm80/rows.cuh does: zeroes dq_accum where it is given one (an older build's host always gave it;
+      // now the host clears it with a memset and gives none).
+      if (p.dq_accum !== 0n) writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
     } else if (phase === 'bwd') {
       const dout = readTensor(memory, p.dout, qCount, dtype);
       const g = referenceBackward(maskOf(p), q, k, v, dout);

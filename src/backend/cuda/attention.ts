@@ -115,7 +115,8 @@ export function cudaBackward(
     // bwd_pre writes softmax_d and zeroes dq_accum, which bwd (either family) then adds into from every key
     // block. The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself): the Hopper bwd is
     // then passed none and skips its dQ (launchBackward), but the sm_80 bwd still adds into it (a flag to skip
-    // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode.
+    // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode (and, when
+    // deterministic, left uncleared where the build's bwd_pre allows it).
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
     let dqAccum: CudaStorage | undefined;
     try {

@@ -28,6 +28,12 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, params: 
   // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
   const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
   const flat = packFlashParams(params);
+  // The deterministic backward never reads dq_accum, so a bwd_pre that can leave it alone is given none (its dot
+  // products alone: about half the pass's time). An older build's bwd_pre zeroes dq_accum whatever the mode and
+  // must be given it. (Clearing dq_accum by a memset in the default mode was slower: bench/NOTES.md R4.)
+  const skipsClearing = p.deterministic
+    && kernels.some((kernel) => kernel.entry.phase === 'bwd_pre' && kernel.entry.accumOptional === true);
+  const preParams = skipsClearing ? packFlashParams({ ...params, dq_accum: 0n }) : flat;
   // The deterministic backward's dq comes from bwd_dq_det: the Hopper bwd, given no dq_accum, skips its dQ products
   // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads). The map
   // over dq_accum is encoded either way (the workspace is allocated either way) and then left unread.
@@ -39,5 +45,8 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, params: 
       tile_counter: path.entry.persistent === true ? nextTileCounter(device) : 0n,
     })
     : flat;
-  for (const kernel of kernels) launchKernel(device, kernel, kernel.entry.phase === 'bwd' ? main : flat);
+  for (const kernel of kernels) {
+    const phase = kernel.entry.phase;
+    launchKernel(device, kernel, phase === 'bwd' ? main : phase === 'bwd_pre' ? preParams : flat);
+  }
 }

@@ -66,6 +66,11 @@ export interface KernelEntry {
    * from before the kernels did.
    */
   waitsForPreviousGrid?: boolean;
+  /**
+   * A bwd_pre that, given dq_accum = 0, leaves the workspace alone (the deterministic backward, which never reads
+   * it, gives none). Absent in builds from before: their bwd_pre always zeroes dq_accum, and must be given it.
+   */
+  accumOptional?: boolean;
 }
 
 export interface KernelManifest {
@@ -148,6 +153,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...(entry.waitsForPreviousGrid === undefined
         ? {}
         : { waitsForPreviousGrid: field(entry, 'waitsForPreviousGrid', isTrue, where, 'true or absent') }),
+      ...(entry.accumOptional === undefined ? {} : { accumOptional: field(entry, 'accumOptional', isTrue, where, 'true or absent') }),
     };
   });
 }
