@@ -258,15 +258,19 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     if entry is not None and any(t.data_ptr() % 16 for t in (dq, dk, dv, dq_accum)):
         entry = None
     # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
-    # so that it skips its dQ products and reductions.
+    # so that it skips its dQ products and reductions, and bwd_pre none where the build's allows it (accumOptional),
+    # so that it leaves the workspace alone.
     p90 = FlashParams.from_buffer_copy(p)
+    pre = FlashParams.from_buffer_copy(p)
     if deterministic:
         p90.dq_accum = 0
+        if K.entries[('bwd_pre', dtype_name(q.dtype), K.compiled_dim(p.d))].get('accumOptional'):
+            pre.dq_accum = 0
     for phase in phases:
         if phase == 'bwd' and entry is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)
         else:
-            K.launch(phase, dtype_name(q.dtype), p)
+            K.launch(phase, dtype_name(q.dtype), pre if phase == 'bwd_pre' else p)
 
 
 def grid_problem(K, d, l, wr=-1):
