@@ -151,6 +151,21 @@ test('cc 9.0: the forward encodes maps of q, k, v, o and launches the sm_90a ker
   assertOnlyCounterRingLeft(fake);
 });
 
+test('cc 9.0: maps are remembered per device: a second forward on the same q, k, v encodes only the new o', () => {
+  const fake = newFake();
+  const { q, k, v } = inputs(1, 64, 64, 2, 2, 64, 'bfloat16');
+  const first = flashMhaFwd(q, k, v);
+  const second = flashMhaFwd(q, k, v);
+  assert.notEqual(pointerOf(first.out), pointerOf(second.out), "the fake's pool never hands an address back");
+  assert.equal(fake.tensorMapTargets.length, 4 + 1, 'q, k, v, o; then o alone');
+  const mapsOf = (params: Uint8Array) => FWD90_MAPS.map((name) => params.subarray(FWD90_ARGS_OFFSETS[name], FWD90_ARGS_OFFSETS[name] + CU_TENSOR_MAP_BYTES));
+  const [a, b] = fake.launches.map((launch) => mapsOf(launch.params));
+  for (const i of [0, 1, 2]) assert.deepEqual(b[i], a[i], `${FWD90_MAPS[i]}: the remembered map is the one the driver wrote`);
+  assert.equal(decodeFakeTensorMap(b[3]).globalAddress, pointerOf(second.out));
+  disposeAll(q, k, v, first.out, first.lse, second.out, second.lse);
+  assertOnlyCounterRingLeft(fake);
+});
+
 test('falls back to the sm_80 forward: d = 59, another compute capability, too little shared memory, FLASH_ATTN_KERNELS=sm80', () => {
   const cases: [string, Parameters<typeof newFake>[0], number, string][] = [
     ['d = 59', {}, 59, 'flash_fwd_f16_d64'],

@@ -38,6 +38,7 @@ import {
   loadDriver,
 } from './driver.js';
 import { CudaError } from './errors.js';
+import { TensorMapCache, tensorMapKey } from './tensor-map-cache.js';
 import type { TensorMapGeometry } from './tma.js';
 
 /** CUmemLocationType and CUmemAccess_flags values of a CUmemAccessDesc. */
@@ -134,6 +135,7 @@ export class CudaDevice {
   readonly #canOverlapLaunches: boolean;
   readonly #disposers: (() => void)[] = [];
   #disposed = false;
+  readonly #tensorMaps = new TensorMapCache();
 
   constructor(
     readonly runtime: CudaRuntime,
@@ -298,9 +300,12 @@ export class CudaDevice {
   /**
    * The 128 bytes of a CUtensorMap over `address` (16-bit data as UINT16, float32 as FLOAT32; the attention
    * kernels' settings: 128-byte swizzle, 256-byte L2 promotion, zeros outside the tensor); `address` is a device
-   * address of this device.
+   * address of this device. Maps encoded lately come from a cache (tensor-map-cache.ts).
    */
   encodeTensorMap(map: TensorMapGeometry, address: bigint): Uint8Array {
+    const key = tensorMapKey(map, address);
+    const known = this.#tensorMaps.get(key);
+    if (known !== undefined) return known;
     const driver = this.runtime.driver;
     const slot = driver.tensorMapSlot();
     this.makeCurrent();
@@ -321,12 +326,14 @@ export class CudaDevice {
       ),
       'cuTensorMapEncodeTiled',
     );
-    return slot.read();
+    const bytes = slot.read();
+    this.#tensorMaps.set(key, bytes);
+    return bytes;
   }
 
   /**
-   * The maps of one Hopper launch, by name, each over its tensor's address. Encoded per call: they hold the
-   * tensors' addresses, which change from call to call.
+   * The maps of one Hopper launch, by name, each over its tensor's address: found per call (they hold the
+   * tensors' addresses, which may change from call to call), encoded where the cache has none.
    */
   encodeTensorMaps<M extends string>(maps: Readonly<Record<M, TensorMapGeometry>>, addresses: Readonly<Record<M, bigint>>): Record<M, Uint8Array> {
     const encoded = {} as Record<M, Uint8Array>;
