@@ -3,8 +3,9 @@
 // One block: query rows [i0, i0 + BR) of one (batch, head); each of its 4 warps owns 16 rows and walks every key
 // block those rows may see, in order, accumulating dQ in registers (paper notation, per key block j):
 //   S = Q K_j^T,  P = exp2(S * scale * log2e - lse * log2e),  dP = dO V_j^T,  dS = P o (dP - D),  dQ += dS K_j
-// and writes softmax_scale * dQ once at the end. The main backward, run with params.deterministic = 1, computes
-// dK and dV and skips its atomic dQ; this pass recomputes S and dP, which is the mode's cost.
+// and writes softmax_scale * dQ once at the end. The main backward still computes dK and dV (the sm_80 one also adds
+// dQ into dq_accum, which nothing then reads or clears; the Hopper one, given no dq_accum, skips its dQ); this pass
+// recomputes S and dP, which is the mode's cost.
 #pragma once
 #include "bwd.cuh"
 

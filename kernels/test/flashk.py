@@ -258,7 +258,7 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     if entry is not None and any(t.data_ptr() % 16 for t in (dq, dk, dv, dq_accum)):
         entry = None
     # As the host does (src/backend/cuda/backward.ts): the deterministic backward passes the Hopper bwd no dq_accum,
-    # so that it skips its dQ products and reductions, and bwd_pre none where the build's allows it (accumOptional),
+    # so that it skips its dQ products and reductions, and bwd_pre none where the build's bwd_pre allows it (accumOptional),
     # so that it leaves the workspace alone.
     p90 = FlashParams.from_buffer_copy(p)
     pre = FlashParams.from_buffer_copy(p)

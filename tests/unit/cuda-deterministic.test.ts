@@ -18,7 +18,7 @@ import { decodeParams } from './cuda-fake-kernels.js';
 
 const current = writeFakeBuild();
 // The kernels as built before the deterministic backward existed, and before bwd_pre could be given no dq_accum.
-const older = writeFakeBuild(ALL_PHASES.filter((phase) => phase !== 'bwd_dq_det'));
+const older = writeFakeBuild(ALL_PHASES.filter((phase) => phase !== 'bwd_dq_det'), { accumOptional: false });
 const olderPre = writeFakeBuild(ALL_PHASES, { accumOptional: false });
 
 const saved = { dir: process.env.FLASH_ATTN_KERNEL_DIR, log: process.env.FLASH_ATTN_LOG };

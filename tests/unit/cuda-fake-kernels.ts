@@ -59,8 +59,8 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       writeTensor(memory, p.lse, ref.lse, 'float32');
     } else if (phase === 'bwd_pre') {
       writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
-      // As kernels/sm80/rows.cuh does: zeroes dq_accum where it is given one (an older build's host always gave it;
-      // now the host clears it with a memset and gives none).
+      // As kernels/sm80/rows.cuh does: zeroes dq_accum where it is given one (the deterministic backward, where
+      // nothing reads it, gives none to a build whose bwd_pre is marked accumOptional).
       if (p.dq_accum !== 0n) writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
     } else if (phase === 'bwd') {
       const dout = readTensor(memory, p.dout, qCount, dtype);

@@ -10,8 +10,9 @@ import { after, afterEach, beforeEach, test } from 'node:test';
 import { BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE, BWD90_MAPS, FLASH_PARAMS_SIZE, FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE, FWD90_MAPS } from '../../src/backend/cuda/abi.js';
 import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
 import { CU_TENSOR_MAP_BYTES } from '../../src/backend/cuda/driver.js';
-import { useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { TILE_COUNTERS_PER_RING, TILE_COUNTER_RING_BYTES } from '../../src/backend/cuda/tile-counter.js';
+import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
 import { CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
@@ -42,7 +43,10 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
   for (const headDim of [64, 128]) {
     for (const phase of Object.keys(SM80_SHAPES) as Phase[]) {
       const symbol = `flash_${phase}_${TAG[dtype]}_d${headDim}`;
-      entries.push({ file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase], waitsForPreviousGrid: true });
+      entries.push({
+        file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase], waitsForPreviousGrid: true,
+        ...(phase === 'bwd_pre' ? { accumOptional: true } : {}),
+      });
       kernels[symbol] = emulated(phase, dtype);
     }
     const symbol = `flash_fwd90_${TAG[dtype]}_d${headDim}`;
@@ -164,6 +168,19 @@ test('cc 9.0: maps are remembered per device: a second forward on the same q, k,
   assert.equal(decodeFakeTensorMap(b[3]).globalAddress, pointerOf(second.out));
   disposeAll(q, k, v, first.out, first.lse, second.out, second.lse);
   assertOnlyCounterRingLeft(fake);
+});
+
+test('a failing encode is not remembered: the next call with the same arguments asks the driver again', () => {
+  const fake = newFake();
+  const device = cudaDevice('cuda:0');
+  const geometry = attentionTensorMap({ n: 1, rows: 64, heads: 2, d: 64 }, 128);
+  fake.failures.set('cuTensorMapEncodeTiled', 1);
+  assert.throws(() => device.encodeTensorMap(geometry, 0x10000n), CudaError);
+  fake.failures.delete('cuTensorMapEncodeTiled');
+  const bytes = device.encodeTensorMap(geometry, 0x10000n);
+  assert.equal(fake.tensorMapTargets.length, 2, 'the failed call, then a second one');
+  assert.deepEqual(device.encodeTensorMap(geometry, 0x10000n), bytes);
+  assert.equal(fake.tensorMapTargets.length, 2, 'the third is remembered');
 });
 
 test('falls back to the sm_80 forward: d = 59, another compute capability, too little shared memory, FLASH_ATTN_KERNELS=sm80', () => {
@@ -480,14 +497,15 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128) * hk * n, 1, 1], [Math.ceil(lq / 64), h, n]]);
-  // bwd_dq_det computes dq: the Hopper bwd gets no dq_accum (it then skips its dQ), bwd_pre and bwd_dq_det keep theirs.
+  // bwd_dq_det computes dq: the Hopper bwd gets no dq_accum (it then skips its dQ), nor does bwd_pre (it then leaves the
+  // workspace uncleared); bwd_dq_det's params keep it.
   const dqAccum = (launch: number, at = 0) => decodeParams(new DataView(launches[launch].params.buffer), at).dq_accum;
   assert.equal(dqAccum(1, BWD90_ARGS_OFFSETS.p), 0n);
-  assert.notEqual(dqAccum(0), 0n);
+  assert.equal(dqAccum(0), 0n);
   assert.notEqual(dqAccum(2), 0n);
-  // The dq_accum map is still encoded, over the workspace bwd_pre and bwd_dq_det get (the kernel leaves it unread).
+  // The dq_accum map is still encoded, over the workspace bwd_dq_det's params name (the kernel leaves it unread).
   const accumMap = decodeFakeTensorMap(launches[1].params.subarray(BWD90_ARGS_OFFSETS.dq_accum, BWD90_ARGS_OFFSETS.dq_accum + CU_TENSOR_MAP_BYTES));
-  assert.equal(accumMap.globalAddress, dqAccum(0));
+  assert.equal(accumMap.globalAddress, dqAccum(2));
   assert.deepEqual([accumMap.boxDim, accumMap.settings[0]], [[32, 16, 1, 1], 7]);
   for (const name of ['q', 'dout'] as const) {
     const at = BWD90_ARGS_OFFSETS[name];

@@ -17,8 +17,8 @@ const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det
  * The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, and dq added
  * into dq_accum: float32 atomics on sm_80, TMA reductions on sm_90a), bwd_dq (dq from dq_accum). Deterministic:
  * bwd_dq_det computes each query block's dq on its own (recomputing S and dP), in a fixed order, in place of
- * bwd_dq; the sm_80 bwd still adds into dq_accum, which nothing then reads, and the Hopper bwd skips dQ (see
- * attention.ts).
+ * bwd_dq; the sm_80 bwd still adds into dq_accum, which nothing then reads (nor clears, where bwd_pre is marked
+ * accumOptional), and the Hopper bwd skips dQ (see attention.ts, backward.ts).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
@@ -153,7 +153,9 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...(entry.waitsForPreviousGrid === undefined
         ? {}
         : { waitsForPreviousGrid: field(entry, 'waitsForPreviousGrid', isTrue, where, 'true or absent') }),
-      ...(entry.accumOptional === undefined ? {} : { accumOptional: field(entry, 'accumOptional', isTrue, where, 'true or absent') }),
+      ...(entry.accumOptional === undefined
+        ? {}
+        : { accumOptional: field(entry, 'accumOptional', isTrue, where, 'true or absent') }),
     };
   });
 }

@@ -1,9 +1,9 @@
 /**
  * The tensor maps a device has encoded lately, by everything cuTensorMapEncodeTiled was given (the geometry and the
- * address; the kernels' settings are the same for every map). Encoding one through koffi cost ~4 us of host time, and
- * a Hopper call encodes 4-5: about a fifth of its host time (bench/NOTES.md H1). A program calling attention in a loop passes the same
- * geometries over the same addresses again and again (its inputs, and outputs the memory pool hands back at the
- * same place). A map is a pure function of those arguments, so a remembered one is the one the driver would write.
+ * address; the kernels' settings are the same for every map). Encoding one through koffi cost ~4 us of host time,
+ * and a Hopper call encodes 4-5: about a fifth of its host time (bench/NOTES.md H1). A program calling attention in
+ * a loop passes the same geometries over the same addresses again and again (its inputs, and outputs the memory
+ * pool hands back at the same place). A map is a pure function of those arguments, so a remembered one is the one the driver would write.
  */
 import type { TensorMapGeometry } from './tma.js';
 
