@@ -114,7 +114,7 @@ function tensorMapArgsLayout<M extends string>(maps: readonly M[]): TensorMapArg
 function packTensorMapArgs<M extends string>(
   caller: string,
   layout: TensorMapArgsLayout<M>,
-  maps: Readonly<Record<M, Uint8Array>>,
+  maps: Readonly<Record<M, Readonly<Uint8Array>>>,
   params: FlashParams,
 ): Uint8Array {
   const bytes = new Uint8Array(layout.size);
@@ -137,7 +137,7 @@ export const FWD90_ARGS_OFFSETS = FWD90_LAYOUT.offsets;
 export const FWD90_ARGS_SIZE = FWD90_LAYOUT.size;
 export const FWD90_ARGS_ALIGNMENT = FWD90_LAYOUT.alignment;
 
-export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
+export function packFwd90Args(maps: Readonly<Record<Fwd90Map, Readonly<Uint8Array>>>, params: FlashParams): Uint8Array {
   return packTensorMapArgs('packFwd90Args', FWD90_LAYOUT, maps, params);
 }
 
@@ -150,6 +150,6 @@ export const BWD90_ARGS_OFFSETS = BWD90_LAYOUT.offsets;
 export const BWD90_ARGS_SIZE = BWD90_LAYOUT.size;
 export const BWD90_ARGS_ALIGNMENT = BWD90_LAYOUT.alignment;
 
-export function packBwd90Args(maps: Readonly<Record<Bwd90Map, Uint8Array>>, params: FlashParams): Uint8Array {
+export function packBwd90Args(maps: Readonly<Record<Bwd90Map, Readonly<Uint8Array>>>, params: FlashParams): Uint8Array {
   return packTensorMapArgs('packBwd90Args', BWD90_LAYOUT, maps, params);
 }

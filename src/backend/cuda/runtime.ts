@@ -38,7 +38,7 @@ import {
   loadDriver,
 } from './driver.js';
 import { CudaError } from './errors.js';
-import { TensorMapCache, tensorMapKey } from './tensor-map-cache.js';
+import { TensorMapCache } from './tensor-map-cache.js';
 import type { TensorMapGeometry } from './tma.js';
 
 /** CUmemLocationType and CUmemAccess_flags values of a CUmemAccessDesc. */
@@ -300,11 +300,11 @@ export class CudaDevice {
   /**
    * The 128 bytes of a CUtensorMap over `address` (16-bit data as UINT16, float32 as FLOAT32; the attention
    * kernels' settings: 128-byte swizzle, 256-byte L2 promotion, zeros outside the tensor); `address` is a device
-   * address of this device. Maps encoded lately come from a cache (tensor-map-cache.ts).
+   * address of this device. Maps encoded lately come from a cache (tensor-map-cache.ts), whose bytes these are: the
+   * caller copies them, never changes them.
    */
-  encodeTensorMap(map: TensorMapGeometry, address: bigint): Uint8Array {
-    const key = tensorMapKey(map, address);
-    const known = this.#tensorMaps.get(key);
+  encodeTensorMap(map: TensorMapGeometry, address: bigint): Readonly<Uint8Array> {
+    const known = this.#tensorMaps.get(map, address);
     if (known !== undefined) return known;
     const driver = this.runtime.driver;
     const slot = driver.tensorMapSlot();
@@ -327,7 +327,7 @@ export class CudaDevice {
       'cuTensorMapEncodeTiled',
     );
     const bytes = slot.read();
-    this.#tensorMaps.set(key, bytes);
+    this.#tensorMaps.set(map, address, bytes);
     return bytes;
   }
 
@@ -335,8 +335,11 @@ export class CudaDevice {
    * The maps of one Hopper launch, by name, each over its tensor's address: found per call (they hold the
    * tensors' addresses, which may change from call to call), encoded where the cache has none.
    */
-  encodeTensorMaps<M extends string>(maps: Readonly<Record<M, TensorMapGeometry>>, addresses: Readonly<Record<M, bigint>>): Record<M, Uint8Array> {
-    const encoded = {} as Record<M, Uint8Array>;
+  encodeTensorMaps<M extends string>(
+    maps: Readonly<Record<M, TensorMapGeometry>>,
+    addresses: Readonly<Record<M, bigint>>,
+  ): Record<M, Readonly<Uint8Array>> {
+    const encoded = {} as Record<M, Readonly<Uint8Array>>;
     for (const name of Object.keys(maps) as M[]) encoded[name] = this.encodeTensorMap(maps[name], addresses[name]);
     return encoded;
   }
