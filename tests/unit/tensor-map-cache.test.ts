@@ -59,4 +59,5 @@ test('a full cache forgets the oldest stored entry first', () => {
   assert.deepEqual(cache.get(variants[0], 2n), bytes(20));
   assert.equal(cache.size, 3);
   assert.equal(new TensorMapCache().capacity, TENSOR_MAP_CACHE_ENTRIES);
+  for (const bad of [0, -1, 2.5]) assert.throws(() => new TensorMapCache(bad), RangeError);
 });
