@@ -55,7 +55,9 @@ export class TensorMapCache {
   #next = 0;
 
   constructor(readonly capacity = TENSOR_MAP_CACHE_ENTRIES) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`TensorMapCache: capacity ${capacity} is not a whole number >= 1`);
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`TensorMapCache: capacity ${capacity} is not a whole number >= 1`);
+    }
     this.#ring = new Array<Entry | undefined>(capacity).fill(undefined);
   }
 
