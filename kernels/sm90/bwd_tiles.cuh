@@ -141,23 +141,17 @@ __device__ __forceinline__ void stage_dq_block(uint32_t stage, const float (&dq)
     if (lane == 0) bulk_wait_group_read<0>();
     __syncwarp();
   }
-  // Box nt / 4, 16-byte chunk 2 (nt % 4) + t / 2 of row g + 8 r at chunk ^ g (row % 8 = g), so a lane's 8 bytes
-  // land in 32-byte bank group (nt % 4) ^ (g / 2). A 64-bit store is carried out a half-warp (g = 0-3 or 4-7) at a
-  // time, and rows g and g ^ 1 would share a group: with every lane on the same nt each half-warp's 128 bytes would
-  // fill two of the four groups, two wavefronts each (ncu: 3.6-way conflicts on the d = 256 backward's shared
-  // stores; bench/NOTES.md R6). So in store k a lane of odd g stores nt = k ^ 2, one of even g nt = k (both in
-  // box k / 4): group (k % 4) ^ 2 (g % 2) ^ (g / 2) differs for the four rows of a half-warp, one wavefront each.
-  const bool odd = (g & 1) != 0;
+  // Box nt / 4, 16-byte chunk 2 (nt % 4) + t / 2 of row g + 8 r at chunk ^ g (row % 8 = g). A 64-bit store is
+  // carried out a half-warp at a time and rows g and g ^ 1 fill the same 32-byte bank group, so a store takes four
+  // wavefronts, not two (ncu on the d = 256 backward: 3.6-way conflicts on its shared stores). An order without the
+  // conflicts (odd rows storing the pair two blocks over) measured no faster: bench/NOTES.md R6.
 #pragma unroll
-  for (int k = 0; k < 8; ++k)
+  for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int mine = odd ? (k ^ 2) : k;  // this lane's nt in this store; the register pair is picked by selects
-      const int chunk = 2 * (mine % 4) + t / 2;
-      const float x = odd ? dq[4 * (k ^ 2) + 2 * r] : dq[4 * k + 2 * r];
-      const float y = odd ? dq[4 * (k ^ 2) + 2 * r + 1] : dq[4 * k + 2 * r + 1];
-      flash::st_shared_f32x2(stage + (k / 4) * DQ_BOX_BYTES + (g + 8 * r) * 128 + ((chunk ^ g) * 16) + (t & 1) * 8, x,
-                             y);
+      const int chunk = 2 * (nt % 4) + t / 2;
+      flash::st_shared_f32x2(stage + (nt / 4) * DQ_BOX_BYTES + (g + 8 * r) * 128 + ((chunk ^ g) * 16) + (t & 1) * 8,
+                             dq[4 * nt + 2 * r], dq[4 * nt + 2 * r + 1]);
     }
 }
 
