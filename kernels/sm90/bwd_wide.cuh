@@ -7,8 +7,10 @@
 //   S_w = Q_i K_w^T,  dP_w = dO_i V_w^T        warpgroup w takes keys [40 w, 40 w + 40): m64n40, both operands in
 //                                              shared memory; no warpgroup waits for the other's scores
 //   P = exp2(S * scale * log2e - lse * log2e),  dS = P o (dP - D)    (registers, rows = queries: lse, D per row)
-//   P, dS -> shared memory, row-major by query (keys 0-63 and 64-79 in two 128-byte-swizzle bands)  -> barrier
-//   dV^T_w += dO_i^T P,  dK^T_w += Q_i^T dS   (M = head dim, N = 80 keys, K = 64 queries: A M-major, B N-major)
+//   P -> shared memory, row-major by query (keys 0-63 and 64-79 in two 128-byte-swizzle bands)      -> barrier
+//   dV^T_w += dO_i^T P, issued before dS is stored (its tensor work covers dS's stores: bench/NOTES.md B39);
+//   dS -> shared memory, the same layout                                                             -> barrier
+//   dK^T_w += Q_i^T dS                          (M = head dim, N = 80 keys, K = 64 queries: A M-major, B N-major)
 //   dQ_i[:, 128 w : 128 w + 128] += dS K[:, 128 w : ...]   in two 64-column blocks, added into dq_accum by TMA
 //                                              reductions through per-warp stages (bwd_tiles.cuh's reduce_dq_block)
 // 80 keys per block instead of 64 cut the Q / dO reads and the dQ additions per FLOP by a fifth (bench/NOTES.md B11).
@@ -73,7 +75,7 @@ struct Bwd90Wide {
   static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
   static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
   // Named barriers between the two consumers (id 0 is __syncthreads).
-  static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3, P_READ = 4;
+  static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3, P_READ = 4, P_READY = 5;
 };
 
 // Scores S (this thread's query rows `row` and row + 8 of the step, key columns key0 + 8 nt + 2 t + e) to
@@ -293,9 +295,8 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     if ((ct & 31) == 0) bulk_wait_group_read<0>();
     named_sync(F::PS_FREE, F::CONSUMER_THREADS);
     store_rows_swizzled<DT, F::KEYS>(sP, F::PS_BAND, sc, row, key_off, t);
-    store_rows_swizzled<DT, F::KEYS>(sdS, F::PS_BAND, dp, row, key_off, t);
     fence_proxy_async_smem();  // the generic-proxy stores above are read next by wgmma (async proxy)
-    named_sync(F::PS_READY, F::CONSUMER_THREADS);
+    named_sync(F::P_READY, F::CONSUMER_THREADS);
 
     // dV^T_w += dO_i^T P and dK^T_w += Q_i^T dS: A = dO_i / Q_i band 2 w + h read M-major (head dim contiguous),
     // B = P / dS N-major over both key bands; 16 queries per k step.
@@ -310,8 +311,13 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
       }
       wgmma_commit();
     };
+    // dV^T needs only P: it runs while dS is stored (B39: +0.7% mean, +0.3..+2.3% at l <= 2048).
     wgmma_fence();
     accumulate_t(dvt, sdO, sP);
+    store_rows_swizzled<DT, F::KEYS>(sdS, F::PS_BAND, dp, row, key_off, t);
+    fence_proxy_async_smem();  // as for P
+    named_sync(F::PS_READY, F::CONSUMER_THREADS);
+    wgmma_fence();
     accumulate_t(dkt, sQ, sdS);
     wgmma_wait<1>();          // dV^T's group: dO_i is no longer read
     mbar_arrive(blk.do_empty());
