@@ -125,6 +125,12 @@ function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 
   return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
 }
 
+/** `{ [key]: true }`, `{}` where the entry leaves the flag out (builds from before it). */
+function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
+  if (entry[key] === undefined) return {};
+  return { [key]: field(entry, key, isTrue, where, 'true or absent') } as Partial<Record<K, true>>;
+}
+
 /** Checks the manifest's shape; a malformed one is a broken install, reported as such. */
 export function parseManifest(json: unknown, source: string): KernelEntry[] {
   const list = (json as { kernels?: unknown } | null)?.kernels;
@@ -149,13 +155,9 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalRows(entry, 'queryTileRows', where),
       ...optionalRows(entry, 'dqBoxRows', where),
       ...optionalRows(entry, 'outBoxRows', where),
-      ...(entry.persistent === undefined ? {} : { persistent: field(entry, 'persistent', isTrue, where, 'true or absent') }),
-      ...(entry.waitsForPreviousGrid === undefined
-        ? {}
-        : { waitsForPreviousGrid: field(entry, 'waitsForPreviousGrid', isTrue, where, 'true or absent') }),
-      ...(entry.accumOptional === undefined
-        ? {}
-        : { accumOptional: field(entry, 'accumOptional', isTrue, where, 'true or absent') }),
+      ...optionalFlag(entry, 'persistent', where),
+      ...optionalFlag(entry, 'waitsForPreviousGrid', where),
+      ...optionalFlag(entry, 'accumOptional', where),
     };
   });
 }
