@@ -40,4 +40,11 @@ typedef struct FlashParams {
   int32_t out_float32;     // 1: o, dq, dk, dv are written as float32 (ring attention merges before rounding)
   float softmax_scale;     // multiplies q.k
   float softmax_scale_log2; // softmax_scale * log2(e), for exp2-based softmax
+  // 0, or n * hk uint32 counters, one per (batch, kv head), that bwd_pre zeroes, the Hopper backward's main kernel
+  // counts its finished items on (kernels/sm90/bwd_items.cuh, where the manifest says countsDqItems) and bwd_dq waits
+  // on, per group, instead of waiting for the whole main kernel (kernels/sm80/rows.cuh). Last, so that kernels built
+  // before these fields read the same prefix.
+  uint64_t dq_done;
+  uint32_t dq_done_whole;  // what each of dq_done's counters reads once its group's items are all in
+  uint32_t dq_done_pad;
 } FlashParams;

@@ -48,7 +48,8 @@ extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
 
 extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
     FLASH_NAME(bwd_dq, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
-  follow_previous_grid();
+  if (p.dq_done != 0) flash::wait_for_group_items(p);  // the Hopper main kernel may still run (bwd_items.cuh)
+  else follow_previous_grid();
   flash::bwd_dq_kernel<DType, HEAD_DIM>(p);
 }
 #endif

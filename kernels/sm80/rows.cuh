@@ -128,9 +128,31 @@ __device__ __forceinline__ void bwd_pre_scalar(const FlashParams& p) {
 
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
+  if (p.dq_done != 0) {  // the Hopper backward's item counters (params.h), before any thread may return
+    const int64_t threads = int64_t(gridDim.x) * gridDim.y * gridDim.z * blockDim.x;
+    const int64_t first = ((int64_t(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+    for (int64_t i = first; i < int64_t(p.n) * p.hk; i += threads) reinterpret_cast<uint32_t*>(p.dq_done)[i] = 0u;
+  }
   const bool vector = p.d % 4 == 0 && aligned_to(p.dout, 8) && aligned_to(p.o, 8) && aligned_to(p.dq_accum, 16);
   if (vector) bwd_pre_vector<DT, HEAD_DIM>(p);
   else bwd_pre_scalar<DT>(p);
+}
+
+// bwd_dq after a Hopper main kernel that counts its items (FlashParams.dq_done): this block's (batch, head) group
+// is waited for, not the whole grid; then the next grid may start.
+__device__ __forceinline__ void wait_for_group_items(const FlashParams& p) {
+  if (threadIdx.x == 0) {
+    const uint32_t* counters = reinterpret_cast<const uint32_t*>(p.dq_done);
+    const int64_t group = int64_t(blockIdx.z) * p.hk + int(blockIdx.y) / (p.h / p.hk);
+    for (;;) {
+      uint32_t count;
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(count) : "l"(counters + group) : "memory");
+      if (count == p.dq_done_whole) break;
+      __nanosleep(1000);
+    }
+  }
+  __syncthreads();
+  allow_next_grid();
 }
 
 template <class DT, int HEAD_DIM>
@@ -146,7 +168,7 @@ __device__ __forceinline__ void bwd_dq_vector(const FlashParams& p) {
     for (int ch = 0; ch < V::CHUNKS; ++ch) {
       const int c = at.column(ch);
       acc[j][ch] = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (row < p.lq && c < p.d) acc[j][ch] = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p.dq_accum) + base + c);
+      if (row < p.lq && c < p.d) acc[j][ch] = __ldcg(reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p.dq_accum) + base + c));
     }
   }
   const float s = p.softmax_scale;
@@ -180,7 +202,7 @@ __device__ __forceinline__ void bwd_dq_scalar(const FlashParams& p) {
     const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
     const float* acc_row = reinterpret_cast<const float*>(p.dq_accum) + base;
     for (int c = lane; c < p.d; c += 32) {
-      const float x = acc_row[c] * p.softmax_scale;
+      const float x = __ldcg(acc_row + c) * p.softmax_scale;
       if (p.out_float32) reinterpret_cast<float*>(p.dq)[base + c] = x;
       else reinterpret_cast<T*>(p.dq)[base + c] = DT::from_float(x);
     }

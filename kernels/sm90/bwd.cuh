@@ -73,6 +73,8 @@ struct Bwd90 {
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
   static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + bwd_barrier_bytes<Bwd90>();
   static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + ALIGN_SLACK;
+  static constexpr bool COUNTS_DQ_ITEMS = false;  // (bwd_items.cuh's count_dq_items: only the d = 256 layout)
+  static constexpr int OFF_COUNT = 0;
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
   }

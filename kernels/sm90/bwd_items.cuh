@@ -28,6 +28,102 @@ __device__ __forceinline__ int bwd_item_count(const FlashParams& p) {
   return bwd_key_blocks<F>(p) * p.hk * p.n;
 }
 
+// FlashParams.dq_done (n * hk counters that bwd_pre zeroes): each item of a (batch, kv head) is counted once its
+// writes (its dQ reductions into dq_accum, its dK and dV) are complete, so that bwd_dq, launched while this kernel runs
+// (programmatic dependent launch), converts each group's rows as soon as its count reaches FlashParams.dq_done_whole
+// (its key blocks), and whatever waits for bwd_dq's end sees this kernel's writes through the counts. A count is a
+// release add at GPU scope, which stalls the thread that issues it (~3% at l = 512 when the consumer lanes issued it:
+// bench/NOTES.md Q5), so the producer warpgroup's idle warp 3 issues the adds and the consumers never wait for it.
+// Rounds of count_full[2], each completed by lane 0 of every consumer warp (a release at CTA scope that warp 3's
+// wait acquires): at the end of an item with steps, for the previous item with steps (its reductions are complete
+// then: reduce_dq_block commits one bulk group a block, and all but the last step's two are waited for; its dK / dV
+// stores are ordered by this item's named barriers); at the end of an item without steps, for that item (after a
+// named barrier over the consumers: it has only dK / dV stores); at the block's end, for the last item with steps
+// (after all reductions and a named barrier). Warp 3 reads the item slots as the consumers do (item_empty counts
+// it), so it knows each item's group and steps and which round completes at the end of which item; it waits for that
+// round before it frees the item's slot, so the producer cannot hand over the item after the next (whose end
+// completes the round after next) until warp 3 has read this round: count_full's two phases never run two rounds
+// ahead of it. The consumers' named barriers inside every item that ends a round keep each consumer warp within one
+// round of the others.
+template <class F>
+struct DqCount {
+  static constexpr int WARPS = F::CONSUMER_THREADS / 32;
+  static constexpr int OFF_FULL = 8 * WARPS, BYTES = OFF_FULL + 16;  // per warp: pending flag, round; count_full[2]
+  uint32_t at;
+  __device__ __forceinline__ explicit DqCount(uint32_t base) : at(base + F::OFF_COUNT) {}
+  __device__ __forceinline__ uint32_t pending(int warp) const { return at + 8u * warp; }
+  __device__ __forceinline__ uint32_t round(int warp) const { return at + 8u * warp + 4u; }
+  __device__ __forceinline__ uint32_t full(uint32_t k) const { return at + OFF_FULL + 8u * (k & 1); }
+  static __device__ __forceinline__ void init(uint32_t base) {
+    const DqCount c(base);
+    for (int k = 0; k < 2; ++k) mbar_init(c.full(k), WARPS);
+  }
+  // Lane 0 of consumer warp `warp`: this warp's part of the next round.
+  __device__ __forceinline__ void arrive(int warp) const {
+    const uint32_t k = flash::ld_shared_32(round(warp));
+    flash::st_shared_32(round(warp), k + 1);
+    mbar_arrive(full(k));  // release (CTA scope), acquired by warp 3's wait
+  }
+  // Lane 0 of consumer warp `warp`: its reductions of the pending item are complete (waited for by the caller).
+  __device__ __forceinline__ void release_pending(int warp) const {
+    if (flash::ld_shared_32(pending(warp)) == 0u) return;
+    fence_proxy_async_global();  // the completed reductions (async proxy) before the arrival's release
+    arrive(warp);
+  }
+};
+
+// Lane 0 of consumer warp `warp` after an item with steps.
+template <class F>
+__device__ __forceinline__ void count_dq_items(uint32_t base, int warp) {
+  const DqCount<F> c(base);
+  bulk_wait_group<2>();
+  c.release_pending(warp);
+  flash::st_shared_32(c.pending(warp), 1u);
+}
+// Every consumer thread after an item without steps: its dK / dV zeros stored, the item's round.
+template <class F>
+__device__ __forceinline__ void count_dq_item_without_steps(uint32_t base, int warp) {
+  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+  if ((threadIdx.x & 31) == 0) DqCount<F>(base).arrive(warp);
+}
+// Every consumer thread at the block's end: after lane 0's wait for all its reductions, the last item's round.
+template <class F>
+__device__ __forceinline__ void count_dq_items_end(int warp) {
+  named_sync(F::EPILOGUE, F::CONSUMER_THREADS);
+  if ((threadIdx.x & 31) == 0) DqCount<F>(bwd_window<F>().base).release_pending(warp);
+}
+__device__ __forceinline__ void red_release_gpu_add(uint32_t* addr, uint32_t v) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], %1;\n" ::"l"(addr), "r"(v) : "memory");
+}
+// Lane 0 of the producer warpgroup's warp 3: one release add per item (its group's counter). It reads every slot
+// (item_empty counts it) even when nothing is counted (no counters, or no dq_accum: the deterministic backward).
+template <class F>
+__device__ __forceinline__ void count_dq_releases(const FlashParams& p) {
+  const BwdBlock<F> w = bwd_window<F>();
+  const DqCount<F> c(w.base);
+  uint32_t* counters = reinterpret_cast<uint32_t*>(p.dq_done);
+  const bool counting = p.dq_done != 0 && p.dq_accum != 0;
+  int pending = -1;  // the group of the last item with steps, not yet counted
+  uint32_t r = 0;
+  for (int k = 0;; ++k) {
+    mbar_wait(w.item_full(k & 1), (k >> 1) & 1);
+    const uint4 slot = flash::ld_shared_128(w.item_slot(k & 1));  // item, step0, kv_use
+    const bool more = int(slot.x) < bwd_item_count<F>(p);
+    const BwdBlock<F> blk = more ? bwd_item<F>(p, int(slot.x), int(slot.y), int(slot.z)) : w;
+    const int group = more ? blk.b * p.hk + blk.kh : -1;
+    // The item whose round completes at the end of this item (or of the block): the pending one, or this one.
+    const int counted = !counting ? -1 : (!more || blk.steps > 0) ? pending : group;
+    if (counted >= 0) {
+      mbar_wait(c.full(r), (r >> 1) & 1);  // acquire (CTA scope): what the eight warps released
+      red_release_gpu_add(counters + counted, 1u);  // cumulative: covers the item's completed writes
+      ++r;
+    }
+    mbar_arrive(w.item_empty(k & 1));
+    if (!more) return;
+    if (counting && blk.steps > 0) pending = group;  // (an item without steps leaves the pending one pending)
+  }
+}
+
 // A consumer thread's walk over the block's items: each in turn as a BwdBlock, with the step number it starts from
 // and its K / V use (which buffer, which phase) as the producer's slot gives them (the consumers then carry no count
 // across items: the d = 256 consumer spilled with them).
@@ -39,7 +135,15 @@ __device__ __forceinline__ void bwd_items_read(const FlashParams& p, Each each) 
     const uint4 slot = flash::ld_shared_128(w.item_slot(k & 1));  // item, step0, kv_use
     mbar_arrive(w.item_empty(k & 1));
     if (int(slot.x) >= bwd_item_count<F>(p)) return;
-    each(bwd_item<F>(p, int(slot.x), int(slot.y), int(slot.z)));
+    const BwdBlock<F> blk = bwd_item<F>(p, int(slot.x), int(slot.y), int(slot.z));
+    each(blk);
+    if constexpr (F::COUNTS_DQ_ITEMS) {  // after the item's dK / dV writes (DqCount above)
+      if (p.dq_done != 0 && p.dq_accum != 0) {
+        const int warp = (threadIdx.x - 128) / 32;
+        if (blk.steps == 0) count_dq_item_without_steps<F>(blk.base, warp);
+        else if ((threadIdx.x & 31) == 0) count_dq_items<F>(blk.base, warp);
+      }
+    }
   }
 }
 
@@ -113,11 +217,27 @@ __device__ __forceinline__ void bwd_items_run(const BwdArgs& args, Consume consu
       bwd_items_produce<F>(args);
     } else if (threadIdx.x >= 32 && threadIdx.x < 32 + F::ROW_LANES) {
       bwd_items_rows<F>(args.p, threadIdx.x - 32);
+    } else if (threadIdx.x == 96) {
+      if constexpr (F::COUNTS_DQ_ITEMS) {
+        static_assert(32 + F::ROW_LANES <= 96, "warp 3 of the producer warpgroup is free to count the items");
+        count_dq_releases<F>(args.p);
+      }
     }
   } else {
     regs_increase<F::CONSUMER_REGS>();
+    const int warp = (threadIdx.x - 128) / 32;
+    if constexpr (F::COUNTS_DQ_ITEMS) {
+      if ((threadIdx.x & 31) == 0) {
+        const DqCount<F> c(bwd_window<F>().base);
+        flash::st_shared_32(c.pending(warp), 0u);
+        flash::st_shared_32(c.round(warp), 0u);
+      }
+    }
     bwd_items_read<F>(args.p, consume);
     if ((threadIdx.x & 31) == 0) bulk_wait_group<0>();
+    if constexpr (F::COUNTS_DQ_ITEMS) {
+      if (args.p.dq_done != 0 && args.p.dq_accum != 0) count_dq_items_end<F>(warp);
+    }
   }
 }
 

@@ -272,7 +272,7 @@ __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
     mbar_init(blk.do_empty(), F::CONSUMER_THREADS);
     for (int i = 0; i < 2; ++i) {
       mbar_init(blk.item_full(i), 1);
-      mbar_init(blk.item_empty(i), F::CONSUMER_THREADS);
+      mbar_init(blk.item_empty(i), F::CONSUMER_THREADS + (F::COUNTS_DQ_ITEMS ? 1 : 0));  // + the counting thread
     }
     F::init_own_barriers(blk.base);
     fence_barrier_init();

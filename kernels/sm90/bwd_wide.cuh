@@ -56,7 +56,10 @@ struct Bwd90Wide {
   static constexpr int OFF_LSE = OFF_DQ + DQ_STAGE_BYTES;     // [STAGES][BR] lse * log2e (+inf: no key or past lq)
   static constexpr int OFF_DVEC = OFF_LSE + STAGES * BR * 4;  // [STAGES][BR] D
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
-  static constexpr int SMEM_BYTES = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>() + ALIGN_SLACK;
+  // The items' count for bwd_dq (bwd_items.cuh's DqCount), after the barriers.
+  static constexpr bool COUNTS_DQ_ITEMS = true;
+  static constexpr int OFF_COUNT = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>();
+  static constexpr int SMEM_BYTES = OFF_COUNT + DqCount<Bwd90Wide>::BYTES + ALIGN_SLACK;
   // The epilogue's float32 staging tile [BC][HALF] (one consumer's half of the head dim at a time), over dS, P and
   // the dQ stages (contiguous from OFF_DS); rows are swizzled (stage_at) so that the transposed writes are
   // conflict-free without padding.
@@ -73,7 +76,7 @@ struct Bwd90Wide {
   static_assert(OFF_Q % 1024 == 0 && Q_BYTES % 1024 == 0 && OFF_DQ % 1024 == 0,
                 "the dQ stages (in the Q stages and at OFF_DQ) start on the 128-byte swizzle's 1024-byte period");
   static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
-  static __device__ __forceinline__ void init_own_barriers(uint32_t) {}
+  static __device__ __forceinline__ void init_own_barriers(uint32_t base) { DqCount<Bwd90Wide>::init(base); }
   // Named barriers between the two consumers (id 0 is __syncthreads).
   static constexpr int PS_FREE = 1, PS_READY = 2, EPILOGUE = 3, P_READ = 4, P_READY = 5;
 };

@@ -28,6 +28,21 @@ _cuda.cuTensorMapEncodeTiled.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c
                                          ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
                                          ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6
+
+
+class LaunchAttribute(ctypes.Structure):
+    """CUlaunchAttribute: an id, padding to 8, a 64-byte value union (here its first int)."""
+    _fields_ = [('id', ctypes.c_int), ('pad', ctypes.c_uint8 * 4), ('value', ctypes.c_int), ('rest', ctypes.c_uint8 * 60)]
+
+
+class LaunchConfig(ctypes.Structure):
+    _fields_ = [('grid', ctypes.c_uint * 3), ('block', ctypes.c_uint * 3), ('smem', ctypes.c_uint),
+                ('stream', ctypes.c_void_p), ('attrs', ctypes.POINTER(LaunchAttribute)), ('num_attrs', ctypes.c_uint)]
+
+
+assert ctypes.sizeof(LaunchAttribute) == 72
+_cuda.cuLaunchKernelEx.argtypes = [ctypes.POINTER(LaunchConfig), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
 CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1
 CU_TENSOR_MAP_DATA_TYPE_FLOAT32 = 7
 CU_TENSOR_MAP_SWIZZLE_128B = 3
@@ -47,16 +62,17 @@ class FlashParams(ctypes.Structure):
                [(f, ctypes.c_int32) for f in
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
-               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)]
+               [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)] + \
+               [('dq_done', ctypes.c_uint64), ('dq_done_whole', ctypes.c_uint32), ('dq_done_pad', ctypes.c_uint32)]
 
 
-assert ctypes.sizeof(FlashParams) == 144
+assert ctypes.sizeof(FlashParams) == 160
 
 
 class BwdArgs90(ctypes.Structure):
     """kernels/sm90/bwd_tiles.cuh's BwdArgs: five 128-byte CUtensorMaps (q, k, v, dout, dq_accum), FlashParams,
     padded to 128."""
-    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
 
 
 assert ctypes.sizeof(BwdArgs90) == 896
@@ -65,13 +81,13 @@ assert ctypes.sizeof(BwdArgs90) == 896
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd_tiles.cuh's FwdArgs: four 128-byte CUtensorMaps (q, k, v, o), FlashParams, padded to
     CUtensorMap's alignment (128 bytes in CUDA 13's cuda.h)."""
-    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
 
 
 class FwdArgs90NoOut(ctypes.Structure):
     """FwdArgs of builds before the o map (their manifests have no outBoxRows): q, k, v only, kept so that
     ab.py can time such a build beside a newer one."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 112)]
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
 
 
 assert ctypes.sizeof(FwdArgs90) == 768 and ctypes.sizeof(FwdArgs90NoOut) == 640
@@ -210,6 +226,14 @@ class Kernels:
         fn = self.function(entry)
         args = (ctypes.c_void_p * 1)(ctypes.addressof(p))
         stream = torch.cuda.current_stream().cuda_stream
+        if phase == 'bwd_dq' and os.environ.get('FLASH_PDL_DQ') == '1':
+            # As the package launches on Hopper (programmatic dependent launch): bwd_dq may start while the main
+            # kernel runs, waiting for it (griddepcontrol.wait) or, given dq_done, for its (batch, head)'s items.
+            attr = LaunchAttribute(id=CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, value=1)
+            cfg = LaunchConfig((gx, heads, p.n), (entry['threads'], 1, 1), entry['smemBytes'], stream,
+                               ctypes.pointer(attr), 1)
+            check(_cuda.cuLaunchKernelEx(ctypes.byref(cfg), fn, args, None), f'cuLaunchKernelEx {entry["symbol"]}')
+            return
         check(_cuda.cuLaunchKernel(fn, gx, heads, p.n, entry['threads'], 1, 1, entry['smemBytes'], stream, args,
                                    None), f'cuLaunchKernel {entry["symbol"]}')
 
@@ -266,6 +290,13 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         p90.dq_accum = 0
         if K.entries[('bwd_pre', dtype_name(q.dtype), K.compiled_dim(p.d))].get('accumOptional'):
             pre.dq_accum = 0
+    # A Hopper bwd that counts its items (countsDqItems) gets the counters, which bwd_pre zeroes and on which bwd_dq waits.
+    done = None
+    if not deterministic and entry is not None and entry.get('countsDqItems'):
+        done = torch.empty(p.n * p.hk, dtype=torch.int32, device='cuda')  # freed in stream order after use
+        p.dq_done = pre.dq_done = p90.dq_done = done.data_ptr()
+        # one count per item (key block) of the group
+        p.dq_done_whole = pre.dq_done_whole = p90.dq_done_whole = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
     for phase in phases:
         if phase == 'bwd' and entry is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)

@@ -60,7 +60,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
-      persistent: true, waitsForPreviousGrid: true,
+      persistent: true, waitsForPreviousGrid: true, ...(headDim === 64 ? { countsDqItems: true } : {}),
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -516,6 +516,31 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
   disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  assertOnlyCounterRingLeft(fake);
+});
+
+test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters after softmax_d, as do bwd_pre and bwd_dq; not when deterministic or without the flag', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk] = [2, 150, 300, 4, 2];
+  const counted = (d: number, deterministic: boolean) => {
+    const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
+    const { out, lse } = flashMhaFwd(t.q, t.k, t.v, { deterministic });
+    const launched = fake.launches.length;
+    const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, { deterministic });
+    const launches = fake.launches.slice(launched);
+    const params = launches.map((l, i) => decodeParams(new DataView(l.params.buffer), i === 1 ? BWD90_ARGS_OFFSETS.p : 0));
+    disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+    return { symbols: launches.map((l) => l.symbol), params };
+  };
+  const { symbols, params } = counted(64, false);
+  assert.deepEqual(symbols, ['flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64']);
+  for (const p of params) {
+    assert.equal(p.dq_done, p.softmax_d + BigInt(4 * n * h * lq), 'the words after softmax_d');
+    assert.equal(p.dq_done_whole, Math.ceil(lk / 128), "a group's items: its key blocks");
+  }
+  for (const [d, deterministic] of [[64, true], [128, false]] as const) {
+    for (const p of counted(d, deterministic).params) assert.deepEqual([p.dq_done, p.dq_done_whole], [0n, 0], `d = ${d}`);
+  }
   assertOnlyCounterRingLeft(fake);
 });
 

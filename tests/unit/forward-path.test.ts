@@ -187,12 +187,12 @@ test('parseManifest: outBoxRows is optional, a positive integer where given', ()
   }
 });
 
-test('parseManifest: persistent, waitsForPreviousGrid and accumOptional are true or absent', () => {
+test('parseManifest: persistent, waitsForPreviousGrid, accumOptional and countsDqItems are true or absent', () => {
   const raw = (extra: Record<string, unknown>) => ({
     kernels: [{ file: 'f.fatbin', symbol: 's', arch: 'sm_90a', phase: 'fwd', dtype: 'bfloat16', headDim: 128, threads: 384,
       smemBytes: 1000, tileRows: 128, keyTileRows: 128, gridRows: 'lq', gridHeads: 'h', ...extra }],
   });
-  for (const key of ['persistent', 'waitsForPreviousGrid', 'accumOptional'] as const) {
+  for (const key of ['persistent', 'waitsForPreviousGrid', 'accumOptional', 'countsDqItems'] as const) {
     assert.equal(parseManifest(raw({ [key]: true }), 'manifest.json')[0][key], true);
     assert.equal(parseManifest(raw({}), 'manifest.json')[0][key], undefined);
     for (const bad of [false, 1, 'yes']) {

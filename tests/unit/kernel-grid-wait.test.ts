@@ -39,14 +39,27 @@ function touchesGlobal(opcode: string): boolean {
   return opcode.includes('.global') || !/\.(shared|param|local|const)\b/.test(opcode);
 }
 
+/**
+ * bwd_dq given the Hopper backward's item counters (FlashParams.dq_done) does not wait for the main kernel: it waits
+ * for its (batch, head)'s count with acquire loads (kernels/sm80/rows.cuh), which order the main kernel's writes of
+ * that group before its reads. Its other path (no counters) waits as every kernel does, but behind the branch.
+ */
+const WAITS_ON_COUNTERS = /^flash_bwd_dq_(?!det)/;
+const COUNTER_LOAD = /^ld\.acquire\.gpu\.global\./;
+
 function checkUnit(source: string, arch: string, dtype: string, headDim: number, expected: number): void {
   const found = entries(ptxOf(source, arch, dtype, headDim));
   assert.equal(found.length, expected, `${source}: the entries this test expects (a new kernel needs the wait too)`);
   for (const { name, body } of found) {
     const wait = body.search(/^\s*griddepcontrol\.wait;/m);
     assert.ok(wait >= 0, `${name}: no unpredicated griddepcontrol.wait`);
-    const first = [...body.matchAll(MEMORY_OP)].find((m) => touchesGlobal(m[1]));
+    const counters = WAITS_ON_COUNTERS.test(name);
+    const first = [...body.matchAll(MEMORY_OP)].find((m) => touchesGlobal(m[1]) && !(counters && COUNTER_LOAD.test(m[1])));
     assert.ok(first === undefined || (first.index ?? 0) > wait, `${name}: ${first?.[1]} before griddepcontrol.wait`);
+    if (counters) {
+      assert.match(body, /ld\.acquire\.gpu\.global\.u32/, `${name}: no acquire load of its group's counter`);
+      continue;
+    }
     // Every thread reaches it: the code from the entry's start, or from the last block-wide barrier (which all
     // threads pass) before the wait, runs straight into it.
     const before = body.slice(body.indexOf('\n{\n'), wait);

@@ -36,6 +36,9 @@ export const FLASH_PARAMS_FIELDS = [
   ['out_float32', 'int32'],
   ['softmax_scale', 'float32'],
   ['softmax_scale_log2', 'float32'],
+  ['dq_done', 'uint64'],
+  ['dq_done_whole', 'int32'],
+  ['dq_done_pad', 'int32'],
 ] as const satisfies readonly (readonly [string, FieldType])[];
 
 export type FlashParamsField = (typeof FLASH_PARAMS_FIELDS)[number][0];

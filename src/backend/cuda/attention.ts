@@ -49,6 +49,9 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     out_float32: p.outDtype === 'float32' ? 1 : 0,
     softmax_scale: p.softmaxScale,
     softmax_scale_log2: p.softmaxScale * Math.LOG2E,
+    dq_done: 0n,  // the Hopper backward's item counters, filled in where it launches (backward.ts)
+    dq_done_whole: 0,
+    dq_done_pad: 0,
   };
 }
 
@@ -117,11 +120,14 @@ export function cudaBackward(
     // then passed none and skips its dQ (launchBackward), but the sm_80 bwd still adds into it (a flag to skip
     // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode (and, when
     // deterministic, left uncleared where the build's bwd_pre allows it).
-    const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq);
+    // softmax_d's workspace has n * hk words more at its end: the counters a Hopper backward may count its items on
+    // (backward.ts, kernels/common/params.h's dq_done).
+    const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq + p.n * p.hk);
     let dqAccum: CudaStorage | undefined;
     try {
       dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
-      launchBackward(device, p, flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD }));
+      const params = flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD });
+      launchBackward(device, p, params, softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq));
     } finally {
       softmaxD.dispose();
       dqAccum?.dispose();

@@ -21,10 +21,27 @@ export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: B
   return backwardPhases(p).map((phase) => (phase === 'bwd' && path.arch === 'sm_90a' ? path.entry : sm80Entry(device, phase, p)));
 }
 
-/** Enqueues the backward of `params` (every address filled in, the workspaces dq_accum and softmax_d too; lq, lk > 0). */
-export function launchBackward(device: CudaDevice, p: AttentionProblem, params: FlashParams): void {
-  const { q, k, v, dout, dq, dk, dv, dq_accum } = params;
+/**
+ * FlashParams.dq_done and dq_done_whole for this call: the counters (n * hk uint32 words at `counters`) where the
+ * Hopper backward counts its finished items (the manifest's countsDqItems; not when deterministic, where it adds no
+ * dQ and bwd_dq_det follows), so that bwd_dq waits per (batch, kv head) for its key blocks' items instead of for the
+ * whole main kernel and runs on the multiprocessors its last wave leaves idle (bench/NOTES.md Q8); else none.
+ */
+export function itemCounters(p: AttentionProblem, path: BackwardPath, counters: bigint): Pick<FlashParams, 'dq_done' | 'dq_done_whole'> {
+  if (path.arch !== 'sm_90a' || path.entry.countsDqItems !== true || p.deterministic) return { dq_done: 0n, dq_done_whole: 0 };
+  // One item per tileRows keys of a (batch, kv head) (the bwd's grid rows are keys).
+  return { dq_done: counters, dq_done_whole: Math.ceil(p.lk / path.entry.tileRows) };
+}
+
+/**
+ * Enqueues the backward of `params` (every address filled in, the workspaces dq_accum and softmax_d too; lq, lk > 0);
+ * `counters` is n * hk uint32 words of workspace the Hopper backward may count its items on (itemCounters).
+ */
+export function launchBackward(device: CudaDevice, p: AttentionProblem, base: FlashParams, counters: bigint): void {
+  const { q, k, v, dout, dq, dk, dv, dq_accum } = base;
   const path = backwardPath(device, p, { q, k, v, dout, dq, dk, dv, dq_accum });
+  // bwd_pre zeroes the counters, the Hopper bwd counts on them and bwd_dq waits on them: all three are given them.
+  const params = { ...base, ...itemCounters(p, path, counters) };
   // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
   const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
   const flat = packFlashParams(params);

@@ -71,6 +71,12 @@ export interface KernelEntry {
    * it, gives none). Absent in builds from before: their bwd_pre always zeroes dq_accum, and must be given it.
    */
   accumOptional?: boolean;
+  /**
+   * A Hopper bwd that counts its finished items per (batch, kv head) on FlashParams.dq_done (n * hk uint32 counters
+   * that the same build's bwd_pre zeroes), so that its bwd_dq, launched to overlap it, waits per group for
+   * dq_done_whole (the key blocks of a head) instead of for the whole kernel. Absent in builds from before.
+   */
+  countsDqItems?: boolean;
 }
 
 export interface KernelManifest {
@@ -126,7 +132,7 @@ function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 
 }
 
 /** `{ [key]: true }`, `{}` where the entry leaves the flag out (builds from before it). */
-function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
+function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional' | 'countsDqItems'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isTrue, where, 'true or absent') } as Partial<Record<K, true>>;
 }
@@ -158,6 +164,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalFlag(entry, 'persistent', where),
       ...optionalFlag(entry, 'waitsForPreviousGrid', where),
       ...optionalFlag(entry, 'accumOptional', where),
+      ...optionalFlag(entry, 'countsDqItems', where),
     };
   });
 }
