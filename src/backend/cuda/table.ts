@@ -18,7 +18,9 @@ const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det
  * into dq_accum: float32 atomics on sm_80, TMA reductions on sm_90a), bwd_dq (dq from dq_accum). Deterministic:
  * bwd_dq_det computes each query block's dq on its own (recomputing S and dP), in a fixed order, in place of
  * bwd_dq; the sm_80 bwd still adds into dq_accum, which nothing then reads (nor clears, where bwd_pre is marked
- * accumOptional), and the Hopper bwd skips dQ (see attention.ts, backward.ts).
+ * accumOptional), and the Hopper bwd skips dQ (see attention.ts, backward.ts). A Hopper bwd marked countsDqItems
+ * counts its finished items on counters that bwd_pre zeroes, and bwd_dq waits on them per (batch, head) instead of
+ * for the whole bwd (backward.ts itemCounters).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
