@@ -8,4 +8,4 @@ timeout 120 python3 -u ab.py ../build_old/a ../build --pass fwd --rounds 4 > $R/
 cd ../..
 timeout 180 node --test --test-reporter=spec dist/tests/backend dist/tests/cuda dist/tests/ring > $R/gpu-suites.txt 2>&1
 grep -E "^ℹ (tests|pass|fail|skipped|duration)" $R/gpu-suites.txt; grep -A10 "^✖\|  ✖" $R/gpu-suites.txt | head -30
-FLASH_ATTN_COMMIT=$(git rev-parse --short HEAD) timeout 200 node dist/src/cli/main.js bench --device cuda:0 --save $R/bench.json > $R/bench.txt 2>&1; tail -38 $R/bench.txt
+FLASH_ATTN_COMMIT=78d86fa timeout 200 node dist/src/cli/main.js bench --device cuda:0 --save $R/bench.json > $R/bench.txt 2>&1; tail -38 $R/bench.txt
