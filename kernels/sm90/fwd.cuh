@@ -194,20 +194,11 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
                     desc_advance(k_rows, (kk / 4) * F::KV_BAND + along), kk > 0, T());
     }
   };
-  // O += P V from stage s; 16 keys (two 8-row atoms of V) per step, the block's first `steps` steps (P is 0 past
-  // them). S = Q K^T is not cut likewise: a narrower wgmma writing a prefix of S's registers made ptxas serialize
-  // every wgmma of the kernel (C7511, "insufficient register resources"), wherever it stood.
-  constexpr int ALL_STEPS = BC / 16;
-  auto issue_pv = [&](const uint32_t (&pa)[BC / 16][4], int s, int steps) {
-    const uint64_t v_rows = desc_n_major(sV + s * F::KV_BYTES, F::KV_BAND);
-    if (steps == ALL_STEPS) {
+  // O += P V from stage s; 16 keys (two 8-row atoms of V) per step.
+  auto issue_pv = [&](const uint32_t (&pa)[BC / 16][4], int s) {
 #pragma unroll
-      for (int kk = 0; kk < BC / 16; ++kk) Wgmma<D>::rs(o_acc, pa[kk], desc_advance(v_rows, kk * 16 * 128), T());
-    } else {
-#pragma unroll
-      for (int kk = 0; kk < BC / 16 - 1; ++kk)
-        if (kk < steps) Wgmma<D>::rs(o_acc, pa[kk], desc_advance(v_rows, kk * 16 * 128), T());
-    }
+    for (int kk = 0; kk < BC / 16; ++kk)
+      Wgmma<D>::rs(o_acc, pa[kk], desc_advance(desc_n_major(sV + s * F::KV_BYTES, F::KV_BAND), kk * 16 * 128), T());
   };
   // Scores of key block j0 to probabilities in place: mask, online softmax for rows g (r = 0) and g + 8 (r = 1)
   // (a row's BC columns live in the 4 threads of a quad). Returns each row's rescale factor for O.
@@ -284,17 +275,12 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
   // Without a right mask edge, only the partial first tile can differ (measured: computing it for every tile cost
   // ~1% at l = 512).
   int w_last = nb_last;
-  int64_t w_j_hi = int64_t(p.lk) - 1;  // the last key any of its rows sees
   if (p.window_right >= 0 || i0 + row0 < 0) {
     const int w_lo = max(i0 + row0, 0), w_hi = min(i0 + row0 + 63, i_last);
     int64_t j_lo, j_hi;
     mask.keys_for(w_lo, w_hi, &j_lo, &j_hi);
     w_last = w_lo <= w_hi && j_hi >= j_lo ? max(nb_first - 1, min(nb_last, int(j_hi / BC))) : nb_first - 1;
-    w_j_hi = j_hi;
   }
-  // Block w_last's P V stops at w_j_hi, in steps of 16 keys: the keys past lk where BC does not divide it (d = 128,
-  // l = 2048: the last 64 of 176) and, under a right mask edge, past every one of its rows' last key.
-  const int last_steps = int(min(int64_t(ALL_STEPS), (w_j_hi - int64_t(w_last) * BC) / 16 + 1));
   if (nb_first <= nb_last) {
     const int it0 = it;
     mbar_wait(q_full, q_loads & 1);
@@ -326,7 +312,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
         wgmma_fence();
         issue_qk(sc, s);
         wgmma_commit();
-        issue_pv(pa, prev, ALL_STEPS);
+        issue_pv(pa, prev);
         wgmma_commit();
         named_arrive(their_turn, 256);
         wgmma_wait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
@@ -350,7 +336,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
       mbar_wait(v_full(last), (it_last / STAGES) & 1);
       named_sync(my_turn, 256);
       wgmma_fence();
-      issue_pv(pa, last, last_steps);
+      issue_pv(pa, last);
       wgmma_commit();
       named_arrive(their_turn, 256);
       wgmma_wait<0>();
