@@ -211,8 +211,8 @@ async function main() {
         waitsForPreviousGrid: true,
         // This tree's bwd_pre leaves dq_accum alone when given none (the deterministic backward gives none).
         ...(shape.phase === 'bwd_pre' ? { accumOptional: true } : {}),
-        // This tree's d = 256 Hopper bwd counts its items on dq_done counters (bwd_items.cuh), on which bwd_dq waits.
-        ...(shape.phase === 'bwd' && arch === 'sm_90a' && shape.headDim === 256 ? { countsDqItems: true } : {}),
+        // This tree's Hopper bwd counts its items on dq_done counters (bwd_items.cuh), on which bwd_dq waits.
+        ...(shape.phase === 'bwd' && arch === 'sm_90a' ? { countsDqItems: true } : {}),
         registers: info.registers,
       });
     }

@@ -48,9 +48,9 @@ struct Bwd90 {
   // Blocks loop over items (bwd_items.cuh). At d = 64 a second K / V buffer lets the next item's keys load during
   // this item's steps; it fits only without the 1024 bytes of slack for aligning the window (bwd_window_base).
   static constexpr int KV_BUFS = BwdConfig90<HEAD_DIM>::KV_BUFS, ALIGN_SLACK = KV_BUFS > 1 ? 0 : 1024;
-  // Producer lanes that copy each step's lse and D rows: warps 1-3, at most two rows each (one warp with four rows
-  // a lane spilled under the producer's 24 registers once the blocks looped over items).
-  static constexpr int ROW_LANES = 96;
+  // Producer lanes that copy each step's lse and D rows: warps 1-2, at most two rows each (one warp with four rows
+  // a lane spilled under the producer's 24 registers once the blocks looped over items); warp 3 counts the items.
+  static constexpr int ROW_LANES = 64;
   static constexpr int CONSUMERS = 2, BC = 64 * CONSUMERS;  // each consumer warpgroup owns 64 keys
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int KV_BYTES = BC * D * 2, Q_BYTES = BR * D * 2, DS_BYTES = BC * BR * 2;
@@ -72,12 +72,20 @@ struct Bwd90 {
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // After bwd_tiles.cuh's barriers: per dS buffer, "stored by both consumers" and "read by both consumers' dQ".
   static constexpr int OFF_DS_BARRIERS = OFF_BARRIERS + bwd_barrier_bytes<Bwd90>();
-  static constexpr int SMEM_BYTES = OFF_DS_BARRIERS + 4 * 8 + ALIGN_SLACK;
-  static constexpr bool COUNTS_DQ_ITEMS = false;  // (bwd_items.cuh's count_dq_items: only the d = 256 layout)
-  static constexpr int OFF_COUNT = 0;
+  // The items' count for bwd_dq (bwd_items.cuh's DqCount), after the dS barriers. Each step adds its dQ in one bulk
+  // group a warp, and an item's last step is added before the item ends (the one-step lag stays inside the item),
+  // so at an item's end all but its newest group belong to it or are complete.
+  static constexpr bool COUNTS_DQ_ITEMS = true;
+  static constexpr int DQ_GROUPS_LAST_STEP = 1;
+  static constexpr int OFF_COUNT = OFF_DS_BARRIERS + 4 * 8;
+  static constexpr int SMEM_BYTES = OFF_COUNT + DqCount<Bwd90>::BYTES + ALIGN_SLACK;
   static __device__ __forceinline__ void init_own_barriers(uint32_t base) {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
+    DqCount<Bwd90>::init(base);
   }
+  // Named barriers between the two consumers (id 0 is __syncthreads): the one-time start offset, and the item count's
+  // (bwd_items.cuh: an item without steps, the block's end).
+  static constexpr int START = 2, EPILOGUE = 3;
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
   // than LAUNCH_REGS * THREADS in total the consumers wait forever (seen: 32 / 240 hung).
@@ -210,7 +218,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // Besides the stages, the consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st,
   // so each warpgroup computes it one step late (after its own products of step st + 1), when the other has long
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
-  // once warpgroup 0 has its first P^T (named barrier 2).
+  // once warpgroup 0 has its first P^T (named barrier START).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
   const bool with_dq = p.dq_accum != 0;
   if (blk.steps > 0) mbar_wait(blk.kv_full(), blk.kv_parity);
@@ -218,7 +226,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     const int s = blk.stage_of(st), i0 = blk.row_of(st), gs = blk.step0 + st;
     const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(gs & 1);
     mbar_wait(blk.full(s), blk.phase_of(st));
-    if (st == 0 && w == 1) named_sync(2, F::CONSUMER_THREADS);
+    if (st == 0 && w == 1) named_sync(F::START, F::CONSUMER_THREADS);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
     float sc[NS], dp[NS];
@@ -242,7 +250,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     wgmma_wait<1>();
     fence_registers(sc);
     probabilities_t<BR>(p, mask, sc, lse, i0, key0, warp_row, lane);
-    if (st == 0 && w == 0) named_arrive(2, F::CONSUMER_THREADS);
+    if (st == 0 && w == 0) named_arrive(F::START, F::CONSUMER_THREADS);
     wgmma_wait<0>();
     fence_registers(dp);
     // dS^T = P^T o (dP^T - D). Where P rounds to 1 the row's other probabilities sum to under P_ONE_BAND, so the

@@ -36,8 +36,9 @@ __device__ __forceinline__ int bwd_item_count(const FlashParams& p) {
 // bench/NOTES.md Q5), so the producer warpgroup's idle warp 3 issues the adds and the consumers never wait for it.
 // Rounds of count_full[2], each completed by lane 0 of every consumer warp (a release at CTA scope that warp 3's
 // wait acquires): at the end of an item with steps, for the previous item with steps (its reductions are complete
-// then: reduce_dq_block commits one bulk group a block, and all but the last step's two are waited for; its dK / dV
-// stores are ordered by this item's named barriers); at the end of an item without steps, for that item (after a
+// then: a warp commits one bulk group per block of dQ it adds, and all but the last step's F::DQ_GROUPS_LAST_STEP are
+// waited for; its dK / dV stores are ordered by this item's barriers: the d = 256 layout's named barriers, the
+// d <= 128 layout's dS barriers, on which every consumer thread waits after its previous item's stores); at the end of an item without steps, for that item (after a
 // named barrier over the consumers: it has only dK / dV stores); at the block's end, for the last item with steps
 // (after all reductions and a named barrier). Warp 3 reads the item slots as the consumers do (item_empty counts
 // it), so it knows each item's group and steps and which round completes at the end of which item; it waits for that
@@ -76,7 +77,7 @@ struct DqCount {
 template <class F>
 __device__ __forceinline__ void count_dq_items(uint32_t base, int warp) {
   const DqCount<F> c(base);
-  bulk_wait_group<2>();
+  bulk_wait_group<F::DQ_GROUPS_LAST_STEP>();
   c.release_pending(warp);
   flash::st_shared_32(c.pending(warp), 1u);
 }
