@@ -16,7 +16,7 @@
 // warps' stages in shared memory (bwd_tiles.cuh's stage_dq_block and flush_dq_block). It does so one step late, so
 // that it never waits for the other warpgroup's dS^T of the same step: besides the stages (a stage is refilled once
 // both have released it), the consumers meet only through two mbarriers per dS buffer (both stored it; both read
-// it) and a one-time start offset, and can run half a step apart.
+// it) and a start offset at each item, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
 // bwd_dq_det computes dq itself) the dQ products and reductions are skipped.
 #pragma once
@@ -83,8 +83,8 @@ struct Bwd90 {
     for (int i = 0; i < 4; ++i) mbar_init(base + OFF_DS_BARRIERS + 8u * i, CONSUMER_THREADS);
     DqCount<Bwd90>::init(base);
   }
-  // Named barriers between the two consumers (id 0 is __syncthreads): the one-time start offset, and the item count's
-  // (bwd_items.cuh: an item without steps, the block's end).
+  // Named barriers between the two consumers (id 0 is __syncthreads): each item's start offset, on two barriers by
+  // the item's parity (START + 2 * parity), and the item count's (bwd_items.cuh: an item without steps, the block's end).
   static constexpr int START = 2, EPILOGUE = 3;
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
@@ -218,15 +218,22 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // Besides the stages, the consumers are coupled only through dS^T: step st's dQ needs both warpgroups' dS^T_st,
   // so each warpgroup computes it one step late (after its own products of step st + 1), when the other has long
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
-  // once warpgroup 0 has its first P^T (named barrier START).
+  // once warpgroup 0 has its first P^T (named barrier `start`).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
   const bool with_dq = p.dq_accum != 0;
+  // Items with steps alternate between two start barriers. Without dQ (no dS wait at an item's end) and with two K / V
+  // buffers (d = 64), warpgroup 0 can finish a one-step item and arrive for the next one's start before warpgroup 1
+  // has synced on this one's: on one barrier, those two arrivals would complete it without warpgroup 1, which would
+  // then wait one generation behind to the end. Arriving for the item after next needs the stage that warpgroup 1
+  // frees only after its sync on this item, so two barriers suffice. (kv_use's parity: blk's K / V use, whose buffer
+  // and phase it names.)
+  const int start = F::START + 2 * ((blk.kv_buf + int(blk.kv_parity) * F::KV_BUFS) & 1);
   if (blk.steps > 0) mbar_wait(blk.kv_full(), blk.kv_parity);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = blk.stage_of(st), i0 = blk.row_of(st), gs = blk.step0 + st;
     const uint32_t sQ = blk.sQ(s), sdO = blk.sdO(s), sdS = ds_tile(gs & 1);
     mbar_wait(blk.full(s), blk.phase_of(st));
-    if (st == 0 && w == 1) named_sync(F::START, F::CONSUMER_THREADS);
+    if (st == 0 && w == 1) named_sync(start, F::CONSUMER_THREADS);
 
     // S^T = K_w Q_i^T and dP^T = V_w dO_i^T: D / 16 steps of k16 each, four steps per 64-column band.
     float sc[NS], dp[NS];
@@ -250,7 +257,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     wgmma_wait<1>();
     fence_registers(sc);
     probabilities_t<BR>(p, mask, sc, lse, i0, key0, warp_row, lane);
-    if (st == 0 && w == 0) named_arrive(F::START, F::CONSUMER_THREADS);
+    if (st == 0 && w == 0) named_arrive(start, F::CONSUMER_THREADS);
     wgmma_wait<0>();
     fence_registers(dp);
     // dS^T = P^T o (dP^T - D). Where P rounds to 1 the row's other probabilities sum to under P_ONE_BAND, so the

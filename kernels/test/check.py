@@ -302,6 +302,11 @@ def main():
                 (2, 2100, 4300, 8, 4, 120, 700, 300, False))):
             run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed=900 + i, deterministic=det)
     determinism(K, torch.bfloat16, 2, 4500, 4500, 4, 2, 128, -1, 0, deterministic=True, runs=5)
+    # One-step items, many a block, without dQ (the deterministic backward) at d = 64, whose two K / V buffers let
+    # warpgroup 0 run an item ahead: the start barriers' parity (bwd.cuh).
+    for dtype in (torch.bfloat16, torch.float16):
+        run_case(K, dtype, 4, 100, 4000, 8, 4, 64, -1, -1, seed=910, deterministic=True)
+        run_case(K, dtype, 3, 128, 3000, 8, 8, 64, 40, 0, seed=911, deterministic=True)
     print(f'large hopper backward grids: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
           flush=True)
     # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 80 keys split
