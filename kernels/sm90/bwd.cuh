@@ -312,7 +312,9 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       Wgmma<D>::rs(dk, da[kk], desc_advance(desc_n_major(sQ, F::Q_BAND), kk * 16 * 128), T());
     wgmma_commit();
     fence_proxy_async_smem();  // the generic-proxy stores of dS are read next by wgmma (async proxy): dQ
-    mbar_arrive(ds_stored(gs & 1));
+    // Only the dQ products wait for this barrier: without them its phases would go on unwaited (synccheck: "missing
+    // wait").
+    if (with_dq) mbar_arrive(ds_stored(gs & 1));
 
     // dQ of the step before (whose dS^T both consumers have stored by now, or soon).
     if (st > 0 && with_dq) {
