@@ -84,7 +84,8 @@ struct Bwd90 {
     DqCount<Bwd90>::init(base);
   }
   // Named barriers between the two consumers (id 0 is __syncthreads): each item's start offset, on two barriers by
-  // the item's parity (START + 2 * parity), and the item count's (bwd_items.cuh: an item without steps, the block's end).
+  // the item's parity (START + 2 * parity), and the item count's (bwd_items.cuh: an item without steps, the block's
+  // end).
   static constexpr int START = 2, EPILOGUE = 3;
   // Registers per thread after setmaxnreg. The block starts with LAUNCH_REGS per thread (the register file over
   // 384 threads, in steps of 8), and setmaxnreg.inc only hands out what .dec gave back inside the block: with more
@@ -225,9 +226,8 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // buffers (d = 64), warpgroup 0 can finish a one-step item and arrive for the next one's start before warpgroup 1
   // has synced on this one's: on one barrier, those two arrivals would complete it without warpgroup 1, which would
   // then wait one generation behind to the end. Arriving for the item after next needs the stage that warpgroup 1
-  // frees only after its sync on this item, so two barriers suffice. (kv_use's parity: blk's K / V use, whose buffer
-  // and phase it names.)
-  const int start = F::START + 2 * ((blk.kv_buf + int(blk.kv_parity) * F::KV_BUFS) & 1);
+  // frees only after its sync on this item, so two barriers suffice.
+  const int start = F::START + 2 * blk.kv_use_parity();
   if (blk.steps > 0) mbar_wait(blk.kv_full(), blk.kv_parity);
   for (int st = 0; st < blk.steps; ++st) {
     const int s = blk.stage_of(st), i0 = blk.row_of(st), gs = blk.step0 + st;

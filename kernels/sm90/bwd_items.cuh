@@ -34,18 +34,18 @@ __device__ __forceinline__ int bwd_item_count(const FlashParams& p) {
 // (its key blocks), and whatever waits for bwd_dq's end sees this kernel's writes through the counts. A count is a
 // release add at GPU scope, which stalls the thread that issues it (~3% at l = 512 when the consumer lanes issued it:
 // bench/NOTES.md Q5), so the producer warpgroup's idle warp 3 issues the adds and the consumers never wait for it.
-// Rounds of count_full[2], each completed by lane 0 of every consumer warp (a release at CTA scope that warp 3's
-// wait acquires): at the end of an item with steps, for the previous item with steps (its reductions are complete
-// then: a warp commits one bulk group per block of dQ it adds, and all but the last step's F::DQ_GROUPS_LAST_STEP are
-// waited for; its dK / dV stores are ordered by this item's barriers: the d = 256 layout's named barriers, the
-// d <= 128 layout's dS barriers, on which every consumer thread waits after its previous item's stores); at the end of an item without steps, for that item (after a
-// named barrier over the consumers: it has only dK / dV stores); at the block's end, for the last item with steps
-// (after all reductions and a named barrier). Warp 3 reads the item slots as the consumers do (item_empty counts
-// it), so it knows each item's group and steps and which round completes at the end of which item; it waits for that
-// round before it frees the item's slot, so the producer cannot hand over the item after the next (whose end
-// completes the round after next) until warp 3 has read this round: count_full's two phases never run two rounds
-// ahead of it. The consumers' named barriers inside every item that ends a round keep each consumer warp within one
-// round of the others.
+// Rounds of count_full[2], each completed by lane 0 of every consumer warp (a release at CTA scope that warp 3's wait
+// acquires): at the end of an item with steps, for the previous item with steps (its reductions are complete then: a
+// warp commits one bulk group per block of dQ it adds, and all but the last step's F::DQ_GROUPS_LAST_STEP are waited
+// for; its dK / dV stores are ordered by this item's barriers: the d = 256 layout's named barriers, the d <= 128
+// layout's dS barriers, on which every consumer thread waits after its previous item's stores); at the end of an item
+// without steps, for that item (after a named barrier over the consumers: it has only dK / dV stores); at the block's
+// end, for the last item with steps (after all reductions and a named barrier). Warp 3 reads the item slots as the
+// consumers do (item_empty counts it), so it knows each item's group and steps and which round completes at the end of
+// which item; it waits for that round before it frees the item's slot, so the producer cannot hand over the item after
+// the next (whose end completes the round after next) until warp 3 has read this round: count_full's two phases never
+// run two rounds ahead of it. The consumers' barriers inside every item that ends a round (named barriers at d = 256,
+// the dS barriers at d <= 128) keep each consumer warp within one round of the others.
 template <class F>
 struct DqCount {
   static constexpr int WARPS = F::CONSUMER_THREADS / 32;

@@ -58,6 +58,8 @@ struct BwdBlock {
   __device__ __forceinline__ uint32_t kv_full() const { return bar(kv_buf); }
   // The consumers have finished their last product that reads K / V (a persistent block's next item may load).
   __device__ __forceinline__ uint32_t kv_empty() const { return bar(F::KV_BUFS + kv_buf); }
+  // The parity of the block's K / V use (items with steps, in turn), which kv_buf and kv_parity together name.
+  __device__ __forceinline__ int kv_use_parity() const { return (kv_buf + int(kv_parity) * F::KV_BUFS) & 1; }
   __device__ __forceinline__ uint32_t full(int s) const { return bar(2 * F::KV_BUFS + 2 * s); }
   __device__ __forceinline__ uint32_t empty(int s) const { return bar(2 * F::KV_BUFS + 1 + 2 * s); }
   // With one dO buffer: the consumers have finished reading it (every step's dO waits for the last one's).
