@@ -18,7 +18,7 @@
 // both have released it), the consumers meet only through two mbarriers per dS buffer (both stored it; both read
 // it) and a start offset at each item, and can run half a step apart.
 // dK is scaled by softmax_scale when written; dq by bwd_dq. With dq_accum 0 (the deterministic backward, whose
-// bwd_dq_det computes dq itself) the dQ products and reductions are skipped.
+// bwd_dq_det computes dq itself) the dQ products and reductions are skipped, and dS^T never leaves the registers.
 #pragma once
 #include "bwd_items.cuh"
 #include "../common/dtype.cuh"
@@ -160,8 +160,9 @@ __device__ __forceinline__ void probabilities_t(const FlashParams& p, const flas
   }
 }
 
-// A consumer warpgroup: its 64 keys' dK and dV over every step, its block of each step's dQ.
-template <class DT, int D>
+// A consumer warpgroup: its 64 keys' dK and dV over every step, its block of each step's dQ (WITH_DQ: with dq_accum;
+// without, the deterministic backward).
+template <class DT, int D, bool WITH_DQ>
 __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock<Bwd90<D>>& blk) {
   using F = Bwd90<D>;
   const FlashParams& p = args.p;
@@ -221,7 +222,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   // stored it. That lets them run half a step apart, one's softmax beside the other's products: warpgroup 1 starts
   // once warpgroup 0 has its first P^T (named barrier `start`).
   // The deterministic backward computes dq in bwd_dq_det and passes no dq_accum: no dQ products, no reductions.
-  const bool with_dq = p.dq_accum != 0;
+  constexpr bool with_dq = WITH_DQ;
   // Items with steps alternate between two start barriers. Without dQ (no dS wait at an item's end) and with two K / V
   // buffers (d = 64), warpgroup 0 can finish a one-step item and arrive for the next one's start before warpgroup 1
   // has synced on this one's: on one barrier, those two arrivals would complete it without warpgroup 1, which would
@@ -294,8 +295,9 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     // row r at c ^ (r % 8)), for the dQ product that needs both warpgroups' keys, once both consumers' dQ of step
     // st - 2 has read the buffer. da[kk] is four 8 x 8 blocks (query columns 16 kk + 8 (q / 2), key rows warp_row +
     // 8 (q % 2)); lane 8 q + c addresses query 16 kk + 8 (q / 2) + c, key chunk warp_row / 8 + q % 2.
-    mbar_wait(ds_read(gs & 1), ((gs >> 1) & 1) ^ 1);
-    {
+    // Without dQ (the deterministic backward) nothing reads dS from shared memory: dK takes dS^T from registers.
+    if constexpr (with_dq) {
+      mbar_wait(ds_read(gs & 1), ((gs >> 1) & 1) ^ 1);
       const int q = lane / 8, c = lane % 8, query = 8 * (q / 2) + c;
       const uint32_t at = sdS + w * F::DS_BAND + query * 128 + (((warp_row / 8 + q % 2) ^ c) * 16);
 #pragma unroll
@@ -311,13 +313,13 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     for (int kk = 0; kk < BR / 16; ++kk)
       Wgmma<D>::rs(dk, da[kk], desc_advance(desc_n_major(sQ, F::Q_BAND), kk * 16 * 128), T());
     wgmma_commit();
-    fence_proxy_async_smem();  // the generic-proxy stores of dS are read next by wgmma (async proxy): dQ
-    // Only the dQ products wait for this barrier: without them its phases would go on unwaited (synccheck: "missing
-    // wait").
-    if (with_dq) mbar_arrive(ds_stored(gs & 1));
+    if constexpr (with_dq) {
+      fence_proxy_async_smem();  // the generic-proxy stores of dS are read next by wgmma (async proxy): dQ
+      mbar_arrive(ds_stored(gs & 1));
+    }
 
     // dQ of the step before (whose dS^T both consumers have stored by now, or soon).
-    if (st > 0 && with_dq) {
+    if (with_dq && st > 0) {
       float dq[32];
       // dV first (its A registers, P^T, are then free for dQ's accumulators), then dQ behind dK.
       wgmma_wait<1>();
@@ -336,13 +338,12 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       fence_registers(dv);
       fence_registers(dk);
       mbar_arrive(blk.empty(s));
-      if (st > 0) mbar_arrive(ds_read((gs - 1) & 1));  // without dQ: the buffer is released unread
     }
   }
   // The last step's dQ; then K / V are no longer read, and the producer may load the next item's keys over them.
   if (blk.steps > 0) {
     const int last = blk.steps - 1, gl = blk.step0 + last;
-    if (with_dq) {
+    if constexpr (with_dq) {
       float dq[32];
       mbar_wait(ds_stored(gl & 1), (gl >> 1) & 1);
       issue_dq(dq, ds_tile(gl & 1));
@@ -352,10 +353,10 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
       flush_dq();
       stage_dq(dq, last);
       flush_dq();
+      mbar_arrive(ds_read(gl & 1));
     } else {
       mbar_arrive(blk.kv_empty());
     }
-    mbar_arrive(ds_read(gl & 1));
   }
 
   // dK_w (scaled) and dV_w. In 16-bit types through the warp's dQ stage (epilogue.cuh), once its last reduction has
@@ -374,9 +375,14 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   }
 }
 
+// One kernel for both modes, each consumer compiled for its own: the runtime test of dq_accum inside the step put
+// the default mode's code at risk (an A / B of that form read -1..-11%: bench/NOTES.md D1).
 template <class DT, int D>
 __device__ __forceinline__ void bwd_kernel(const BwdArgs& args) {
-  bwd_items_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D>(args, blk); });
+  if (args.p.dq_accum != 0)
+    bwd_items_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D, true>(args, blk); });
+  else
+    bwd_items_run<Bwd90<D>>(args, [&](const BwdBlock<Bwd90<D>>& blk) { bwd_consumer<DT, D, false>(args, blk); });
 }
 
 }  // namespace flash90

@@ -5,7 +5,8 @@ round may lose where the card runs at its power limit, as the non-causal d = 256
 round and build, the mean of the rounds and B's change over A, and checks that both builds give the same o (and dq,
 dk, dv) within bf16 rounding, so a faster wrong kernel cannot pass for a win.
 Usage: python3 ab.py A_BUILD B_BUILD [--pass fwd|bwd|both] [--dims 64] [--lengths 512,1024] [--causal both|yes|no]
-                     [--rounds 4]"""
+                     [--rounds 4] [--deterministic]
+--deterministic times the deterministic backward (bwd_dq_det's dq; the main kernel without dQ) on both builds."""
 import argparse
 import os
 import sys
@@ -27,11 +28,13 @@ def main():
     ap.add_argument('--lengths', default='512,1024,2048,4096,8192,16384')
     ap.add_argument('--causal', default='both', choices=['both', 'yes', 'no'])
     ap.add_argument('--rounds', type=int, default=4)
+    ap.add_argument('--deterministic', action='store_true')
     args = ap.parse_args()
     builds = {'A': Kernels(args.a), 'B': Kernels(args.b)}
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
     causals = {'both': (False, True), 'yes': (True,), 'no': (False,)}[args.causal]
-    print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds')
+    print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds'
+          f'{", deterministic backward" if args.deterministic else ""}')
     gains = []
     for d in map(int, args.dims.split(',')):
         for l in map(int, args.lengths.split(',')):
@@ -47,7 +50,8 @@ def main():
                     acc, sd = torch.empty(n, l, h, d, device='cuda'), torch.empty(n, h, l, device='cuda')
                     fwd = (lambda K=K, o=o, lse=lse: forward(K, q, k, v, scale, wl, wr, o, lse))
                     bwd = (lambda K=K, o=o, lse=lse, dq=dq, dk=dk, dv=dv, acc=acc, sd=sd:
-                           backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd))
+                           backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, acc, sd,
+                                    deterministic=args.deterministic))
                     fwd()
                     bwd()
                     out[name] = {'fwd': fwd, 'bwd': bwd, 'tensors': (o, dq, dk, dv)}
