@@ -47,6 +47,15 @@ test('the cache keeps copies of the bytes and of the geometry it is given, and h
   assert.equal(cache.size, 1);
 });
 
+test('adopt keeps the bytes it is handed without a copy, and returns the entry it already has', () => {
+  const cache = new TensorMapCache();
+  const handed = bytes(3);
+  assert.equal(cache.adopt(base, 0x1000n, handed), handed, 'the handed bytes are the entry');
+  assert.equal(cache.get(base, 0x1000n), handed);
+  assert.equal(cache.adopt(base, 0x1000n, bytes(4)), handed, 'a known map keeps its entry');
+  assert.equal(cache.size, 1);
+});
+
 test('a full cache forgets the oldest stored entry first', () => {
   const cache = new TensorMapCache(3);
   for (const address of [1n, 2n, 3n]) cache.set(base, address, bytes(Number(address)));

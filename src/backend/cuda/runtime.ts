@@ -326,9 +326,7 @@ export class CudaDevice {
       ),
       'cuTensorMapEncodeTiled',
     );
-    const bytes = slot.read();
-    this.#tensorMaps.set(map, address, bytes);
-    return bytes;
+    return this.#tensorMaps.adopt(map, address, slot.read());
   }
 
   /**

@@ -71,16 +71,26 @@ export class TensorMapCache {
 
   /** Keeps a copy of `bytes` for `map` over `address`, in place of the oldest entry once the cache is full. */
   set(map: TensorMapGeometry, address: bigint, bytes: Readonly<Uint8Array>): void {
-    // The driver wrote this map before: the same bytes (a pure function); keep the entry where it is.
-    if (this.get(map, address) !== undefined) return;
+    if (this.get(map, address) === undefined) this.adopt(map, address, bytes.slice());
+  }
+
+  /**
+   * As set, but keeps `bytes` themselves, which the caller hands over and no longer changes (a fresh copy of the
+   * driver's slot: copying it again cost a second 128-byte copy per encode). Returns the bytes the cache now holds
+   * for the map: `bytes`, or the entry it had (the same bytes: the driver's map is a pure function of the geometry).
+   */
+  adopt(map: TensorMapGeometry, address: bigint, bytes: Uint8Array): Readonly<Uint8Array> {
+    const known = this.get(map, address);
+    if (known !== undefined) return known;
     const entries = this.#byAddress.get(address) ?? [];
     const evicted = this.#ring[this.#next];
     if (evicted !== undefined) this.#forget(evicted);
-    const entry: Entry = { address, map: frozenCopy(map), bytes: bytes.slice() };
+    const entry: Entry = { address, map: frozenCopy(map), bytes };
     this.#ring[this.#next] = entry;
     this.#next = (this.#next + 1) % this.capacity;
     entries.push(entry);
     this.#byAddress.set(address, entries);
+    return bytes;
   }
 
   get size(): number {
