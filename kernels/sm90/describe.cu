@@ -4,6 +4,7 @@
 #include "fwd.cuh"
 #include "bwd.cuh"
 #include "bwd_wide.cuh"
+#include "dq_det.cuh"
 
 template <int D>
 static void describe() {
@@ -26,6 +27,17 @@ static void describe_bwd() {
               D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS);
 }
 
+// The deterministic backward's dq pass (d = 64, 128): a block per 128 query rows of a (batch, head), reading through the
+// main backward's tensor maps (the same box rows, which the host checks before it picks this kernel).
+template <int D>
+static void describe_dq_det() {
+  using F = flash90::DqDet90<D>;
+  std::printf("{\"phase\":\"bwd_dq_det\",\"name\":\"bwd_dq_det90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,"
+              "\"smemBytes\":%d,\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"gridRows\":\"lq\","
+              "\"gridHeads\":\"h\"}\n",
+              D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC, F::Q_BOX_ROWS);
+}
+
 int main() {
   describe<64>();
   describe<128>();
@@ -34,5 +46,7 @@ int main() {
   describe_bwd<flash90::Bwd90<64>>();
   describe_bwd<flash90::Bwd90<128>>();
   describe_bwd<flash90::Bwd90Wide<256>>();
+  describe_dq_det<64>();
+  describe_dq_det<128>();
   return 0;
 }

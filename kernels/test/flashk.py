@@ -171,13 +171,28 @@ class Kernels:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
 
-    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p):
+    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None):
+        """The Hopper bwd `entry` with its maps; or, given `kernel` (the Hopper bwd_dq_det of the same box rows), that
+        kernel with the same BwdArgs, a block per tileRows query rows of a (batch, head)."""
         args = BwdArgs90()
         rows, keys = entry['queryTileRows'], entry['keyTileRows']
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
-        self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
+        if kernel is None:
+            self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
+        else:
+            self._launch_sm90(kernel, args, p, (p.lq + kernel['tileRows'] - 1) // kernel['tileRows'], p.h)
+
+    def dq_det90(self, bwd_entry):
+        """The Hopper bwd_dq_det that reads through `bwd_entry`'s maps (as src/backend/cuda/backward.ts picks it), or
+        None; FLASH_DQ_DET90=0 leaves it out (the sm_80 bwd_dq_det runs)."""
+        if bwd_entry is None or os.environ.get('FLASH_DQ_DET90') == '0':
+            return None
+        e = self.entries90.get(('bwd_dq_det', bwd_entry['dtype'], bwd_entry['headDim']))
+        if e is None or e['queryTileRows'] != bwd_entry['queryTileRows'] or e['keyTileRows'] != bwd_entry['keyTileRows']:
+            return None
+        return e
 
     def launch90(self, entry, q, k, v, o, p):
         maps = tensor_map(q, q.shape[1], entry['tileRows']) + tensor_map(k, k.shape[1], entry['keyTileRows']) + \
@@ -297,9 +312,12 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         p.dq_done = pre.dq_done = p90.dq_done = done.data_ptr()
         # one count per item (key block) of the group
         p.dq_done_whole = pre.dq_done_whole = p90.dq_done_whole = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
+    det90 = K.dq_det90(entry) if deterministic else None
     for phase in phases:
         if phase == 'bwd' and entry is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)
+        elif phase == 'bwd_dq_det' and det90 is not None:
+            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, kernel=det90)
         else:
             K.launch(phase, dtype_name(q.dtype), pre if phase == 'bwd_pre' else p)
 

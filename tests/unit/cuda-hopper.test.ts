@@ -64,6 +64,17 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
+  // The Hopper dq pass of the deterministic backward, for bfloat16: at d = 64 reading through the bwd's maps; at
+  // d = 128 built for other query box rows than the bwd's, so that the sm_80 bwd_dq_det must run there.
+  for (const [headDim, queryTileRows] of dtype === 'bfloat16' ? ([[64, 128], [128, 128]] as const) : []) {
+    const symbol = `flash_bwd_dq_det90_bf16_d${headDim}`;
+    entries.push({
+      file: 'fake90.fatbin', symbol, arch: 'sm_90a', phase: 'bwd_dq_det', dtype, headDim, threads: 384,
+      smemBytes: HOPPER_BWD_SMEM, tileRows: 128, keyTileRows: 128, queryTileRows, gridRows: 'lq', gridHeads: 'h',
+      waitsForPreviousGrid: true,
+    });
+    kernels[symbol] = emulated('bwd_dq_det', dtype, BWD90_ARGS_OFFSETS.p);
+  }
 }
 
 const kernelDir = mkdtempSync(join(tmpdir(), 'flash-fake-kernels90-'));
@@ -377,6 +388,7 @@ test('explain names what the calls launch, without launching or allocating; FLAS
     backward: ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd90_bf16_d128 (sm_90a)', 'flash_bwd_dq_bf16_d128 (sm_80)'],
     reason: 'compute capability 9.0: the Hopper forward and backward (sm_90a) apply',
   });
+  // The build's Hopper bwd_dq_det at d = 128 reads other query boxes than the bwd's maps hold: the sm_80 one runs.
   assert.deepEqual(explain(q, k, v, { deterministic: true }).backward, [
     'flash_bwd_pre_bf16_d128 (sm_80)',
     'flash_bwd90_bf16_d128 (sm_90a)',
@@ -519,6 +531,35 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   assertOnlyCounterRingLeft(fake);
 });
 
+test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det after the Hopper bwd, with the same BwdArgs; gradients as the reference', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [2, 150, 90, 4, 2, 64];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
+  const options = { isCausal: true, deterministic: true };
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  assert.deepEqual(explain(t.q, t.k, t.v, options).backward, [
+    'flash_bwd_pre_bf16_d64 (sm_80)',
+    'flash_bwd90_bf16_d64 (sm_90a)',
+    'flash_bwd_dq_det90_bf16_d64 (sm_90a)',
+  ]);
+  const launched = fake.launches.length;
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  const launches = fake.launches.slice(launched);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_det90_bf16_d64']);
+  assert.deepEqual(launches[2].grid, [Math.ceil(lq / 128), h, n]);
+  assert.deepEqual([launches[2].threads, launches[2].sharedBytes], [384, HOPPER_BWD_SMEM]);
+  assert.ok(Buffer.compare(launches[1].params, launches[2].params) === 0, 'one BwdArgs for the Hopper bwd and bwd_dq_det');
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
+  const ref = await referenceGradients(mask, t);
+  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'bfloat16'));
+  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'bfloat16'));
+  // FLASH_ATTN_KERNELS=sm80 turns the Hopper backward off, and its bwd_dq_det with it.
+  process.env.FLASH_ATTN_KERNELS = 'sm80';
+  assert.deepEqual(explain(t.q, t.k, t.v, options).backward.at(-1), 'flash_bwd_dq_det_bf16_d64 (sm_80)');
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  assertOnlyCounterRingLeft(fake);
+});
+
 test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters after softmax_d, as do bwd_pre and bwd_dq; not when deterministic or without the flag', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk] = [2, 150, 300, 4, 2];
@@ -528,7 +569,8 @@ test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters af
     const launched = fake.launches.length;
     const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, { deterministic });
     const launches = fake.launches.slice(launched);
-    const params = launches.map((l, i) => decodeParams(new DataView(l.params.buffer), i === 1 ? BWD90_ARGS_OFFSETS.p : 0));
+    // The sm_90a kernels (bwd90, bwd_dq_det90) take BwdArgs, the FlashParams after its maps.
+    const params = launches.map((l) => decodeParams(new DataView(l.params.buffer), /90_/.test(l.symbol) ? BWD90_ARGS_OFFSETS.p : 0));
     disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
     return { symbols: launches.map((l) => l.symbol), params };
   };

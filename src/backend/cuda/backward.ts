@@ -1,7 +1,8 @@
 /**
  * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
  * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
- * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path.
+ * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path;
+ * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head dim.
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
@@ -9,16 +10,39 @@ import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './ba
 import { hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
 import type { CudaDevice } from './runtime.js';
 import { nextTileCounter } from './tile-counter.js';
-import { type KernelEntry, backwardPhases } from './table.js';
+import { type KernelEntry, backwardPhases, kernelManifest } from './table.js';
 
 /** The backward path of this call on this device; see BackwardPathInputs for the addresses that may be left out. */
 export function backwardPath(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers']): BackwardPath {
   return chooseBackward({ ...hopperDeviceFacts(device), problem: p, pointers });
 }
 
-/** The backward's kernels in launch order (backwardPhases), the Hopper kernel in the bwd phase where `path` chose it. */
+/**
+ * The Hopper dq pass of the deterministic backward (kernels/sm90/dq_det.cuh) that goes with the Hopper backward of
+ * `path`: same dtype and head dim, reading through its tensor maps (so the same box rows), and shared memory the
+ * device allows; undefined where the build has none (d = 256, older builds) or the sm_80 backward runs.
+ */
+export function hopperDqDetEntry(kernels: readonly KernelEntry[], path: BackwardPath, sharedMemoryLimit: number): KernelEntry | undefined {
+  if (path.arch !== 'sm_90a') return undefined;
+  const main = path.entry;
+  return kernels.find((k) => k.arch === 'sm_90a' && k.phase === 'bwd_dq_det' && k.dtype === main.dtype
+    && k.headDim === main.headDim && k.keyTileRows === main.keyTileRows && k.queryTileRows === main.queryTileRows
+    && k.smemBytes <= sharedMemoryLimit);
+}
+
+/**
+ * The backward's kernels in launch order (backwardPhases): the Hopper kernel in the bwd phase where `path` chose it,
+ * and then the Hopper bwd_dq_det where the build has one for it.
+ */
 export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: BackwardPath): KernelEntry[] {
-  return backwardPhases(p).map((phase) => (phase === 'bwd' && path.arch === 'sm_90a' ? path.entry : sm80Entry(device, phase, p)));
+  return backwardPhases(p).map((phase) => {
+    if (phase === 'bwd' && path.arch === 'sm_90a') return path.entry;
+    if (phase === 'bwd_dq_det') {
+      const hopper = hopperDqDetEntry(kernelManifest().kernels, path, device.sharedMemoryPerBlockOptin);
+      if (hopper !== undefined) return hopper;
+    }
+    return sm80Entry(device, phase, p);
+  });
 }
 
 /**
@@ -62,8 +86,9 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, base: Fl
       tile_counter: path.entry.persistent === true ? nextTileCounter(device) : 0n,
     })
     : flat;
+  // Every sm_90a kernel of the backward (bwd, and the Hopper bwd_dq_det) takes the BwdArgs.
   for (const kernel of kernels) {
     const phase = kernel.entry.phase;
-    launchKernel(device, kernel, phase === 'bwd' ? main : phase === 'bwd_pre' ? preParams : flat);
+    launchKernel(device, kernel, kernel.entry.arch === 'sm_90a' ? main : phase === 'bwd_pre' ? preParams : flat);
   }
 }
