@@ -1,10 +1,11 @@
-// The deterministic backward's dq on Hopper (sm_90a), in place of the sm_80 bwd_dq_det (kernels/sm80/dq.cuh) where
-// the main backward is bwd.cuh's (d = 64, 128): no atomics, so dq is bitwise repeatable, and wgmma instead of
-// mma.sync for the three products it recomputes.
+// The deterministic backward's dq on Hopper (sm_90a), in place of the sm_80 bwd_dq_det (kernels/sm80/dq.cuh) beside
+// the Hopper backward (bwd.cuh at d = 64, 128; bwd_wide.cuh at 256): no atomics, so dq is bitwise repeatable, and
+// wgmma instead of mma.sync for the three products it recomputes.
 //
-// One block: query rows [i0, i0 + 128) of one (batch, head); a producer warpgroup (one thread issues the TMA copies:
-// Q and dO once, then K_j and V_j into a ring of STAGES stages) and two consumer warpgroups of 64 rows each, which
-// walk every key block their tile may see, in order, accumulating dQ in registers (paper notation):
+// One block: query rows [i0, i0 + BR) of one (batch, head); a producer warpgroup (one thread issues the TMA copies:
+// Q and dO once, then K_j and V_j into a ring of STAGES stages) and consumer warpgroups of 64 rows each (two; one at
+// d = 256, whose dQ alone takes 128 registers a thread and whose two stages fill the shared memory), which walk
+// every key block their tile may see, in order, accumulating dQ in registers (paper notation):
 //   S = Q K_j^T,  dP = dO V_j^T                                  (wgmma, both operands in shared memory)
 //   P = exp2(S * scale * log2e - lse * log2e),  dS = P o (dP - D)  (registers; the main backward's formula)
 //   dQ += dS K_j                                                  (wgmma, A = dS from registers)
@@ -12,13 +13,21 @@
 // (BwdArgs: boxes of Bwd90<D>::BR query rows and BC key rows), so the host encodes nothing more for it.
 #pragma once
 #include "bwd.cuh"
+#include "bwd_wide.cuh"
 
 namespace flash90 {
 
+// Per head dim: the main backward's layout, whose tensor maps this kernel reads through, and the consumer warpgroups.
+template <int D> struct DqDetConfig90;
+template <> struct DqDetConfig90<64> { using Main = Bwd90<64>; static constexpr int CONSUMERS = 2; };
+template <> struct DqDetConfig90<128> { using Main = Bwd90<128>; static constexpr int CONSUMERS = 2; };
+template <> struct DqDetConfig90<256> { using Main = Bwd90Wide<256>; static constexpr int CONSUMERS = 1; };
+
 template <int HEAD_DIM>
 struct DqDet90 {
-  using Main = Bwd90<HEAD_DIM>;  // the main backward, whose tensor maps this kernel reads through
-  static constexpr int D = HEAD_DIM, CONSUMERS = 2, BR = 64 * CONSUMERS, BC = Main::BC, STAGES = 2;
+  using Main = typename DqDetConfig90<HEAD_DIM>::Main;
+  static constexpr int CONSUMERS = DqDetConfig90<HEAD_DIM>::CONSUMERS;
+  static constexpr int D = HEAD_DIM, BR = 64 * CONSUMERS, BC = Main::BC, STAGES = 2;
   static constexpr int Q_BOX_ROWS = Main::BR;  // rows of one q / dout box
   static_assert(BR % Q_BOX_ROWS == 0 && BC % 16 == 0, "whole boxes per tile, k16 steps per key block");
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
@@ -27,9 +36,12 @@ struct DqDet90 {
   // Barriers: q_full, then per stage kv_full and kv_empty.
   static constexpr int OFF_BARRIERS = OFF_V + STAGES * KV_BYTES;
   static constexpr int SMEM_BYTES = OFF_BARRIERS + 8 * (1 + 2 * STAGES) + 1024;  // + slack to align the window
-  // A consumer thread holds S and dP (BC / 2 registers each), dS packed (BC / 4) and dQ (D / 2).
+  // A consumer thread holds S and dP (BC / 2 registers each), dS packed (BC / 4) and dQ (D / 2). With two consumer
+  // warpgroups setmaxnreg moves registers to them; with one, every thread may have 255 already.
+  static constexpr bool MOVES_REGS = CONSUMERS > 1;
   static constexpr int LAUNCH_REGS = 65536 / THREADS / 8 * 8, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
-  static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS, "register budget");
+  static_assert(!MOVES_REGS || PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= LAUNCH_REGS * THREADS,
+                "register budget");
   static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
 };
 
@@ -216,7 +228,7 @@ __device__ __forceinline__ void dq_det_kernel(const BwdArgs& args) {
   flash::wait_for_previous_grid();
   flash::allow_next_grid();
   if (threadIdx.x < 128) {
-    regs_decrease<F::PRODUCER_REGS>();
+    if constexpr (F::MOVES_REGS) regs_decrease<F::PRODUCER_REGS>();
     if (threadIdx.x == 0 && tile.nb_first <= tile.nb_last) {
       prefetch_tensor_map(&args.q);
       prefetch_tensor_map(&args.k);
@@ -225,7 +237,7 @@ __device__ __forceinline__ void dq_det_kernel(const BwdArgs& args) {
       dq_det_produce<F>(args, tile, base);
     }
   } else {
-    regs_increase<F::CONSUMER_REGS>();
+    if constexpr (F::MOVES_REGS) regs_increase<F::CONSUMER_REGS>();
     dq_det_consume<DT, D>(args, tile, base);
   }
 }

@@ -2,7 +2,7 @@
 // FLASH_HEAD_DIM (64, 128, 192, 256). It defines flash_fwd90_<dtype>_d<D>, taking one FwdArgs (tensor maps +
 // FlashParams) as a __grid_constant__ parameter, so TMA reads the maps straight from parameter space, and for
 // d = 64, 128 (bwd.cuh) and 256 (bwd_wide.cuh) the backward's main pass flash_bwd90_<dtype>_d<D> (one BwdArgs)
-// likewise, and at d = 64, 128 the deterministic backward's dq pass flash_bwd_dq_det90_<dtype>_d<D> (dq_det.cuh; the
+// likewise, and at d = 64, 128, 256 the deterministic backward's dq pass flash_bwd_dq_det90_<dtype>_d<D> (dq_det.cuh; the
 // same BwdArgs).
 #include "fwd.cuh"
 #include "bwd.cuh"
@@ -25,13 +25,15 @@ extern "C" __global__ void __launch_bounds__(flash90::Bwd90<HEAD_DIM>::THREADS, 
     FLASH_NAME(bwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
   flash90::bwd_kernel<DType, HEAD_DIM>(args);
 }
-extern "C" __global__ void __launch_bounds__(flash90::DqDet90<HEAD_DIM>::THREADS, 1)
-    FLASH_NAME(bwd_dq_det90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
-  flash90::dq_det_kernel<DType, HEAD_DIM>(args);
-}
 #elif FLASH_HEAD_DIM == 256
 extern "C" __global__ void __launch_bounds__(flash90::Bwd90Wide<HEAD_DIM>::THREADS, 1)
     FLASH_NAME(bwd90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
   flash90::bwd_wide_kernel<DType, HEAD_DIM>(args);
+}
+#endif
+#if FLASH_HEAD_DIM == 64 || FLASH_HEAD_DIM == 128 || FLASH_HEAD_DIM == 256
+extern "C" __global__ void __launch_bounds__(flash90::DqDet90<HEAD_DIM>::THREADS, 1)
+    FLASH_NAME(bwd_dq_det90, FLASH_DTYPE, FLASH_HEAD_DIM)(const __grid_constant__ flash90::BwdArgs args) {
+  flash90::dq_det_kernel<DType, HEAD_DIM>(args);
 }
 #endif

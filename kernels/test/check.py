@@ -343,13 +343,15 @@ def main():
                  deterministic=True)
         run_case(K, dtype, 2, 333, 270, 6, 2, 64, -1, 0, seed=512, out_float32=True, deterministic=True)
         run_case(K, dtype, 1, 239, 17, 6, 2, 64, -1, 0, seed=513, deterministic=True)  # empty rows
-    # The Hopper bwd_dq_det (dq_det.cuh; d = 64 / 128 compiled, beside the Hopper bwd): tiles of 128 query rows, key
-    # blocks of 128, partial last tiles and key blocks, windows, GQA, lq != lk with a diagonal offset, padded head dims.
+    # The Hopper bwd_dq_det (dq_det.cuh; d = 64 / 128 / 256 compiled, beside the Hopper bwd): tiles of 128 query rows
+    # (d = 256: 64), key blocks of 128 (80), partial last tiles and key blocks, windows, GQA, lq != lk with a diagonal
+    # offset, padded head dims.
     for dtype in (torch.bfloat16, torch.float16):
         for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
                 (64, 129, 300, 4, 2, -1, 0, None), (128, 300, 129, 4, 1, 30, 70, None),
                 (96, 257, 257, 2, 2, -1, -1, None), (120, 1, 500, 2, 1, -1, -1, None), (64, 500, 1, 4, 4, -1, 0, None),
-                (128, 190, 190, 2, 1, -1, 3, -64), (72, 640, 700, 4, 2, 200, 0, None))):
+                (128, 190, 190, 2, 1, -1, 3, -64), (72, 640, 700, 4, 2, 200, 0, None), (256, 97, 41, 4, 2, -1, 0, -20),
+                (200, 300, 257, 2, 2, 40, -1, None), (256, 1000, 1000, 4, 1, -1, 0, None))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=520 + i, diag=diag, deterministic=True)
     determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0, deterministic=True, runs=20)
     determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, 30, 7, deterministic=True, runs=20)
