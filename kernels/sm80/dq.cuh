@@ -5,7 +5,8 @@
 //   S = Q K_j^T,  P = exp2(S * scale * log2e - lse * log2e),  dP = dO V_j^T,  dS = P o (dP - D),  dQ += dS K_j
 // and writes softmax_scale * dQ once at the end. The main backward still computes dK and dV (the sm_80 one also adds
 // dQ into dq_accum, which nothing then reads or clears; the Hopper one, given no dq_accum, skips its dQ); this pass
-// recomputes S and dP, which is the mode's cost.
+// recomputes S and dP, which is the mode's cost. Beside the Hopper backward, kernels/sm90/dq_det.cuh's wgmma pass
+// runs instead (the same arithmetic in the same order: its dq is bitwise this one's, bench/NOTES.md DQ1).
 #pragma once
 #include "bwd.cuh"
 
