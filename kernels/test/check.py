@@ -198,12 +198,12 @@ def determinism(K, dtype, n, lq, lk, h, hk, d, wl, wr, deterministic=False, runs
             FAILURES.append(f'{label} {names[i]} differs between runs')
 
 
-def big_offsets(K, n=16384, d=128):
+def big_offsets(K, n=16384, d=128, deterministic=False):
     """> 2^31 elements per tensor (n=16384, l=128, h=8, d=128; or n=8200 with d=256, the wide Hopper backward);
     checks the last batch items against float64."""
     l, h = 128, 8
     dtype = torch.bfloat16
-    label = f'[big n={n} l={l} h={h} d={d}]'
+    label = f'[big n={n} l={l} h={h} d={d} det={deterministic}]'
     torch.manual_seed(3)
     q = torch.randn(n, l, h, d, device='cuda', dtype=dtype)
     k = torch.randn(n, l, h, d, device='cuda', dtype=dtype)
@@ -216,7 +216,7 @@ def big_offsets(K, n=16384, d=128):
     dq, dk, dv = torch.full_like(q, float('nan')), torch.full_like(k, float('nan')), torch.full_like(v, float('nan'))
     acc = torch.empty(n, l, h, d, device='cuda')
     sd = torch.empty(n, h, l, device='cuda')
-    backward(K, q, k, v, o, lse, dout, scale, -1, 0, dq, dk, dv, acc, sd)
+    backward(K, q, k, v, o, lse, dout, scale, -1, 0, dq, dk, dv, acc, sd, deterministic=deterministic)
     torch.cuda.synchronize()
     del acc, sd
     sl = slice(n - 3, n)
@@ -361,6 +361,8 @@ def main():
     if '--big' in sys.argv:
         big_offsets(K)
         big_offsets(K, n=8200, d=256)
+        big_offsets(K, deterministic=True)  # the deterministic dq pass (bwd_dq_det90 on Hopper) on the same sizes
+        big_offsets(K, n=8200, d=256, deterministic=True)
         print(f'big: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     for f in FAILURES[:80]:
         print('FAIL', f)
