@@ -1,11 +1,14 @@
 """Per-kernel device time of our backward (bwd_pre, bwd, bwd_dq; launched by flashk) beside SDPA's FlashAttention-2 and
 cuDNN backwards, from the PyTorch profiler: bf16, hidden 2048, n * l = 16k, d = 64 / 128 / 256, l = 512 .. 8192, causal
 and not. "idle" is the span of each iteration's kernels minus their sum (for ours it includes this harness's Python
-launch path). Usage (from kernels/test): python3 phases.py"""
+launch path). Usage (from kernels/test): python3 phases.py [--det [--dims 128,256] [--lengths 512,2048]]
+--det: our default backward beside our deterministic one (bwd_pre, bwd without dQ, bwd_dq_det), no peers."""
+import sys
+
 import torch
 from torch.profiler import profile, ProfilerActivity
 from torch.nn.attention import sdpa_kernel, SDPBackend
-from flashk import Kernels, grid_problem
+from flashk import Kernels, backward, grid_problem
 
 K = Kernels()
 ITERS = 10
@@ -35,12 +38,23 @@ def prof(fn, label):
         print(f'    {t:8.1f} us x{c} {100*t/tot:5.1f}%  {k}')
 
 
-for d in (64, 128, 256):
-    for l in (512, 1024, 2048, 8192):
+def option(name, default):
+    return [int(x) for x in sys.argv[sys.argv.index(name) + 1].split(',')] if name in sys.argv else default
+
+
+DET = '--det' in sys.argv
+for d in option('--dims', [64, 128, 256]):
+    for l in option('--lengths', [512, 1024, 2048, 8192]):
         for causal in (False, True):
-            t = grid_problem(K, d, l, 0 if causal else -1)
+            wr = 0 if causal else -1
+            t = grid_problem(K, d, l, wr)
             tag = f'd{d} l{l} {"causal" if causal else "full"}'
             prof(t.run_backward, f'ours   {tag}')
+            if DET:
+                prof(lambda: backward(K, t.q, t.k, t.v, t.o, t.lse, t.dout, d ** -0.5, -1, wr, t.dq, t.dk, t.dv, t.acc,
+                                      t.sd, deterministic=True), f'det    {tag}')
+                del t
+                continue
             qt, kt, vt = (x.transpose(1, 2).detach().requires_grad_() for x in (t.q, t.k, t.v))
             for name, be in (('flash', SDPBackend.FLASH_ATTENTION), ('cudnn', SDPBackend.CUDNN_ATTENTION)):
                 try:
