@@ -6,7 +6,8 @@
 // and writes softmax_scale * dQ once at the end. The main backward still computes dK and dV (the sm_80 one also adds
 // dQ into dq_accum, which nothing then reads or clears; the Hopper one, given no dq_accum, skips its dQ); this pass
 // recomputes S and dP, which is the mode's cost. Beside the Hopper backward, kernels/sm90/dq_det.cuh's wgmma pass
-// runs instead (the same arithmetic in the same order: its dq is bitwise this one's, bench/NOTES.md DQ1).
+// runs instead (the same arithmetic, k16 step by k16 step in the same order: its dq measured bitwise equal to this
+// one's, bench/NOTES.md DQ1, which no test relies on across the two families).
 #pragma once
 #include "bwd.cuh"
 

@@ -20,7 +20,7 @@ export function backwardPath(device: CudaDevice, p: AttentionProblem, pointers: 
 /**
  * The Hopper dq pass of the deterministic backward (kernels/sm90/dq_det.cuh) that goes with the Hopper backward of
  * `path`: same dtype and head dim, reading through its tensor maps (so the same box rows), and shared memory the
- * device allows; undefined where the build has none (d = 256, older builds) or the sm_80 backward runs.
+ * device allows; undefined where the build has none (older builds) or the sm_80 backward runs.
  */
 export function hopperDqDetEntry(kernels: readonly KernelEntry[], path: BackwardPath, sharedMemoryLimit: number): KernelEntry | undefined {
   if (path.arch !== 'sm_90a') return undefined;
