@@ -9,11 +9,11 @@ import torch
 from flashk import Kernels, backward, grid_problem
 
 K = Kernels()
-pairs = [a for a in sys.argv[1:] if not a.startswith('bwd=')]
+pairs = [a for a in sys.argv[1:] if not a.startswith(('bwd=', 'det='))]
 bwd = [a[4:] for a in sys.argv[1:] if a.startswith('bwd=')] or ['128:8192']
-for arg in pairs or ['128:8192']:
-    grid_problem(K, *map(int, arg.split(':')))
 det = [a[4:] for a in sys.argv[1:] if a.startswith('det=')]
+for arg in pairs or ([] if det else ['128:8192']):
+    grid_problem(K, *map(int, arg.split(':')))
 if det:
     d, l = map(int, det[0].split(':'))
     t = grid_problem(K, d, l, 0)
