@@ -27,8 +27,9 @@ static void describe_bwd() {
               D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS);
 }
 
-// The deterministic backward's dq pass (d = 64, 128, 256): a block per 128 (d = 256: 64) query rows of a (batch, head), reading through the
-// main backward's tensor maps (the same box rows, which the host checks before it picks this kernel).
+// The deterministic backward's dq pass (d = 64, 128, 256): a block per 128 (d = 256: 64) query rows of a (batch,
+// head), reading through the main backward's tensor maps (the same box rows, which the host checks before it picks
+// this kernel).
 template <int D>
 static void describe_dq_det() {
   using F = flash90::DqDet90<D>;

@@ -10,7 +10,7 @@
 //   P = exp2(S * scale * log2e - lse * log2e),  dS = P o (dP - D)  (registers; the main backward's formula)
 //   dQ += dS K_j                                                  (wgmma, A = dS from registers)
 // and write softmax_scale * dQ once at the end. It reads q, k, v and dout through the main backward's tensor maps
-// (BwdArgs: boxes of Bwd90<D>::BR query rows and BC key rows), so the host encodes nothing more for it.
+// (the same BwdArgs: DqDetConfig90's Main gives the box rows), so the host encodes nothing more for it.
 #pragma once
 #include "bwd.cuh"
 #include "bwd_wide.cuh"
