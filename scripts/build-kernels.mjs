@@ -213,6 +213,9 @@ async function main() {
         ...(shape.phase === 'bwd_pre' ? { accumOptional: true } : {}),
         // This tree's Hopper bwd counts its items on dq_done counters (bwd_items.cuh), on which bwd_dq waits.
         ...(shape.phase === 'bwd' && arch === 'sm_90a' ? { countsDqItems: true } : {}),
+        // A Hopper bwd_dq_det that computes D (softmax_d) itself (describe.cu says which), so that it runs first
+        // and no bwd_pre runs.
+        ...(shape.computesD === true ? { computesD: true } : {}),
         registers: info.registers,
       });
     }

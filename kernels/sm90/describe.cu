@@ -29,14 +29,14 @@ static void describe_bwd() {
 
 // The deterministic backward's dq pass (d = 64, 128, 256): a block per 128 (d = 256: 64) query rows of a (batch,
 // head), reading through the main backward's tensor maps (the same box rows, which the host checks before it picks
-// this kernel).
+// this kernel); computesD where it writes softmax_d itself (d = 64, 128), so that it runs before the main backward.
 template <int D>
 static void describe_dq_det() {
   using F = flash90::DqDet90<D>;
   std::printf("{\"phase\":\"bwd_dq_det\",\"name\":\"bwd_dq_det90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,"
               "\"smemBytes\":%d,\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"gridRows\":\"lq\","
-              "\"gridHeads\":\"h\"}\n",
-              D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC, F::Q_BOX_ROWS);
+              "\"gridHeads\":\"h\",\"computesD\":%s}\n",
+              D, F::THREADS, F::SMEM_BYTES, F::BR, F::BC, F::Q_BOX_ROWS, F::COMPUTES_D ? "true" : "false");
 }
 
 int main() {

@@ -11,6 +11,11 @@
 //   dQ += dS K_j                                                  (wgmma, A = dS from registers)
 // and write softmax_scale * dQ once at the end. It reads q, k, v and dout through the main backward's tensor maps
 // (the same BwdArgs: DqDetConfig90's Main gives the box rows), so the host encodes nothing more for it.
+// At d = 64 / 128 (COMPUTES_D) it also computes D = rowsum(dout o o) for its rows and writes it to softmax_d, in place
+// of bwd_pre: the host runs it before the main backward (which reads D), and no bwd_pre at all (the manifest's
+// computesD). At d = 256 it reads D from bwd_pre and runs after the main backward: there its one consumer
+// warpgroup's main loop takes every register (computing D there spilled), and D computed by the producer's idle
+// warps came too late for the first dS (bench/NOTES.md DQ3).
 #pragma once
 #include "bwd.cuh"
 #include "bwd_wide.cuh"
@@ -33,8 +38,10 @@ struct DqDet90 {
   static constexpr int CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2, Q_BAND = BR * 128, KV_BAND = BC * 128;
   static constexpr int OFF_Q = 0, OFF_DO = Q_BYTES, OFF_K = 2 * Q_BYTES, OFF_V = OFF_K + STAGES * KV_BYTES;
-  // Barriers: q_full, then per stage kv_full and kv_empty.
-  static constexpr int OFF_BARRIERS = OFF_V + STAGES * KV_BYTES;
+  // D computed here (each consumer warp for its own 16 rows) with two consumer warpgroups; see the top.
+  static constexpr bool COMPUTES_D = CONSUMERS > 1;
+  // D of the tile's rows (float32) where computed here, then the barriers: q_full, per stage kv_full and kv_empty.
+  static constexpr int OFF_D = OFF_V + STAGES * KV_BYTES, OFF_BARRIERS = OFF_D + (COMPUTES_D ? BR * 4 : 0);
   static constexpr int SMEM_BYTES = OFF_BARRIERS + 8 * (1 + 2 * STAGES) + 1024;  // + slack to align the window
   // A consumer thread holds S and dP (BC / 2 registers each), dS packed (BC / 4) and dQ (D / 2). With two consumer
   // warpgroups setmaxnreg moves registers to them; with one, every thread may have 255 already.
@@ -92,6 +99,70 @@ __device__ __forceinline__ void dq_det_produce(const BwdArgs& args, const DqDetT
   }
 }
 
+// D_i = dot(dout_i, o_i) in float32 for the warp's 16 rows [first, first + 16) of the tile (COMPUTES_D): into softmax_d
+// (for the main backward, which runs after this pass) and into the tile's D rows in shared memory. o is read from
+// global memory, its loads all issued before the wait for Q and dO so that they fly beside the TMA copies; dout is
+// read from its tile in shared memory (128-byte swizzle: 16-byte chunk c of row r at c ^ (r % 8); columns past d and
+// rows past lq are TMA's zeros). A row takes D / 8 lanes of 8 columns. A tile that sees no key loads no dout: there
+// P is 0 wherever D is used, and D = 0 is written.
+template <class DT, int D>
+__device__ __forceinline__ void dq_det_row_dots(const FlashParams& p, const DqDetTile& tile, uint32_t base, int first) {
+  using F = DqDet90<D>;
+  using T = typename DT::T;
+  static_assert(F::COMPUTES_D, "the D rows have no room in shared memory otherwise");
+  constexpr int LANES = D / 8, ROWS_AT_ONCE = 32 / LANES, PASSES = 16 / ROWS_AT_ONCE;
+  const int lane = threadIdx.x & 31, sub = lane / LANES, chunk = lane % LANES, col = 8 * chunk;
+  const bool sees_keys = tile.nb_first <= tile.nb_last;
+  // 16-byte loads where o allows them (q, k, v and dout are 16-byte aligned on this path; o need not be).
+  const bool vector = (p.o & 15) == 0;
+  auto tile_row = [&](int k) { return first + k * ROWS_AT_ONCE + sub; };
+  uint4 o_bits[PASSES];
+#pragma unroll
+  for (int k = 0; k < PASSES; ++k) {
+    const int row = tile.i0 + tile_row(k);
+    o_bits[k] = make_uint4(0, 0, 0, 0);
+    if (!sees_keys || row >= p.lq || col >= p.d) continue;
+    const T* o = reinterpret_cast<const T*>(p.o) + ((int64_t(tile.b) * p.lq + row) * p.h + tile.head) * p.d + col;
+    if (vector) {
+      o_bits[k] = *reinterpret_cast<const uint4*>(o);
+    } else {
+      T* e = reinterpret_cast<T*>(&o_bits[k]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) e[i] = o[i];
+    }
+  }
+  if (sees_keys) mbar_wait(base + F::OFF_BARRIERS, 0);  // q_full: dout's tile is in
+  // Each row's lanes' partial dots, then their sums, then the stores: three separate loops, so that the rows' chains
+  // (a shared load, eight FMAs, log2(LANES) shuffles) overlap instead of running one after another.
+  float dot[PASSES];
+#pragma unroll
+  for (int k = 0; k < PASSES; ++k) {
+    const int r = tile_row(k);
+    dot[k] = 0.f;
+    if (sees_keys) {
+      const uint4 d_bits = flash::ld_shared_128(base + F::OFF_DO + (chunk / 8) * F::Q_BAND + r * 128 +
+                                                (((chunk % 8) ^ (r % 8)) * 16));
+      const T* dout = reinterpret_cast<const T*>(&d_bits);
+      const T* o = reinterpret_cast<const T*>(&o_bits[k]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dot[k] = fmaf(DT::to_float(dout[i]), DT::to_float(o[i]), dot[k]);
+    }
+  }
+#pragma unroll
+  for (int s = LANES / 2; s > 0; s >>= 1)
+#pragma unroll
+    for (int k = 0; k < PASSES; ++k) dot[k] += __shfl_xor_sync(0xffffffffu, dot[k], s);
+#pragma unroll
+  for (int k = 0; k < PASSES; ++k) {
+    const int r = tile_row(k), row = tile.i0 + r;
+    if (chunk == 0) {
+      flash::st_shared_32(base + F::OFF_D + 4 * r, __float_as_uint(dot[k]));
+      if (row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(tile.b) * p.h + tile.head) * p.lq + row] = dot[k];
+    }
+  }
+  __syncwarp();  // the D rows stored by the warp's lanes, seen by all of them
+}
+
 // A consumer warpgroup: dQ of its 64 rows over the tile's key blocks, then softmax_scale * dQ into dq.
 template <class DT, int D>
 __device__ __forceinline__ void dq_det_consume(const BwdArgs& args, const DqDetTile& tile, uint32_t base) {
@@ -107,7 +178,8 @@ __device__ __forceinline__ void dq_det_consume(const BwdArgs& args, const DqDetT
   auto kv_full = [&](int s) { return q_full + 8u * (1 + s); };
   auto kv_empty = [&](int s) { return q_full + 8u * (1 + F::STAGES + s); };
 
-  // Rows g and g + 8 of the warp: lse in log2 units (+inf where P must be 0: no key, or past lq) and D.
+  // Rows g and g + 8 of the warp: lse in log2 units (+inf where P must be 0: no key, or past lq) and D: bwd_pre's,
+  // or computed by this warp (COMPUTES_D).
   float lse2[2], dvec[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -115,15 +187,21 @@ __device__ __forceinline__ void dq_det_consume(const BwdArgs& args, const DqDetT
     const int64_t at = (int64_t(tile.b) * p.h + tile.head) * p.lq + row;
     const float l = row < p.lq ? reinterpret_cast<const float*>(p.lse)[at] : -INFINITY;
     lse2[r] = l == -INFINITY ? INFINITY : l * LOG2E;
-    dvec[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at] : 0.f;
+    if constexpr (!F::COMPUTES_D) dvec[r] = row < p.lq ? reinterpret_cast<const float*>(p.softmax_d)[at] : 0.f;
   }
+  if constexpr (F::COMPUTES_D) {
+    dq_det_row_dots<DT, D>(p, tile, base, warp_row);
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      dvec[r] = __uint_as_float(flash::ld_shared_32(base + F::OFF_D + 4 * (warp_row + g + 8 * r)));
+  }
+  if (tile.nb_first <= tile.nb_last) mbar_wait(q_full, 0);
 
   float dq[NQ];
 #pragma unroll
   for (int i = 0; i < NQ; ++i) dq[i] = 0.f;
   const uint64_t q_rows = desc_k_major(base + F::OFF_Q + 64 * w * 128);
   const uint64_t do_rows = desc_k_major(base + F::OFF_DO + 64 * w * 128);
-  if (tile.nb_first <= tile.nb_last) mbar_wait(q_full, 0);
   for (int nb = tile.nb_first, jt = 0; nb <= tile.nb_last; ++nb, ++jt) {
     const int s = jt % F::STAGES, j0 = nb * BC;
     const uint32_t sK = base + F::OFF_K + s * F::KV_BYTES, sV = base + F::OFF_V + s * F::KV_BYTES;
@@ -224,7 +302,8 @@ __device__ __forceinline__ void dq_det_kernel(const BwdArgs& args) {
     fence_barrier_init();
   }
   __syncthreads();
-  // Programmatic dependent launch (common/ptx.cuh): lse, softmax_d, q, k, v and dout are read only after this.
+  // Programmatic dependent launch (common/ptx.cuh): o, lse, softmax_d, q, k, v and dout are read, and softmax_d
+  // written (COMPUTES_D: the previous backward may still be reading it), only after this.
   flash::wait_for_previous_grid();
   flash::allow_next_grid();
   if (threadIdx.x < 128) {

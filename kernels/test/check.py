@@ -127,7 +127,7 @@ compare.last_printed = None
 
 
 def run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed, out_float32=False, scale_inputs=(1, 1, 1), factor=None,
-             with_bwd=True, diag=None, deterministic=False):
+             with_bwd=True, diag=None, deterministic=False, misalign_o=False):
     label = (f'[{str(dtype)[6:]} n={n} lq={lq} lk={lk} h={h}/{hk} d={d} window=({wl},{wr}) f32out={out_float32} '
              f'det={deterministic} seed={seed}]')
     gen = torch.Generator(device='cuda').manual_seed(seed)
@@ -155,6 +155,8 @@ def run_case(K, dtype, n, lq, lk, h, hk, d, wl, wr, seed, out_float32=False, sca
     if not with_bwd:
         return
     o_in = o.to(dtype)  # the backward reads o in the input dtype
+    if misalign_o:  # o one element past 16 bytes (q, k, v and dout stay aligned): the Hopper dq pass's scalar loads of o
+        o_in = torch.empty(o_in.numel() + 8, dtype=dtype, device='cuda')[1:1 + o_in.numel()].view(o_in.shape).copy_(o_in)
     dq_buf, dq = guarded((n, lq, h, d), out_dtype)
     dk_buf, dk = guarded((n, lk, hk, d), out_dtype)
     dv_buf, dv = guarded((n, lk, hk, d), out_dtype)
@@ -353,6 +355,13 @@ def main():
                 (128, 190, 190, 2, 1, -1, 3, -64), (72, 640, 700, 4, 2, 200, 0, None), (256, 97, 41, 4, 2, -1, 0, -20),
                 (200, 300, 257, 2, 2, 40, -1, None), (256, 1000, 1000, 4, 1, -1, 0, None))):
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=520 + i, diag=diag, deterministic=True)
+        # The Hopper dq pass computes D = rowsum(dout o o) itself: o unaligned for 16-byte loads, and a tile whose rows
+        # see no key (lq > lk with a window) beside tiles that do.
+        for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
+                (64, 300, 257, 4, 2, -1, 0, None), (128, 190, 300, 2, 1, 20, 0, None), (256, 150, 150, 2, 2, -1, -1, None),
+                (128, 400, 100, 2, 2, 0, 0, -300), (256, 300, 80, 2, 1, 10, 0, -220))):
+            run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=540 + i, diag=diag, deterministic=True,
+                     misalign_o=i < 3)
     determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0, deterministic=True, runs=20)
     determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, 30, 7, deterministic=True, runs=20)
     determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, -1, -1, deterministic=True, runs=20)

@@ -313,6 +313,9 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         # one count per item (key block) of the group
         p.dq_done_whole = pre.dq_done_whole = p90.dq_done_whole = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
     det90 = K.dq_det90(entry) if deterministic else None
+    if det90 is not None and det90.get('computesD'):
+        # As backward.ts: a Hopper bwd_dq_det that computes D runs first, then the Hopper bwd; no bwd_pre.
+        phases = ('bwd_dq_det', 'bwd')
     for phase in phases:
         if phase == 'bwd' and entry is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)

@@ -64,14 +64,16 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
   }
-  // The Hopper dq pass of the deterministic backward, for bfloat16: at d = 64 reading through the bwd's maps; at
-  // d = 128 built for other query box rows than the bwd's, so that the sm_80 bwd_dq_det must run there.
-  for (const [headDim, queryTileRows] of dtype === 'bfloat16' ? ([[64, 128], [128, 128]] as const) : []) {
-    const symbol = `flash_bwd_dq_det90_bf16_d${headDim}`;
+  // The Hopper dq pass of the deterministic backward: for bfloat16 at d = 64 reading through the bwd's maps and
+  // computing D itself (this tree's), at d = 128 built for other query box rows than the bwd's, so that the sm_80
+  // bwd_dq_det must run there; for float16 at d = 128 as an older build's (reading D from bwd_pre, so run last).
+  const dqPasses = dtype === 'bfloat16' ? ([[64, 128, true], [128, 128, true]] as const) : ([[128, 64, false]] as const);
+  for (const [headDim, queryTileRows, computesD] of dqPasses) {
+    const symbol = `flash_bwd_dq_det90_${TAG[dtype]}_d${headDim}`;
     entries.push({
       file: 'fake90.fatbin', symbol, arch: 'sm_90a', phase: 'bwd_dq_det', dtype, headDim, threads: 384,
       smemBytes: HOPPER_BWD_SMEM, tileRows: 128, keyTileRows: 128, queryTileRows, gridRows: 'lq', gridHeads: 'h',
-      waitsForPreviousGrid: true,
+      waitsForPreviousGrid: true, ...(computesD ? { computesD: true } : {}),
     });
     kernels[symbol] = emulated('bwd_dq_det', dtype, BWD90_ARGS_OFFSETS.p);
   }
@@ -531,24 +533,27 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   assertOnlyCounterRingLeft(fake);
 });
 
-test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det after the Hopper bwd, with the same BwdArgs; gradients as the reference', async () => {
+test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det (computing D) before the Hopper bwd, with the same BwdArgs, and no bwd_pre; gradients as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 150, 90, 4, 2, 64];
   const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
   const options = { isCausal: true, deterministic: true };
   const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, [
-    'flash_bwd_pre_bf16_d64 (sm_80)',
-    'flash_bwd90_bf16_d64 (sm_90a)',
     'flash_bwd_dq_det90_bf16_d64 (sm_90a)',
+    'flash_bwd90_bf16_d64 (sm_90a)',
   ]);
   const launched = fake.launches.length;
   const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
   const launches = fake.launches.slice(launched);
-  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_det90_bf16_d64']);
-  assert.deepEqual(launches[2].grid, [Math.ceil(lq / 128), h, n]);
-  assert.deepEqual([launches[2].threads, launches[2].sharedBytes], [384, HOPPER_BWD_SMEM]);
-  assert.ok(Buffer.compare(launches[1].params, launches[2].params) === 0, 'one BwdArgs for the Hopper bwd and bwd_dq_det');
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_dq_det90_bf16_d64', 'flash_bwd90_bf16_d64']);
+  assert.deepEqual(launches[0].grid, [Math.ceil(lq / 128), h, n]);
+  assert.deepEqual([launches[0].threads, launches[0].sharedBytes], [384, HOPPER_BWD_SMEM]);
+  assert.ok(Buffer.compare(launches[0].params, launches[1].params) === 0, 'one BwdArgs for bwd_dq_det and the Hopper bwd');
+  // The pass writes D into the workspace the Hopper bwd reads it from; the Hopper bwd adds no dQ.
+  const p = decodeParams(new DataView(launches[0].params.buffer), BWD90_ARGS_OFFSETS.p);
+  assert.notEqual(p.softmax_d, 0n);
+  assert.equal(p.dq_accum, 0n);
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
   const ref = await referenceGradients(mask, t);
   assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'bfloat16'));
@@ -556,6 +561,23 @@ test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det after the Ho
   // FLASH_ATTN_KERNELS=sm80 turns the Hopper backward off, and its bwd_dq_det with it.
   process.env.FLASH_ATTN_KERNELS = 'sm80';
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward.at(-1), 'flash_bwd_dq_det_bf16_d64 (sm_80)');
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  assertOnlyCounterRingLeft(fake);
+});
+
+test('cc 9.0, deterministic, an older build whose Hopper bwd_dq_det reads D (no computesD): bwd_pre, the Hopper bwd, then it', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [1, 70, 90, 2, 1, 128];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
+  const options = { deterministic: true, softmaxScale: 0.125 };
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const launched = fake.launches.length;
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  const launches = fake.launches.slice(launched);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d128', 'flash_bwd90_f16_d128', 'flash_bwd_dq_det90_f16_d128']);
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 0.125, windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq };
+  const ref = await referenceGradients(mask, t);
+  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
   disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
   assertOnlyCounterRingLeft(fake);
 });

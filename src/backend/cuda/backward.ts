@@ -2,7 +2,8 @@
  * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
  * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
  * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path;
- * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head dim.
+ * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head
+ * dim, and then it computes D itself and runs before the Hopper backward, without bwd_pre (backwardEntries).
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
@@ -32,15 +33,17 @@ export function hopperDqDetEntry(kernels: readonly KernelEntry[], path: Backward
 
 /**
  * The backward's kernels in launch order (backwardPhases): the Hopper kernel in the bwd phase where `path` chose it,
- * and then the Hopper bwd_dq_det where the build has one for it.
+ * and then the Hopper bwd_dq_det where the build has one for it. A Hopper bwd_dq_det that computes D itself
+ * (computesD) runs first instead, and no bwd_pre runs: it writes the softmax_d that the Hopper bwd then reads.
  */
 export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: BackwardPath): KernelEntry[] {
+  const hopperDq = p.deterministic
+    ? hopperDqDetEntry(kernelManifest().kernels, path, device.sharedMemoryPerBlockOptin)
+    : undefined;
+  if (hopperDq?.computesD === true && path.arch === 'sm_90a') return [hopperDq, path.entry];
   return backwardPhases(p).map((phase) => {
     if (phase === 'bwd' && path.arch === 'sm_90a') return path.entry;
-    if (phase === 'bwd_dq_det') {
-      const hopper = hopperDqDetEntry(kernelManifest().kernels, path, device.sharedMemoryPerBlockOptin);
-      if (hopper !== undefined) return hopper;
-    }
+    if (phase === 'bwd_dq_det' && hopperDq !== undefined) return hopperDq;
     return sm80Entry(device, phase, p);
   });
 }

@@ -79,6 +79,12 @@ export interface KernelEntry {
    * dq_done_whole (the key blocks of a head) instead of for the whole kernel. Absent in builds from before.
    */
   countsDqItems?: boolean;
+  /**
+   * A Hopper bwd_dq_det that computes D = rowsum(dout o o) for its rows and writes softmax_d itself, so that the
+   * deterministic backward runs it first, then the Hopper bwd (which reads D), and no bwd_pre. Absent in builds from
+   * before: their bwd_dq_det reads D from bwd_pre and runs last.
+   */
+  computesD?: boolean;
 }
 
 export interface KernelManifest {
@@ -134,7 +140,7 @@ function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 
 }
 
 /** `{ [key]: true }`, `{}` where the entry leaves the flag out (builds from before it). */
-function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional' | 'countsDqItems'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
+function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional' | 'countsDqItems' | 'computesD'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isTrue, where, 'true or absent') } as Partial<Record<K, true>>;
 }
@@ -167,6 +173,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalFlag(entry, 'waitsForPreviousGrid', where),
       ...optionalFlag(entry, 'accumOptional', where),
       ...optionalFlag(entry, 'countsDqItems', where),
+      ...optionalFlag(entry, 'computesD', where),
     };
   });
 }
