@@ -12,23 +12,19 @@
 #include "params.h"
 #include "../common/tile.cuh"
 #include "../common/mask.cuh"
+#include "../common/softmax_consts.cuh"
 #include "config.cuh"
 
 namespace flash {
 
 extern __shared__ __align__(128) uint8_t flash_smem[];
 
-constexpr float LOG2E = 1.4426950408889634f;
 // Vector float atomics (red.global.add.v2.f32) exist from sm_90; the sm_80 machine code keeps scalar ones.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 constexpr bool PAIRED_RED = true;
 #else
 constexpr bool PAIRED_RED = false;
 #endif
-// Probabilities within this of 1 count as 1 in dS (see the dS computation): 2^-16, wide enough for the
-// recomputed P of a single allowed key (exp2 of the fp32 difference of S and lse, which may miss 0 by a few ulp
-// of lse) and far below bfloat16/float16 resolution, so no representable gradient changes.
-constexpr float P_ONE_BAND = 1.f / 65536.f;
 
 template <bool B> struct BoolTag { static constexpr bool value = B; };
 

@@ -169,8 +169,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
   using T = typename DT::T;
   constexpr int BR = F::BR;
   constexpr int NS = BR / 2, NKV = D / 2;  // accumulator registers per thread: S^T, dP^T (64 x BR); dK, dV (64 x D)
-  // Probabilities within this of 1 count as 1 in dS (as in the sm_80 backward, kernels/sm80/bwd.cuh).
-  constexpr float P_ONE_BAND = 1.f / 65536.f;
+  using flash::P_ONE_BAND;  // probabilities within this of 1 count as 1 in dS (common/softmax_consts.cuh)
   const flash::Mask mask(p);
   const int ct = threadIdx.x - 128, w = warp_uniform(ct / 128);  // warpgroup w owns keys [j0 + 64 w, j0 + 64 w + 64)
   const int warp_row = ((ct / 32) % 4) * 16, lane = ct & 31, g = lane >> 2, t = lane & 3;

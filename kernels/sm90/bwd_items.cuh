@@ -11,6 +11,7 @@
 // lanes through a record per stage (an ending record ends them).
 #pragma once
 #include "bwd_tiles.cuh"
+#include "../common/softmax_consts.cuh"
 
 namespace flash90 {
 
@@ -181,7 +182,7 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
 // The lanes read no items: under the producer's 24 registers, walking the items' steps themselves spilled.
 template <class F>
 __device__ __forceinline__ void bwd_items_rows(const FlashParams& p, int lane) {
-  constexpr float LOG2E = 1.4426950408889634f;
+  using flash::LOG2E;
   const BwdBlock<F> w = bwd_window<F>();
   for (int gs = 0;; ++gs) {
     const int s = gs % F::STAGES;

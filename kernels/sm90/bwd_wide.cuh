@@ -90,7 +90,7 @@ template <int N>
 __device__ __forceinline__ void probabilities_and_ds(const FlashParams& p, const flash::Mask& mask, float (&s)[N / 2],
                                                      float (&dp)[N / 2], const float* lse, const float* dvec, int i0,
                                                      int row, int key0, int t) {
-  constexpr float P_ONE_BAND = 1.f / 65536.f;  // as in the sm_80 backward, kernels/sm80/bwd.cuh
+  using flash::P_ONE_BAND;  // common/softmax_consts.cuh
   const bool masked = mask.tile_needs_mask(i0, i0 + 63, key0, key0 + N - 1);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {

@@ -169,7 +169,7 @@ __device__ __forceinline__ void dq_det_consume(const BwdArgs& args, const DqDetT
   using F = DqDet90<D>;
   using T = typename DT::T;
   constexpr int BC = F::BC, NS = BC / 2, NQ = D / 2;
-  constexpr float LOG2E = 1.4426950408889634f, P_ONE_BAND = 1.f / 65536.f;  // as bwd.cuh
+  using flash::LOG2E, flash::P_ONE_BAND;  // common/softmax_consts.cuh
   const FlashParams& p = args.p;
   const flash::Mask mask(p);
   const int ct = threadIdx.x - 128, w = warp_uniform(ct / 128);
