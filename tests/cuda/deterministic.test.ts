@@ -16,6 +16,9 @@ if (skip && !skipReason) console.log(`# deterministic backward tests skipped: ${
 const CASES = [
   { dtype: 'bfloat16' as const, n: 1, lq: 1000, lk: 1000, h: 8, hk: 2, d: 128, isCausal: true, windowSize: [-1, -1] as [number, number] },
   { dtype: 'float16' as const, n: 1, lq: 777, lk: 513, h: 4, hk: 2, d: 64, isCausal: false, windowSize: [96, 40] as [number, number] },
+  // d = 256: on Hopper the dq pass that reads bwd_pre's D and runs after the main backward (d = 64 / 128 compute D in
+  // the dq pass, which runs first).
+  { dtype: 'bfloat16' as const, n: 1, lq: 400, lk: 330, h: 2, hk: 1, d: 256, isCausal: true, windowSize: [-1, -1] as [number, number] },
 ];
 const RUNS = 50;
 
