@@ -116,7 +116,7 @@ export function cudaBackward(
     }
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
     // bwd_pre writes softmax_d and zeroes dq_accum, which bwd (either family) then adds into from every key
-    // block. The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself): the Hopper bwd is
+    // block (a deterministic Hopper backward whose bwd_dq_det is marked computesD writes softmax_d there instead). The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself): the Hopper bwd is
     // then passed none and skips its dQ (launchBackward), but the sm_80 bwd still adds into it (a flag to skip
     // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode (and, when
     // deterministic, left uncleared where the build's bwd_pre allows it).

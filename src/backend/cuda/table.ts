@@ -20,7 +20,8 @@ const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det
  * bwd_dq; the sm_80 bwd still adds into dq_accum, which nothing then reads (nor clears, where bwd_pre is marked
  * accumOptional), and the Hopper bwd skips dQ (see attention.ts, backward.ts). A Hopper bwd marked countsDqItems
  * counts its finished items on counters that bwd_pre zeroes, and bwd_dq waits on them per (batch, head) instead of
- * for the whole bwd (backward.ts itemCounters).
+ * for the whole bwd (backward.ts itemCounters). A Hopper bwd_dq_det marked computesD writes softmax_d itself and runs
+ * first, with no bwd_pre (backward.ts backwardEntries reorders these phases).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
