@@ -1,6 +1,7 @@
 // FlashAttention backward for Hopper (sm_90a): the main pass (dK, dV, and dQ added into dq_accum), with K_j and
 // V_j resident in shared memory, Q_i / dO_i streamed by TMA through a ring of stages, and wgmma for all five
-// products. bwd_pre (softmax_d, zeroed dq_accum) and bwd_dq (dq from dq_accum) stay the sm_80 family's kernels.
+// products. bwd_pre (softmax_d, zeroed dq_accum) and bwd_dq (dq from dq_accum) stay the sm_80 family's kernels; in
+// deterministic mode dq_det.cuh's pass computes dq instead (and, at d = 64 / 128, softmax_d, running first).
 //
 // For d <= 128 (d = 256: bwd_wide.cuh). The block and its producer warpgroup are bwd_tiles.cuh's. Each of the two
 // consumer warpgroups owns 64 of the block's keys and holds their dK and dV accumulators in registers; per step

@@ -29,11 +29,14 @@ export type FakeKernel = (params: DataView, memory: FakeMemory) => void;
 export class FakeMemory {
   readonly #blocks = new Map<bigint, Uint8Array>();
   #next = 0x7f00_0000_0000n;
+  /** The size in bytes of every allocation so far, in order. */
+  readonly allocatedBytes: number[] = [];
 
   /** fill: every byte of a new allocation (0xff: float32 NaNs, as a workspace nothing cleared may hold). */
   constructor(readonly fill = 0) {}
 
   allocate(bytes: number): bigint {
+    this.allocatedBytes.push(bytes);
     const address = this.#next;
     this.#next += BigInt(Math.ceil((bytes + 1) / 256) * 256);
     this.#blocks.set(address, new Uint8Array(bytes).fill(this.fill));

@@ -507,20 +507,20 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   const options = { isCausal: true, deterministic: true };
   const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
   const launched = fake.launches.length;
+  const allocated = fake.memory.allocatedBytes.length;
   const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128) * hk * n, 1, 1], [Math.ceil(lq / 64), h, n]]);
-  // bwd_dq_det computes dq: the Hopper bwd gets no dq_accum (it then skips its dQ), nor does bwd_pre (it then leaves the
-  // workspace uncleared); bwd_dq_det's params keep it.
+  // bwd_dq_det computes dq: the Hopper bwd skips its dQ and bwd_pre (accumOptional) leaves dq_accum alone, so no
+  // kernel touches the workspace and none is allocated: every kernel is given 0, and the Hopper bwd's map over it
+  // (never read then) is left zero.
   const dqAccum = (launch: number, at = 0) => decodeParams(new DataView(launches[launch].params.buffer), at).dq_accum;
-  assert.equal(dqAccum(1, BWD90_ARGS_OFFSETS.p), 0n);
-  assert.equal(dqAccum(0), 0n);
-  assert.notEqual(dqAccum(2), 0n);
-  // The dq_accum map is still encoded, over the workspace bwd_dq_det's params name (the kernel leaves it unread).
-  const accumMap = decodeFakeTensorMap(launches[1].params.subarray(BWD90_ARGS_OFFSETS.dq_accum, BWD90_ARGS_OFFSETS.dq_accum + CU_TENSOR_MAP_BYTES));
-  assert.equal(accumMap.globalAddress, dqAccum(2));
-  assert.deepEqual([accumMap.boxDim, accumMap.settings[0]], [[32, 16, 1, 1], 7]);
+  assert.deepEqual([dqAccum(0), dqAccum(1, BWD90_ARGS_OFFSETS.p), dqAccum(2)], [0n, 0n, 0n]);
+  const accumMapBytes = launches[1].params.subarray(BWD90_ARGS_OFFSETS.dq_accum, BWD90_ARGS_OFFSETS.dq_accum + CU_TENSOR_MAP_BYTES);
+  assert.ok(accumMapBytes.every((byte) => byte === 0), 'the unread dq_accum map is zero');
+  const accumBytes = n * lq * h * d * 4;
+  assert.deepEqual(fake.memory.allocatedBytes.slice(allocated).filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
   for (const name of ['q', 'dout'] as const) {
     const at = BWD90_ARGS_OFFSETS[name];
     assert.deepEqual(decodeFakeTensorMap(launches[1].params.subarray(at, at + CU_TENSOR_MAP_BYTES)).boxDim, [64, 128, 1, 1], name);
@@ -544,6 +544,7 @@ test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det (computing D
     'flash_bwd90_bf16_d64 (sm_90a)',
   ]);
   const launched = fake.launches.length;
+  const allocated = fake.memory.allocatedBytes.length;
   const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
   const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_dq_det90_bf16_d64', 'flash_bwd90_bf16_d64']);
@@ -554,6 +555,8 @@ test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det (computing D
   const p = decodeParams(new DataView(launches[0].params.buffer), BWD90_ARGS_OFFSETS.p);
   assert.notEqual(p.softmax_d, 0n);
   assert.equal(p.dq_accum, 0n);
+  const accumBytes = n * lq * h * d * 4;
+  assert.deepEqual(fake.memory.allocatedBytes.slice(allocated).filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
   const ref = await referenceGradients(mask, t);
   assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'bfloat16'));

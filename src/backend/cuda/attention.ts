@@ -6,7 +6,7 @@ import type { AttentionProblem, BackwardResult, ForwardResult } from '../../back
 import { DeviceError, describe } from '../../errors.js';
 import type { Storage } from '../../storage.js';
 import type { FlashParams } from './abi.js';
-import { launchBackward } from './backward.js';
+import { launchBackward, planBackward } from './backward.js';
 import { launchForward } from './forward.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
@@ -115,19 +115,19 @@ export function cudaBackward(
       return { dq, dk, dv };
     }
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
-    // bwd_pre writes softmax_d and zeroes dq_accum, which bwd (either family) then adds into from every key
-    // block (a deterministic Hopper backward whose bwd_dq_det is marked computesD writes softmax_d there instead). The deterministic backward never reads dq_accum (bwd_dq_det writes dq itself): the Hopper bwd is
-    // then passed none and skips its dQ (launchBackward), but the sm_80 bwd still adds into it (a flag to skip
-    // that cost the large sm_80 d128 variant a register spill), so it is allocated in either mode (and, when
-    // deterministic, left uncleared where the build's bwd_pre allows it).
-    // softmax_d's workspace has n * hk words more at its end: the counters a Hopper backward may count its items on
-    // (backward.ts, kernels/common/params.h's dq_done).
+    // softmax_d holds D, written by bwd_pre (or by a Hopper bwd_dq_det marked computesD, which then runs first);
+    // its n * hk words more at its end are the counters a Hopper backward may count its items on (backward.ts,
+    // kernels/common/params.h's dq_done). dq_accum, which bwd_pre zeroes and bwd adds into from every key block, is
+    // allocated only where some kernel of the plan touches it (planBackward: not in a deterministic Hopper backward).
+    const plan = planBackward(device, p, {
+      q: q.pointer, k: k.pointer, v: v.pointer, dout: dout.pointer, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer,
+    });
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq + p.n * p.hk);
     let dqAccum: CudaStorage | undefined;
     try {
-      dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
+      if (plan.usesAccum) dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
       const params = flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD });
-      launchBackward(device, p, params, softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq));
+      launchBackward(device, p, plan, params, softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq));
     } finally {
       softmaxD.dispose();
       dqAccum?.dispose();

@@ -3,12 +3,14 @@
  * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
  * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path;
  * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head
- * dim, and then it computes D itself and runs before the Hopper backward, without bwd_pre (backwardEntries).
+ * dim; one marked computesD (d = 64 / 128) computes D itself and runs before the Hopper backward, without bwd_pre
+ * (backwardEntries). planBackward says whether the call needs the dq_accum workspace at all.
  */
 import type { AttentionProblem } from '../../backend.js';
-import { type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
+import { type Bwd90Map, type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
 import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './backward-path.js';
-import { hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
+import { CU_TENSOR_MAP_BYTES } from './driver.js';
+import { type ResolvedKernel, hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
 import type { CudaDevice } from './runtime.js';
 import { nextTileCounter } from './tile-counter.js';
 import { type KernelEntry, backwardPhases, kernelManifest } from './table.js';
@@ -60,17 +62,41 @@ export function itemCounters(p: AttentionProblem, path: BackwardPath, counters: 
   return { dq_done: counters, dq_done_whole: Math.ceil(p.lk / path.entry.tileRows) };
 }
 
+/** A backward call's kernels, found (and loaded) before anything is allocated or enqueued, and what they need. */
+export interface BackwardPlan {
+  path: BackwardPath;
+  kernels: ResolvedKernel[];
+  /**
+   * Whether any kernel touches dq_accum: every default backward does (bwd_pre zeroes it, bwd adds into it, bwd_dq
+   * reads it). A deterministic one on the Hopper path does not where its bwd_pre may leave dq_accum alone
+   * (accumOptional) or none runs: the Hopper bwd then skips its dQ and bwd_dq_det writes dq itself. The sm_80 bwd
+   * adds into dq_accum in either mode.
+   */
+  usesAccum: boolean;
+}
+
 /**
- * Enqueues the backward of `params` (every address filled in, the workspaces dq_accum and softmax_d too; lq, lk > 0);
- * `counters` is n * hk uint32 words of workspace the Hopper backward may count its items on (itemCounters).
+ * The plan of the backward over `pointers` (dq_accum not allocated yet: the path's choice does not depend on it, as
+ * the allocator aligns it). A build missing a kernel (bwd_dq_det) fails here, before anything is allocated.
  */
-export function launchBackward(device: CudaDevice, p: AttentionProblem, base: FlashParams, counters: bigint): void {
-  const { q, k, v, dout, dq, dk, dv, dq_accum } = base;
-  const path = backwardPath(device, p, { q, k, v, dout, dq, dk, dv, dq_accum });
+export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers']): BackwardPlan {
+  const path = backwardPath(device, p, pointers);
+  const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
+  const usesAccum = !p.deterministic || kernels.some(({ entry }) =>
+    (entry.phase === 'bwd' && entry.arch === 'sm_80') || (entry.phase === 'bwd_pre' && entry.accumOptional !== true));
+  return { path, kernels, usesAccum };
+}
+
+/**
+ * Enqueues the backward of `plan` over `base` (every address filled in, the workspace softmax_d too, and dq_accum
+ * where plan.usesAccum, else 0; lq, lk > 0); `counters` is n * hk uint32 words of workspace the Hopper backward may
+ * count its items on (itemCounters).
+ */
+export function launchBackward(device: CudaDevice, p: AttentionProblem, plan: BackwardPlan, base: FlashParams, counters: bigint): void {
+  const { path, kernels } = plan;
+  const { q, k, v, dout, dq_accum } = base;
   // bwd_pre zeroes the counters, the Hopper bwd counts on them and bwd_dq waits on them: all three are given them.
   const params = { ...base, ...itemCounters(p, path, counters) };
-  // Every kernel is found before any is enqueued: a build missing one (bwd_dq_det) launches nothing.
-  const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
   const flat = packFlashParams(params);
   // The deterministic backward never reads dq_accum, so a bwd_pre that can leave it alone is given none (its dot
   // products alone: about half the pass's time). An older build's bwd_pre zeroes dq_accum whatever the mode and
@@ -79,12 +105,11 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, base: Fl
     && kernels.some((kernel) => kernel.entry.phase === 'bwd_pre' && kernel.entry.accumOptional === true);
   const preParams = skipsClearing ? packFlashParams({ ...params, dq_accum: 0n }) : flat;
   // The deterministic backward's dq comes from bwd_dq_det: the Hopper bwd, given no dq_accum, skips its dQ products
-  // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads). The map
-  // over dq_accum is encoded either way (the workspace is allocated either way) and then left unread.
+  // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads).
   const hopperParams = p.deterministic ? { ...params, dq_accum: 0n } : params;
   // A persistent Hopper backward's blocks claim items from a counter (as the forward's claim tiles).
   const main = path.arch === 'sm_90a'
-    ? packBwd90Args(device.encodeTensorMaps(path.maps, { q, k, v, dout, dq_accum }), {
+    ? packBwd90Args(hopperMaps(device, path, { q, k, v, dout, dq_accum }), {
       ...hopperParams,
       tile_counter: path.entry.persistent === true ? nextTileCounter(device) : 0n,
     })
@@ -94,4 +119,18 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, base: Fl
     const phase = kernel.entry.phase;
     launchKernel(device, kernel, kernel.entry.arch === 'sm_90a' ? main : phase === 'bwd_pre' ? preParams : flat);
   }
+}
+
+/**
+ * The Hopper backward's maps over `addresses`. With no dq_accum workspace (0: a deterministic backward that
+ * allocated none) its map is left zero: given no dq_accum, the kernels neither prefetch nor use that map.
+ */
+function hopperMaps(
+  device: CudaDevice,
+  path: Extract<BackwardPath, { arch: 'sm_90a' }>,
+  addresses: Record<Bwd90Map, bigint>,
+): Record<Bwd90Map, Readonly<Uint8Array>> {
+  if (addresses.dq_accum !== 0n) return device.encodeTensorMaps(path.maps, addresses);
+  const { dq_accum: _unread, ...read } = path.maps;
+  return { ...device.encodeTensorMaps<Exclude<Bwd90Map, 'dq_accum'>>(read, addresses), dq_accum: new Uint8Array(CU_TENSOR_MAP_BYTES) };
 }
