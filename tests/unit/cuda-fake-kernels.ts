@@ -44,7 +44,12 @@ export function writeTensor(memory: FakeMemory, address: bigint, values: ArrayLi
   memory.view(address, encoded.byteLength).set(new Uint8Array(encoded.buffer));
 }
 
-export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKernel {
+/**
+ * `computesD`: a bwd_dq_det that writes softmax_d itself (the manifest's computesD), as bwd_pre does. Both write zeros
+ * there (the reference needs no D), and bwd refuses a softmax_d holding NaN (a fake driver's allocationFill 0xff): what
+ * runs bwd before either has written it fails.
+ */
+export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0, { computesD = false } = {}): FakeKernel {
   return (view, memory) => {
     const p = decodeParams(view, paramsOffset);
     const outDtype: Dtype = p.out_float32 ? 'float32' : dtype;
@@ -63,6 +68,9 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       // nothing reads it, gives none to a build whose bwd_pre is marked accumOptional).
       if (p.dq_accum !== 0n) writeTensor(memory, p.dq_accum, new Float32Array(qCount), 'float32');
     } else if (phase === 'bwd') {
+      if (readTensor(memory, p.softmax_d, p.n * p.h * p.lq, 'float32').some(Number.isNaN)) {
+        throw new Error('fake bwd: softmax_d read before bwd_pre or a computesD bwd_dq_det wrote it');
+      }
       const dout = readTensor(memory, p.dout, qCount, dtype);
       const g = referenceBackward(maskOf(p), q, k, v, dout);
       writeTensor(memory, p.dk, g.dk, outDtype);
@@ -77,6 +85,7 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0): FakeKern
       writeTensor(memory, p.dq, readTensor(memory, p.dq_accum, qCount, 'float32'), outDtype);
     } else {
       // bwd_dq_det: dq straight from q, k, v, dout (the real kernel recomputes S and dP), never dq_accum.
+      if (computesD) writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
       const dout = readTensor(memory, p.dout, qCount, dtype);
       writeTensor(memory, p.dq, referenceBackward(maskOf(p), q, k, v, dout).dq, outDtype);
     }

@@ -75,7 +75,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       smemBytes: HOPPER_BWD_SMEM, tileRows: 128, keyTileRows: 128, queryTileRows, gridRows: 'lq', gridHeads: 'h',
       waitsForPreviousGrid: true, ...(computesD ? { computesD: true } : {}),
     });
-    kernels[symbol] = emulated('bwd_dq_det', dtype, BWD90_ARGS_OFFSETS.p);
+    kernels[symbol] = emulated('bwd_dq_det', dtype, BWD90_ARGS_OFFSETS.p, { computesD });
   }
 }
 
@@ -84,8 +84,9 @@ for (const file of ['fake.fatbin', 'fake90.fatbin']) writeFileSync(join(kernelDi
 writeFileSync(join(kernelDir, 'manifest.json'), JSON.stringify({ kernels: entries }));
 process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
 
+/** New allocations hold NaN (0xff bytes), so that a kernel reading a workspace before its writer ran fails. */
 function newFake(options: { computeCapability?: readonly [number, number]; sharedMemoryPerBlockOptin?: number; launchKernelEx?: boolean } = {}): FakeDriver {
-  const fake = new FakeDriver({ ...options, kernels });
+  const fake = new FakeDriver({ ...options, kernels, allocationFill: 0xff });
   useDriverForTesting(fake);
   return fake;
 }
