@@ -24,7 +24,7 @@
 #include "bwd_items.cuh"
 #include "../common/dtype.cuh"
 #include "epilogue.cuh"
-#include "wgmma_ops.cuh"
+#include "products.cuh"
 
 namespace flash90 {
 
@@ -197,7 +197,7 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_kn(dq, desc_advance(ds_rows, (kk / 4) * F::DS_BAND + (kk % 4) * 32),
+      Wgmma<64>::ss_kn(dq, desc_k_step<F::DS_BAND>(ds_rows, kk),
                        desc_advance(k_band_n, kk * 16 * 128), kk > 0, T());
     wgmma_commit();
   };
@@ -240,15 +240,9 @@ __device__ __forceinline__ void bwd_consumer(const BwdArgs& args, const BwdBlock
     float sc[NS], dp[NS];
     const uint64_t q_rows = desc_k_major(sQ), do_rows = desc_k_major(sdO);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<BR>::ss(sc, desc_advance(k_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32),
-                    desc_advance(q_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
+    wgmma_banded_ss<BR, D, F::KV_BAND, F::Q_BAND, T>(sc, k_rows, q_rows);
     wgmma_commit();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<BR>::ss(dp, desc_advance(v_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32),
-                    desc_advance(do_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32), kk > 0, T());
+    wgmma_banded_ss<BR, D, F::KV_BAND, F::Q_BAND, T>(dp, v_rows, do_rows);
     wgmma_commit();
     flush_dq();  // the dQ block staged at the end of the step before
 

@@ -29,7 +29,7 @@
 #pragma once
 #include "bwd_items.cuh"
 #include "../common/dtype.cuh"
-#include "wgmma_ops.cuh"
+#include "products.cuh"
 
 namespace flash90 {
 
@@ -146,7 +146,7 @@ __device__ __forceinline__ void bwd_wide_dq(const BwdArgs& args, const BwdBlock<
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < F::BC / 16; ++kk)
-      Wgmma<64>::ss_kn(dq, desc_advance(ds_rows, (kk / 4) * F::PS_BAND + (kk % 4) * 32),
+      Wgmma<64>::ss_kn(dq, desc_k_step<F::PS_BAND>(ds_rows, kk),
                        desc_advance(k_band_n, kk * 16 * 128), kk > 0, T());
     wgmma_commit();
     wgmma_wait<0>();
@@ -279,10 +279,7 @@ __device__ __forceinline__ void bwd_wide_consumer(const BwdArgs& args, const Bwd
     // A = Q_i or dO_i (queries x head dim), B = this warpgroup's keys of K or V, both K-major; one commit group.
     auto scores = [&](float (&acc)[NS], uint32_t queries, uint32_t keys) {
       const uint64_t q_rows = desc_k_major(queries), k_rows = desc_k_major(keys + key_off * 128);
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-        Wgmma<F::KEYS>::ss(acc, desc_advance(q_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                           desc_advance(k_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32), kk > 0, T());
+      wgmma_banded_ss<F::KEYS, D, F::Q_BAND, F::KV_BAND, T>(acc, q_rows, k_rows);
       wgmma_commit();
     };
     float sc[NS], dp[NS];

@@ -210,15 +210,9 @@ __device__ __forceinline__ void dq_det_consume(const BwdArgs& args, const DqDetT
     float sc[NS], dp[NS];
     const uint64_t k_rows = desc_k_major(sK), v_rows = desc_k_major(sV);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<BC>::ss(sc, desc_advance(q_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                    desc_advance(k_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32), kk > 0, T());
+    wgmma_banded_ss<BC, D, F::Q_BAND, F::KV_BAND, T>(sc, q_rows, k_rows);
     wgmma_commit();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<BC>::ss(dp, desc_advance(do_rows, (kk / 4) * F::Q_BAND + (kk % 4) * 32),
-                    desc_advance(v_rows, (kk / 4) * F::KV_BAND + (kk % 4) * 32), kk > 0, T());
+    wgmma_banded_ss<BC, D, F::Q_BAND, F::KV_BAND, T>(dp, do_rows, v_rows);
     wgmma_commit();
     wgmma_wait<1>();  // S done; dP may still run
     fence_registers(sc);

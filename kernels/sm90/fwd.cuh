@@ -31,7 +31,7 @@
 #include "epilogue.cuh"
 #include "fwd_tiles.cuh"
 #include "ptx90.cuh"
-#include "wgmma_ops.cuh"
+#include "products.cuh"
 
 namespace flash90 {
 
@@ -187,12 +187,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
   const uint64_t q_rows = desc_k_major(sQ + row0 * 128);
   auto issue_qk = [&](float (&sc)[NS], int s) {
     const uint64_t k_rows = desc_k_major(sK + s * F::KV_BYTES);
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t along = (kk % 4) * 32;
-      Wgmma<BC>::ss(sc, desc_advance(q_rows, (kk / 4) * F::Q_BAND + along),
-                    desc_advance(k_rows, (kk / 4) * F::KV_BAND + along), kk > 0, T());
-    }
+    wgmma_banded_ss<BC, D, F::Q_BAND, F::KV_BAND, T>(sc, q_rows, k_rows);
   };
   // O += P V from stage s; 16 keys (two 8-row atoms of V) per step.
   auto issue_pv = [&](const uint32_t (&pa)[BC / 16][4], int s) {

@@ -123,6 +123,12 @@ __device__ __forceinline__ uint64_t desc_k_major(uint32_t addr) { return smem_de
 __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr, uint32_t band_bytes) {
   return smem_desc(addr, band_bytes, 1024);
 }
+// Where k16 step kk of a K-major operand starts: four 32-byte steps along a band's 128-byte rows, then the next
+// band, BAND bytes on.
+template <int BAND>
+__device__ __forceinline__ uint64_t desc_k_step(uint64_t rows, int kk) {
+  return desc_advance(rows, (kk / 4) * BAND + (kk % 4) * 32);
+}
 
 // Four 8 x 8 16-bit matrices, each held by the warp in the mma.sync accumulator layout (lane l: row l / 4, columns
 // 2 (l % 4) and + 1, packed in one register): row r of matrix i goes to the 16 bytes at the address lane 8 i + r passes.
