@@ -8,7 +8,7 @@ import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } fro
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
-import { list } from './args.js';
+import { causalModes, list, single } from './args.js';
 
 // On a GPU the first case warms up for at least this long: five calls of a 0.17 ms forward left an idle H200 at
 // low clocks, and the first row came out 10-20% slow (bench/results/2026-12-03-h200-bd7c3df).
@@ -29,13 +29,6 @@ export interface BenchArgs {
   peers: boolean;
 }
 
-
-function causalModes(raw: string | undefined): boolean[] {
-  const modes: Record<string, boolean[]> = { both: [false, true], yes: [true], no: [false] };
-  const chosen = modes[raw ?? 'both'];
-  if (!chosen) throw new FlashAttentionError('ERR_USAGE', `--causal: expected both, yes or no, got '${raw}'`);
-  return chosen;
-}
 
 /** The commit measured: FLASH_ATTN_COMMIT where the tree was copied without .git (a GPU host), else git's. */
 function commit(): string {
@@ -91,13 +84,13 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const cases: BenchCase[] =
     args.n === undefined && args.h === undefined && onGpu
       ? standardGrid(ds, ls, causal)
-      : fixedGrid(list('n', args.n, [1])[0], list('h', args.h, [8])[0], ds, ls, causal);
-  const repeats = list('repeats', args.repeats, [onGpu ? 30 : 3])[0];
+      : fixedGrid(single('n', args.n, 1), single('h', args.h, 8), ds, ls, causal);
+  const repeats = single('repeats', args.repeats, onGpu ? 30 : 3);
   const settings = {
     device: args.device,
     dtype: args.dtype,
     repeats,
-    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : list('warmup', args.warmup, [], 0)[0],
+    warmup: args.warmup === undefined ? (onGpu ? 5 : 1) : single('warmup', args.warmup, 0, 0),
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
     spinUpMs: onGpu ? SPIN_UP_MS : 0,

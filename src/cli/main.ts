@@ -26,7 +26,14 @@ bench options:
   --save FILE        also write the JSON (with machine, date, commit) to FILE
   --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run
   --ring             ring attention: per-device throughput and scaling efficiency against one device;
-                     --world 1,2,4 ring sizes, --l tokens per device, --layout zigzag|contiguous|both`;
+                     --world 1,2,4 ring sizes, --l tokens per device, --layout zigzag|contiguous|both,
+                     one --d and --h; --n, --save and --no-peers do not apply`;
+
+/** A flag the chosen mode would ignore is refused, so that no one reads a result as one it is not. */
+function refuseUnused(flags: Record<string, unknown>, mode: string): void {
+  const given = Object.keys(flags).filter((name) => flags[name] !== undefined);
+  if (given.length > 0) throw new FlashAttentionError('ERR_USAGE', `${given.map((name) => `--${name}`).join(', ')}: not used by bench ${mode}`);
+}
 
 function bestDevice(): string {
   return devices().includes('cuda:0') ? 'cuda:0' : 'cpu:0';
@@ -73,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     const device = canonicalDevice(values.device ?? bestDevice(), '--device');
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
+    refuseUnused(values.ring ? { n: values.n, save: values.save, 'no-peers': values['no-peers'] || undefined } : { world: values.world, layout: values.layout }, values.ring ? 'with --ring' : 'without --ring');
     if (values.ring) return ringBenchCommand({ ...values, device, dtype });
     return benchCommand({ ...values, device, dtype, peers: !values['no-peers'] });
   }

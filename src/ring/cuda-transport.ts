@@ -6,13 +6,14 @@
  * - Otherwise (one GPU repeated as W virtual ranks, a list that repeats a GPU, or no NCCL): device-to-
  *   device copies on the receiving device's transfer stream (LocalCudaTransport), so the ring code and its
  *   stream ordering are exercised with W virtual devices on one GPU.
- * FLASH_ATTN_RING_TRANSPORT=copy forces the copy transport (to compare with NCCL on several GPUs).
+ * FLASH_ATTN_RING_TRANSPORT=copy forces the copy transport (to compare with NCCL on several GPUs; ncclWanted).
  */
 import { cudaRingRuntime } from '../backend/cuda/ring.js';
 import type { CUstream } from '../backend/cuda/driver.js';
 import { cudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { parseDevice } from '../device.js';
+import { OptionError, describe } from '../errors.js';
 import type { Storage } from '../storage.js';
 import { copyWhole, cudaStorageOf, orderAcross } from './cuda-copy.js';
 import { NcclTransport } from './nccl-transport.js';
@@ -86,10 +87,23 @@ function borrowed(t: RingTransport): RingTransport {
   };
 }
 
+/**
+ * `FLASH_ATTN_RING_TRANSPORT`: 'copy' passes blocks between distinct GPUs by device copies even where NCCL would
+ * (to compare the two); 'nccl' or unset uses NCCL where libnccl loads and the ring's GPUs are distinct.
+ */
+export function ncclWanted(setting: string | undefined): boolean {
+  if (setting === undefined || setting === '' || setting === 'nccl') return true;
+  if (setting === 'copy') return false;
+  throw new OptionError(
+    `FLASH_ATTN_RING_TRANSPORT: expected 'copy' (device copies between the GPUs) or 'nccl' (the default: NCCL where it loads), got ${describe(setting)}`,
+  );
+}
+
 /** The transport for a ring over `devices` (cuda devices of this process; ranks may repeat a device). */
 export function createCudaTransport(devices: readonly string[]): RingTransport {
+  const wanted = ncclWanted(process.env.FLASH_ATTN_RING_TRANSPORT);
   const distinct = new Set(devices).size === devices.length;
-  const useNccl = devices.length > 1 && distinct && process.env.FLASH_ATTN_RING_TRANSPORT !== 'copy' && ncclAvailable();
+  const useNccl = wanted && devices.length > 1 && distinct && ncclAvailable();
   if (!useNccl) return new LocalCudaTransport(devices);
   const key = devices.join(',');
   let shared = ncclTransports.get(key);

@@ -8,6 +8,7 @@ import type { Dtype } from '../../src/dtype.js';
 import { roundTo, ulp } from '../../src/dtype.js';
 import { isAllowed } from '../../src/params.js';
 import type { Mask } from '../support/reference.js';
+import { maxAbs, maxError } from '../support/tolerance.js';
 
 export interface Outputs {
   o?: ArrayLike<number>;
@@ -88,27 +89,10 @@ export function naiveLowPrecision(p: Mask, dtype: Dtype, q: Float32Array, k: Flo
   return { o, lse, dq: scaled(dq), dk: scaled(dk), dv: dv.map(r) };
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    // Matching infinities (lse of empty rows) are exact; anything else non-finite is an error.
-    if (a[i] === b[i]) continue;
-    const diff = Math.abs(a[i] - b[i]);
-    m = Number.isNaN(diff) ? Infinity : Math.max(m, diff);
-  }
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i])) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
 /** The rule's bound on max|X - X64| for one output: F * max|Xlp - X64| + 2 ulp(dtype of X, max|X64|). */
 export function toleranceBound(key: keyof Outputs, exact: ArrayLike<number>, naive: ArrayLike<number>, dtype: Dtype, factor: number): { bound: number; baseline: number; floor: number } {
   const floor = 2 * ulp(key === 'lse' ? 'float32' : dtype, maxAbs(exact));
-  const baseline = maxAbsDiff(naive, exact);
+  const baseline = maxError(naive, exact);
   return { bound: factor * baseline + floor, baseline, floor };
 }
 
@@ -128,7 +112,7 @@ export function toleranceFailures(
     if (!x || !x64 || !xlp) continue;
     const factor = key === 'o' || key === 'lse' ? factors.forward : factors.backward;
     const { bound, baseline, floor } = toleranceBound(key, x64, xlp, dtype, factor);
-    const error = maxAbsDiff(x, x64);
+    const error = maxError(x, x64);
     if (!(error <= bound)) {
       failures.push(`${key}: max error ${error.toExponential(3)} > ${factor} x naive ${baseline.toExponential(3)} + floor ${floor.toExponential(3)} (ratio ${(error / Math.max(baseline, floor)).toFixed(2)})`);
     }

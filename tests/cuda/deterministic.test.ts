@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { decodeArray } from '../../src/dtype.js';
 import { type AttentionOptions, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward } from '../support/reference.js';
-import { maxAbsDiff, naiveLowPrecision, toleranceFailures } from './accuracy.js';
+import { maxError } from '../support/tolerance.js';
+import { naiveLowPrecision, toleranceFailures } from './accuracy.js';
 import { bitsEqual, deterministicKernelsMissing, disposeAll, skipReason } from './gpu.js';
 
 const skip = skipReason || deterministicKernelsMissing();
@@ -56,8 +57,8 @@ for (const c of CASES) {
     ];
     assert.deepEqual(failures, [], failures.join('; '));
     console.log(
-      `# ${dtype} lq=${lq} lk=${lk} d=${d}: dq error deterministic ${maxAbsDiff(det.dq, exact.dq).toExponential(2)}, ` +
-        `default ${maxAbsDiff(atomicDq, exact.dq).toExponential(2)}, max |deterministic - default| ${maxAbsDiff(det.dq, atomicDq).toExponential(2)}`,
+      `# ${dtype} lq=${lq} lk=${lk} d=${d}: dq error deterministic ${maxError(det.dq, exact.dq).toExponential(2)}, ` +
+        `default ${maxError(atomicDq, exact.dq).toExponential(2)}, max |deterministic - default| ${maxError(det.dq, atomicDq).toExponential(2)}`,
     );
     disposeAll(q, k, v, dout, out, lse, g.dq, g.dk, g.dv);
   });

@@ -13,7 +13,8 @@ import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src
 import { type Shape, maskOf } from '../support/problem.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { capturingStderr } from '../support/stderr.js';
-import { maxAbsDiff, naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
+import { maxError } from '../support/tolerance.js';
+import { naiveLowPrecision, toleranceBound, toleranceFailures } from './accuracy.js';
 import { disposeAll, gpu, skipReason } from './gpu.js';
 
 function findHopperSkip(): string | false {
@@ -111,7 +112,7 @@ async function compareFamilies(c: Case, expectedDefault: string, outDtype: Dtype
   }
   for (const key of ['o', 'lse'] as const) {
     const { bound } = toleranceBound(key, exact[key], naive[key], c.dtype, 2);
-    const apart = maxAbsDiff(results.auto[key], results.sm80[key]);
+    const apart = maxError(results.auto[key], results.sm80[key]);
     assert.ok(apart <= bound, `${key}: the two forwards differ by ${apart.toExponential(3)} > the rule's bound ${bound.toExponential(3)} (${repro})`);
   }
   disposeAll(q, k, v);
@@ -155,7 +156,7 @@ async function compareBackwardFamilies(c: Case, expectedDefault: string): Promis
   }
   for (const key of ['dq', 'dk', 'dv'] as const) {
     const { bound } = toleranceBound(key, exact[key], naive[key], c.dtype, 3);
-    const apart = maxAbsDiff(results.auto[key], results.sm80[key]);
+    const apart = maxError(results.auto[key], results.sm80[key]);
     assert.ok(apart <= bound, `${key}: the two backwards differ by ${apart.toExponential(3)} > the rule's bound ${bound.toExponential(3)} (${repro})`);
   }
   disposeAll(q, k, v, dout);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { maxAbsDiff } from './accuracy.js';
+import { maxError } from '../support/tolerance.js';
 import { bitsEqual, gpu, skipReason } from './gpu.js';
 
 const CHAIN = fileURLToPath(new URL('./overlap-chain.js', import.meta.url));
@@ -31,7 +31,7 @@ function runChain(pdl: '0' | '1', mode: 'deterministic' | 'default'): { files: M
 /** Largest |a - b| over the largest |b|, of two float32 arrays. */
 function relativeError(a: Buffer, b: Buffer): number {
   const [x, y] = [a, b].map((buf) => new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4));
-  return maxAbsDiff(x, y) / y.reduce((m, value) => Math.max(m, Math.abs(value)), 0);
+  return maxError(x, y) / y.reduce((m, value) => Math.max(m, Math.abs(value)), 0);
 }
 
 test('on compute capability 9.0 and newer the device can overlap launches unless FLASH_ATTN_PDL=0', { skip: skipReason }, () => {

@@ -12,6 +12,7 @@ import {
   randn,
   shardSequence,
 } from '../../src/index.js';
+import { ncclWanted } from '../../src/ring/cuda-transport.js';
 import { cpuDevices } from './support.js';
 
 const q = () => randn([1, 12, 2, 4], { seed: 1 });
@@ -87,4 +88,12 @@ test('shard then gather round-trips exactly, for every layout and axis 2', async
   const zig = shardSequence(seq, cpuDevices(2), { layout: 'zigzag' });
   assert.deepEqual(await zig.shards[0].toFloat32Array(), Float32Array.of(all[0], all[1], all[6], all[7]));
   assert.deepEqual(await zig.shards[1].toFloat32Array(), Float32Array.of(all[2], all[3], all[4], all[5]));
+});
+
+test('FLASH_ATTN_RING_TRANSPORT: unset, nccl or copy; anything else is an OptionError naming the variable', () => {
+  for (const setting of [undefined, '', 'nccl']) assert.equal(ncclWanted(setting), true, String(setting));
+  assert.equal(ncclWanted('copy'), false);
+  for (const bad of ['copies', 'NCCL', '0']) {
+    assert.throws(() => ncclWanted(bad), (e: unknown) => e instanceof OptionError && /^FLASH_ATTN_RING_TRANSPORT: expected 'copy'.*got '/.test(e.message), bad);
+  }
 });

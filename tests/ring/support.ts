@@ -1,28 +1,13 @@
 import type { Dtype } from '../../src/dtype.js';
 import { type Tensor, randn } from '../../src/index.js';
+import type { Shape } from '../support/problem.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+
+export { maxError } from '../support/tolerance.js';
 
 export const cpuDevices = (w: number): string[] => Array.from({ length: w }, (_, i) => `cpu:${i}`);
 
-/** Largest |a - b|; matching infinities (lse = -Infinity rows) count as 0, a mismatch as Infinity, as do different lengths. */
-export function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === b[i]) continue;
-    const e = Math.abs(a[i] - b[i]);
-    worst = Math.max(worst, Number.isNaN(e) ? Infinity : e);
-  }
-  return worst;
-}
-
-export interface Case {
-  n: number;
-  lq: number;
-  lk: number;
-  h: number;
-  hk: number;
-  d: number;
+export interface Case extends Shape {
   dtype: Dtype;
   isCausal?: boolean;
   windowSize?: [number, number];

@@ -43,6 +43,11 @@ export function errorStats(x: ArrayLike<number>, ref: ArrayLike<number>): ErrorS
   return { max, mean: x.length ? sum / x.length : 0, at };
 }
 
+/** Largest element error of x against ref (errorStats's max): matching infinities count 0; NaN, any other non-finite value or different lengths, Infinity. */
+export function maxError(x: ArrayLike<number>, ref: ArrayLike<number>): number {
+  return errorStats(x, ref).max;
+}
+
 /** Largest finite magnitude of the reference. */
 export function maxAbs(ref: ArrayLike<number>): number {
   let m = 0;

@@ -32,3 +32,20 @@ test('an unknown option or an option without its value: a one-line reason, the u
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('bench refuses, before any work, a flag its mode would ignore or a value it would misread', () => {
+  for (const [args, reason] of [
+    [['bench', '--device', 'cpu', '--ring', '--save', 'x.json'], /--save: not used by bench with --ring/],
+    [['bench', '--device', 'cpu', '--ring', '--no-peers', '--n', '2'], /--n, --no-peers: not used by bench with --ring/],
+    [['bench', '--device', 'cpu', '--world', '2'], /--world: not used by bench without --ring/],
+    [['bench', '--device', 'cpu', '--ring', '--layout', 'zig'], /--layout: expected zigzag, contiguous or both, got 'zig'/],
+    [['bench', '--device', 'cpu', '--ring', '--causal', 'maybe'], /--causal: expected both, yes or no, got 'maybe'/],
+    [['bench', '--device', 'cpu', '--ring', '--d', '64,128'], /--d: expected one integer here, got '64,128'/],
+    [['bench', '--device', 'cpu', '--repeats', '3,5'], /--repeats: expected one integer here, got '3,5'/],
+  ] as const) {
+    const run = cli(...args);
+    assert.equal(run.status, 1, args.join(' '));
+    assert.match(run.stderr, reason, args.join(' '));
+    assert.equal(run.stdout, '', `${args.join(' ')}: nothing timed`);
+  }
+});
