@@ -10,13 +10,18 @@ export function list(flag: string, raw: string | undefined, fallback: number[], 
   return values;
 }
 
-/** --causal's modes: both (the default), yes or no. */
-export function causalModes(raw: string | undefined): boolean[] {
-  const modes: Record<string, boolean[]> = { both: [false, true], yes: [true], no: [false] };
-  const chosen = modes[raw ?? 'both'];
-  if (!chosen) throw new FlashAttentionError('ERR_USAGE', `--causal: expected both, yes or no, got '${raw}'`);
+/** A flag that names one of `choices` (the fallback when absent); its value there, or a usage error listing them. */
+export function choice<T>(flag: string, raw: string | undefined, choices: Record<string, T>, fallback: string): T {
+  const chosen = choices[raw ?? fallback];
+  if (chosen === undefined) {
+    const names = Object.keys(choices);
+    throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected ${names.slice(0, -1).join(', ')} or ${names.at(-1)}, got '${raw}'`);
+  }
   return chosen;
 }
+
+/** --causal's modes: both (the default), yes or no. */
+export const causalModes = (raw: string | undefined): boolean[] => choice('causal', raw, { both: [false, true], yes: [true], no: [false] }, 'both');
 
 /** A flag that takes one integer (a list of one), or the fallback when absent. */
 export function single(flag: string, raw: string | undefined, fallback: number, min = 1): number {

@@ -1,10 +1,9 @@
 import { devices as listDevices } from '../devices.js';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
-import { FlashAttentionError } from '../errors.js';
 import { type RingBenchInputs, type RingBenchResult, benchInputs, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
-import { causalModes, list, single } from './args.js';
+import { causalModes, choice, list, single } from './args.js';
 import { Progress } from './progress.js';
 
 export interface RingBenchArgs {
@@ -31,14 +30,6 @@ function ringDevices(kind: string, w: number): string[] {
   return available.length >= w ? available.slice(0, w) : Array.from({ length: w }, () => available[0]);
 }
 
-/** --layout's choices: zigzag (the default), contiguous or both. */
-function layoutsOf(raw: string | undefined): SequenceLayout[] {
-  const choices: Record<string, SequenceLayout[]> = { zigzag: ['zigzag'], contiguous: ['contiguous'], both: ['zigzag', 'contiguous'] };
-  const chosen = choices[raw ?? 'zigzag'];
-  if (!chosen) throw new FlashAttentionError('ERR_USAGE', `--layout: expected zigzag, contiguous or both, got '${raw}'`);
-  return chosen;
-}
-
 /** `flash-attn bench --ring`: per-device throughput and scaling efficiency against one device. */
 export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
@@ -47,7 +38,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const perDevice = list('l', args.l, onGpu ? [8192] : [256]);
   const d = single('d', args.d, onGpu ? 128 : 64);
   const h = single('h', args.h, onGpu ? 2048 / d : 4);
-  const layouts = layoutsOf(args.layout);
+  const layouts = choice<SequenceLayout[]>('layout', args.layout, { zigzag: ['zigzag'], contiguous: ['contiguous'], both: ['zigzag', 'contiguous'] }, 'zigzag');
   const causals = causalModes(args.causal);
   const repeats = single('repeats', args.repeats, 3);
   const warmup = args.warmup === undefined ? undefined : single('warmup', args.warmup, 1, 0);
