@@ -205,6 +205,7 @@ async function main() {
         ...(shape.dqBoxRows === undefined ? {} : { dqBoxRows: shape.dqBoxRows }),
         ...(shape.outBoxRows === undefined ? {} : { outBoxRows: shape.outBoxRows }),
         ...(shape.persistent === true ? { persistent: true } : {}),
+        ...(shape.multiprocessorsPerBlock === undefined ? {} : { multiprocessorsPerBlock: shape.multiprocessorsPerBlock }),
         // Every kernel of this tree waits for the grid before it in its sm_90 / sm_90a code (griddepcontrol.wait
         // before any global access; tests/unit/kernel-grid-wait.test.ts checks the PTX), so the runtime may launch
         // it to overlap that grid. Builds from before that carry no such field and are launched plainly.
@@ -213,6 +214,8 @@ async function main() {
         ...(shape.phase === 'bwd_pre' ? { accumOptional: true } : {}),
         // This tree's Hopper bwd counts its items on dq_done counters (bwd_items.cuh), on which bwd_dq waits.
         ...(shape.phase === 'bwd' && arch === 'sm_90a' ? { countsDqItems: true } : {}),
+        // A Hopper bwd that may run beside the same build's bwd_pre_side, waiting on its ready flags (describe.cu).
+        ...(shape.waitsForReadyRows === true ? { waitsForReadyRows: true } : {}),
         // A Hopper bwd_dq_det that computes D (softmax_d) itself (describe.cu says which), so that it runs first
         // and no bwd_pre runs.
         ...(shape.computesD === true ? { computesD: true } : {}),

@@ -46,5 +46,10 @@ typedef struct FlashParams {
   // before these fields read the same prefix.
   uint64_t dq_done;
   uint32_t dq_done_whole;  // what each of dq_done's counters reads once its group's items are all in
-  uint32_t dq_done_pad;
+  // 0, or the query rows each ready flag stands for: bwd_pre_side (kernels/sm80/rows.cuh) runs beside the Hopper
+  // backward instead of before it and releases a flag per ready_rows rows of a (batch, head) once their D and zeroed
+  // dq_accum rows are stored; the flags are n * h * ceil(lq / ready_rows) uint32 words right after dq_done's n * hk
+  // counters (zeroed with them by the host before bwd_pre_side), and the Hopper backward waits on them per step
+  // instead of for the grid before it (kernels/sm90/bwd_items.cuh, where the manifest says waitsForReadyRows).
+  uint32_t ready_rows;
 } FlashParams;

@@ -1,7 +1,8 @@
 // One compilation unit per (dtype, head dim): the build passes FLASH_DTYPE (f16 | bf16) and FLASH_HEAD_DIM.
 // It defines the four extern "C" kernels of that variant, each taking FlashParams by value:
 //   flash_fwd_<dtype>_d<D>, flash_bwd_pre_<dtype>_d<D>, flash_bwd_<dtype>_d<D>, flash_bwd_dq_<dtype>_d<D>,
-//   flash_bwd_dq_det_<dtype>_d<D> (the deterministic mode's dq pass),
+//   flash_bwd_dq_det_<dtype>_d<D> (the deterministic mode's dq pass), flash_bwd_pre_side_<dtype>_d<D> where
+//   SideRows serves the head dim (rows.cuh: bwd_pre beside the Hopper backward),
 // and flash_bwd_large_<dtype>_d<D> (phase bwd, bigger tiles) where the head dim has one.
 // FLASH_PART (optional) splits the unit so that some kernels take their own ptxas options: 1 = fwd, bwd_pre, bwd,
 // bwd_dq, bwd_large unless FLASH_LARGE_APART is defined, and bwd_dq_det unless FLASH_DQ_DET_APART is defined;
@@ -39,6 +40,16 @@ extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
   follow_previous_grid();
   flash::bwd_pre_kernel<DType, HEAD_DIM>(p);
 }
+
+#if FLASH_HEAD_DIM == 128 || FLASH_HEAD_DIM == 256
+static_assert(flash::SideRows::serves(HEAD_DIM), "bwd_pre_side is built for the head dims SideRows serves");
+// Launched only on compute capability 9.0, before the Hopper backward (src/backend/cuda/backward.ts).
+extern "C" __global__ void __launch_bounds__(flash::SideRows::THREADS)
+    FLASH_NAME(bwd_pre_side, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {
+  follow_previous_grid();
+  flash::bwd_pre_side_kernel<DType, HEAD_DIM>(p);
+}
+#endif
 
 extern "C" __global__ void __launch_bounds__(BwdShape::THREADS, 1)
     FLASH_NAME(bwd, FLASH_DTYPE, FLASH_HEAD_DIM)(const FlashParams p) {

@@ -138,6 +138,87 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
   else bwd_pre_scalar<DT>(p);
 }
 
+// bwd_pre_side: bwd_pre's work beside the Hopper backward instead of before it (bench/NOTES.md P2, P2e). A few
+// 1024-thread blocks (SideRows::MULTIPROCESSORS_PER_BLOCK: bwd_pre's 132 full blocks left the main kernel's first
+// wave waiting ~45 us at d = 128) walk chunks of SideRows::ROWS query rows of one (batch, head) in the order the main
+// kernel's steps take them ((batch, head)-major, rows inside), one chunk per block at a time, and release the chunk's
+// ready flag (FlashParams.ready_rows) once its D and zeroed dq_accum rows are stored; the main kernel, launched to
+// overlap this grid, waits per step on the flags its rows cover. Each block lets the main kernel start as soon as it
+// has itself waited for the grid before (flash_sm80.cu), so the main kernel's reads of q, k, v and dout are ordered
+// after that grid too. Vector path only (a warp per row: d > 64, d % 4 == 0, dout and o 8-byte aligned, dq_accum
+// 16-byte aligned); the host picks it only then (src/backend/cuda/backward.ts).
+struct SideRows {
+  static constexpr int THREADS = 1024, WARPS = THREADS / 32;
+  static constexpr int ROWS_PER_WARP = 4;  // rows of a warp in flight: their loads are all issued before any is used
+  static constexpr int ROWS = WARPS * ROWS_PER_WARP;
+  static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
+  // The head dims that have it: those with a Hopper backward that waits on its flags (kernels/sm90/bwd.cuh,
+  // bwd_wide.cuh: 128 and 256; at 64 the wait spills the producer's 24 registers).
+  static constexpr bool serves(int head_dim) { return head_dim == 128 || head_dim == 256; }
+};
+
+template <class DT, int HEAD_DIM>
+__device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
+  using V = VectorRows<HEAD_DIM>;
+  static_assert(V::ROWS_AT_ONCE == 1, "a warp per row");
+  constexpr int J = SideRows::ROWS_PER_WARP;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int chunks = (p.lq + SideRows::ROWS - 1) / SideRows::ROWS;
+  uint32_t* ready = reinterpret_cast<uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk;
+  const int64_t all = int64_t(p.n) * p.h * chunks;
+  for (int64_t u = blockIdx.x; u < all; u += gridDim.x) {
+    const int64_t bh = u / chunks;
+    const int b = int(bh / p.h), head = int(bh % p.h);
+    const int row0 = int(u % chunks) * SideRows::ROWS + warp * J;
+    uint2 dout_bits[J][V::CHUNKS], o_bits[J][V::CHUNKS];
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      const int row = row0 + j;
+      const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+#pragma unroll
+      for (int ch = 0; ch < V::CHUNKS; ++ch) {
+        const int c = ch * V::COLUMNS + lane * 4;
+        dout_bits[j][ch] = o_bits[j][ch] = make_uint2(0, 0);
+        if (row < p.lq && c < p.d) {
+          dout_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.dout) + base + c);
+          o_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.o) + base + c);
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      const int row = row0 + j;
+      const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
+      float dot = 0.f;
+#pragma unroll
+      for (int ch = 0; ch < V::CHUNKS; ++ch) {
+        float dout[4], o[4];
+        unpack4<DT>(dout_bits[j][ch], dout);
+        unpack4<DT>(o_bits[j][ch], o);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) dot += dout[i] * o[i];
+        const int c = ch * V::COLUMNS + lane * 4;
+        if (row < p.lq && c < p.d) {
+          *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+      }
+#pragma unroll
+      for (int s = 16; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
+      if (lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(b) * p.h + head) * p.lq + row] = dot;
+    }
+    // The main kernel adds into these zeros by TMA reductions (the async proxy): each thread fences its generic stores
+    // for that proxy before the block meets, and one thread then releases the chunk at GPU scope.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.proxy.async.global;\n" ::: "memory");
+#endif
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence();
+      asm volatile("st.release.gpu.global.u32 [%0], 1;\n" ::"l"(ready + u) : "memory");
+    }
+  }
+}
+
 // bwd_dq after a Hopper main kernel that counts its items (FlashParams.dq_done): this block's (batch, head) group
 // is waited for, not the whole grid; then the next grid may start.
 __device__ __forceinline__ void wait_for_group_items(const FlashParams& p) {

@@ -258,9 +258,11 @@ __device__ __forceinline__ BwdBlock<F> bwd_item(const FlashParams& p, int item, 
 }
 
 // Thread 0 initializes the window's barriers (an item slot is read by the consumers; a step record by the row lanes,
-// which arrive on the stage's full barrier), then the whole block meets and waits for the grid before it.
+// which arrive on the stage's full barrier), then the whole block meets and waits for the grid before it, unless
+// `beside_grid`: the grid before is bwd_pre_side, which let this one start only once it had waited for the grid before
+// it, and whose rows the row lanes wait for chunk by chunk instead (bwd_items.cuh).
 template <class F>
-__device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
+__device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk, bool beside_grid = false) {
   if (threadIdx.x == 0) {
     for (int i = 0; i < F::KV_BUFS; ++i) {
       mbar_init(blk.bar(i), 1);                                    // kv_full
@@ -281,7 +283,7 @@ __device__ __forceinline__ void bwd_barriers_init(const BwdBlock<F>& blk) {
   }
   __syncthreads();
   // Programmatic dependent launch (common/ptx.cuh): only the shared-memory set-up above overlaps the grid before.
-  flash::wait_for_previous_grid();
+  if (!beside_grid) flash::wait_for_previous_grid();
   flash::allow_next_grid();
 }
 

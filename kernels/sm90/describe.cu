@@ -17,14 +17,15 @@ static void describe() {
 
 // The backward's main pass: one item per BC keys of a (batch, kv head), claimed by one block per multiprocessor
 // (persistent); q and dout boxes of BR rows; dq_accum boxes of DQ_BOX_ROWS rows (one warp's rows of
-// a dQ block, added by TMA reductions).
+// a dQ block, added by TMA reductions); waitsForReadyRows where it may run beside bwd_pre_side (params.h ready_rows).
 template <class B>
 static void describe_bwd() {
   constexpr int D = B::D;
   std::printf("{\"phase\":\"bwd\",\"name\":\"bwd90\",\"arch\":\"sm_90a\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,"
               "\"tileRows\":%d,\"keyTileRows\":%d,\"queryTileRows\":%d,\"dqBoxRows\":%d,\"gridRows\":\"lk\","
-              "\"gridHeads\":\"hk\",\"persistent\":true}\n",
-              D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS);
+              "\"gridHeads\":\"hk\",\"persistent\":true,\"waitsForReadyRows\":%s}\n",
+              D, B::THREADS, B::SMEM_BYTES, B::BC, B::BC, B::BR, flash90::DQ_BOX_ROWS,
+              B::WAITS_FOR_READY_ROWS ? "true" : "false");
 }
 
 // The deterministic backward's dq pass (d = 64, 128, 256): a block per 128 (d = 256: 64) query rows of a (batch,

@@ -63,7 +63,7 @@ class FlashParams(ctypes.Structure):
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
                [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)] + \
-               [('dq_done', ctypes.c_uint64), ('dq_done_whole', ctypes.c_uint32), ('dq_done_pad', ctypes.c_uint32)]
+               [('dq_done', ctypes.c_uint64), ('dq_done_whole', ctypes.c_uint32), ('ready_rows', ctypes.c_uint32)]
 
 
 assert ctypes.sizeof(FlashParams) == 160
@@ -171,16 +171,17 @@ class Kernels:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
 
-    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None):
+    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None, pdl=False):
         """The Hopper bwd `entry` with its maps; or, given `kernel` (the Hopper bwd_dq_det of the same box rows), that
-        kernel with the same BwdArgs, a block per tileRows query rows of a (batch, head)."""
+        kernel with the same BwdArgs, a block per tileRows query rows of a (batch, head). pdl: launched to overlap the
+        kernel before (bwd_pre_side)."""
         args = BwdArgs90()
         rows, keys = entry['queryTileRows'], entry['keyTileRows']
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
         if kernel is None:
-            self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk)
+            self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk, pdl)
         else:
             self._launch_sm90(kernel, args, p, (p.lq + kernel['tileRows'] - 1) // kernel['tileRows'], p.h)
 
@@ -208,23 +209,52 @@ class Kernels:
             return
         self._launch_sm90(entry, args, p, gx, p.h)
 
-    def _launch_sm90(self, entry, args, p, gx, heads):
+    def side_pre(self, bwd_entry, p, deterministic, read):
+        """As sidePreEntry in src/backend/cuda/backward.ts: the bwd_pre_side to run in bwd_pre's place beside the Hopper
+        bwd `bwd_entry` (tensors `read`: dout and o, 8-byte aligned for its vector rows), or None. FLASH_SIDE_PRE=0
+        leaves it out (bwd_pre runs first, as before)."""
+        if bwd_entry is None or deterministic or os.environ.get('FLASH_SIDE_PRE') == '0':
+            return None
+        if not (bwd_entry.get('waitsForReadyRows') and bwd_entry.get('countsDqItems')):
+            return None
+        if p.d % 4 != 0 or any(t.data_ptr() % 8 for t in read):
+            return None
+        return self.entries.get(('bwd_pre_side', bwd_entry['dtype'], bwd_entry['headDim']))
+
+    def launch_side_pre(self, entry, p):
+        """bwd_pre_side as launchGrid places it: a block per multiprocessorsPerBlock multiprocessors, or per chunk."""
+        tiles = p.n * p.h * ((p.lq + entry['tileRows'] - 1) // entry['tileRows'])
+        sms = torch.cuda.get_device_properties(0).multi_processor_count
+        blocks = max(1, min(tiles, -(-sms // entry['multiprocessorsPerBlock'])))
+        args = (ctypes.c_void_p * 1)(ctypes.addressof(p))
+        stream = torch.cuda.current_stream().cuda_stream
+        check(_cuda.cuLaunchKernel(self.function(entry), blocks, 1, 1, entry['threads'], 1, 1, 0, stream, args, None),
+              f'cuLaunchKernel {entry["symbol"]}')
+
+    def _launch_sm90(self, entry, args, p, gx, heads, pdl=False):
         """Launches an sm_90a kernel with its parameter struct `args` (maps filled in; p goes in here) over gx tiles
         of `heads` heads and p.n batch entries: one block per tile, or, for a persistent kernel, as launchGrid in
         src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter."""
         grid = (gx, heads, p.n)
         if entry.get('persistent'):
-            # freed in stream order after the launch; counter_gap.py hands out counters zeroed ahead of time instead
-            if self.zeroed_counters is not None:
-                counter = next(self.zeroed_counters)
-            else:
-                counter = torch.zeros(1, dtype=torch.int32, device='cuda')
-            p.tile_counter = counter.data_ptr()
+            # freed in stream order after the launch; counter_gap.py hands out counters zeroed ahead of time instead;
+            # beside bwd_pre_side the backward zeroes one with its counters (no kernel may come between the two)
+            if p.tile_counter == 0:
+                if self.zeroed_counters is not None:
+                    counter = next(self.zeroed_counters)
+                else:
+                    counter = torch.zeros(1, dtype=torch.int32, device='cuda')
+                p.tile_counter = counter.data_ptr()
             grid = (min(gx * heads * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
         args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
         stream = torch.cuda.current_stream().cuda_stream
+        if pdl:
+            attr = LaunchAttribute(id=CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, value=1)
+            cfg = LaunchConfig(grid, (entry['threads'], 1, 1), entry['smemBytes'], stream, ctypes.pointer(attr), 1)
+            check(_cuda.cuLaunchKernelEx(ctypes.byref(cfg), fn, ptrs, None), f'cuLaunchKernelEx {entry["symbol"]}')
+            return
         check(_cuda.cuLaunchKernel(fn, *grid, entry['threads'], 1, 1, entry['smemBytes'], stream, ptrs, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
@@ -312,13 +342,24 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         p.dq_done = pre.dq_done = p90.dq_done = done.data_ptr()
         # one count per item (key block) of the group
         p.dq_done_whole = pre.dq_done_whole = p90.dq_done_whole = (p.lk + entry['tileRows'] - 1) // entry['tileRows']
+    # As backward.ts: beside a Hopper bwd marked waitsForReadyRows, bwd_pre_side runs in bwd_pre's place; the counters,
+    # its ready flags and the Hopper bwd's tile counter are zeroed together before it, and the Hopper bwd overlaps it.
+    side = K.side_pre(entry, p, deterministic, (dout, o)) if done is not None else None
+    if side is not None:
+        flags = p.n * p.h * ((p.lq + side['tileRows'] - 1) // side['tileRows'])
+        done = torch.zeros(p.n * p.hk + flags + 1, dtype=torch.int32, device='cuda')
+        p.dq_done = pre.dq_done = p90.dq_done = done.data_ptr()
+        p.ready_rows = pre.ready_rows = p90.ready_rows = side['tileRows']
+        p90.tile_counter = done.data_ptr() + 4 * (p.n * p.hk + flags)
     det90 = K.dq_det90(entry) if deterministic else None
     if det90 is not None and det90.get('computesD'):
         # As backward.ts: a Hopper bwd_dq_det that computes D runs first, then the Hopper bwd; no bwd_pre.
         phases = ('bwd_dq_det', 'bwd')
     for phase in phases:
-        if phase == 'bwd' and entry is not None:
-            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90)
+        if phase == 'bwd_pre' and side is not None:
+            K.launch_side_pre(side, pre)
+        elif phase == 'bwd' and entry is not None:
+            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, pdl=side is not None)
         elif phase == 'bwd_dq_det' and det90 is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, kernel=det90)
         else:

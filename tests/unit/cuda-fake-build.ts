@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import type { FakeKernel } from './cuda-fake-driver.js';
 import { type Phase, emulated } from './cuda-fake-kernels.js';
 
-export const LAUNCH_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number }> = {
+/** bwd_pre_side runs only beside a Hopper backward, which this build has none of. */
+type Sm80OnlyPhase = Exclude<Phase, 'bwd_pre_side'>;
+
+export const LAUNCH_SHAPES: Record<Sm80OnlyPhase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number }> = {
   fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128 },
   bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128 },
   bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256 },
@@ -18,10 +21,10 @@ export const LAUNCH_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | '
   bwd_dq_det: { tileRows: 64, gridRows: 'lq', gridHeads: 'h', threads: 128 },
 };
 
-export const ALL_PHASES = Object.keys(LAUNCH_SHAPES) as Phase[];
+export const ALL_PHASES = Object.keys(LAUNCH_SHAPES) as Sm80OnlyPhase[];
 
 interface Variant {
-  phase: Phase;
+  phase: Sm80OnlyPhase;
   dtype: 'float16' | 'bfloat16';
   headDim: number;
   smemBytes: number;
@@ -41,7 +44,7 @@ export interface FakeBuild {
  * Writes a build with the kernels of `phases` (a build from before a phase existed leaves it out); accumOptional
  * false: a build from before bwd_pre could be given no dq_accum.
  */
-export function writeFakeBuild(phases: readonly Phase[] = ALL_PHASES, { accumOptional = true } = {}): FakeBuild {
+export function writeFakeBuild(phases: readonly Sm80OnlyPhase[] = ALL_PHASES, { accumOptional = true } = {}): FakeBuild {
   const variants: Variant[] = [];
   for (const dtype of ['float16', 'bfloat16'] as const) {
     for (const phase of phases) {

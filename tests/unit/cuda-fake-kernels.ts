@@ -8,9 +8,9 @@ import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import type { FakeKernel, FakeMemory } from './cuda-fake-driver.js';
 
-export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd_pre_side' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
 
-export type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' ? bigint : number };
+export type Params = { [F in FlashParamsField]: F extends 'q' | 'k' | 'v' | 'o' | 'lse' | 'dout' | 'dq' | 'dk' | 'dv' | 'dq_accum' | 'softmax_d' | 'tile_counter' | 'dq_done' ? bigint : number };
 
 export function decodeParams(view: DataView, paramsOffset = 0): Params {
   const out: Record<string, bigint | number> = {};
@@ -44,10 +44,23 @@ export function writeTensor(memory: FakeMemory, address: bigint, values: ArrayLi
   memory.view(address, encoded.byteLength).set(new Uint8Array(encoded.buffer));
 }
 
+/** uint32 words of fake device memory, read or written in place. */
+function words(memory: FakeMemory, address: bigint, count: number): Uint32Array {
+  const bytes = memory.view(address, 4 * count);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
+}
+
+/** dq_done's n * hk counters (params.h), and after them bwd_pre_side's ready flags where ready_rows is set. */
+function counterWords(p: Params): { counters: number; flags: number } {
+  return { counters: p.n * p.hk, flags: p.ready_rows === 0 ? 0 : p.n * p.h * Math.ceil(p.lq / p.ready_rows) };
+}
+
 /**
  * `computesD`: a bwd_dq_det that writes softmax_d itself (the manifest's computesD), as bwd_pre does. Both write zeros
  * there (the reference needs no D), and bwd refuses a softmax_d holding NaN (a fake driver's allocationFill 0xff): what
- * runs bwd before either has written it fails.
+ * runs bwd before either has written it fails. Given dq_done, bwd_pre zeroes its counters, as the real one does, and
+ * bwd refuses counters that do not read 0; given ready_rows, bwd refuses flags bwd_pre_side has not set (the real
+ * kernel would wait on them forever), and bwd_pre_side refuses counters or flags not zeroed before it (by the host).
  */
 export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0, { computesD = false } = {}): FakeKernel {
   return (view, memory) => {
@@ -62,7 +75,16 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0, { compute
       const ref = referenceForward(maskOf(p), q, k, v);
       writeTensor(memory, p.o, ref.o, outDtype);
       writeTensor(memory, p.lse, ref.lse, 'float32');
-    } else if (phase === 'bwd_pre') {
+    } else if (phase === 'bwd_pre' || phase === 'bwd_pre_side') {
+      const { counters, flags } = counterWords(p);
+      if (phase === 'bwd_pre' && p.dq_done !== 0n) words(memory, p.dq_done, counters).fill(0);
+      if (phase === 'bwd_pre_side') {
+        if (p.ready_rows === 0 || p.dq_done === 0n) throw new Error('fake bwd_pre_side: launched without ready flags');
+        if (words(memory, p.dq_done, counters + flags).some((w) => w !== 0)) {
+          throw new Error('fake bwd_pre_side: counters or ready flags not zeroed before it');
+        }
+        words(memory, p.dq_done + BigInt(4 * counters), flags).fill(1);
+      }
       writeTensor(memory, p.softmax_d, new Float32Array(p.n * p.h * p.lq), 'float32');
       // As kernels/sm80/rows.cuh does: zeroes dq_accum where it is given one (the deterministic backward, where
       // nothing reads it, gives none to a build whose bwd_pre is marked accumOptional).
@@ -70,6 +92,13 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0, { compute
     } else if (phase === 'bwd') {
       if (readTensor(memory, p.softmax_d, p.n * p.h * p.lq, 'float32').some(Number.isNaN)) {
         throw new Error('fake bwd: softmax_d read before bwd_pre or a computesD bwd_dq_det wrote it');
+      }
+      const { counters, flags } = counterWords(p);
+      if (p.dq_done !== 0n && words(memory, p.dq_done, counters).some((w) => w !== 0)) {
+        throw new Error('fake bwd: item counters not zeroed before it');
+      }
+      if (flags > 0 && words(memory, p.dq_done + BigInt(4 * counters), flags).some((w) => w !== 1)) {
+        throw new Error('fake bwd: a ready flag bwd_pre_side has not set');
       }
       const dout = readTensor(memory, p.dout, qCount, dtype);
       const g = referenceBackward(maskOf(p), q, k, v, dout);

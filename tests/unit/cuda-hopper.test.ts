@@ -23,7 +23,7 @@ import { type Phase, decodeParams, emulated } from './cuda-fake-kernels.js';
 
 // --- a fake build with both families: sm_80 kernels for every phase, the Hopper forward and backward for 64 and 128 ---
 
-const SM80_SHAPES: Record<Phase, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number; smemBytes: number }> = {
+const SM80_SHAPES: Record<Exclude<Phase, 'bwd_pre_side'>, { tileRows: number; gridRows: 'lq' | 'lk'; gridHeads: 'h' | 'hk'; threads: number; smemBytes: number }> = {
   fwd: { tileRows: 128, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 64 * 1024 },
   bwd_pre: { tileRows: 16, gridRows: 'lq', gridHeads: 'h', threads: 128, smemBytes: 0 },
   bwd: { tileRows: 64, gridRows: 'lk', gridHeads: 'hk', threads: 256, smemBytes: 80 * 1024 },
@@ -37,11 +37,15 @@ const HOPPER_BWD_SMEM = 190464;
 /** The backward's query rows per step, as the build writes them (d = 64: 128, d = 128: 64). */
 const BWD_QUERY_ROWS: Record<number, number> = { 64: 128, 128: 64 };
 
+/** bwd_pre_side beside the Hopper bwd (which then waitsForReadyRows): for float16 at d = 64 only. */
+const sidePre = (dtype: string, headDim: number) => dtype === 'float16' && headDim === 64;
+const SIDE_ROWS = 128;
+
 const entries: Record<string, unknown>[] = [];
 const kernels: Record<string, FakeKernel> = {};
 for (const dtype of ['float16', 'bfloat16'] as const) {
   for (const headDim of [64, 128]) {
-    for (const phase of Object.keys(SM80_SHAPES) as Phase[]) {
+    for (const phase of Object.keys(SM80_SHAPES) as (keyof typeof SM80_SHAPES)[]) {
       const symbol = `flash_${phase}_${TAG[dtype]}_d${headDim}`;
       entries.push({
         file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase], waitsForPreviousGrid: true,
@@ -61,8 +65,17 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
       persistent: true, waitsForPreviousGrid: true, ...(headDim === 64 ? { countsDqItems: true } : {}),
+      ...(sidePre(dtype, headDim) ? { waitsForReadyRows: true } : {}),
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
+    if (sidePre(dtype, headDim)) {
+      const side = `flash_bwd_pre_side_${TAG[dtype]}_d${headDim}`;
+      entries.push({
+        file: 'fake.fatbin', symbol: side, arch: 'sm_80', phase: 'bwd_pre_side', dtype, headDim, threads: 1024, smemBytes: 0,
+        tileRows: SIDE_ROWS, gridRows: 'lq', gridHeads: 'h', multiprocessorsPerBlock: 3, waitsForPreviousGrid: true,
+      });
+      kernels[side] = emulated('bwd_pre_side', dtype);
+    }
   }
   // The Hopper dq pass of the deterministic backward: for bfloat16 at d = 64 reading through the bwd's maps and
   // computing D itself (this tree's), at d = 128 built for other query box rows than the bwd's, so that the sm_80
@@ -609,6 +622,58 @@ test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters af
   for (const [d, deterministic] of [[64, true], [128, false]] as const) {
     for (const p of counted(d, deterministic).params) assert.deepEqual([p.dq_done, p.dq_done_whole], [0n, 0], `d = ${d}`);
   }
+  assertOnlyCounterRingLeft(fake);
+});
+
+test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready flags, bwd_pre_side on a third of the multiprocessors, the Hopper bwd and bwd_dq given ready_rows; gradients as the reference', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [2, 300, 200, 8, 2, 64];
+  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
+  const options = { isCausal: true };
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const [launched, calls, usedBefore] = [fake.launches.length, fake.calls.length, fake.memory.usedBytes];
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  assert.equal(fake.memory.usedBytes, usedBefore + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
+  const launches = fake.launches.slice(launched);
+  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_side_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_f16_d64']);
+  const [side, main, last] = launches;
+  // The fake's 132 multiprocessors: 44 blocks striding over n * h * ceil(lq / 128) = 48 chunks.
+  assert.deepEqual([side.grid, side.threads], [[44, 1, 1], 1024]);
+  assert.deepEqual(launches.map((l) => l.overlapPrevious), [true, true, true], 'the Hopper bwd overlaps bwd_pre_side');
+  const memsets = fake.calls.slice(calls).filter((c) => c.startsWith('cuMemset'));
+  assert.deepEqual(memsets, ['cuMemsetD32Async'], 'one fill zeroes the counters and the flags');
+  const sideParams = decodeParams(new DataView(side.params.buffer));
+  const { tile_counter: counter, ...mainParams } = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
+  const { tile_counter: sideCounter, ...sideRest } = sideParams;
+  assert.deepEqual([counter !== 0n, sideCounter], [true, 0n], 'only the persistent Hopper bwd claims from a counter');
+  assert.deepEqual(mainParams, sideRest, 'the same FlashParams otherwise');
+  assert.deepEqual(last.params, side.params);
+  assert.equal(sideParams.ready_rows, SIDE_ROWS);
+  assert.equal(sideParams.dq_done, sideParams.softmax_d + BigInt(4 * n * h * lq), 'the counters (and flags) after softmax_d');
+  const ref = await referenceGradients({ n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq }, t);
+  // dq passes through the float32 dq_accum (bwd_dq rounds it), dk and dv do not.
+  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'float16'));
+  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
+  assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
+  assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
+
+  // Not where its vector rows do not apply (an o 2 bytes past a boundary), nor when deterministic: bwd_pre before.
+  const bytes = n * lq * h * d * 2;
+  const foreign = fake.memory.allocate(bytes + 2);
+  fake.memory.view(foreign + 2n, bytes).set(fake.memory.view(pointerOf(out), bytes));
+  const shifted = Tensor.fromDevicePointer(foreign + 2n, out.shape, 'float16', 'cuda');
+  for (const [name, o, deterministic] of [['an unaligned o', shifted, false], ['deterministic', out, true]] as const) {
+    const before = fake.launches.length;
+    const h2 = flashMhaBwd(t.dout, t.q, t.k, t.v, o, lse, { ...options, deterministic });
+    const symbols = fake.launches.slice(before).map((l) => l.symbol);
+    assert.equal(symbols[0], 'flash_bwd_pre_f16_d64', name);
+    assert.ok(fake.launches.slice(before).every((l) => decodeParams(new DataView(l.params.buffer), /90_/.test(l.symbol) ? BWD90_ARGS_OFFSETS.p : 0).ready_rows === 0), `${name}: no ready_rows`);
+    assert.deepEqual(await h2.dk.data(), encodeArray(ref.dk, 'float16'), name);
+    disposeAll(h2.dq, h2.dk, h2.dv);
+  }
+  shifted.dispose();
+  fake.memory.free(foreign);
+  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
   assertOnlyCounterRingLeft(fake);
 });
 

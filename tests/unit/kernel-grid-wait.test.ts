@@ -46,8 +46,14 @@ function touchesGlobal(opcode: string): boolean {
  */
 const WAITS_ON_COUNTERS = /^flash_bwd_dq_(?!det)/;
 const COUNTER_LOAD = /^ld\.acquire\.gpu\.global\./;
+/**
+ * The Hopper bwd given bwd_pre_side's ready flags (FlashParams.ready_rows) skips the wait (a branch around it): that
+ * grid let it start only after waiting for the grid before it itself (kernels/sm90/bwd_tiles.cuh), and its row lanes
+ * wait on each chunk's flag with acquire loads (bwd_items.cuh). Its other path waits as every kernel does.
+ */
+const WAITS_ON_READY_FLAGS = /^flash_bwd90_/;
 
-function checkUnit(source: string, arch: string, dtype: string, headDim: number, expected: number): void {
+function checkUnit(source: string, arch: string, dtype: string, headDim: number, expected: number, readyFlags = false): void {
   const found = entries(ptxOf(source, arch, dtype, headDim));
   assert.equal(found.length, expected, `${source}: the entries this test expects (a new kernel needs the wait too)`);
   for (const { name, body } of found) {
@@ -60,6 +66,10 @@ function checkUnit(source: string, arch: string, dtype: string, headDim: number,
       assert.match(body, /ld\.acquire\.gpu\.global\.u32/, `${name}: no acquire load of its group's counter`);
       continue;
     }
+    if (WAITS_ON_READY_FLAGS.test(name) && readyFlags) {
+      assert.match(body, /ld\.acquire\.gpu\.global\.u32/, `${name}: no acquire load of the ready flags`);
+      continue;
+    }
     // Every thread reaches it: the code from the entry's start, or from the last block-wide barrier (which all
     // threads pass) before the wait, runs straight into it.
     const before = body.slice(body.indexOf('\n{\n'), wait);
@@ -70,11 +80,14 @@ function checkUnit(source: string, arch: string, dtype: string, headDim: number,
 }
 
 test('every sm_80-family kernel waits for the grid before it in its sm_90 code', { skip: nvcc ? false : 'no nvcc' }, () => {
-  // fwd, bwd_pre, bwd, bwd_dq, bwd_large, bwd_dq_det
-  checkUnit('sm80/flash_sm80.cu', 'sm_90', 'bf16', 128, 6);
+  // fwd, bwd_pre, bwd_pre_side, bwd, bwd_dq, bwd_large (an empty body where the head dim has none), bwd_dq_det; no
+  // bwd_pre_side at d = 64
+  checkUnit('sm80/flash_sm80.cu', 'sm_90', 'bf16', 128, 7);
+  checkUnit('sm80/flash_sm80.cu', 'sm_90', 'f16', 64, 6);
 });
 
-test('every sm_90a kernel waits for the grid before it (forward, backward and bwd_dq_det90 at d = 128; with bwd_wide at 256)', { skip: nvcc ? false : 'no nvcc' }, () => {
-  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'bf16', 128, 3);
-  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'f16', 256, 3);
+test('every sm_90a kernel waits for the grid before it (forward, backward and bwd_dq_det90 at d = 64, 128; with bwd_wide at 256), the backward unless beside bwd_pre_side (d = 128, 256)', { skip: nvcc ? false : 'no nvcc' }, () => {
+  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'bf16', 64, 3);
+  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'bf16', 128, 3, true);
+  checkUnit('sm90/flash_sm90.cu', 'sm_90a', 'f16', 256, 3, true);
 });

@@ -38,7 +38,7 @@ export const FLASH_PARAMS_FIELDS = [
   ['softmax_scale_log2', 'float32'],
   ['dq_done', 'uint64'],
   ['dq_done_whole', 'int32'],
-  ['dq_done_pad', 'int32'],
+  ['ready_rows', 'int32'],
 ] as const satisfies readonly (readonly [string, FieldType])[];
 
 export type FlashParamsField = (typeof FLASH_PARAMS_FIELDS)[number][0];

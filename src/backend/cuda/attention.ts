@@ -7,6 +7,7 @@ import { DeviceError, describe } from '../../errors.js';
 import type { Storage } from '../../storage.js';
 import type { FlashParams } from './abi.js';
 import { launchBackward, planBackward } from './backward.js';
+import type { CUdeviceptr } from './driver.js';
 import { launchForward } from './forward.js';
 import { type CudaDevice, cudaDevice } from './runtime.js';
 import { CudaStorage } from './storage.js';
@@ -51,7 +52,7 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     softmax_scale_log2: p.softmaxScale * Math.LOG2E,
     dq_done: 0n,  // the Hopper backward's item counters, filled in where it launches (backward.ts)
     dq_done_whole: 0,
-    dq_done_pad: 0,
+    ready_rows: 0,  // bwd_pre_side's rows per ready flag, filled in where it launches (backward.ts)
   };
 }
 
@@ -116,18 +117,19 @@ export function cudaBackward(
     }
     // Workspaces live for this call only: freed in stream order right after the launches that use them.
     // softmax_d holds D, written by bwd_pre (or by a Hopper bwd_dq_det marked computesD, which then runs first);
-    // its n * hk words more at its end are the counters a Hopper backward may count its items on (backward.ts,
-    // kernels/common/params.h's dq_done). dq_accum, which bwd_pre zeroes and bwd adds into from every key block, is
-    // allocated only where some kernel of the plan touches it (planBackward: not in a deterministic Hopper backward).
+    // its plan.counterWords words more at its end are the counters a Hopper backward may count its items on and the
+    // ready flags of bwd_pre_side where it runs (backward.ts, kernels/common/params.h's dq_done and ready_rows).
+    // dq_accum, which bwd_pre zeroes and bwd adds into from every key block, is allocated only where some kernel of
+    // the plan touches it (planBackward: not in a deterministic Hopper backward).
     const plan = planBackward(device, p, {
-      q: q.pointer, k: k.pointer, v: v.pointer, dout: dout.pointer, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer,
+      q: q.pointer, k: k.pointer, v: v.pointer, dout: dout.pointer, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, o: out.pointer,
     });
-    const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq + p.n * p.hk);
+    const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq + plan.counterWords);
     let dqAccum: CudaStorage | undefined;
     try {
       if (plan.usesAccum) dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
       const params = flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD });
-      launchBackward(device, p, plan, params, softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq));
+      launchBackward(device, p, plan, params, (softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq)) as CUdeviceptr);
     } finally {
       softmaxD.dispose();
       dqAccum?.dispose();

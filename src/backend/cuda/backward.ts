@@ -1,7 +1,8 @@
 /**
  * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
  * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
- * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). bwd_pre and bwd_dq are the sm_80 kernels on either path;
+ * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). Where the build allows it (sidePreEntry), bwd_pre_side
+ * takes bwd_pre's place and the Hopper backward runs beside it, waiting per step for its rows. bwd_pre and bwd_dq are the sm_80 kernels on either path;
  * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head
  * dim; one marked computesD (d = 64 / 128) computes D itself and runs before the Hopper backward, without bwd_pre
  * (backwardEntries). planBackward says whether the call needs the dq_accum workspace at all.
@@ -9,7 +10,7 @@
 import type { AttentionProblem } from '../../backend.js';
 import { type Bwd90Map, type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
 import { type BackwardPath, type BackwardPathInputs, chooseBackward } from './backward-path.js';
-import { CU_TENSOR_MAP_BYTES } from './driver.js';
+import { CU_TENSOR_MAP_BYTES, type CUdeviceptr } from './driver.js';
 import { type ResolvedKernel, hopperDeviceFacts, launchKernel, resolveEntry, sm80Entry } from './modules.js';
 import type { CudaDevice } from './runtime.js';
 import { nextTileCounter } from './tile-counter.js';
@@ -33,17 +34,41 @@ export function hopperDqDetEntry(kernels: readonly KernelEntry[], path: Backward
     && k.smemBytes <= sharedMemoryLimit);
 }
 
+/** The addresses sidePreEntry checks: dout and o where known (explain() knows neither). */
+export interface SidePrePointers {
+  dout?: bigint;
+  o?: bigint;
+}
+
+/**
+ * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
+ * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
+ * is not deterministic (whose bwd_pre leaves dq_accum alone), the build has a bwd_pre_side of the same dtype and head
+ * dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte aligned).
+ * Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e for what running beside it gains).
+ */
+export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
+  if (path.arch !== 'sm_90a' || p.deterministic) return undefined;
+  const main = path.entry;
+  if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
+  if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;
+  return kernels.find((k) => k.phase === 'bwd_pre_side' && k.dtype === main.dtype && k.headDim === main.headDim);
+}
+
 /**
  * The backward's kernels in launch order (backwardPhases): the Hopper kernel in the bwd phase where `path` chose it,
  * and then the Hopper bwd_dq_det where the build has one for it. A Hopper bwd_dq_det that computes D itself
  * (computesD) runs first instead, and no bwd_pre runs: it writes the softmax_d that the Hopper bwd then reads.
+ * bwd_pre_side replaces bwd_pre where sidePreEntry gives one.
  */
-export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: BackwardPath): KernelEntry[] {
+export function backwardEntries(device: CudaDevice, p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers = {}): KernelEntry[] {
   const hopperDq = p.deterministic
     ? hopperDqDetEntry(kernelManifest().kernels, path, device.sharedMemoryPerBlockOptin)
     : undefined;
   if (hopperDq?.computesD === true && path.arch === 'sm_90a') return [hopperDq, path.entry];
+  const sidePre = sidePreEntry(kernelManifest().kernels, p, path, pointers);
   return backwardPhases(p).map((phase) => {
+    if (phase === 'bwd_pre' && sidePre !== undefined) return sidePre;
     if (phase === 'bwd' && path.arch === 'sm_90a') return path.entry;
     if (phase === 'bwd_dq_det' && hopperDq !== undefined) return hopperDq;
     return sm80Entry(device, phase, p);
@@ -62,10 +87,23 @@ export function itemCounters(p: AttentionProblem, path: BackwardPath, counters: 
   return { dq_done: counters, dq_done_whole: Math.ceil(p.lk / path.entry.tileRows) };
 }
 
+/**
+ * The ready flags of bwd_pre_side (FlashParams.ready_rows): one per `rows` query rows of a (batch, head), after
+ * dq_done's n * hk counters; zeroed with them before bwd_pre_side runs.
+ */
+export function readyFlagCount(p: Pick<AttentionProblem, 'n' | 'h' | 'lq'>, rows: number): number {
+  return p.n * p.h * Math.ceil(p.lq / rows);
+}
+
 /** A backward call's kernels, found (and loaded) before anything is allocated or enqueued, and what they need. */
 export interface BackwardPlan {
   path: BackwardPath;
   kernels: ResolvedKernel[];
+  /**
+   * uint32 words of counter workspace after softmax_d: dq_done's n * hk counters, and bwd_pre_side's ready flags
+   * where it runs (readyFlagCount).
+   */
+  counterWords: number;
   /**
    * Whether any kernel touches dq_accum: every default backward does (bwd_pre zeroes it, bwd adds into it, bwd_dq
    * reads it). A deterministic one on the Hopper path does not where its bwd_pre may leave dq_accum alone
@@ -79,24 +117,29 @@ export interface BackwardPlan {
  * The plan of the backward over `pointers` (dq_accum not allocated yet: the path's choice does not depend on it, as
  * the allocator aligns it). A build missing a kernel (bwd_dq_det) fails here, before anything is allocated.
  */
-export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers']): BackwardPlan {
+export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers'] & SidePrePointers): BackwardPlan {
   const path = backwardPath(device, p, pointers);
-  const kernels = backwardEntries(device, p, path).map((entry) => resolveEntry(device, entry, p));
+  const kernels = backwardEntries(device, p, path, pointers).map((entry) => resolveEntry(device, entry, p));
   const usesAccum = !p.deterministic || kernels.some(({ entry }) =>
     (entry.phase === 'bwd' && entry.arch === 'sm_80') || (entry.phase === 'bwd_pre' && entry.accumOptional !== true));
-  return { path, kernels, usesAccum };
+  const side = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side');
+  const counterWords = p.n * p.hk + (side === undefined ? 0 : readyFlagCount(p, side.entry.tileRows));
+  return { path, kernels, usesAccum, counterWords };
 }
 
 /**
  * Enqueues the backward of `plan` over `base` (every address filled in, the workspace softmax_d too, and dq_accum
- * where plan.usesAccum, else 0; lq, lk > 0); `counters` is n * hk uint32 words of workspace the Hopper backward may
- * count its items on (itemCounters).
+ * where plan.usesAccum, else 0; lq, lk > 0); `counters` is plan.counterWords uint32 words of workspace the Hopper
+ * backward may count its items on (itemCounters), followed by bwd_pre_side's ready flags where it runs.
  */
-export function launchBackward(device: CudaDevice, p: AttentionProblem, plan: BackwardPlan, base: FlashParams, counters: bigint): void {
+export function launchBackward(device: CudaDevice, p: AttentionProblem, plan: BackwardPlan, base: FlashParams, counters: CUdeviceptr): void {
   const { path, kernels } = plan;
   const { q, k, v, dout, dq_accum } = base;
   // bwd_pre zeroes the counters, the Hopper bwd counts on them and bwd_dq waits on them: all three are given them.
-  const params = { ...base, ...itemCounters(p, path, counters) };
+  // bwd_pre_side cannot zero them (the Hopper bwd counts while it runs): a fill zeroes them and its ready flags first.
+  const side = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side');
+  if (side !== undefined) device.fillWords(counters, 0, plan.counterWords);
+  const params = { ...base, ...itemCounters(p, path, counters), ready_rows: side?.entry.tileRows ?? 0 };
   const flat = packFlashParams(params);
   // The deterministic backward never reads dq_accum, so a bwd_pre that can leave it alone is given none (its dot
   // products alone: about half the pass's time). An older build's bwd_pre zeroes dq_accum whatever the mode and

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { AttentionProblem } from '../../backend.js';
 import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.js';
 
-export type Phase = 'fwd' | 'bwd_pre' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
-const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det'];
+export type Phase = 'fwd' | 'bwd_pre' | 'bwd_pre_side' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
+const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd_pre_side', 'bwd', 'bwd_dq', 'bwd_dq_det'];
 /**
  * The backward's kernels in launch order: bwd_pre (softmax_d, zeroes dq_accum), bwd (dk, dv, and dq added
  * into dq_accum: float32 atomics on sm_80, TMA reductions on sm_90a), bwd_dq (dq from dq_accum). Deterministic:
@@ -21,7 +21,9 @@ const PHASES: readonly Phase[] = ['fwd', 'bwd_pre', 'bwd', 'bwd_dq', 'bwd_dq_det
  * accumOptional), and the Hopper bwd skips dQ (see attention.ts, backward.ts). A Hopper bwd marked countsDqItems
  * counts its finished items on counters that bwd_pre zeroes, and bwd_dq waits on them per (batch, head) instead of
  * for the whole bwd (backward.ts itemCounters). A Hopper bwd_dq_det marked computesD writes softmax_d itself and runs
- * first, with no bwd_pre (backward.ts backwardEntries reorders these phases).
+ * first, with no bwd_pre (backward.ts backwardEntries reorders these phases). Where the Hopper bwd is marked
+ * waitsForReadyRows and the build has a bwd_pre_side of its dtype and head dim, that runs in bwd_pre's place, and
+ * the Hopper bwd beside it (backward.ts sidePreEntry).
  */
 export function backwardPhases(p: Pick<AttentionProblem, 'deterministic'>): readonly Phase[] {
   return p.deterministic ? ['bwd_pre', 'bwd', 'bwd_dq_det'] : ['bwd_pre', 'bwd', 'bwd_dq'];
@@ -69,6 +71,17 @@ export interface KernelEntry {
    * from before the kernels did.
    */
   waitsForPreviousGrid?: boolean;
+  /**
+   * Launched as one block per this many multiprocessors, or one per tile where there are fewer tiles; the blocks
+   * stride over the tiles (bwd_pre_side).
+   */
+  multiprocessorsPerBlock?: number;
+  /**
+   * A Hopper bwd that may run beside the same build's bwd_pre_side of its dtype and head dim (launched to overlap
+   * it): given FlashParams.ready_rows it waits per step on that kernel's ready flags, which follow dq_done's
+   * counters, instead of for the grid before it. Absent in builds from before, and where the wait is compiled out.
+   */
+  waitsForReadyRows?: boolean;
   /**
    * A bwd_pre that, given dq_accum = 0, leaves the workspace alone (the deterministic backward, which never reads
    * it, gives none). Absent in builds from before: their bwd_pre always zeroes dq_accum, and must be given it.
@@ -135,13 +148,13 @@ const oneOf =
     values.includes(value as T);
 
 /** `{ [key]: n }` for a positive integer n, `{}` where the entry leaves the field out. */
-function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
+function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows' | 'multiprocessorsPerBlock'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
 }
 
 /** `{ [key]: true }`, `{}` where the entry leaves the flag out (builds from before it). */
-function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional' | 'countsDqItems' | 'computesD'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
+function optionalFlag<K extends 'persistent' | 'waitsForPreviousGrid' | 'accumOptional' | 'countsDqItems' | 'computesD' | 'waitsForReadyRows'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, true>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isTrue, where, 'true or absent') } as Partial<Record<K, true>>;
 }
@@ -170,11 +183,13 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalRows(entry, 'queryTileRows', where),
       ...optionalRows(entry, 'dqBoxRows', where),
       ...optionalRows(entry, 'outBoxRows', where),
+      ...optionalRows(entry, 'multiprocessorsPerBlock', where),
       ...optionalFlag(entry, 'persistent', where),
       ...optionalFlag(entry, 'waitsForPreviousGrid', where),
       ...optionalFlag(entry, 'accumOptional', where),
       ...optionalFlag(entry, 'countsDqItems', where),
       ...optionalFlag(entry, 'computesD', where),
+      ...optionalFlag(entry, 'waitsForReadyRows', where),
     };
   });
 }
@@ -222,7 +237,8 @@ const MAX_GRID_X = 2 ** 31 - 1;
 
 /**
  * (ceil(rows / tileRows), heads, n) with rows and heads as the entry says; for a persistent kernel
- * (min(that many tiles, multiprocessors), 1, 1).
+ * (min(that many tiles, multiprocessors), 1, 1); for one with multiprocessorsPerBlock
+ * (min(that many tiles, ceil(multiprocessors / multiprocessorsPerBlock)), 1, 1).
  */
 export function launchGrid(
   entry: KernelEntry,
@@ -231,6 +247,11 @@ export function launchGrid(
 ): [number, number, number] {
   const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
   const heads = entry.gridHeads === 'h' ? p.h : p.hk;
+  if (entry.multiprocessorsPerBlock !== undefined) {
+    // The blocks stride over the tiles with a 64-bit index (kernels/sm80/rows.cuh bwd_pre_side_kernel).
+    const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
+    return [Math.max(1, Math.min(tiles, Math.ceil(multiprocessorCount / entry.multiprocessorsPerBlock))), 1, 1];
+  }
   if (entry.persistent === true) {
     const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
     const grid = Math.max(1, Math.min(tiles, multiprocessorCount));
