@@ -2,10 +2,10 @@
  * The backward's launches on one device: bwd_pre, then the Hopper backward (sm_90a, reading q, k, v, dout
  * through tensor maps and adding dq into dq_accum through a fifth) where backward-path.ts allows it, else the
  * sm_80 bwd, then bwd_dq (bwd_dq_det when deterministic). Where the build allows it (sidePreEntry), bwd_pre_side
- * takes bwd_pre's place and the Hopper backward runs beside it, waiting per step for its rows. bwd_pre and bwd_dq are the sm_80 kernels on either path;
- * bwd_dq_det is the Hopper one (reading through the same maps) where the build has it for the Hopper backward's head
- * dim; one marked computesD (d = 64 / 128) computes D itself and runs before the Hopper backward, without bwd_pre
- * (backwardEntries). planBackward says whether the call needs the dq_accum workspace at all.
+ * takes bwd_pre's place and the Hopper backward runs beside it, waiting per step for its rows. bwd_pre, bwd_pre_side
+ * and bwd_dq are sm_80-family kernels on either path; bwd_dq_det is the Hopper one (reading through the same maps)
+ * where the build has it for the Hopper backward's head dim; one marked computesD (d = 64 / 128) computes D itself and
+ * runs before the Hopper backward, without bwd_pre (backwardEntries). planBackward says whether the call needs the dq_accum workspace at all.
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type Bwd90Map, type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
