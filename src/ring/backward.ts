@@ -1,3 +1,4 @@
+import { disposeOnThrow } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
@@ -143,7 +144,8 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         for (const block of fresh) for (const s of block) s?.dispose();
       } else {
         // The first step's contributions become the travelling gradients themselves.
-        grads = fresh.map((block, r) => block.map((s) => s ?? ops.filled(g.n * kLocal * g.hk * g.d, 0, devices[r])));
+        // Only the fills are new here: on a failure `fresh` still holds the parts, and the finally releases them.
+        grads = disposeOnThrow((keep) => fresh.map((block, r) => block.map((s) => s ?? keep(ops.filled(g.n * kLocal * g.hk * g.d, 0, devices[r])))));
       }
       fresh = [];
       // Transfers finish in the order they began (the previous gradients, then this step's K/V), both after
@@ -168,11 +170,11 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
 
     const dq = devices.map((_, r) => (dqAcc[r] ??= ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r])));
     const home = grads;
-    return {
-      dq: dq.map((s) => ops.cast(s, g.dtype)),
-      dk: home.map((block) => ops.cast(block[0], g.dtype)),
-      dv: home.map((block) => ops.cast(block[1], g.dtype)),
-    };
+    return disposeOnThrow((keep) => ({
+      dq: dq.map((s) => keep(ops.cast(s, g.dtype))),
+      dk: home.map((block) => keep(ops.cast(block[0], g.dtype))),
+      dv: home.map((block) => keep(ops.cast(block[1], g.dtype))),
+    }));
   } finally {
     // After a failure: transfers still open must finish (in stream order) before what they read is freed.
     abandon(gradsInFlight);

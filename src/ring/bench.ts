@@ -7,7 +7,7 @@ import { parseDevice } from '../device.js';
 import { type Tensor, normalSamples, tensor } from '../tensor.js';
 import type { SequenceLayout } from './layout.js';
 import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
-import { CudaRingClock } from './cuda-clock.js';
+import { timeComputeOnDevices } from './cuda-clock.js';
 import { type RingStats, emptyStats } from './schedule.js';
 import { shardSequence } from './sharded.js';
 
@@ -201,10 +201,7 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     const wall = time(() => ringRun(emptyStats(w)));
     wallTimes.push(wall.seconds);
     enqueueTimes.push(wall.enqueueSeconds);
-    const clock = new CudaRingClock(devices);
-    stats.clock = clock;
-    time(() => ringRun(stats));
-    await clock.collect(stats);
+    await timeComputeOnDevices(devices, stats, () => time(() => ringRun(stats)));
     parallelTimes.push(parallelSeconds(stats));
   }
   for (const t of [single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();

@@ -8,6 +8,7 @@
  * several segments only when they are the whole shard or block, which is one storage as it is.
  */
 import type { AttentionProblem } from '../backend.js';
+import { disposeOnThrow, releaseAll } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type Segment, isPairMasked, pairProblem } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
@@ -121,14 +122,17 @@ export class SegmentCuts {
     const { offsetInShard, length } = this.segments[range[0]];
     let cut = this.#cuts.get(range[0]);
     if (!cut) {
-      cut = this.wholes.map((s, i) => this.ops.slice(s, this.layouts[i].shape, this.layouts[i].axis, offsetInShard, length, this.device));
+      cut = disposeOnThrow((keep) =>
+        this.wholes.map((s, i) => keep(this.ops.slice(s, this.layouts[i].shape, this.layouts[i].axis, offsetInShard, length, this.device))),
+      );
       this.#cuts.set(range[0], cut);
     }
     return cut;
   }
 
   dispose(): void {
-    for (const cut of this.#cuts.values()) for (const s of cut) s.dispose();
+    const cuts = [...this.#cuts.values()].flat();
     this.#cuts.clear();
+    releaseAll(cuts.map((s) => () => s.dispose()));
   }
 }

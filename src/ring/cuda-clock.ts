@@ -5,6 +5,7 @@
  */
 import { CU_EVENT_DEFAULT, type CUevent } from '../backend/cuda/driver.js';
 import { type CudaDevice, cudaDevice } from '../backend/cuda/runtime.js';
+import { releaseAll } from '../release.js';
 import type { RingClock, RingStats } from './schedule.js';
 
 interface Span {
@@ -53,11 +54,26 @@ export class CudaRingClock implements RingClock {
     }
   }
 
+  /** Destroys every event, even after one destroy fails (then throws the first error). */
   dispose(): void {
     this.#open.clear();
-    for (const span of this.#spans.splice(0)) {
-      span.gpu.destroyEvent(span.start);
-      if (span.end !== undefined) span.gpu.destroyEvent(span.end);
-    }
+    const events = this.#spans.splice(0).flatMap(({ gpu, start, end }) => (end === undefined ? [start] : [start, end]).map((event) => ({ gpu, event })));
+    releaseAll(events.map(({ gpu, event }) => () => gpu.destroyEvent(event)));
+  }
+}
+
+/**
+ * Runs `run` (a ring call that only enqueues) with a CudaRingClock in stats.clock, then adds the device time of
+ * each span to stats.computeSeconds. The clock's events are destroyed whatever happens: a ring call that throws
+ * leaves spans that no collect() will reach.
+ */
+export async function timeComputeOnDevices(devices: readonly string[], stats: RingStats, run: () => void): Promise<void> {
+  const clock = new CudaRingClock(devices);
+  stats.clock = clock;
+  try {
+    run();
+    await clock.collect(stats);
+  } finally {
+    clock.dispose();
   }
 }

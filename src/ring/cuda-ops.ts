@@ -53,9 +53,11 @@ export const cudaRingOps: RingDeviceOps = {
       throw error;
     }
     if (cut.device === device) return cut;
-    const moved = copyToDevice(cut, cudaDevice(device));
-    cut.dispose();
-    return moved;
+    try {
+      return copyToDevice(cut, cudaDevice(device));
+    } finally {
+      cut.dispose();
+    }
   },
 
   concat(parts, shapes, axis, device) {

@@ -1,3 +1,4 @@
+import { disposeOnThrow } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
@@ -58,10 +59,11 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   // shard is taken as it is (no fill, no merge); anything else merges into its rows.
   type Running = { out: Storage; lse: Storage };
   const acc: (Running | undefined)[] = devices.map(() => undefined);
-  const filled = (r: number): Running => ({
-    out: ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r]),
-    lse: ops.filled(g.n * g.h * qLocal, -Infinity, devices[r]),
-  });
+  const filled = (r: number): Running =>
+    disposeOnThrow((keep) => ({
+      out: keep(ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r])),
+      lse: keep(ops.filled(g.n * g.h * qLocal, -Infinity, devices[r])),
+    }));
 
   let inFlight: ReturnType<typeof transport.begin> | undefined;
   try {
@@ -105,7 +107,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
       }
     }
     const done = devices.map((_, r) => (acc[r] ??= filled(r)));
-    const out = done.map((a) => ops.cast(a.out, g.dtype));
+    const out = disposeOnThrow((keep) => done.map((a) => keep(ops.cast(a.out, g.dtype))));
     for (const a of done) a.out.dispose();
     return { out, lse: done.map((a) => a.lse) };
   } catch (error) {

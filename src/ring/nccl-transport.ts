@@ -1,4 +1,5 @@
 import { bytesPerElement } from '../dtype.js';
+import { disposeOnThrow, releaseAfterError, releaseAll } from '../release.js';
 import type { Storage } from '../storage.js';
 import * as nccl from './nccl.js';
 import type { Block, InFlight, RingTransport } from './transport.js';
@@ -53,7 +54,27 @@ export class NcclTransport implements RingTransport {
 
   begin(blocks: readonly Block[]): InFlight {
     const comms = this.#live();
-    const received: Storage[][] = blocks.map((block, r) => block.map((s) => this.runtime.allocateLike(s, this.devices[r])));
+    // On a failure the receive buffers reach no caller: they go back here.
+    return disposeOnThrow((keep) => {
+      const received: Storage[][] = blocks.map((block, r) => block.map((s) => keep(this.runtime.allocateLike(s, this.devices[r]))));
+      try {
+        this.#enqueue(blocks, received, comms);
+      } catch (error) {
+        // What the group did enqueue must finish before the buffers it writes are freed (in compute-stream order).
+        releaseAfterError(this.devices.map((device) => () => this.runtime.waitForTransfers(device)));
+        throw error;
+      }
+      return {
+        finish: () => {
+          for (const device of this.devices) this.runtime.waitForTransfers(device);
+          return received;
+        },
+      };
+    });
+  }
+
+  /** Every local rank's send to the next rank and receive from the previous one, in one NCCL group. */
+  #enqueue(blocks: readonly Block[], received: readonly Storage[][], comms: readonly nccl.CommHandle[]): void {
     nccl.groupStart();
     try {
       blocks.forEach((block, local) => {
@@ -71,12 +92,6 @@ export class NcclTransport implements RingTransport {
       // A group must be closed even when a call inside it failed.
       nccl.groupEnd();
     }
-    return {
-      finish: () => {
-        for (const device of this.devices) this.runtime.waitForTransfers(device);
-        return received;
-      },
-    };
   }
 
   #live(): nccl.CommHandle[] {
@@ -84,10 +99,11 @@ export class NcclTransport implements RingTransport {
     return this.#comms;
   }
 
+  /** Destroys every communicator, even after one fails (then throws the first error). */
   dispose(): void {
-    const comms = this.#comms;
+    const comms = this.#comms ?? [];
     this.#comms = undefined;
-    for (const c of comms ?? []) nccl.commDestroy(c);
+    releaseAll(comms.map((c) => () => nccl.commDestroy(c)));
   }
 
   [Symbol.dispose](): void {

@@ -1,6 +1,7 @@
 import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, OptionError, ShapeError, describe } from '../errors.js';
+import { disposeOnThrow } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkTensor } from '../tensor.js';
 import { hostRingOps } from './host-ops.js';
@@ -141,18 +142,24 @@ export function shardSequence(t: Tensor, devices: readonly string[], options: Sh
   const ops = sourceKind === 'cpu' ? hostRingOps : ringOpsFor(sourceKind);
   const source = t.storage('t');
   const shardShape = t.shape.map((s, i) => (i === axis ? length / w : s));
-  const shards = names.map((device, rank) => {
-    // Cut on the source's side; a CPU tensor headed for another kind of device is uploaded afterwards.
-    const stagingDevice = sourceKind === targetKind ? device : t.device;
-    const segments = segmentsOf(layout, w, ranks[rank], length);
-    const parts = segments.map((s) => ops.slice(source, t.shape, axis, s.start, s.length, stagingDevice));
-    const shard =
-      parts.length === 1
-        ? parts[0]
-        : ops.concat(parts, segments.map((s) => t.shape.map((x, i) => (i === axis ? s.length : x))), axis, stagingDevice);
-    if (parts.length > 1) for (const p of parts) p.dispose();
-    return new Tensor(sourceKind === targetKind ? shard : uploadHost(shard, device), shardShape);
-  });
+  // A failure on a later rank releases the shards already made (and the parts of the rank it failed on).
+  const shards = disposeOnThrow((keepShard) =>
+    names.map((device, rank) => {
+      // Cut on the source's side; a CPU tensor headed for another kind of device is uploaded afterwards.
+      const stagingDevice = sourceKind === targetKind ? device : t.device;
+      const segments = segmentsOf(layout, w, ranks[rank], length);
+      const parts = disposeOnThrow((keep) => segments.map((s) => keep(ops.slice(source, t.shape, axis, s.start, s.length, stagingDevice))));
+      let shard = parts[0];
+      if (parts.length > 1) {
+        try {
+          shard = ops.concat(parts, segments.map((s) => t.shape.map((x, i) => (i === axis ? s.length : x))), axis, stagingDevice);
+        } finally {
+          for (const p of parts) p.dispose();
+        }
+      }
+      return keepShard(new Tensor(sourceKind === targetKind ? shard : uploadHost(shard, device), shardShape));
+    }),
+  );
   return new ShardedTensor(shards, t.shape, layout, axis, group);
 }
 
@@ -269,18 +276,21 @@ function joinShards(s: ShardedTensor, shardOf: (rank: number) => Storage): Tenso
   const length = s.shape[s.axis];
   const shardShape = s.shards[0].shape;
   const pieces: { start: number; part: Storage; owned: boolean; shape: number[] }[] = [];
-  for (let rank = 0; rank < w; rank++) {
-    const shard = shardOf(rank);
-    const segments = segmentsOf(s.layout, w, rank, length);
-    for (const seg of segments) {
-      const shape = s.shape.map((x, i) => (i === s.axis ? seg.length : x));
-      const whole = segments.length === 1;
-      const part = whole ? shard : ops.slice(shard, shardShape, s.axis, seg.offsetInShard, seg.length, shard.device);
-      pieces.push({ start: seg.start, part, owned: !whole, shape });
+  try {
+    for (let rank = 0; rank < w; rank++) {
+      const shard = shardOf(rank);
+      const segments = segmentsOf(s.layout, w, rank, length);
+      for (const seg of segments) {
+        const shape = s.shape.map((x, i) => (i === s.axis ? seg.length : x));
+        const whole = segments.length === 1;
+        const part = whole ? shard : ops.slice(shard, shardShape, s.axis, seg.offsetInShard, seg.length, shard.device);
+        pieces.push({ start: seg.start, part, owned: !whole, shape });
+      }
     }
+    pieces.sort((a, b) => a.start - b.start);
+    return new Tensor(ops.concat(pieces.map((p) => p.part), pieces.map((p) => p.shape), s.axis, s.devices[0]), s.shape);
+  } finally {
+    // The cut pieces are this function's own, joined or not.
+    for (const p of pieces) if (p.owned) p.part.dispose();
   }
-  pieces.sort((a, b) => a.start - b.start);
-  const joined = ops.concat(pieces.map((p) => p.part), pieces.map((p) => p.shape), s.axis, s.devices[0]);
-  for (const p of pieces) if (p.owned) p.part.dispose();
-  return new Tensor(joined, s.shape);
 }

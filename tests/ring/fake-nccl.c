@@ -14,6 +14,12 @@ typedef struct { int isSend; void *buf; size_t count; int self; int peer; } Op;
 static Op ops[4096];
 static int opCount = 0;
 static int depth = 0;
+static int liveComms = 0;
+static int destroyFailures = 0;
+
+/* Test hooks, not NCCL API: communicators created and not yet destroyed; make the next n ncclCommDestroy fail. */
+int fakeNcclLiveComms(void) { return liveComms; }
+void fakeNcclFailDestroys(int n) { destroyFailures = n; }
 
 int ncclGetVersion(int *version) { *version = 22105; return 0; }
 
@@ -25,6 +31,7 @@ int ncclGetUniqueId(ncclUniqueId *id) {
 int ncclCommInitRank(Comm **comm, int nranks, ncclUniqueId id, int rank) {
   if (rank < 0 || rank >= nranks || id.internal[1] != 4) return 4; /* ncclInvalidArgument */
   *comm = malloc(sizeof(Comm));
+  liveComms++;
   (*comm)->rank = rank;
   (*comm)->nranks = nranks;
   return 0;
@@ -33,13 +40,22 @@ int ncclCommInitRank(Comm **comm, int nranks, ncclUniqueId id, int rank) {
 int ncclCommInitAll(Comm **comms, int ndev, const int *devlist) {
   for (int i = 0; i < ndev; i++) {
     comms[i] = malloc(sizeof(Comm));
+    liveComms++;
     comms[i]->rank = i;
     comms[i]->nranks = ndev;
   }
   return devlist == 0 ? 4 : 0;
 }
 
-int ncclCommDestroy(Comm *comm) { free(comm); return 0; }
+int ncclCommDestroy(Comm *comm) {
+  if (destroyFailures > 0) {
+    destroyFailures--;
+    return 1; /* ncclUnhandledCudaError, and the communicator stays */
+  }
+  free(comm);
+  liveComms--;
+  return 0;
+}
 
 static int push(int isSend, void *buf, size_t count, int datatype, int peer, Comm *comm) {
   if (datatype != 1 || peer < 0 || peer >= comm->nranks || opCount == 4096) return 4;

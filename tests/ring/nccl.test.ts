@@ -96,3 +96,66 @@ test('ring forward over the NCCL transport (fake NCCL, host memory) equals the c
   assert.equal(waited.length, 3 * 4, 'finish waits on every device after each of the W - 1 steps');
   assert.throws(() => transport.begin([]), /disposed/);
 });
+
+/** The fake's test hooks (fake-nccl.c): communicators not yet destroyed, and failing the next n destroys. */
+function fakeHooks(path: string): { liveComms(): number; failDestroys(n: number): void } {
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as { load(path: string): { func(signature: string): (...args: unknown[]) => unknown } };
+  // The same file as the bindings load: one copy of the library, so one set of counters.
+  const lib = koffi.load(path);
+  const live = lib.func('int fakeNcclLiveComms()') as () => number;
+  const fail = lib.func('void fakeNcclFailDestroys(int n)') as (n: number) => void;
+  return { liveComms: live, failDestroys: fail };
+}
+
+/** Storages that know whether they were disposed, from a host-memory CudaRingRuntime. */
+class Tracked extends Host {
+  disposed = false;
+  override dispose(): void {
+    this.disposed = true;
+  }
+}
+
+test('dispose destroys every communicator even when one destroy fails, then reports that failure', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
+  nccl.resetNcclForTests();
+  const hooks = fakeHooks(fake!);
+  const before = hooks.liveComms();
+  const unused = () => assert.fail('dispose needs no runtime');
+  const runtime: CudaRingRuntime = { pointerOf: unused, allocateLike: unused, transferStream: unused, waitForTransfers: unused };
+  const transport = NcclTransport.local(cpuDevices(3), [0, 1, 2], runtime);
+  assert.equal(hooks.liveComms(), before + 3);
+  hooks.failDestroys(1);
+  assert.throws(() => transport.dispose(), (e: unknown) => e instanceof NcclError && /ncclCommDestroy failed/.test(e.message));
+  assert.equal(hooks.liveComms(), before + 1, 'only the communicator whose destroy failed is left');
+  assert.throws(() => transport.begin([]), /disposed/);
+});
+
+test('begin failing inside the NCCL group orders the transfers, then releases its receive buffers', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
+  nccl.resetNcclForTests();
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as { address(value: unknown): bigint };
+  const allocated: Tracked[] = [];
+  const waited: string[] = [];
+  const runtime: CudaRingRuntime = {
+    pointerOf: (s: Storage) => koffi.address((s as HostStorage).array) as nccl.DevicePointer,
+    allocateLike: (s: Storage, device: string) => {
+      const copy = new Tracked(device, s.dtype, new Float32Array(s.length));
+      allocated.push(copy);
+      return copy;
+    },
+    transferStream: () => 0n as nccl.StreamHandle,
+    waitForTransfers: (device: string) => void waited.push(device),
+  };
+  // A communicator of a one-rank group cannot reach rank 1 of a two-rank ring: the first ncclSend fails.
+  const [solo] = nccl.commInitAll([0]);
+  const devices = cpuDevices(2);
+  const transport = new NcclTransport(devices, [solo, solo], runtime);
+  const blocks = devices.map((device) => [new Host(device, 'float32', new Float32Array(4)), new Host(device, 'float32', new Float32Array(4))]);
+  assert.throws(() => transport.begin(blocks), (e: unknown) => e instanceof NcclError && /ncclSend failed/.test(e.message));
+  assert.equal(allocated.length, 4);
+  assert.ok(allocated.every((s) => s.disposed), 'every receive buffer released');
+  assert.deepEqual(waited, devices, 'each compute stream waits for its transfers before the buffers go');
+  nccl.commDestroy(solo);
+});

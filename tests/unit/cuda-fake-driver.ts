@@ -115,6 +115,8 @@ export class FakeDriver implements CudaDriver {
   readonly functionAttributes = new Map<string, number>();
   /** Make the named driver function return this CUresult instead of succeeding. */
   readonly failures = new Map<string, CUresult>();
+  /** Failures that start later: after this many more successful calls, the entry moves into `failures`. */
+  readonly #failuresLater = new Map<string, { successes: number; result: CUresult }>();
   readonly freedForeign: bigint[] = [];
   contextsRetained = 0;
   contextsReleased = 0;
@@ -153,7 +155,17 @@ export class FakeDriver implements CudaDriver {
 
   #call(name: string): CUresult {
     this.calls.push(name);
+    const later = this.#failuresLater.get(name);
+    if (later && later.successes-- === 0) {
+      this.#failuresLater.delete(name);
+      this.failures.set(name, later.result);
+    }
     return this.failures.get(name) ?? 0;
+  }
+
+  /** Lets `successes` more calls of the named function succeed, then fails it as `failures.set(name, result)` would. */
+  failAfter(name: string, successes: number, result: CUresult): void {
+    this.#failuresLater.set(name, { successes, result });
   }
 
   cuInit(): CUresult {
@@ -261,8 +273,10 @@ export class FakeDriver implements CudaDriver {
     return result;
   }
   cuMemFreeAsync(pointer: bigint): CUresult {
-    if (!this.memory.free(pointer)) this.freedForeign.push(pointer);
-    return this.#call('cuMemFreeAsync');
+    // A free that fails frees nothing.
+    const result = this.#call('cuMemFreeAsync');
+    if (result === 0 && !this.memory.free(pointer)) this.freedForeign.push(pointer);
+    return result;
   }
   cuMemGetInfo(free: Out<Raw64>, total: Out<Raw64>): CUresult {
     free[0] = 80e9 - this.memory.usedBytes;

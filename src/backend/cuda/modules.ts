@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionProblem } from '../../backend.js';
+import { releaseAll } from '../../release.js';
 import { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type CUfunction, type CUmodule, type Raw64 } from './driver.js';
 import { type CudaDevice, asHandle } from './runtime.js';
 import { type HopperPathInputs, kernelFamily } from './hopper-path.js';
@@ -53,12 +54,13 @@ class DeviceKernels {
     return module;
   }
 
+  /** Unloads every module, even after one unload fails (then throws the first error). */
   #unloadAll(): void {
-    for (const module of this.#modules.values()) {
-      this.device.check(this.device.runtime.driver.cuModuleUnload(module), 'cuModuleUnload');
-    }
+    const modules = [...this.#modules.values()];
     this.#modules.clear();
     this.#functions.clear();
+    const driver = this.device.runtime.driver;
+    releaseAll(modules.map((module) => () => this.device.check(driver.cuModuleUnload(module), 'cuModuleUnload')));
   }
 }
 

@@ -4,6 +4,7 @@
  * device; device memory comes from the device's default memory pool in stream order.
  */
 import { BackendUnavailableError, DeviceError, FlashAttentionError, OptionError, describe } from '../../errors.js';
+import { releaseAfterError, releaseAll } from '../../release.js';
 import {
   CUDA_ERROR_NOT_READY,
   CUDA_SUCCESS,
@@ -115,8 +116,9 @@ export class CudaRuntime {
   }
 
   dispose(): void {
-    for (const device of this.#devices.values()) device.dispose();
+    const devices = [...this.#devices.values()];
     this.#devices.clear();
+    releaseAll(devices.map((device) => () => device.dispose()));
   }
 }
 
@@ -159,8 +161,12 @@ export class CudaDevice {
         overlapLaunchesAllowed(process.env.FLASH_ATTN_PDL);
     } catch (error) {
       // A device we cannot use must not keep the context (and stream) it retained: release before rethrowing.
-      if (stream[0]) driver.cuStreamDestroy(asHandle<CUstream>(stream[0]));
-      driver.cuDevicePrimaryCtxRelease(this.#handle);
+      releaseAfterError([
+        () => {
+          if (stream[0]) this.check(driver.cuStreamDestroy(asHandle<CUstream>(stream[0])), 'cuStreamDestroy');
+        },
+        () => this.check(driver.cuDevicePrimaryCtxRelease(this.#handle), 'cuDevicePrimaryCtxRelease'),
+      ]);
       throw error;
     }
   }
@@ -447,18 +453,25 @@ export class CudaDevice {
     this.#disposers.push(disposer);
   }
 
+  /** Releases everything the device holds, each step even after one fails (then throws the first error). */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.makeCurrent();
-    this.synchronize();
-    for (const disposer of this.#disposers.splice(0).reverse()) disposer();
-    if (this.#transferStream !== undefined) {
-      this.check(this.runtime.driver.cuStreamSynchronize(this.#transferStream), 'cuStreamSynchronize');
-      this.check(this.runtime.driver.cuStreamDestroy(this.#transferStream), 'cuStreamDestroy');
-    }
-    this.check(this.runtime.driver.cuStreamDestroy(this.#stream), 'cuStreamDestroy');
-    this.check(this.runtime.driver.cuDevicePrimaryCtxRelease(this.#handle), 'cuDevicePrimaryCtxRelease');
+    const driver = this.runtime.driver;
+    const transferStream = this.#transferStream;
+    releaseAll([
+      () => this.synchronize(),
+      ...this.#disposers.splice(0).reverse(),
+      () => {
+        if (transferStream !== undefined) this.check(driver.cuStreamSynchronize(transferStream), 'cuStreamSynchronize');
+      },
+      // Destroying a stream with work still queued is allowed: its resources go once that work is done.
+      () => {
+        if (transferStream !== undefined) this.check(driver.cuStreamDestroy(transferStream), 'cuStreamDestroy');
+      },
+      () => this.check(driver.cuStreamDestroy(this.#stream), 'cuStreamDestroy'),
+      () => this.check(driver.cuDevicePrimaryCtxRelease(this.#handle), 'cuDevicePrimaryCtxRelease'),
+    ]);
   }
 }
 
@@ -523,7 +536,9 @@ export function cudaDevice(name: string): CudaDevice {
 
 /** @internal Tests only: run the runtime over another driver (a fake); `undefined` restores libcuda. */
 export function useDriverForTesting(driver: CudaDriver | undefined): void {
-  if (state && 'runtime' in state) state.runtime.dispose();
+  // Switched first: a dispose that throws (a test's injected failure) must not keep the old runtime in place.
+  const previous = state;
   state = undefined;
   driverOverride = driver;
+  if (previous && 'runtime' in previous) previous.runtime.dispose();
 }

@@ -110,11 +110,13 @@ export class CudaStorage implements Storage {
 
   dispose(): void {
     if (this.#pointer === undefined) return;
-    this.#pointer = undefined;
     if (this.#allocation && this.#allocation.base !== 0n) {
-      leaks.unregister(this);
+      // Freed before it is forgotten: if the free fails, the storage stays live (and watched by `leaks`), so a
+      // second dispose() can still free it.
       this.cudaDevice.free(this.#allocation.base);
+      leaks.unregister(this);
     }
+    this.#pointer = undefined;
   }
 
   /** @internal Tests only: whether both guard margins still hold only 0xFF bytes. */

@@ -1,0 +1,171 @@
+// Native resources of the CUDA backend are released even when a driver call fails on the way: a device's
+// dispose goes on past a failing step, a failing constructor gives back what it retained and says so when that
+// fails too, a storage whose free failed can be freed again, and the ring's device helpers (slices across GPUs,
+// sharding and gathering, the benchmark's event clock) leave nothing allocated when they throw. Fake driver.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, beforeEach, test } from 'node:test';
+import { kernelFunction } from '../../src/backend/cuda/modules.js';
+import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
+import { CudaError, gatherSequence, randn, shardSequence } from '../../src/index.js';
+import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
+import { cudaRingOps } from '../../src/ring/cuda-ops.js';
+import { emptyStats, timed } from '../../src/ring/schedule.js';
+import { writeFakeBuild } from './cuda-fake-build.js';
+import { FakeDriver, type FakeOptions } from './cuda-fake-driver.js';
+
+const build = writeFakeBuild();
+process.env.FLASH_ATTN_KERNEL_DIR = build.directory;
+// A second module file, so a device holds two modules to unload.
+writeFileSync(join(build.directory, 'other.fatbin'), 'not a real fatbin either');
+after(() => build.dispose());
+
+function newFake(options: Omit<FakeOptions, 'kernels'> = {}): FakeDriver {
+  const fake = new FakeDriver({ ...options, kernels: build.kernels });
+  useDriverForTesting(fake);
+  return fake;
+}
+
+beforeEach(() => forgetManifestForTesting());
+after(() => useDriverForTesting(undefined));
+
+const count = (fake: FakeDriver, call: string) => fake.calls.filter((c) => c === call).length;
+
+/** Loads two modules into cuda:0 and creates its transfer stream: everything a device can hold. */
+function busyDevice(fake: FakeDriver) {
+  const device = cudaDevice('cuda:0');
+  const [symbol] = Object.keys(build.kernels);
+  kernelFunction(device, { file: 'fake.fatbin', symbol, smemBytes: 0 });
+  kernelFunction(device, { file: 'other.fatbin', symbol, smemBytes: 0 });
+  void device.transferStream;
+  assert.equal(count(fake, 'cuModuleLoadData'), 2);
+  return device;
+}
+
+/** The messages of the warnings `run` emits (they arrive on a later tick). */
+async function warningsOf(run: () => void): Promise<string[]> {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    run();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings;
+}
+
+test('device dispose: a failing step does not stop the rest; the first error is thrown', () => {
+  for (const failing of ['cuStreamSynchronize', 'cuModuleUnload', 'cuStreamDestroy']) {
+    const fake = newFake();
+    const device = busyDevice(fake);
+    fake.failures.set(failing, 700);
+    assert.throws(() => device.dispose(), (e: unknown) => e instanceof CudaError && e.call === failing, failing);
+    fake.failures.clear();
+    assert.equal(count(fake, 'cuModuleUnload'), 2, `${failing}: both modules unloaded`);
+    assert.equal(count(fake, 'cuStreamDestroy'), 2, `${failing}: both streams destroyed`);
+    assert.equal(fake.contextsReleased, 1, `${failing}: the context released`);
+  }
+});
+
+test('runtime dispose: a device whose dispose fails does not keep the others from releasing their contexts', () => {
+  const fake = newFake({ devices: 2 });
+  cudaDevice('cuda:0');
+  cudaDevice('cuda:1');
+  fake.failures.set('cuStreamDestroy', 700);
+  assert.throws(() => useDriverForTesting(undefined), (e: unknown) => e instanceof CudaError && e.call === 'cuStreamDestroy');
+  assert.equal(fake.contextsReleased, 2);
+});
+
+test('a device that cannot be set up releases its stream and context, and warns when that release fails too', async () => {
+  for (const failing of ['cuStreamDestroy', 'cuDevicePrimaryCtxRelease']) {
+    const fake = newFake();
+    fake.failures.set('cuDeviceGetDefaultMemPool', 700);
+    fake.failures.set(failing, 700);
+    const warnings = await warningsOf(() =>
+      assert.throws(() => cudaDevice('cuda:0'), (e: unknown) => e instanceof CudaError && e.call === 'cuDeviceGetDefaultMemPool', 'the setup error is the one thrown'),
+    );
+    assert.equal(count(fake, 'cuStreamDestroy'), 1, failing);
+    assert.equal(fake.contextsReleased, 1, failing);
+    assert.ok(warnings.some((m) => m.includes(`${failing} failed`)), `${failing}: warned (${warnings.join('; ')})`);
+    fake.failures.clear();
+  }
+});
+
+test('a storage whose free failed stays live, and a second dispose frees it', async () => {
+  const fake = newFake();
+  const t = randn([64], { dtype: 'float16', device: 'cuda' });
+  fake.failures.set('cuMemFreeAsync', 700);
+  assert.throws(() => t.dispose(), (e: unknown) => e instanceof CudaError && e.call === 'cuMemFreeAsync');
+  fake.failures.clear();
+  assert.equal(t.isDisposed, false);
+  assert.equal((await t.data()).length, 64, 'still readable');
+  t.dispose();
+  assert.equal(t.isDisposed, true);
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('ring slice onto another GPU: a failing move releases the cut it made first', () => {
+  const fake = newFake({ devices: 2 });
+  const source = randn([1, 8, 2, 4], { dtype: 'float16', device: 'cuda:0' });
+  const sourceBytes = fake.memory.usedBytes;
+  // cuEventRecord orders the copy between the GPUs; the cut on cuda:0 needs none.
+  fake.failures.set('cuEventRecord', 700);
+  assert.throws(() => cudaRingOps.slice(source.storage(), source.shape, 1, 2, 4, 'cuda:1'), (e: unknown) => e instanceof CudaError && e.call === 'cuEventRecord');
+  fake.failures.clear();
+  assert.equal(fake.memory.usedBytes, sourceBytes);
+  source.dispose();
+});
+
+test('shardSequence and gatherSequence on cuda: an allocation failing at any point leaves nothing of theirs behind', () => {
+  const fake = newFake();
+  const devices = ['cuda:0', 'cuda:0'];
+  const t = randn([1, 16, 2, 4], { dtype: 'float16', device: 'cuda:0' });
+  const sourceBytes = fake.memory.usedBytes;
+  // Zigzag over 2 ranks: each shard is 2 slices and their join (3 allocations), 6 in all.
+  for (let successes = 0; successes < 6; successes++) {
+    fake.failAfter('cuMemAllocAsync', successes, 2);
+    assert.throws(() => shardSequence(t, devices, { layout: 'zigzag' }), /cuMemAllocAsync failed/, `shard, after ${successes}`);
+    fake.failures.clear();
+    assert.equal(fake.memory.usedBytes, sourceBytes, `shard: nothing left after ${successes} allocations`);
+  }
+  const sharded = shardSequence(t, devices, { layout: 'zigzag' });
+  const shardedBytes = fake.memory.usedBytes;
+  // Gathering cuts each shard in 2 (4 allocations), then joins the pieces (1).
+  for (let successes = 0; successes < 5; successes++) {
+    fake.failAfter('cuMemAllocAsync', successes, 2);
+    assert.throws(() => gatherSequence(sharded), /cuMemAllocAsync failed/, `gather, after ${successes}`);
+    fake.failures.clear();
+    assert.equal(fake.memory.usedBytes, shardedBytes, `gather: nothing left after ${successes} allocations`);
+  }
+  sharded.dispose();
+  t.dispose();
+  assert.equal(fake.memory.usedBytes, 0);
+});
+
+test('the ring benchmark clock destroys its events when the ring call it times throws', async () => {
+  const fake = newFake();
+  const stats = emptyStats(2);
+  const failingRing = () => {
+    timed(stats, 0, 0, () => undefined);
+    timed(stats, 0, 1, () => {
+      throw new Error('ring call failed');
+    });
+  };
+  await assert.rejects(timeComputeOnDevices(['cuda:0', 'cuda:0'], stats, failingRing), /ring call failed/);
+  assert.equal(count(fake, 'cuEventCreate'), 4, 'a start and an end event per span');
+  assert.equal(count(fake, 'cuEventDestroy'), 4);
+});
+
+test('the clock destroys every event even when one destroy fails', async () => {
+  const fake = newFake();
+  const stats = emptyStats(1);
+  const ring = () => [0, 1].forEach((step) => timed(stats, step, 0, () => undefined));
+  fake.failures.set('cuEventDestroy', 700);
+  await assert.rejects(timeComputeOnDevices(['cuda:0'], stats, ring), (e: unknown) => e instanceof CudaError && e.call === 'cuEventDestroy');
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 4, 'every event of both spans');
+});
