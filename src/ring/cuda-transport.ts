@@ -14,6 +14,7 @@ import { cudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { parseDevice } from '../device.js';
 import { OptionError, describe } from '../errors.js';
+import { releaseAfterError } from '../release.js';
 import type { Storage } from '../storage.js';
 import { copyWhole, cudaStorageOf, orderAcross } from './cuda-copy.js';
 import { NcclTransport } from './nccl-transport.js';
@@ -47,7 +48,12 @@ export class LocalCudaTransport implements RingTransport {
         block.forEach((s, i) => copyWhole(received[next][i], cudaStorageOf(s, 'ring block'), stream));
       });
     } catch (error) {
-      for (const row of received) for (const s of row) s.dispose();
+      // Copies already enqueued on a transfer stream write these buffers, which are freed in compute-stream order:
+      // each compute stream waits for its transfers first. A release failing too does not hide this error.
+      releaseAfterError([
+        ...this.devices.map((device) => () => cudaRingRuntime.waitForTransfers(device)),
+        ...received.flat().map((s) => () => s.dispose()),
+      ]);
       throw error;
     }
     return {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, beforeEach, test } from 'node:test';
 import { kernelFunction } from '../../src/backend/cuda/modules.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { timeOnDevice } from '../../src/backend/cuda/timing.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { CudaError, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
@@ -168,4 +169,19 @@ test('the clock destroys every event even when one destroy fails', async () => {
   await assert.rejects(timeComputeOnDevices(['cuda:0'], stats, ring), (e: unknown) => e instanceof CudaError && e.call === 'cuEventDestroy');
   fake.failures.clear();
   assert.equal(count(fake, 'cuEventDestroy'), 4, 'every event of both spans');
+});
+
+test('timeOnDevice destroys every event, after a failing destroy and after a failing run (whose error goes on)', async () => {
+  const fake = newFake();
+  fake.failures.set('cuEventDestroy', 700);
+  await assert.rejects(timeOnDevice('cuda:0', () => undefined, 3), (e: unknown) => e instanceof CudaError && e.call === 'cuEventDestroy');
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 4, 'a start event and one per repeat');
+  const warnings = await warningsOf(() => {
+    fake.failures.set('cuEventDestroy', 700);
+    void assert.rejects(timeOnDevice('cuda:0', () => { throw new Error('run failed'); }, 2), /run failed/);
+  });
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 4 + 3);
+  assert.equal(warnings.length, 1, 'the failing destroys are a warning, not the error');
 });
