@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, test } from 'node:test';
 import { BWD90_ARGS_OFFSETS, BWD90_ARGS_SIZE, BWD90_MAPS, FLASH_PARAMS_SIZE, FWD90_ARGS_OFFSETS, FWD90_ARGS_SIZE, FWD90_MAPS } from '../../src/backend/cuda/abi.js';
 import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
+import { SIDE_PRE_MAX_KEYS } from '../../src/backend/cuda/backward.js';
 import { CU_TENSOR_MAP_BYTES } from '../../src/backend/cuda/driver.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { TILE_COUNTERS_PER_RING, TILE_COUNTER_RING_BYTES } from '../../src/backend/cuda/tile-counter.js';
@@ -656,6 +657,14 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
   assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
+  // More keys than SIDE_PRE_MAX_KEYS: bwd_pre first (explain launches nothing, so the long k costs no reference).
+  const few = randn([1, 8, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
+  for (const [keys, first] of [[SIDE_PRE_MAX_KEYS, 'flash_bwd_pre_side_f16_d64'], [SIDE_PRE_MAX_KEYS + 1, 'flash_bwd_pre_f16_d64']] as const) {
+    const kv = randn([1, keys, hk, d], { seed: 7, dtype: 'float16', device: 'cuda' });
+    assert.equal(explain(few, kv, kv).backward[0], `${first} (sm_80)`, `lk = ${keys}`);
+    kv.dispose();
+  }
+  few.dispose();
 
   // Not where its vector rows do not apply (an o 2 bytes past a boundary), nor when deterministic: bwd_pre before.
   const bytes = n * lq * h * d * 2;

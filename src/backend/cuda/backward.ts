@@ -41,14 +41,23 @@ export interface SidePrePointers {
 }
 
 /**
+ * The most keys per query row for which bwd_pre_side runs. bwd_pre's time goes with the query rows only, the main
+ * kernel's with their keys too, so hiding bwd_pre gains less as lk grows, while the main kernel still waits for the
+ * side grid's multiprocessors: on an H100 (bench/results/2026-12-06-h100-s32-side-pre/r3, 6 rounds) +3.6 / +4.0% at
+ * l = 512 and +0.8 / +1.1% at 2048 (d = 128, non-causal / causal), but -1.5% at 4096 causal, -1.1 / -3.1% at 8192
+ * and -0.7 / -1.9% at 16384; at d = 256 +0.6..+5.7% up to 4096, within +-1.7% beyond.
+ */
+export const SIDE_PRE_MAX_KEYS = 2048;
+
+/**
  * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
  * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
- * is not deterministic (whose bwd_pre leaves dq_accum alone), the build has a bwd_pre_side of the same dtype and head
- * dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte aligned).
- * Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e for what running beside it gains).
+ * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS, the build has a bwd_pre_side
+ * of the same dtype and head dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the
+ * pool's, 256-byte aligned). Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e).
  */
 export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
-  if (path.arch !== 'sm_90a' || p.deterministic) return undefined;
+  if (path.arch !== 'sm_90a' || p.deterministic || p.lk > SIDE_PRE_MAX_KEYS) return undefined;
   const main = path.entry;
   if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
   if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;
