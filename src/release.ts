@@ -55,3 +55,32 @@ export function disposeOnThrow<T>(build: (keep: <R extends Releasable>(resource:
     throw error;
   }
 }
+
+/**
+ * Runs `body`, then the releases `after()` lists whatever happens: on success every one even after one throws (then
+ * the first error); on a throw the body's error goes on and a failing release only warns (releaseAfterError).
+ */
+export function thenRelease<T>(body: () => T, after: () => Iterable<() => void>): T {
+  let result: T;
+  try {
+    result = body();
+  } catch (error) {
+    releaseAfterError(after());
+    throw error;
+  }
+  releaseAll(after());
+  return result;
+}
+
+/** thenRelease for an asynchronous body. */
+export async function thenReleaseAsync<T>(body: () => Promise<T>, after: () => Iterable<() => void>): Promise<T> {
+  let result: T;
+  try {
+    result = await body();
+  } catch (error) {
+    releaseAfterError(after());
+    throw error;
+  }
+  releaseAll(after());
+  return result;
+}

@@ -210,9 +210,9 @@ class Kernels:
         self._launch_sm90(entry, args, p, gx, p.h)
 
     def side_pre(self, bwd_entry, p, deterministic, read):
-        """As sidePreEntry in src/backend/cuda/backward.ts: the bwd_pre_side to run in bwd_pre's place beside the Hopper
-        bwd `bwd_entry` (tensors `read`: dout and o, 8-byte aligned for its vector rows), or None. FLASH_SIDE_PRE=0
-        leaves it out (bwd_pre runs first, as before)."""
+        """As sidePreEntry in src/backend/cuda/backward.ts but at every lk (no SIDE_PRE_MAX_KEYS, so that ab.py can
+        measure where it pays): the bwd_pre_side to run in bwd_pre's place beside the Hopper bwd `bwd_entry` (tensors
+        `read`: dout and o, 8-byte aligned for its vector rows), or None. FLASH_SIDE_PRE=0 leaves it out."""
         if bwd_entry is None or deterministic or os.environ.get('FLASH_SIDE_PRE') == '0':
             return None
         if not (bwd_entry.get('waitsForReadyRows') and bwd_entry.get('countsDqItems')):

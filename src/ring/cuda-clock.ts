@@ -5,7 +5,7 @@
  */
 import { CU_EVENT_DEFAULT, type CUevent } from '../backend/cuda/driver.js';
 import { type CudaDevice, cudaDevice } from '../backend/cuda/runtime.js';
-import { releaseAll } from '../release.js';
+import { releaseAll, thenReleaseAsync } from '../release.js';
 import type { RingClock, RingStats } from './schedule.js';
 
 interface Span {
@@ -70,10 +70,11 @@ export class CudaRingClock implements RingClock {
 export async function timeComputeOnDevices(devices: readonly string[], stats: RingStats, run: () => void): Promise<void> {
   const clock = new CudaRingClock(devices);
   stats.clock = clock;
-  try {
-    run();
-    await clock.collect(stats);
-  } finally {
-    clock.dispose();
-  }
+  await thenReleaseAsync(
+    async () => {
+      run();
+      await clock.collect(stats);
+    },
+    () => [() => clock.dispose()],
+  );
 }

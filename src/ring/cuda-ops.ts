@@ -7,6 +7,7 @@ import { cudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { type Dtype, bytesPerElement } from '../dtype.js';
 import { DtypeError, ShapeError, describe } from '../errors.js';
+import { thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { elementCount } from '../tensor.js';
 import { copyRows, copyToDevice, cudaStorageOf } from './cuda-copy.js';
@@ -53,11 +54,7 @@ export const cudaRingOps: RingDeviceOps = {
       throw error;
     }
     if (cut.device === device) return cut;
-    try {
-      return copyToDevice(cut, cudaDevice(device));
-    } finally {
-      cut.dispose();
-    }
+    return thenRelease(() => copyToDevice(cut, cudaDevice(device)), () => [() => cut.dispose()]);
   },
 
   concat(parts, shapes, axis, device) {
@@ -72,11 +69,10 @@ export const cudaRingOps: RingDeviceOps = {
       parts.forEach((part, i) => {
         const rows = shapes[i][axis];
         const { storage, copied } = onDevice(cudaStorageOf(part, 'concat'), device);
-        try {
-          copyRows(gpu, out.pointer + BigInt(row * rowBytes), total * rowBytes, storage.pointer, rows * rowBytes, rows * rowBytes, outer);
-        } finally {
-          if (copied) storage.dispose();
-        }
+        thenRelease(
+          () => copyRows(gpu, out.pointer + BigInt(row * rowBytes), total * rowBytes, storage.pointer, rows * rowBytes, rows * rowBytes, outer),
+          () => (copied ? [() => storage.dispose()] : []),
+        );
         row += rows;
       });
     } catch (error) {

@@ -1,7 +1,7 @@
 import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, OptionError, ShapeError, describe } from '../errors.js';
-import { disposeOnThrow } from '../release.js';
+import { disposeOnThrow, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkTensor } from '../tensor.js';
 import { hostRingOps } from './host-ops.js';
@@ -149,14 +149,10 @@ export function shardSequence(t: Tensor, devices: readonly string[], options: Sh
       const stagingDevice = sourceKind === targetKind ? device : t.device;
       const segments = segmentsOf(layout, w, ranks[rank], length);
       const parts = disposeOnThrow((keep) => segments.map((s) => keep(ops.slice(source, t.shape, axis, s.start, s.length, stagingDevice))));
-      let shard = parts[0];
-      if (parts.length > 1) {
-        try {
-          shard = ops.concat(parts, segments.map((s) => t.shape.map((x, i) => (i === axis ? s.length : x))), axis, stagingDevice);
-        } finally {
-          for (const p of parts) p.dispose();
-        }
-      }
+      const shapes = segments.map((s) => t.shape.map((x, i) => (i === axis ? s.length : x)));
+      const shard = parts.length === 1
+        ? parts[0]
+        : thenRelease(() => ops.concat(parts, shapes, axis, stagingDevice), () => parts.map((p) => () => p.dispose()));
       return keepShard(new Tensor(sourceKind === targetKind ? shard : uploadHost(shard, device), shardShape));
     }),
   );
@@ -276,7 +272,9 @@ function joinShards(s: ShardedTensor, shardOf: (rank: number) => Storage): Tenso
   const length = s.shape[s.axis];
   const shardShape = s.shards[0].shape;
   const pieces: { start: number; part: Storage; owned: boolean; shape: number[] }[] = [];
-  try {
+  // The cut pieces are this function's own, joined or not.
+  const release = () => pieces.filter((p) => p.owned).map((p) => () => p.part.dispose());
+  return thenRelease(() => {
     for (let rank = 0; rank < w; rank++) {
       const shard = shardOf(rank);
       const segments = segmentsOf(s.layout, w, rank, length);
@@ -289,8 +287,5 @@ function joinShards(s: ShardedTensor, shardOf: (rank: number) => Storage): Tenso
     }
     pieces.sort((a, b) => a.start - b.start);
     return new Tensor(ops.concat(pieces.map((p) => p.part), pieces.map((p) => p.shape), s.axis, s.devices[0]), s.shape);
-  } finally {
-    // The cut pieces are this function's own, joined or not.
-    for (const p of pieces) if (p.owned) p.part.dispose();
-  }
+  }, release);
 }

@@ -2,7 +2,9 @@
 // condition holds, with each condition flipped one at a time; the manifest's queryTileRows.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { type BackwardPathInputs, chooseBackward } from '../../src/backend/cuda/backward-path.js';
+import { everyRowHasKeys } from '../../src/backend/cuda/backward.js';
 import { type KernelEntry, parseManifest, selectKernel } from '../../src/backend/cuda/table.js';
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { BackendUnavailableError } from '../../src/index.js';
@@ -166,4 +168,28 @@ test('the manifest: queryTileRows and dqBoxRows are optional, positive integers 
 test('selectKernel picks the sm_80 bwd even where an sm_90a bwd of the same head dim fits better', () => {
   assert.equal(selectKernel(KERNELS, 'bwd', 'bfloat16', 128, 227 * 1024).symbol, 'flash_bwd_bfloat16_d128');
   assert.equal(selectKernel(KERNELS, 'bwd', 'float16', 64, 227 * 1024).arch, 'sm_80');
+});
+
+test('everyRowHasKeys: the first and last query rows decide, as a row-by-row count says', () => {
+  const rowHasKey = (p: Parameters<typeof everyRowHasKeys>[0], i: number) => {
+    for (let j = 0; j < p.lk; j++) {
+      const left = p.windowLeft < 0 || j >= i + p.diagonalOffset - p.windowLeft;
+      const right = p.windowRight < 0 || j <= i + p.diagonalOffset + p.windowRight;
+      if (left && right) return true;
+    }
+    return false;
+  };
+  fc.assert(
+    fc.property(
+      fc.record({
+        lq: fc.integer({ min: 1, max: 40 }),
+        lk: fc.integer({ min: 1, max: 40 }),
+        windowLeft: fc.integer({ min: -1, max: 45 }),
+        windowRight: fc.integer({ min: -1, max: 45 }),
+        diagonalOffset: fc.integer({ min: -50, max: 50 }),
+      }),
+      (p) => everyRowHasKeys(p) === Array.from({ length: p.lq }, (_, i) => rowHasKey(p, i)).every(Boolean),
+    ),
+    { seed: 32, numRuns: 2000 },
+  );
 });

@@ -628,7 +628,7 @@ test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters af
 
 test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready flags, bwd_pre_side on a third of the multiprocessors, the Hopper bwd and bwd_dq given ready_rows; gradients as the reference', async () => {
   const fake = newFake();
-  const [n, lq, lk, h, hk, d] = [2, 300, 200, 8, 2, 64];
+  const [n, lq, lk, h, hk, d] = [2, 300, 400, 8, 2, 64];
   const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
   const options = { isCausal: true };
   const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
@@ -658,13 +658,18 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
   // More keys than SIDE_PRE_MAX_KEYS: bwd_pre first (explain launches nothing, so the long k costs no reference).
+  // Nor where a query row sees no key (causal with lq > lk: the first lq - lk rows), whose zeroed dq_accum only the
+  // main kernel's waits would order before bwd_dq.
   const few = randn([1, 8, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
+  const fewer = randn([1, 7, hk, d], { seed: 9, dtype: 'float16', device: 'cuda' });
+  assert.equal(explain(few, fewer, fewer, { isCausal: true }).backward[0], 'flash_bwd_pre_f16_d64 (sm_80)', 'causal lq > lk');
+  assert.equal(explain(few, fewer, fewer).backward[0], 'flash_bwd_pre_side_f16_d64 (sm_80)', 'lq > lk without a mask');
   for (const [keys, first] of [[SIDE_PRE_MAX_KEYS, 'flash_bwd_pre_side_f16_d64'], [SIDE_PRE_MAX_KEYS + 1, 'flash_bwd_pre_f16_d64']] as const) {
     const kv = randn([1, keys, hk, d], { seed: 7, dtype: 'float16', device: 'cuda' });
     assert.equal(explain(few, kv, kv).backward[0], `${first} (sm_80)`, `lk = ${keys}`);
     kv.dispose();
   }
-  few.dispose();
+  disposeAll(few, fewer);
 
   // Not where its vector rows do not apply (an o 2 bytes past a boundary), nor when deterministic: bwd_pre before.
   const bytes = n * lq * h * d * 2;

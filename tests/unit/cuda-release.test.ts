@@ -177,10 +177,12 @@ test('timeOnDevice destroys every event, after a failing destroy and after a fai
   await assert.rejects(timeOnDevice('cuda:0', () => undefined, 3), (e: unknown) => e instanceof CudaError && e.call === 'cuEventDestroy');
   fake.failures.clear();
   assert.equal(count(fake, 'cuEventDestroy'), 4, 'a start event and one per repeat');
+  let rejected: Promise<void> | undefined;
   const warnings = await warningsOf(() => {
     fake.failures.set('cuEventDestroy', 700);
-    void assert.rejects(timeOnDevice('cuda:0', () => { throw new Error('run failed'); }, 2), /run failed/);
+    rejected = assert.rejects(timeOnDevice('cuda:0', () => { throw new Error('run failed'); }, 2), /run failed/);
   });
+  await rejected;
   fake.failures.clear();
   assert.equal(count(fake, 'cuEventDestroy'), 4 + 3);
   assert.equal(warnings.length, 1, 'the failing destroys are a warning, not the error');

@@ -5,7 +5,8 @@
  * takes bwd_pre's place and the Hopper backward runs beside it, waiting per step for its rows. bwd_pre, bwd_pre_side
  * and bwd_dq are sm_80-family kernels on either path; bwd_dq_det is the Hopper one (reading through the same maps)
  * where the build has it for the Hopper backward's head dim; one marked computesD (d = 64 / 128) computes D itself and
- * runs before the Hopper backward, without bwd_pre (backwardEntries). planBackward says whether the call needs the dq_accum workspace at all.
+ * runs before the Hopper backward, without bwd_pre (backwardEntries). planBackward says whether the call needs the
+ * dq_accum workspace at all.
  */
 import type { AttentionProblem } from '../../backend.js';
 import { type Bwd90Map, type FlashParams, packBwd90Args, packFlashParams } from './abi.js';
@@ -45,19 +46,34 @@ export interface SidePrePointers {
  * kernel's with their keys too, so hiding bwd_pre gains less as lk grows, while the main kernel still waits for the
  * side grid's multiprocessors: on an H100 (bench/results/2026-12-06-h100-s32-side-pre/r3, 6 rounds) +3.6 / +4.0% at
  * l = 512 and +0.8 / +1.1% at 2048 (d = 128, non-causal / causal), but -1.5% at 4096 causal, -1.1 / -3.1% at 8192
- * and -0.7 / -1.9% at 16384; at d = 256 +0.6..+5.7% up to 4096, within +-1.7% beyond.
+ * and -0.7 / -1.9% at 16384; at d = 256 +0.7..+5.7% up to 4096, within +-1.7% beyond.
  */
 export const SIDE_PRE_MAX_KEYS = 2048;
 
 /**
+ * Whether every query row sees at least one key under the mask. Beside bwd_pre_side the main kernel waits for a row's
+ * ready flag before it adds into that row, and bwd_dq waits only for the main kernel's counts: a row with no key is in
+ * no step of the main kernel, so nothing would order its zeroed dq_accum before bwd_dq reads it (causal lq > lk, a
+ * ring call's masked-off corner). Row i's keys are [i + offset - left, i + offset + right] within [0, lk), both ends
+ * growing with i: the first row (empty when its right end is below 0) and the last (empty when its left end is past
+ * lk - 1) decide.
+ */
+export function everyRowHasKeys(p: Pick<AttentionProblem, 'lq' | 'lk' | 'windowLeft' | 'windowRight' | 'diagonalOffset'>): boolean {
+  const firstRight = p.windowRight < 0 ? Infinity : p.diagonalOffset + p.windowRight;
+  const lastLeft = p.windowLeft < 0 ? -Infinity : p.lq - 1 + p.diagonalOffset - p.windowLeft;
+  return firstRight >= 0 && lastLeft <= p.lk - 1;
+}
+
+/**
  * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
  * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
- * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS, the build has a bwd_pre_side
+ * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS, every row has a key
+ * (everyRowHasKeys), the build has a bwd_pre_side
  * of the same dtype and head dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the
  * pool's, 256-byte aligned). Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e).
  */
 export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
-  if (path.arch !== 'sm_90a' || p.deterministic || p.lk > SIDE_PRE_MAX_KEYS) return undefined;
+  if (path.arch !== 'sm_90a' || p.deterministic || p.lk > SIDE_PRE_MAX_KEYS || !everyRowHasKeys(p)) return undefined;
   const main = path.entry;
   if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
   if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;

@@ -460,6 +460,7 @@ export class CudaDevice {
     const driver = this.runtime.driver;
     const transferStream = this.#transferStream;
     releaseAll([
+      () => this.makeCurrent(),
       () => this.synchronize(),
       ...this.#disposers.splice(0).reverse(),
       () => {

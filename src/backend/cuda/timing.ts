@@ -2,7 +2,7 @@
 import { CU_EVENT_DEFAULT, type CUevent } from './driver.js';
 import { cudaDevice } from './runtime.js';
 import { canonicalDevice } from '../../device.js';
-import { releaseAfterError, releaseAll } from '../../release.js';
+import { thenReleaseAsync } from '../../release.js';
 
 /**
  * Milliseconds per repeat of `run` (which only enqueues work), measured between CUDA events recorded on
@@ -12,23 +12,19 @@ export async function timeOnDevice(device: string, run: () => void, repeats: num
   const gpu = cudaDevice(canonicalDevice(device));
   const events: CUevent[] = [];
   // Every event is destroyed, even after one destroy fails; on a failed run its error is the one that goes on.
-  const destroys = () => events.map((event) => () => gpu.destroyEvent(event));
-  let times: number[];
-  try {
-    for (let i = 0; i <= repeats; i++) events.push(gpu.createEvent(CU_EVENT_DEFAULT));
-    gpu.recordEvent(events[0]);
-    for (let i = 1; i <= repeats; i++) {
-      run();
-      gpu.recordEvent(events[i]);
-    }
-    await gpu.whenComplete(events[repeats]);
-    times = events.slice(1).map((end, i) => gpu.elapsedMilliseconds(events[i], end));
-  } catch (error) {
-    releaseAfterError(destroys());
-    throw error;
-  }
-  releaseAll(destroys());
-  return times;
+  return thenReleaseAsync(
+    async () => {
+      for (let i = 0; i <= repeats; i++) events.push(gpu.createEvent(CU_EVENT_DEFAULT));
+      gpu.recordEvent(events[0]);
+      for (let i = 1; i <= repeats; i++) {
+        run();
+        gpu.recordEvent(events[i]);
+      }
+      await gpu.whenComplete(events[repeats]);
+      return events.slice(1).map((end, i) => gpu.elapsedMilliseconds(events[i], end));
+    },
+    () => events.map((event) => () => gpu.destroyEvent(event)),
+  );
 }
 
 /** Blocks until all work enqueued on the device so far has finished. */
