@@ -68,9 +68,9 @@ export function everyRowHasKeys(p: Pick<AttentionProblem, 'lq' | 'lk' | 'windowL
  * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
  * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
  * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS, every row has a key
- * (everyRowHasKeys), the build has a bwd_pre_side
- * of the same dtype and head dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the
- * pool's, 256-byte aligned). Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e).
+ * (everyRowHasKeys), the build has a bwd_pre_side of the same dtype and head dim, and its vector rows apply (d % 4 ==
+ * 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte aligned). Else undefined: bwd_pre runs before the
+ * main kernel (bench/NOTES.md P2e).
  */
 export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
   if (path.arch !== 'sm_90a' || p.deterministic || p.lk > SIDE_PRE_MAX_KEYS || !everyRowHasKeys(p)) return undefined;
@@ -124,6 +124,8 @@ export function readyFlagCount(p: Pick<AttentionProblem, 'n' | 'h' | 'lq'>, rows
 export interface BackwardPlan {
   path: BackwardPath;
   kernels: ResolvedKernel[];
+  /** FlashParams.ready_rows: the query rows per ready flag of the plan's bwd_pre_side, 0 where it has none. */
+  readyRows: number;
   /**
    * uint32 words of counter workspace after softmax_d: dq_done's n * hk counters, and bwd_pre_side's ready flags
    * where it runs (readyFlagCount).
@@ -147,9 +149,9 @@ export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: 
   const kernels = backwardEntries(device, p, path, pointers).map((entry) => resolveEntry(device, entry, p));
   const usesAccum = !p.deterministic || kernels.some(({ entry }) =>
     (entry.phase === 'bwd' && entry.arch === 'sm_80') || (entry.phase === 'bwd_pre' && entry.accumOptional !== true));
-  const side = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side');
-  const counterWords = p.n * p.hk + (side === undefined ? 0 : readyFlagCount(p, side.entry.tileRows));
-  return { path, kernels, usesAccum, counterWords };
+  const readyRows = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side')?.entry.tileRows ?? 0;
+  const counterWords = p.n * p.hk + (readyRows === 0 ? 0 : readyFlagCount(p, readyRows));
+  return { path, kernels, usesAccum, readyRows, counterWords };
 }
 
 /**
@@ -162,9 +164,8 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, plan: Ba
   const { q, k, v, dout, dq_accum } = base;
   // bwd_pre zeroes the counters, the Hopper bwd counts on them and bwd_dq waits on them: all three are given them.
   // bwd_pre_side cannot zero them (the Hopper bwd counts while it runs): a fill zeroes them and its ready flags first.
-  const side = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side');
-  if (side !== undefined) device.fillWords(counters, 0, plan.counterWords);
-  const params = { ...base, ...itemCounters(p, path, counters), ready_rows: side?.entry.tileRows ?? 0 };
+  if (plan.readyRows !== 0) device.fillWords(counters, 0, plan.counterWords);
+  const params = { ...base, ...itemCounters(p, path, counters), ready_rows: plan.readyRows };
   const flat = packFlashParams(params);
   // The deterministic backward never reads dq_accum, so a bwd_pre that can leave it alone is given none (its dot
   // products alone: about half the pass's time). An older build's bwd_pre zeroes dq_accum whatever the mode and

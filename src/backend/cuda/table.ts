@@ -247,13 +247,12 @@ export function launchGrid(
 ): [number, number, number] {
   const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
   const heads = entry.gridHeads === 'h' ? p.h : p.hk;
+  const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
   if (entry.multiprocessorsPerBlock !== undefined) {
     // The blocks stride over the tiles with a 64-bit index (kernels/sm80/rows.cuh bwd_pre_side_kernel).
-    const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
     return [Math.max(1, Math.min(tiles, Math.ceil(multiprocessorCount / entry.multiprocessorsPerBlock))), 1, 1];
   }
   if (entry.persistent === true) {
-    const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
     const grid = Math.max(1, Math.min(tiles, multiprocessorCount));
     // Each block's last claim, the one that finds no tile left, is numbered up to tiles + grid - 1.
     if (tiles + grid - 1 > MAX_GRID_X) {
