@@ -3,7 +3,7 @@
 // problems, error naming, and Tensor.fromDevicePointer.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { cudaRingRuntime } from '../../src/backend/cuda/ring.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { deviceName, synchronize, timeOnDevice } from '../../src/backend/cuda/timing.js';
@@ -20,25 +20,14 @@ import {
   tensor,
 } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
-import { writeFakeBuild } from './cuda-fake-build.js';
-import { FakeDriver, type FakeOptions } from './cuda-fake-driver.js';
+import { FakeDriver } from './cuda-fake-driver.js';
 import { decodeParams } from './cuda-fake-kernels.js';
+import { useFakeBuild } from './cuda-fake-setup.js';
 
 // --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
 
-const build = writeFakeBuild();
+const { build, newFake } = useFakeBuild();
 const kernelDir = build.directory;
-process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
-after(() => build.dispose());
-
-function newFake(options: Omit<FakeOptions, 'kernels'> = {}): FakeDriver {
-  const fake = new FakeDriver({ ...options, kernels: build.kernels });
-  useDriverForTesting(fake);
-  return fake;
-}
-
-beforeEach(() => forgetManifestForTesting());
-after(() => useDriverForTesting(undefined));
 
 // --- tests ---
 

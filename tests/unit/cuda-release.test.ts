@@ -5,32 +5,20 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { kernelFunction } from '../../src/backend/cuda/modules.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { timeOnDevice } from '../../src/backend/cuda/timing.js';
-import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { CudaError, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
 import { cudaRingOps } from '../../src/ring/cuda-ops.js';
 import { emptyStats, timed } from '../../src/ring/schedule.js';
-import { writeFakeBuild } from './cuda-fake-build.js';
-import { FakeDriver, type FakeOptions } from './cuda-fake-driver.js';
+import { FakeDriver } from './cuda-fake-driver.js';
+import { useFakeBuild } from './cuda-fake-setup.js';
 
-const build = writeFakeBuild();
-process.env.FLASH_ATTN_KERNEL_DIR = build.directory;
+const { build, newFake } = useFakeBuild();
 // A second module file, so a device holds two modules to unload.
 writeFileSync(join(build.directory, 'other.fatbin'), 'not a real fatbin either');
-after(() => build.dispose());
-
-function newFake(options: Omit<FakeOptions, 'kernels'> = {}): FakeDriver {
-  const fake = new FakeDriver({ ...options, kernels: build.kernels });
-  useDriverForTesting(fake);
-  return fake;
-}
-
-beforeEach(() => forgetManifestForTesting());
-after(() => useDriverForTesting(undefined));
 
 const count = (fake: FakeDriver, call: string) => fake.calls.filter((c) => c === call).length;
 
