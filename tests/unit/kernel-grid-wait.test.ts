@@ -53,6 +53,21 @@ const COUNTER_LOAD = /^ld\.acquire\.gpu\.global\./;
  */
 const WAITS_ON_READY_FLAGS = /^flash_bwd90_/;
 
+/**
+ * Whether `body` spins on an acquire load: a label, then a nanosleep and an ld.acquire.gpu.global.u32, then a branch
+ * back to that label (how the counter and ready-flag waits compile), not merely an acquire load somewhere.
+ */
+function spinsOnAcquireLoad(body: string): boolean {
+  for (const label of body.matchAll(/^(\$L\w+):$/gm)) {
+    const from = label.index ?? 0;
+    const back = body.slice(from).search(new RegExp(`\\bbra(?:\\.uni)?\\s+\\$${label[1].slice(1)};`));
+    if (back < 0) continue;
+    const loop = body.slice(from, from + back);
+    if (loop.includes('nanosleep') && /^\s*ld\.acquire\.gpu\.global\.u32\s/m.test(loop)) return true;
+  }
+  return false;
+}
+
 function checkUnit(source: string, arch: string, dtype: string, headDim: number, expected: number, readyFlags = false): void {
   const found = entries(ptxOf(source, arch, dtype, headDim));
   assert.equal(found.length, expected, `${source}: the entries this test expects (a new kernel needs the wait too)`);
@@ -63,11 +78,11 @@ function checkUnit(source: string, arch: string, dtype: string, headDim: number,
     const first = [...body.matchAll(MEMORY_OP)].find((m) => touchesGlobal(m[1]) && !(counters && COUNTER_LOAD.test(m[1])));
     assert.ok(first === undefined || (first.index ?? 0) > wait, `${name}: ${first?.[1]} before griddepcontrol.wait`);
     if (counters) {
-      assert.match(body, /ld\.acquire\.gpu\.global\.u32/, `${name}: no acquire load of its group's counter`);
+      assert.ok(spinsOnAcquireLoad(body), `${name}: no spin on an acquire load of its group's counter`);
       continue;
     }
     if (WAITS_ON_READY_FLAGS.test(name) && readyFlags) {
-      assert.match(body, /ld\.acquire\.gpu\.global\.u32/, `${name}: no acquire load of the ready flags`);
+      assert.ok(spinsOnAcquireLoad(body), `${name}: no spin on an acquire load of the ready flags`);
       continue;
     }
     // Every thread reaches it: the code from the entry's start, or from the last block-wide barrier (which all
@@ -78,6 +93,15 @@ function checkUnit(source: string, arch: string, dtype: string, headDim: number,
     assert.doesNotMatch(run, /^\s*(?:\$L\w*:|(?:@!?%p\d+\s+)?bra)/m, `${name}: a branch or label before its griddepcontrol.wait`);
   }
 }
+
+test('spinsOnAcquireLoad: a loop back to its label around a nanosleep and an acquire load, nothing less', () => {
+  const spin = '$L__BB1_278:\n\tmov.u32 \t%r1, 100;\n\tnanosleep.u32 %r1;\n\tld.acquire.gpu.global.u32 %r2, [%rd1];\n\tsetp.eq.s32 \t%p1, %r2, 0;\n\t@%p1 bra \t$L__BB1_278;\n';
+  assert.ok(spinsOnAcquireLoad(spin));
+  assert.ok(!spinsOnAcquireLoad(spin.replace('nanosleep.u32 %r1;', '')), 'no sleep: not the wait');
+  assert.ok(!spinsOnAcquireLoad(spin.replace('ld.acquire', 'ld.relaxed')), 'no acquire');
+  assert.ok(!spinsOnAcquireLoad(spin.replace('bra \t$L__BB1_278', 'bra \t$L__BB1_279')), 'no branch back');
+  assert.ok(!spinsOnAcquireLoad(`\tld.acquire.gpu.global.u32 %r2, [%rd1];\n${spin.replace(/ld\.acquire\S+ %r2, \[%rd1\];/, 'add.s32 %r2, %r2, 1;')}`), 'the load outside the loop');
+});
 
 test('every sm_80-family kernel waits for the grid before it in its sm_90 code', { skip: nvcc ? false : 'no nvcc' }, () => {
   // fwd, bwd_pre, bwd_pre_side, bwd, bwd_dq, bwd_large (an empty body where the head dim has none), bwd_dq_det; no
