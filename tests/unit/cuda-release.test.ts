@@ -12,6 +12,7 @@ import { timeOnDevice } from '../../src/backend/cuda/timing.js';
 import { CudaError, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
 import { cudaRingOps } from '../../src/ring/cuda-ops.js';
+import { LocalCudaTransport } from '../../src/ring/cuda-transport.js';
 import { emptyStats, timed } from '../../src/ring/schedule.js';
 import { FakeDriver } from './cuda-fake-driver.js';
 import { useFakeBuild } from './cuda-fake-setup.js';
@@ -174,4 +175,24 @@ test('timeOnDevice destroys every event, after a failing destroy and after a fai
   fake.failures.clear();
   assert.equal(count(fake, 'cuEventDestroy'), 4 + 3);
   assert.equal(warnings.length, 1, 'the failing destroys are a warning, not the error');
+});
+
+test('copy transport: a copy failing part-way frees the received buffers only after every compute stream waits for its transfers', () => {
+  const fake = newFake({ devices: 2 });
+  const sent = [0, 1].map((i) => [1, 2].map((j) => randn([1, 8, 2, 4], { seed: 10 * i + j, dtype: 'float16', device: `cuda:${i}` })));
+  const before = fake.memory.usedBytes;
+  const transport = new LocalCudaTransport(['cuda:0', 'cuda:1']);
+  // The second block's first copy fails: the first block's two copies are already enqueued on cuda:1's transfer stream.
+  fake.failAfter('cuMemcpyDtoDAsync', 2, 1);
+  const from = fake.calls.length;
+  assert.throws(() => transport.begin(sent.map((block) => block.map((t) => t.storage()))), (e: unknown) => e instanceof CudaError && e.call === 'cuMemcpyDtoDAsync');
+  fake.failures.clear();
+  const calls = fake.calls.slice(from);
+  const failed = calls.lastIndexOf('cuMemcpyDtoDAsync');
+  const firstFree = calls.indexOf('cuMemFreeAsync', failed);
+  assert.ok(firstFree > failed, 'the received buffers are freed');
+  // The fake copies at once, so only the order of the calls can show it: both devices' waits come before any free.
+  assert.equal(calls.slice(failed, firstFree).filter((c) => c === 'cuStreamWaitEvent').length, 2);
+  assert.equal(fake.memory.usedBytes, before, 'nothing received is left');
+  for (const t of sent.flat()) t.dispose();
 });
