@@ -20,7 +20,7 @@ static void describe() {
   // walking chunks of tileRows query rows (a ready flag each).
   if (flash::SideRows::serves(D))
     std::printf("{\"phase\":\"bwd_pre_side\",\"name\":\"bwd_pre_side\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"multiprocessorsPerBlock\":%d}\n",
-                D, flash::SideRows::THREADS, flash::SideRows::ROWS, flash::SideRows::MULTIPROCESSORS_PER_BLOCK);
+                D, flash::SideRows::THREADS, flash::SideRows::rows(D), flash::SideRows::MULTIPROCESSORS_PER_BLOCK);
   std::printf("{\"phase\":\"bwd\",\"name\":\"bwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
               D, B::THREADS, B::SMEM_BYTES, B::BC);
   if (flash::BwdConfigLarge<D>::DEFINED)

@@ -140,7 +140,7 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 
 // bwd_pre_side: bwd_pre's work beside the Hopper backward instead of before it (bench/NOTES.md P2, P2e). A few
 // 1024-thread blocks (SideRows::MULTIPROCESSORS_PER_BLOCK: bwd_pre's 132 full blocks left the main kernel's first
-// wave waiting ~45 us at d = 128) walk chunks of SideRows::ROWS query rows of one (batch, head) in the order the main
+// wave waiting ~45 us at d = 128) walk chunks of SideRows::rows(d) query rows of one (batch, head) in the order the main
 // kernel's steps take them ((batch, head)-major, rows inside), one chunk per block at a time, and release the chunk's
 // ready flag (FlashParams.ready_rows) once its D and zeroed dq_accum rows are stored; the main kernel, launched to
 // overlap this grid, waits per step on the flags its rows cover. Each block lets the main kernel start as soon as it
@@ -149,8 +149,11 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 // 16-byte aligned); the host picks it only then (src/backend/cuda/backward.ts).
 struct SideRows {
   static constexpr int THREADS = 1024, WARPS = THREADS / 32;
-  static constexpr int ROWS_PER_WARP = 4;  // rows of a warp in flight: their loads are all issued before any is used
-  static constexpr int ROWS = WARPS * ROWS_PER_WARP;
+  // Rows of a warp in flight: their loads are all issued before any is used. 8 at d <= 128 (4 lanes' 8 bytes a row),
+  // so that a block keeps as many bytes of o and dout in flight (128 KB) as 4 rows of d = 256 do: beside the main
+  // kernel the grid is bound by its loads' latency (bench/NOTES.md P2g).
+  __host__ __device__ static constexpr int rows_per_warp(int head_dim) { return head_dim <= 128 ? 8 : 4; }
+  __host__ __device__ static constexpr int rows(int head_dim) { return WARPS * rows_per_warp(head_dim); }
   static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
   // The head dims that have it: those with a Hopper backward that waits on its flags (kernels/sm90/bwd.cuh,
   // bwd_wide.cuh: 128 and 256; at 64 the wait spills the producer's 24 registers).
@@ -161,15 +164,15 @@ template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
   static_assert(V::ROWS_AT_ONCE == 1, "a warp per row");
-  constexpr int J = SideRows::ROWS_PER_WARP;
+  constexpr int J = SideRows::rows_per_warp(HEAD_DIM), ROWS = SideRows::rows(HEAD_DIM);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int chunks = (p.lq + SideRows::ROWS - 1) / SideRows::ROWS;
+  const int chunks = (p.lq + ROWS - 1) / ROWS;
   uint32_t* ready = reinterpret_cast<uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk;
   const int64_t all = int64_t(p.n) * p.h * chunks;
   for (int64_t u = blockIdx.x; u < all; u += gridDim.x) {
     const int64_t bh = u / chunks;
     const int b = int(bh / p.h), head = int(bh % p.h);
-    const int row0 = int(u % chunks) * SideRows::ROWS + warp * J;
+    const int row0 = int(u % chunks) * ROWS + warp * J;
     uint2 dout_bits[J][V::CHUNKS], o_bits[J][V::CHUNKS];
 #pragma unroll
     for (int j = 0; j < J; ++j) {

@@ -657,17 +657,20 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
   assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
-  // More keys than SIDE_PRE_MAX_KEYS: bwd_pre first (explain launches nothing, so the long k costs no reference).
+  // More keys than SIDE_PRE_MAX_KEYS allows: bwd_pre first (explain launches nothing, so the long k costs no reference).
   // Nor where a query row sees no key (causal with lq > lk: the first lq - lk rows), whose zeroed dq_accum only the
   // main kernel's waits would order before bwd_dq.
   const few = randn([1, 8, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
   const fewer = randn([1, 7, hk, d], { seed: 9, dtype: 'float16', device: 'cuda' });
   assert.equal(explain(few, fewer, fewer, { isCausal: true }).backward[0], 'flash_bwd_pre_f16_d64 (sm_80)', 'causal lq > lk');
   assert.equal(explain(few, fewer, fewer).backward[0], 'flash_bwd_pre_side_f16_d64 (sm_80)', 'lq > lk without a mask');
-  for (const [keys, first] of [[SIDE_PRE_MAX_KEYS, 'flash_bwd_pre_side_f16_d64'], [SIDE_PRE_MAX_KEYS + 1, 'flash_bwd_pre_f16_d64']] as const) {
-    const kv = randn([1, keys, hk, d], { seed: 7, dtype: 'float16', device: 'cuda' });
-    assert.equal(explain(few, kv, kv).backward[0], `${first} (sm_80)`, `lk = ${keys}`);
-    kv.dispose();
+  // The limit depends on the mask: causal (a right window) or none. The long k is the shorter one's keys and more.
+  for (const [isCausal, limit] of [[true, SIDE_PRE_MAX_KEYS.rightWindow], [false, SIDE_PRE_MAX_KEYS.none]] as const) {
+    for (const [keys, first] of [[limit, 'flash_bwd_pre_side_f16_d64'], [limit + 1, 'flash_bwd_pre_f16_d64']] as const) {
+      const kv = randn([1, keys, hk, d], { seed: 7, dtype: 'float16', device: 'cuda' });
+      assert.equal(explain(few, kv, kv, { isCausal }).backward[0], `${first} (sm_80)`, `lk = ${keys}, causal ${isCausal}`);
+      kv.dispose();
+    }
   }
   disposeAll(few, fewer);
 

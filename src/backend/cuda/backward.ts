@@ -42,13 +42,15 @@ export interface SidePrePointers {
 }
 
 /**
- * The most keys per query row for which bwd_pre_side runs. bwd_pre's time goes with the query rows only, the main
- * kernel's with their keys too, so hiding bwd_pre gains less as lk grows, while the main kernel still waits for the
- * side grid's multiprocessors: on an H100 (bench/results/2026-12-06-h100-s32-side-pre/r3, 6 rounds) +3.6 / +4.0% at
- * l = 512 and +0.8 / +1.1% at 2048 (d = 128, non-causal / causal), but -1.5% at 4096 causal, -1.1 / -3.1% at 8192
- * and -0.7 / -1.9% at 16384; at d = 256 +0.7..+5.7% up to 4096, within +-1.7% beyond.
+ * The most keys per query row for which bwd_pre_side runs: under a right window (causal) and without one. bwd_pre's
+ * time goes with the query rows only, the main kernel's with their keys too, so hiding bwd_pre gains less as lk grows,
+ * while the side grid holds a third of the multiprocessors for ~200 us (bench/NOTES.md P2g). On an H100, the side path
+ * over none in ab.py's alternating rounds (three runs; bench/results/2026-12-06-h100-s32-side-pre/r3,
+ * -s33-side-order/r1 and r3): causal d = 128 +0.4..+4.0% up to 2048, -0.3..-1.6% at 4096, -2.4..-3.6% at 8192;
+ * without a mask, means of the three runs, d = 128 +1.4% at 4096 and +0.1% at 8192, d = 256 +2.2% and +1.5%, and
+ * -1.7..+0.4% at 16384.
  */
-export const SIDE_PRE_MAX_KEYS = 2048;
+export const SIDE_PRE_MAX_KEYS = { rightWindow: 2048, none: 8192 } as const;
 
 /**
  * Whether every query row sees at least one key under the mask. Beside bwd_pre_side the main kernel waits for a row's
@@ -67,13 +69,14 @@ export function everyRowHasKeys(p: Pick<AttentionProblem, 'lq' | 'lk' | 'windowL
 /**
  * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
  * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
- * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS, every row has a key
+ * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS (by mask), every row has a key
  * (everyRowHasKeys), the build has a bwd_pre_side of the same dtype and head dim, and its vector rows apply (d % 4 ==
  * 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte aligned). Else undefined: bwd_pre runs before the
  * main kernel (bench/NOTES.md P2e).
  */
 export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
-  if (path.arch !== 'sm_90a' || p.deterministic || p.lk > SIDE_PRE_MAX_KEYS || !everyRowHasKeys(p)) return undefined;
+  if (path.arch !== 'sm_90a' || p.deterministic || !everyRowHasKeys(p)) return undefined;
+  if (p.lk > (p.windowRight >= 0 ? SIDE_PRE_MAX_KEYS.rightWindow : SIDE_PRE_MAX_KEYS.none)) return undefined;
   const main = path.entry;
   if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
   if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;
