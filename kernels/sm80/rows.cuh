@@ -149,9 +149,9 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 // 16-byte aligned); the host picks it only then (src/backend/cuda/backward.ts).
 struct SideRows {
   static constexpr int THREADS = 1024, WARPS = THREADS / 32;
-  // Rows of a warp in flight: their loads are all issued before any is used. 8 at d <= 128 (4 lanes' 8 bytes a row),
-  // so that a block keeps as many bytes of o and dout in flight (128 KB) as 4 rows of d = 256 do: beside the main
-  // kernel the grid is bound by its loads' latency (bench/NOTES.md P2g).
+  // Rows of a warp in flight: their loads are all issued before any is used. 8 at d = 128 (a 16-bit row of o or dout
+  // is 256 bytes there, 512 at d = 256), so that a block keeps as many bytes in flight (128 KB) as 4 rows of d = 256
+  // do: beside the main kernel the grid is bound by its loads' latency (bench/NOTES.md P2g).
   __host__ __device__ static constexpr int rows_per_warp(int head_dim) { return head_dim <= 128 ? 8 : 4; }
   __host__ __device__ static constexpr int rows(int head_dim) { return WARPS * rows_per_warp(head_dim); }
   static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
