@@ -26,7 +26,8 @@ static void describe() {
   if (flash::BwdConfigLarge<D>::DEFINED)
     std::printf("{\"phase\":\"bwd\",\"name\":\"bwd_large\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
                 D, BL::THREADS, BL::SMEM_BYTES, BL::BC);
-  std::printf("{\"phase\":\"bwd_dq\",\"name\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
+  // bwd_dq waitsForReadyRows: given ready_rows, it waits for the ready flags of its own rows too (rows.cuh).
+  std::printf("{\"phase\":\"bwd_dq\",\"name\":\"bwd_dq\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"waitsForReadyRows\":true}\n",
               D, ROW_THREADS, ROWS);
   using DQ = flash::Dq<flash::BFloat16, D>;
   std::printf("{\"phase\":\"bwd_dq_det\",\"name\":\"bwd_dq_det\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",

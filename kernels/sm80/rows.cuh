@@ -9,6 +9,7 @@
 #include "params.h"
 #include "../common/dtype.cuh"
 #include "config.cuh"
+#include "../common/ready_rows.cuh"
 
 namespace flash {
 
@@ -223,7 +224,9 @@ __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
 }
 
 // bwd_dq after a Hopper main kernel that counts its items (FlashParams.dq_done): this block's (batch, head) group
-// is waited for, not the whole grid; then the next grid may start.
+// is waited for, not the whole grid. Beside bwd_pre_side (ready_rows) the ready flags of the block's rows too: a row
+// that sees no key is in no step of the main kernel, so only its flag orders its zeroed dq_accum before this read.
+// Then the next grid may start.
 __device__ __forceinline__ void wait_for_group_items(const FlashParams& p) {
   if (threadIdx.x == 0) {
     const uint32_t* counters = reinterpret_cast<const uint32_t*>(p.dq_done);
@@ -233,6 +236,10 @@ __device__ __forceinline__ void wait_for_group_items(const FlashParams& p) {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(count) : "l"(counters + group) : "memory");
       if (count == p.dq_done_whole) break;
       __nanosleep(1000);
+    }
+    if (p.ready_rows != 0) {
+      const int first = int(blockIdx.x) * RowConfig::ROWS;
+      wait_for_ready_rows(p, int(blockIdx.z) * p.h + int(blockIdx.y), first, min(first + RowConfig::ROWS, p.lq));
     }
   }
   __syncthreads();

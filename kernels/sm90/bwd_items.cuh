@@ -11,6 +11,7 @@
 // lanes through a record per stage (an ending record ends them).
 #pragma once
 #include "bwd_tiles.cuh"
+#include "../common/ready_rows.cuh"
 #include "../common/softmax_consts.cuh"
 
 namespace flash90 {
@@ -176,23 +177,6 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
   mbar_arrive(w.posted(s));
 }
 
-// Beside bwd_pre_side (FlashParams.ready_rows): rows [first, end) of (batch, head) group `bh` have their D and zeroed
-// dq_accum rows once the flags of the chunks they cover read nonzero (an acquire load each, after the side grid's
-// release). The consumers see both through the stage's full barrier, on which these lanes arrive after their stores;
-// their TMA reductions into dq_accum come after that wait, and the side grid fenced its zeros for the async proxy.
-__device__ __forceinline__ void wait_for_ready_rows(const FlashParams& p, int bh, int first, int end) {
-  const int chunks = (p.lq + int(p.ready_rows) - 1) / int(p.ready_rows);
-  const uint32_t* ready = reinterpret_cast<const uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk + int64_t(bh) * chunks;
-  for (int c = first / int(p.ready_rows); c <= (end - 1) / int(p.ready_rows); ++c) {
-    for (;;) {
-      uint32_t flag;
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(flag) : "l"(ready + c) : "memory");
-      if (flag != 0) break;
-      __nanosleep(100);
-    }
-  }
-}
-
 // The row lanes (ROW_LANES lanes of the producer warpgroup from warp 1 on): each step's lse (in log2 units; +inf
 // where P must be 0) and D rows, for the step the producer thread posted on the stage, until the ending record.
 // Each lane arrives on the stage's full barrier after its stores (arrive releases them to the consumers' wait).
@@ -209,7 +193,11 @@ __device__ __forceinline__ void bwd_items_rows(const FlashParams& p, int lane) {
     const int i0 = int(rec.y);
     const int64_t at0 = (int64_t(rec.z) * p.h + int(rec.x)) * p.lq;
     if constexpr (F::WAITS_FOR_READY_ROWS) {
-      if (p.ready_rows != 0) wait_for_ready_rows(p, int(rec.z) * p.h + int(rec.x), i0, min(i0 + F::BR, p.lq));
+      // The consumers see D and the zeros through the stage's full barrier, on which these lanes arrive after their
+      // stores; their TMA reductions into dq_accum come after it, and bwd_pre_side fenced its zeros for the async
+      // proxy.
+      if (p.ready_rows != 0)
+        flash::wait_for_ready_rows(p, int(rec.z) * p.h + int(rec.x), i0, min(i0 + F::BR, p.lq));
     }
     for (int r = lane; r < F::BR; r += F::ROW_LANES) {
       const int row = i0 + r;

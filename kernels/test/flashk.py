@@ -219,10 +219,12 @@ class Kernels:
             return None
         if p.d % 4 != 0 or any(t.data_ptr() % 8 for t in read):
             return None
-        # everyRowHasKeys: a row no step of the main kernel covers is ordered before bwd_dq by nothing
+        # everyRowHasKeys, unless bwd_dq waits for its rows' flags (waitsForReadyRows): a row no step of the main
+        # kernel covers is ordered before an older bwd_dq by nothing
         first_right = math.inf if p.window_right < 0 else p.diagonal_offset + p.window_right
         last_left = -math.inf if p.window_left < 0 else p.lq - 1 + p.diagonal_offset - p.window_left
-        if first_right < 0 or last_left > p.lk - 1:
+        dq = self.entries.get(('bwd_dq', bwd_entry['dtype'], bwd_entry['headDim']))
+        if (first_right < 0 or last_left > p.lk - 1) and not (dq and dq.get('waitsForReadyRows')):
             return None
         return self.entries.get(('bwd_pre_side', bwd_entry['dtype'], bwd_entry['headDim']))
 

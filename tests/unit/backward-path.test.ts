@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type BackwardPathInputs, chooseBackward } from '../../src/backend/cuda/backward-path.js';
-import { everyRowHasKeys } from '../../src/backend/cuda/backward.js';
+import { everyRowHasKeys, sidePreEntry } from '../../src/backend/cuda/backward.js';
 import { type KernelEntry, parseManifest, selectKernel } from '../../src/backend/cuda/table.js';
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { BackendUnavailableError } from '../../src/index.js';
@@ -192,4 +192,22 @@ test('everyRowHasKeys: the first and last query rows decide, as a row-by-row cou
     ),
     { seed: 32, numRuns: 2000 },
   );
+});
+
+test('sidePreEntry: a call with rows that see no key gets bwd_pre_side only where the build\'s bwd_dq waits for its rows\' flags', () => {
+  const kernels = onlyBwd90({ persistent: true, countsDqItems: true, waitsForReadyRows: true });
+  const path = chooseBackward({ ...BASE, kernels });
+  assert.equal(path.arch, 'sm_90a');
+  const rows = { file: 'sm_80.fatbin', arch: 'sm_80', dtype: 'bfloat16', headDim: 128, smemBytes: 0, gridRows: 'lq', gridHeads: 'h' } as const;
+  const side: KernelEntry = { ...rows, symbol: 'flash_bwd_pre_side_bf16_d128', phase: 'bwd_pre_side', threads: 1024, tileRows: 256, multiprocessorsPerBlock: 3 };
+  const dq = (waits: boolean): KernelEntry => ({ ...rows, symbol: 'flash_bwd_dq_bf16_d128', phase: 'bwd_dq', threads: 128, tileRows: 16, ...(waits ? { waitsForReadyRows: true } : {}) });
+  const call = (lq: number, lk: number) => ({
+    n: 1, lq, lk, h: 4, hk: 2, d: 128, dtype: 'bfloat16', device: 'cuda', softmaxScale: 0.1, windowLeft: -1, windowRight: 0,
+    diagonalOffset: lk - lq, outDtype: 'bfloat16', deterministic: false,
+  } as const);
+  for (const waits of [true, false]) {
+    const build = [...kernels, side, dq(waits)];
+    assert.equal(sidePreEntry(build, call(100, 300), path, {}), side, `every row has a key (bwd_dq waits: ${waits})`);
+    assert.equal(sidePreEntry(build, call(300, 100), path, {}), waits ? side : undefined, `causal lq > lk (bwd_dq waits: ${waits})`);
+  }
 });

@@ -51,6 +51,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       entries.push({
         file: 'fake.fatbin', symbol, arch: 'sm_80', phase, dtype, headDim, ...SM80_SHAPES[phase], waitsForPreviousGrid: true,
         ...(phase === 'bwd_pre' ? { accumOptional: true } : {}),
+        ...(phase === 'bwd_dq' && sidePre(dtype, headDim) ? { waitsForReadyRows: true } : {}),
       });
       kernels[symbol] = emulated(phase, dtype);
     }
@@ -658,11 +659,11 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
   // More keys than SIDE_PRE_MAX_KEYS allows: bwd_pre first (explain launches nothing, so the long k costs no reference).
-  // Nor where a query row sees no key (causal with lq > lk: the first lq - lk rows), whose zeroed dq_accum only the
-  // main kernel's waits would order before bwd_dq.
+  // Rows that see no key (causal with lq > lk: the first lq - lk rows) keep the side path: this build's bwd_dq waits
+  // for its rows' flags (an older one's would not: backward-path.test.ts).
   const few = randn([1, 8, h, d], { seed: 8, dtype: 'float16', device: 'cuda' });
   const fewer = randn([1, 7, hk, d], { seed: 9, dtype: 'float16', device: 'cuda' });
-  assert.equal(explain(few, fewer, fewer, { isCausal: true }).backward[0], 'flash_bwd_pre_f16_d64 (sm_80)', 'causal lq > lk');
+  assert.equal(explain(few, fewer, fewer, { isCausal: true }).backward[0], 'flash_bwd_pre_side_f16_d64 (sm_80)', 'causal lq > lk');
   assert.equal(explain(few, fewer, fewer).backward[0], 'flash_bwd_pre_side_f16_d64 (sm_80)', 'lq > lk without a mask');
   // The limit depends on the mask: causal (a right window) or none. The long k is the shorter one's keys and more.
   for (const [isCausal, limit] of [[true, SIDE_PRE_MAX_KEYS.rightWindow], [false, SIDE_PRE_MAX_KEYS.none]] as const) {

@@ -54,9 +54,9 @@ export const SIDE_PRE_MAX_KEYS = { rightWindow: 2048, none: 8192 } as const;
 
 /**
  * Whether every query row sees at least one key under the mask. Beside bwd_pre_side the main kernel waits for a row's
- * ready flag before it adds into that row, and bwd_dq waits only for the main kernel's counts: a row with no key is in
- * no step of the main kernel, so nothing would order its zeroed dq_accum before bwd_dq reads it (causal lq > lk, a
- * ring call's masked-off corner). Row i's keys are [i + offset - left, i + offset + right] within [0, lk), both ends
+ * ready flag before it adds into that row; a row with no key is in no step of the main kernel (causal lq > lk, a ring
+ * call's masked-off corner), so only a bwd_dq that waits for its rows' flags too (marked waitsForReadyRows) orders
+ * that row's zeroed dq_accum before its read; with an older bwd_dq, bwd_pre_side runs only where this holds. Row i's keys are [i + offset - left, i + offset + right] within [0, lk), both ends
  * growing with i: the first row (empty when its right end is below 0) and the last (empty when its left end is past
  * lk - 1) decide.
  */
@@ -69,18 +69,21 @@ export function everyRowHasKeys(p: Pick<AttentionProblem, 'lq' | 'lk' | 'windowL
 /**
  * The bwd_pre_side (kernels/sm80/rows.cuh) to run in bwd_pre's place beside the Hopper backward of `path`: where that
  * kernel may run beside it (waitsForReadyRows) and counts its items (the ready flags follow its counters), the call
- * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS (by mask), every row has a key
- * (everyRowHasKeys), the build has a bwd_pre_side of the same dtype and head dim, and its vector rows apply (d % 4 ==
- * 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte aligned). Else undefined: bwd_pre runs before the
- * main kernel (bench/NOTES.md P2e).
+ * is not deterministic (whose bwd_pre leaves dq_accum alone), lk <= SIDE_PRE_MAX_KEYS (by mask), the build's bwd_dq
+ * waits for the ready flags or every row has a key (everyRowHasKeys), the build has a bwd_pre_side of the same dtype
+ * and head dim, and its vector rows apply (d % 4 == 0, dout and o 8-byte aligned; dq_accum is the pool's, 256-byte
+ * aligned). Else undefined: bwd_pre runs before the main kernel (bench/NOTES.md P2e).
  */
 export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProblem, path: BackwardPath, pointers: SidePrePointers): KernelEntry | undefined {
-  if (path.arch !== 'sm_90a' || p.deterministic || !everyRowHasKeys(p)) return undefined;
+  if (path.arch !== 'sm_90a' || p.deterministic) return undefined;
   if (p.lk > (p.windowRight >= 0 ? SIDE_PRE_MAX_KEYS.rightWindow : SIDE_PRE_MAX_KEYS.none)) return undefined;
   const main = path.entry;
   if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
   if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;
-  return kernels.find((k) => k.phase === 'bwd_pre_side' && k.dtype === main.dtype && k.headDim === main.headDim);
+  const ofMain = (k: KernelEntry) => k.dtype === main.dtype && k.headDim === main.headDim;
+  const dqWaits = kernels.some((k) => k.phase === 'bwd_dq' && ofMain(k) && k.waitsForReadyRows === true);
+  if (!dqWaits && !everyRowHasKeys(p)) return undefined;
+  return kernels.find((k) => k.phase === 'bwd_pre_side' && ofMain(k));
 }
 
 /**

@@ -80,6 +80,8 @@ export interface KernelEntry {
    * A Hopper bwd that may run beside the same build's bwd_pre_side of its dtype and head dim (launched to overlap
    * it): given FlashParams.ready_rows it waits per step on that kernel's ready flags, which follow dq_done's
    * counters, instead of for the grid before it. Absent in builds from before, and where the wait is compiled out.
+   * On a bwd_dq: given ready_rows, it also waits for the flags of its own rows, which orders the zeroed dq_accum of
+   * rows that see no key (no step of the main kernel covers them) before its reads; absent in builds from before.
    */
   waitsForReadyRows?: boolean;
   /**
