@@ -6,9 +6,9 @@
 
 namespace flash {
 
-// Rows [first, end) of (batch, head) `bh` (b * h + head, below 2^31 as the grids' limits keep it) have their D and zeroed dq_accum rows once the flags of the
-// chunks they cover read nonzero: an acquire load each, after bwd_pre_side's release. The flags are n * h * chunks
-// words after dq_done's n * hk counters.
+// Rows [first, end) of (batch, head) `bh` (b * h + head, below 2^31 as the grids' limits keep it) have their D and
+// zeroed dq_accum rows once the flags of the chunks they cover read nonzero: an acquire load each, after
+// bwd_pre_side's release. The flags are n * h * chunks words after dq_done's n * hk counters.
 __device__ __forceinline__ void wait_for_ready_rows(const FlashParams& p, int bh, int first, int end) {
   const int chunks = (p.lq + int(p.ready_rows) - 1) / int(p.ready_rows);
   const uint32_t* ready = reinterpret_cast<const uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk + int64_t(bh) * chunks;

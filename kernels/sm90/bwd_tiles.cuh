@@ -195,11 +195,12 @@ __device__ __forceinline__ void reduce_dq_block(const BwdArgs& args, uint32_t st
 // +3-17% on the d = 128 / 256 causal rows of 1k-4k, 8 about half that, 32 the same as 16, 2 lost 10-30% (NOTES
 // DQ-chunk).
 // Where a head has at most TAILED_UPTO key blocks (one chunk or two of the old 4: at l = 512 a head's four 128-key
-// blocks are one chunk, so the order was head-major), the items of the last heads, about TAIL_WAVES waves of the grid, go
-// key-block-major after the chunks, as the forward's last tiles do (fwd_tiles.cuh): every such head's first (longest)
-// key block, then every one's second, and so on, so that the grid ends on short items of several heads. Measured
-// (B37): causal +3.0 / +2.3% at d = 64 / 128 and l = 512, +1.4 / +2.3% at 1024; with more key blocks, where the chunks
-// already end the grid on short items, -3.7..+0.4% at d = 128 / 256 (d = 256 causal 4096 -3.7%), hence the bound.
+// blocks are one chunk, so the order was head-major), the items of the last heads, about TAIL_WAVES waves of the grid,
+// go key-block-major after the chunks, as the forward's last tiles do (fwd_tiles.cuh): every such head's first
+// (longest) key block, then every one's second, and so on, so that the grid ends on short items of several heads.
+// Measured (B37): causal +3.0 / +2.3% at d = 64 / 128 and l = 512, +1.4 / +2.3% at 1024; with more key blocks, where
+// the chunks already end the grid on short items, -3.7..+0.4% at d = 128 / 256 (d = 256 causal 4096 -3.7%), hence the
+// bound.
 constexpr int KEY_CHUNK = 16, CHUNKED_BELOW = 128, TAIL_WAVES = 2, TAILED_UPTO = 8;
 // The (batch, kv head)-major number of the item taken t-th (t < the item count). Only the producer thread asks: it
 // hands the consumers this number.

@@ -56,9 +56,9 @@ export const SIDE_PRE_MAX_KEYS = { rightWindow: 2048, none: 8192 } as const;
  * Whether every query row sees at least one key under the mask. Beside bwd_pre_side the main kernel waits for a row's
  * ready flag before it adds into that row; a row with no key is in no step of the main kernel (causal lq > lk, a ring
  * call's masked-off corner), so only a bwd_dq that waits for its rows' flags too (marked waitsForReadyRows) orders
- * that row's zeroed dq_accum before its read; with an older bwd_dq, bwd_pre_side runs only where this holds. Row i's keys are [i + offset - left, i + offset + right] within [0, lk), both ends
- * growing with i: the first row (empty when its right end is below 0) and the last (empty when its left end is past
- * lk - 1) decide.
+ * that row's zeroed dq_accum before its read; with an older bwd_dq, bwd_pre_side runs only where this holds. Row i's
+ * keys are [i + offset - left, i + offset + right] within [0, lk), both ends growing with i: the first row (empty
+ * when its right end is below 0) and the last (empty when its left end is past lk - 1) decide.
  */
 export function everyRowHasKeys(p: Pick<AttentionProblem, 'lq' | 'lk' | 'windowLeft' | 'windowRight' | 'diagonalOffset'>): boolean {
   const firstRight = p.windowRight < 0 ? Infinity : p.diagonalOffset + p.windowRight;
