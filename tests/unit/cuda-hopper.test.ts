@@ -454,17 +454,43 @@ async function referenceGradients(mask: Mask, t: { q: Tensor; k: Tensor; v: Tens
   return referenceBackward(mask, await t.q.toFloat32Array(), await t.k.toFloat32Array(), await t.v.toFloat32Array(), await t.dout.toFloat32Array());
 }
 
+type BwdOptions = { isCausal?: boolean; windowSize?: [number, number]; softmaxScale?: number; deterministic?: boolean };
+/** A forward on new inputs, then the backward a test inspects: the fake's counts just before the backward, its
+ * launches and allocations alone, and a dispose of every tensor the call made. */
+function backwardCall(fake: FakeDriver, [n, lq, lk, h, hk, d]: readonly number[], dtype: 'float16' | 'bfloat16', options: BwdOptions) {
+  const t = bwdInputs(n, lq, lk, h, hk, d, dtype);
+  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const before = {
+    launches: fake.launches.length, encoded: fake.tensorMapTargets.length, used: fake.memory.usedBytes,
+    calls: fake.calls.length, allocated: fake.memory.allocatedBytes.length,
+  };
+  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
+  return {
+    t, out, lse, g, before,
+    launches: fake.launches.slice(before.launches),
+    allocations: fake.memory.allocatedBytes.slice(before.allocated),
+    dispose: () => disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv),
+  };
+}
+
+/** The call's gradients `names` as the float64 reference under `mask` rounds to `dtype`. dqThroughAccum: dq went
+ * through the float32 dq_accum (bwd_dq rounds it), so it is rounded twice. */
+async function assertGradients(call: ReturnType<typeof backwardCall>, mask: Mask, dtype: 'float16' | 'bfloat16', names: readonly ('dq' | 'dk' | 'dv')[], dqThroughAccum: boolean) {
+  const ref = await referenceGradients(mask, call.t);
+  for (const name of names) {
+    const want = name === 'dq' && dqThroughAccum ? Float32Array.from(ref.dq) : ref[name];
+    assert.deepEqual(await call.g[name].data(), encodeArray(want, dtype), name);
+  }
+  return ref;
+}
+
 test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps of q, k, v, dout, dq_accum), bwd_dq; gradients as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 200, 300, 4, 2, 96];
-  const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
-  const options = { windowSize: [40, 7] as [number, number] };
-  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
-  const [launched, encoded, usedBefore] = [fake.launches.length, fake.tensorMapTargets.length, fake.memory.usedBytes];
-  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
-  assert.equal(fake.memory.usedBytes, usedBefore + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'bfloat16', { windowSize: [40, 7] });
+  const { t, lse, g, launches, before } = call;
+  assert.equal(fake.memory.usedBytes, before.used + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
 
-  const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_bf16_d128', 'flash_bwd90_bf16_d128', 'flash_bwd_dq_bf16_d128']);
   const [pre, main, last] = launches;
   assert.deepEqual(main.grid, [Math.ceil(lk / 128) * hk * n, 1, 1], 'persistent: one block per item while there are fewer items than multiprocessors');
@@ -472,7 +498,7 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   assert.equal(fake.functionAttributes.get('flash_bwd90_bf16_d128:8'), HOPPER_BWD_SMEM, 'opted in to its shared memory');
   assert.deepEqual([pre.grid, last.grid], [[Math.ceil(lq / 16), h, n], [Math.ceil(lq / 16), h, n]]);
   assert.deepEqual([pre.params.length, last.params.length], [FLASH_PARAMS_SIZE, FLASH_PARAMS_SIZE]);
-  assert.equal(fake.tensorMapTargets.length - encoded, 5, 'five maps encoded for the backward');
+  assert.equal(fake.tensorMapTargets.length - before.encoded, 5, 'five maps encoded for the backward');
   // BwdArgs carries the very FlashParams the sm_80 phases get (the workspaces they share included), and the counter
   // its persistent blocks claim items from.
   const { tile_counter: counter, ...mainParams } = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
@@ -507,25 +533,16 @@ test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps o
   assert.deepEqual([p.lq, p.lk, p.h, p.hk, p.d, p.window_left, p.window_right, p.diagonal_offset, p.out_float32], [lq, lk, h, hk, d, 40, 7, lk - lq, 0]);
 
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: 40, windowRight: 7, diagonalOffset: lk - lq };
-  const ref = await referenceGradients(mask, t);
-  // dq went through the float32 dq_accum, so it is rounded twice.
-  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'bfloat16'));
-  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'bfloat16'));
-  assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'bfloat16'));
-  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  await assertGradients(call, mask, 'bfloat16', ['dq', 'dk', 'dv'], true);
+  call.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 
 test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps over 128 query rows', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [1, 150, 90, 2, 1, 64];
-  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
-  const options = { isCausal: true, deterministic: true };
-  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
-  const launched = fake.launches.length;
-  const allocated = fake.memory.allocatedBytes.length;
-  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
-  const launches = fake.launches.slice(launched);
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'float16', { isCausal: true, deterministic: true });
+  const { launches } = call;
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_det_f16_d64']);
   assert.deepEqual(launches.map((l) => l.grid), [[Math.ceil(lq / 16), h, n], [Math.ceil(lk / 128) * hk * n, 1, 1], [Math.ceil(lq / 64), h, n]]);
   // bwd_dq_det computes dq: the Hopper bwd skips its dQ and bwd_pre (accumOptional) leaves dq_accum alone, so no
@@ -536,33 +553,27 @@ test('cc 9.0, deterministic: bwd_pre, the sm_90a bwd, bwd_dq_det; d = 64 steps o
   const accumMapBytes = launches[1].params.subarray(BWD90_ARGS_OFFSETS.dq_accum, BWD90_ARGS_OFFSETS.dq_accum + CU_TENSOR_MAP_BYTES);
   assert.ok(accumMapBytes.every((byte) => byte === 0), 'the unread dq_accum map is zero');
   const accumBytes = n * lq * h * d * 4;
-  assert.deepEqual(fake.memory.allocatedBytes.slice(allocated).filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
+  assert.deepEqual(call.allocations.filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
   for (const name of ['q', 'dout'] as const) {
     const at = BWD90_ARGS_OFFSETS[name];
     assert.deepEqual(decodeFakeTensorMap(launches[1].params.subarray(at, at + CU_TENSOR_MAP_BYTES)).boxDim, [64, 128, 1, 1], name);
   }
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
-  const ref = await referenceGradients(mask, t);
-  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
-  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
-  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  await assertGradients(call, mask, 'float16', ['dq', 'dk'], false);
+  call.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 
 test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det (computing D) before the Hopper bwd, with the same BwdArgs, and no bwd_pre; gradients as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 150, 90, 4, 2, 64];
-  const t = bwdInputs(n, lq, lk, h, hk, d, 'bfloat16');
   const options = { isCausal: true, deterministic: true };
-  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'bfloat16', options);
+  const { t, launches } = call;
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, [
     'flash_bwd_dq_det90_bf16_d64 (sm_90a)',
     'flash_bwd90_bf16_d64 (sm_90a)',
   ]);
-  const launched = fake.launches.length;
-  const allocated = fake.memory.allocatedBytes.length;
-  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
-  const launches = fake.launches.slice(launched);
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_dq_det90_bf16_d64', 'flash_bwd90_bf16_d64']);
   assert.deepEqual(launches[0].grid, [Math.ceil(lq / 128), h, n]);
   assert.deepEqual([launches[0].threads, launches[0].sharedBytes], [384, HOPPER_BWD_SMEM]);
@@ -572,32 +583,24 @@ test('cc 9.0, deterministic, bfloat16 d = 64: the Hopper bwd_dq_det (computing D
   assert.notEqual(p.softmax_d, 0n);
   assert.equal(p.dq_accum, 0n);
   const accumBytes = n * lq * h * d * 4;
-  assert.deepEqual(fake.memory.allocatedBytes.slice(allocated).filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
+  assert.deepEqual(call.allocations.filter((bytes) => bytes >= accumBytes), [], 'no dq_accum allocated');
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
-  const ref = await referenceGradients(mask, t);
-  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'bfloat16'));
-  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'bfloat16'));
+  await assertGradients(call, mask, 'bfloat16', ['dq', 'dk'], false);
   // FLASH_ATTN_KERNELS=sm80 turns the Hopper backward off, and its bwd_dq_det with it.
   process.env.FLASH_ATTN_KERNELS = 'sm80';
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward.at(-1), 'flash_bwd_dq_det_bf16_d64 (sm_80)');
-  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  call.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 
 test('cc 9.0, deterministic, an older build whose Hopper bwd_dq_det reads D (no computesD): bwd_pre, the Hopper bwd, then it', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [1, 70, 90, 2, 1, 128];
-  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
-  const options = { deterministic: true, softmaxScale: 0.125 };
-  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
-  const launched = fake.launches.length;
-  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
-  const launches = fake.launches.slice(launched);
-  assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d128', 'flash_bwd90_f16_d128', 'flash_bwd_dq_det90_f16_d128']);
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'float16', { deterministic: true, softmaxScale: 0.125 });
+  assert.deepEqual(call.launches.map((l) => l.symbol), ['flash_bwd_pre_f16_d128', 'flash_bwd90_f16_d128', 'flash_bwd_dq_det90_f16_d128']);
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 0.125, windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq };
-  const ref = await referenceGradients(mask, t);
-  assert.deepEqual(await g.dq.data(), encodeArray(ref.dq, 'float16'));
-  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  await assertGradients(call, mask, 'float16', ['dq'], false);
+  call.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 
@@ -630,19 +633,16 @@ test('a Hopper bwd that counts its items (countsDqItems) gets n * hk counters af
 test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready flags, bwd_pre_side on a third of the multiprocessors, the Hopper bwd and bwd_dq given ready_rows; gradients as the reference', async () => {
   const fake = newFake();
   const [n, lq, lk, h, hk, d] = [2, 300, 400, 8, 2, 64];
-  const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
   const options = { isCausal: true };
-  const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
-  const [launched, calls, usedBefore] = [fake.launches.length, fake.calls.length, fake.memory.usedBytes];
-  const g = flashMhaBwd(t.dout, t.q, t.k, t.v, out, lse, options);
-  assert.equal(fake.memory.usedBytes, usedBefore + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
-  const launches = fake.launches.slice(launched);
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'float16', options);
+  const { t, out, lse, launches, before } = call;
+  assert.equal(fake.memory.usedBytes, before.used + 2 * (n * lq * h * d + 2 * n * lk * hk * d), 'the workspaces are freed; only the gradients stay');
   assert.deepEqual(launches.map((l) => l.symbol), ['flash_bwd_pre_side_f16_d64', 'flash_bwd90_f16_d64', 'flash_bwd_dq_f16_d64']);
   const [side, main, last] = launches;
   // The fake's 132 multiprocessors: 44 blocks striding over n * h * ceil(lq / 128) = 48 chunks.
   assert.deepEqual([side.grid, side.threads], [[44, 1, 1], 1024]);
   assert.deepEqual(launches.map((l) => l.overlapPrevious), [true, true, true], 'the Hopper bwd overlaps bwd_pre_side');
-  const memsets = fake.calls.slice(calls).filter((c) => c.startsWith('cuMemset'));
+  const memsets = fake.calls.slice(before.calls).filter((c) => c.startsWith('cuMemset'));
   assert.deepEqual(memsets, ['cuMemsetD32Async'], 'one fill zeroes the counters and the flags');
   const sideParams = decodeParams(new DataView(side.params.buffer));
   const { tile_counter: counter, ...mainParams } = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
@@ -652,11 +652,8 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   assert.deepEqual(last.params, side.params);
   assert.equal(sideParams.ready_rows, SIDE_ROWS);
   assert.equal(sideParams.dq_done, sideParams.softmax_d + BigInt(4 * n * h * lq), 'the counters (and flags) after softmax_d');
-  const ref = await referenceGradients({ n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq }, t);
-  // dq passes through the float32 dq_accum (bwd_dq rounds it), dk and dv do not.
-  assert.deepEqual(await g.dq.data(), encodeArray(Float32Array.from(ref.dq), 'float16'));
-  assert.deepEqual(await g.dk.data(), encodeArray(ref.dk, 'float16'));
-  assert.deepEqual(await g.dv.data(), encodeArray(ref.dv, 'float16'));
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
+  const ref = await assertGradients(call, mask, 'float16', ['dq', 'dk', 'dv'], true);
   assert.deepEqual(explain(t.q, t.k, t.v, options).backward, ['flash_bwd_pre_side_f16_d64 (sm_80)', 'flash_bwd90_f16_d64 (sm_90a)', 'flash_bwd_dq_f16_d64 (sm_80)']);
   // More keys than SIDE_PRE_MAX_KEYS allows: bwd_pre first (explain launches nothing, so the long k costs no reference).
   // Rows that see no key (causal with lq > lk: the first lq - lk rows) keep the side path: this build's bwd_dq waits
@@ -691,7 +688,7 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   }
   shifted.dispose();
   fake.memory.free(foreign);
-  disposeAll(t.q, t.k, t.v, t.dout, out, lse, g.dq, g.dk, g.dv);
+  call.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 
