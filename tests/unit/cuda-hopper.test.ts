@@ -16,7 +16,7 @@ import { TILE_COUNTERS_PER_RING, TILE_COUNTER_RING_BYTES } from '../../src/backe
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
-import { CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { type AttentionOptions, CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { stderrOf } from '../support/stderr.js';
 import { FakeDriver, type FakeKernel, decodeFakeTensorMap } from './cuda-fake-driver.js';
@@ -454,10 +454,10 @@ async function referenceGradients(mask: Mask, t: { q: Tensor; k: Tensor; v: Tens
   return referenceBackward(mask, await t.q.toFloat32Array(), await t.k.toFloat32Array(), await t.v.toFloat32Array(), await t.dout.toFloat32Array());
 }
 
-type BwdOptions = { isCausal?: boolean; windowSize?: [number, number]; softmaxScale?: number; deterministic?: boolean };
+type Shape = readonly [n: number, lq: number, lk: number, h: number, hk: number, d: number];
 /** A forward on new inputs, then the backward a test inspects: the fake's counts just before the backward, its
  * launches and allocations alone, and a dispose of every tensor the call made. */
-function backwardCall(fake: FakeDriver, [n, lq, lk, h, hk, d]: readonly number[], dtype: 'float16' | 'bfloat16', options: BwdOptions) {
+function backwardCall(fake: FakeDriver, [n, lq, lk, h, hk, d]: Shape, dtype: 'float16' | 'bfloat16', options: AttentionOptions) {
   const t = bwdInputs(n, lq, lk, h, hk, d, dtype);
   const { out, lse } = flashMhaFwd(t.q, t.k, t.v, options);
   const before = {
