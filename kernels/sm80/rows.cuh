@@ -31,18 +31,18 @@ struct VectorRows {
 };
 
 // Where one lane works in the vector paths: its lane group's rows, its columns, and where a row starts in the
-// [n, lq, h, d] tensors.
+// [n, lq, h, d] tensors. By default the block's (blockIdx: rows, head, batch); bwd_pre_side names its chunk's.
 template <int HEAD_DIM>
 struct VectorLane {
   using V = VectorRows<HEAD_DIM>;
   int group, column_lane, head, b, first_row;
-  __device__ __forceinline__ VectorLane() {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __device__ __forceinline__ VectorLane()
+      : VectorLane(blockIdx.y, blockIdx.z,
+                   blockIdx.x * RowConfig::ROWS + (threadIdx.x >> 5) * RowGeometry::ROWS_PER_WARP) {}
+  __device__ __forceinline__ VectorLane(int head_, int b_, int first_row_) : head(head_), b(b_), first_row(first_row_) {
+    const int lane = threadIdx.x & 31;
     group = lane / V::LANES;
     column_lane = lane % V::LANES;
-    head = blockIdx.y;
-    b = blockIdx.z;
-    first_row = blockIdx.x * RowConfig::ROWS + warp * RowGeometry::ROWS_PER_WARP;
   }
   __device__ __forceinline__ int row(int j) const { return first_row + j * V::ROWS_AT_ONCE + group; }
   __device__ __forceinline__ int column(int ch) const { return ch * V::COLUMNS + column_lane * 4; }
@@ -60,14 +60,14 @@ __device__ __forceinline__ void unpack4(uint2 bits, float (&x)[4]) {
   for (int i = 0; i < 4; ++i) x[i] = DT::to_float(e[i]);
 }
 
-template <class DT, int HEAD_DIM>
-__device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
+// bwd_pre's rows at.row(0..J-1): D into softmax_d and, where zero_accum, zeros into dq_accum; every row's loads are
+// issued before any is used.
+template <class DT, int HEAD_DIM, int J>
+__device__ __forceinline__ void pre_rows(const FlashParams& p, const VectorLane<HEAD_DIM>& at, bool zero_accum) {
   using V = VectorRows<HEAD_DIM>;
-  const VectorLane<HEAD_DIM> at;
-  const bool zero_accum = p.dq_accum != 0;
-  uint2 dout_bits[V::ROWS_PER_LANE][V::CHUNKS], o_bits[V::ROWS_PER_LANE][V::CHUNKS];
+  uint2 dout_bits[J][V::CHUNKS], o_bits[J][V::CHUNKS];
 #pragma unroll
-  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+  for (int j = 0; j < J; ++j) {
     const int row = at.row(j);
     const int64_t base = at.base(p, row);
 #pragma unroll
@@ -81,7 +81,7 @@ __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
     }
   }
 #pragma unroll
-  for (int j = 0; j < V::ROWS_PER_LANE; ++j) {
+  for (int j = 0; j < J; ++j) {
     const int row = at.row(j);
     const int64_t base = at.base(p, row);
     float dot = 0.f;
@@ -102,6 +102,11 @@ __device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
     for (int s = V::LANES / 2; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
     if (at.column_lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(at.b) * p.h + at.head) * p.lq + row] = dot;
   }
+}
+
+template <class DT, int HEAD_DIM>
+__device__ __forceinline__ void bwd_pre_vector(const FlashParams& p) {
+  pre_rows<DT, HEAD_DIM, VectorRows<HEAD_DIM>::ROWS_PER_LANE>(p, VectorLane<HEAD_DIM>(), p.dq_accum != 0);
 }
 
 template <class DT>
@@ -166,50 +171,15 @@ __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
   static_assert(V::ROWS_AT_ONCE == 1, "a warp per row");
   constexpr int J = SideRows::rows_per_warp(HEAD_DIM), ROWS = SideRows::rows(HEAD_DIM);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
   const int chunks = (p.lq + ROWS - 1) / ROWS;
   uint32_t* ready = reinterpret_cast<uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk;
   const int64_t all = int64_t(p.n) * p.h * chunks;
   for (int64_t u = blockIdx.x; u < all; u += gridDim.x) {
     const int64_t bh = u / chunks;
     const int b = int(bh / p.h), head = int(bh % p.h);
-    const int row0 = int(u % chunks) * ROWS + warp * J;
-    uint2 dout_bits[J][V::CHUNKS], o_bits[J][V::CHUNKS];
-#pragma unroll
-    for (int j = 0; j < J; ++j) {
-      const int row = row0 + j;
-      const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
-#pragma unroll
-      for (int ch = 0; ch < V::CHUNKS; ++ch) {
-        const int c = ch * V::COLUMNS + lane * 4;
-        dout_bits[j][ch] = o_bits[j][ch] = make_uint2(0, 0);
-        if (row < p.lq && c < p.d) {
-          dout_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.dout) + base + c);
-          o_bits[j][ch] = *reinterpret_cast<const uint2*>(reinterpret_cast<const typename DT::T*>(p.o) + base + c);
-        }
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < J; ++j) {
-      const int row = row0 + j;
-      const int64_t base = ((int64_t(b) * p.lq + row) * p.h + head) * p.d;
-      float dot = 0.f;
-#pragma unroll
-      for (int ch = 0; ch < V::CHUNKS; ++ch) {
-        float dout[4], o[4];
-        unpack4<DT>(dout_bits[j][ch], dout);
-        unpack4<DT>(o_bits[j][ch], o);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) dot += dout[i] * o[i];
-        const int c = ch * V::COLUMNS + lane * 4;
-        if (row < p.lq && c < p.d) {
-          *reinterpret_cast<float4*>(reinterpret_cast<float*>(p.dq_accum) + base + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-      }
-#pragma unroll
-      for (int s = 16; s > 0; s >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, s);
-      if (lane == 0 && row < p.lq) reinterpret_cast<float*>(p.softmax_d)[(int64_t(b) * p.h + head) * p.lq + row] = dot;
-    }
+    const int row0 = int(u % chunks) * ROWS + warp * J;  // a warp per row (V::ROWS_AT_ONCE): rows row0 + j
+    pre_rows<DT, HEAD_DIM, J>(p, VectorLane<HEAD_DIM>(head, b, row0), true);
     // The main kernel adds into these zeros by TMA reductions (the async proxy): each thread fences its generic stores
     // for that proxy before the block meets, and one thread then releases the chunk at GPU scope.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
