@@ -31,6 +31,12 @@ def main():
     ap.add_argument('--deterministic', action='store_true')
     args = ap.parse_args()
     builds = {'A': Kernels(args.a), 'B': Kernels(args.b)}
+    # FLASH_AB_B_SPARE_SMS: B's Hopper backward leaves that many multiprocessors free (flashk.py's bwd_spare_sms).
+    if os.environ.get('FLASH_AB_B_SPARE_SMS'):
+        builds['B'].bwd_spare_sms = int(os.environ['FLASH_AB_B_SPARE_SMS'])
+    # FLASH_AB_B_PDL_DQ=0: B's bwd_dq waits for everything before it (a plain launch), whatever FLASH_PDL_DQ says.
+    if os.environ.get('FLASH_AB_B_PDL_DQ'):
+        builds['B'].pdl_dq = os.environ['FLASH_AB_B_PDL_DQ'] == '1'
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
     causals = {'both': (False, True), 'yes': (True,), 'no': (False,)}[args.causal]
     print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds'

@@ -123,6 +123,11 @@ class Kernels:
         self.limit = torch.cuda.get_device_properties(0).shared_memory_per_block_optin
         if os.environ.get('FLASH_SMEM_LIMIT'):
             self.limit = min(self.limit, int(os.environ['FLASH_SMEM_LIMIT']))
+        # Multiprocessors the persistent Hopper backward leaves free (a probe: bwd_dq's blocks, launched to overlap it,
+        # find room there while it runs). FLASH_BWD_SPARE_SMS, or set on the object.
+        self.bwd_spare_sms = int(os.environ.get('FLASH_BWD_SPARE_SMS', '0'))
+        # bwd_dq launched to overlap the main kernel, as the package does on Hopper (FLASH_PDL_DQ=1), or set on the object.
+        self.pdl_dq = os.environ.get('FLASH_PDL_DQ') == '1'
         self.entries = {}
         self.entries90 = {}
         cc = torch.cuda.get_device_capability(0)
@@ -181,7 +186,8 @@ class Kernels:
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
         if kernel is None:
-            self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk, pdl)
+            self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk, pdl,
+                              spare=self.bwd_spare_sms)
         else:
             self._launch_sm90(kernel, args, p, (p.lq + kernel['tileRows'] - 1) // kernel['tileRows'], p.h)
 
@@ -238,10 +244,11 @@ class Kernels:
         check(_cuda.cuLaunchKernel(self.function(entry), blocks, 1, 1, entry['threads'], 1, 1, 0, stream, args, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
-    def _launch_sm90(self, entry, args, p, gx, heads, pdl=False):
+    def _launch_sm90(self, entry, args, p, gx, heads, pdl=False, spare=0):
         """Launches an sm_90a kernel with its parameter struct `args` (maps filled in; p goes in here) over gx tiles
         of `heads` heads and p.n batch entries: one block per tile, or, for a persistent kernel, as launchGrid in
-        src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter."""
+        src/backend/cuda/table.ts: min(tiles, multiprocessors) blocks claiming tiles from a zeroed counter (`spare`
+        fewer multiprocessors)."""
         grid = (gx, heads, p.n)
         if entry.get('persistent'):
             # freed in stream order after the launch; counter_gap.py hands out counters zeroed ahead of time instead;
@@ -252,7 +259,8 @@ class Kernels:
                 else:
                     counter = torch.zeros(1, dtype=torch.int32, device='cuda')
                 p.tile_counter = counter.data_ptr()
-            grid = (min(gx * heads * p.n, torch.cuda.get_device_properties(0).multi_processor_count), 1, 1)
+            sms = torch.cuda.get_device_properties(0).multi_processor_count - spare
+            grid = (min(gx * heads * p.n, sms), 1, 1)
         args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
@@ -278,7 +286,7 @@ class Kernels:
         fn = self.function(entry)
         args = (ctypes.c_void_p * 1)(ctypes.addressof(p))
         stream = torch.cuda.current_stream().cuda_stream
-        if phase == 'bwd_dq' and os.environ.get('FLASH_PDL_DQ') == '1':
+        if phase == 'bwd_dq' and self.pdl_dq:
             # As the package launches on Hopper (programmatic dependent launch): bwd_dq may start while the main
             # kernel runs, waiting for it (griddepcontrol.wait) or, given dq_done, for its (batch, head)'s items.
             attr = LaunchAttribute(id=CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, value=1)
