@@ -126,7 +126,8 @@ class Kernels:
         # Multiprocessors the persistent Hopper backward leaves free (a probe: bwd_dq's blocks, launched to overlap it,
         # find room there while it runs). FLASH_BWD_SPARE_SMS, or set on the object.
         self.bwd_spare_sms = int(os.environ.get('FLASH_BWD_SPARE_SMS', '0'))
-        # bwd_dq launched to overlap the main kernel, as the package does on Hopper (FLASH_PDL_DQ=1), or set on the object.
+        # bwd_dq launched to overlap the main kernel, as the package does on Hopper (FLASH_PDL_DQ=1), or set on the
+        # object.
         self.pdl_dq = os.environ.get('FLASH_PDL_DQ') == '1'
         self.entries = {}
         self.entries90 = {}
