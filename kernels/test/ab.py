@@ -37,6 +37,9 @@ def main():
     # FLASH_AB_B_PDL_DQ=0: B's bwd_dq waits for everything before it (a plain launch), whatever FLASH_PDL_DQ says.
     if os.environ.get('FLASH_AB_B_PDL_DQ'):
         builds['B'].pdl_dq = os.environ['FLASH_AB_B_PDL_DQ'] == '1'
+    # FLASH_AB_B_SIDE_BLOCKS: B's bwd_pre_side on that many blocks (flashk.py's side_blocks).
+    if os.environ.get('FLASH_AB_B_SIDE_BLOCKS'):
+        builds['B'].side_blocks = int(os.environ['FLASH_AB_B_SIDE_BLOCKS'])
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
     causals = {'both': (False, True), 'yes': (True,), 'no': (False,)}[args.causal]
     print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds'

@@ -129,6 +129,9 @@ class Kernels:
         # bwd_dq launched to overlap the main kernel, as the package does on Hopper (FLASH_PDL_DQ=1), or set on the
         # object.
         self.pdl_dq = os.environ.get('FLASH_PDL_DQ') == '1'
+        # bwd_pre_side's grid, in blocks (a probe: 0 keeps launchGrid's, a block per multiprocessorsPerBlock
+        # multiprocessors). FLASH_SIDE_BLOCKS, or set on the object.
+        self.side_blocks = int(os.environ.get('FLASH_SIDE_BLOCKS', '0'))
         self.entries = {}
         self.entries90 = {}
         cc = torch.cuda.get_device_capability(0)
@@ -239,7 +242,7 @@ class Kernels:
         """bwd_pre_side as launchGrid places it: a block per multiprocessorsPerBlock multiprocessors, or per chunk."""
         tiles = p.n * p.h * ((p.lq + entry['tileRows'] - 1) // entry['tileRows'])
         sms = torch.cuda.get_device_properties(0).multi_processor_count
-        blocks = max(1, min(tiles, -(-sms // entry['multiprocessorsPerBlock'])))
+        blocks = max(1, min(tiles, self.side_blocks or -(-sms // entry['multiprocessorsPerBlock'])))
         args = (ctypes.c_void_p * 1)(ctypes.addressof(p))
         stream = torch.cuda.current_stream().cuda_stream
         check(_cuda.cuLaunchKernel(self.function(entry), blocks, 1, 1, entry['threads'], 1, 1, 0, stream, args, None),
