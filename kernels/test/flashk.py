@@ -167,6 +167,14 @@ class Kernels:
             self.functions[key] = fn
         return self.functions[key]
 
+    def preload(self, dtype):
+        """Loads every kernel of `dtype` whose fatbin is in the build, ahead of any launch. A first load while kernels
+        run may wait for them (CUDA's lazy loading can synchronize the context), which deadlocks a kernel that spins on
+        one launched after it: bwd_pre_side probes that wait for the main kernel's progress (bench/NOTES.md PACE)."""
+        for e in list(self.entries.values()) + list(self.entries90.values()):
+            if e['dtype'] == dtype and os.path.exists(os.path.join(self.build, e['file'])):
+                self.function(e)
+
     def entry90(self, q, k, v, o, phase='fwd', more=()):
         """The sm_90a kernel of `phase` for this call, or None where it does not apply (the sm_80 kernel runs).
         `more`: further tensors read through tensor maps (dout for the backward)."""

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Session 37, run 3, from the repository root (ab.py rows at l = 512, bf16, 2 rounds; A = kernels/build, 3594c7b's
+# kernels, or base, e462065's). Every kernel is loaded before the first launch (ab.py's preload, and eager loading):
+# a first load while bwd_pre_side runs can wait for it, and pace's bwd_pre_side waits for the main kernel.
+# (1) PACE: pace.patch's bwd_pre_side (12 blocks) zeroes and computes D for a head only once the main kernel (on 120
+# blocks) has claimed items up to 120 (pace120) or 240 (pace240) before the head's first; ctl = kernels/build itself
+# with the same grids, unpaced.
+# (2) fold.patch (second form) at bits 3 (zeroing + reductions folded; bwd_dq reads the real rows) and 4 (bwd_dq's
+# reads folded only).
+# (3) conv12 (session 36's side-convert) on one row, unbuffered: run 1's hang was likely the first load of the main
+# kernel while bwd_pre_side's converters spun (helper review); with the kernels preloaded it should print.
+R=$OUT/r3; mkdir -p $R
+export PYTHONUNBUFFERED=1 FLASH_PDL_DQ=1 CUDA_MODULE_LOADING=EAGER
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee $R/gpu.txt
+cd kernels/test
+for b in ../build ../build/pace120 ../build/pace240; do
+  n=$(basename $b); [ $n = build ] && n=ctl
+  FLASH_AB_B_SPARE_SMS=12 FLASH_AB_B_SIDE_BLOCKS=12 timeout 40 python3 ab.py ../build $b --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-$n.txt 2>&1; echo "$n rc $?"; tail -1 $R/ab-$n.txt
+done
+for f in 3 4; do
+  timeout 40 python3 ab.py ../build/base ../build/b4f$f --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-b4f$f.txt 2>&1; echo "b4f$f rc $?"; tail -1 $R/ab-b4f$f.txt
+done
+FLASH_AB_B_SPARE_SMS=12 FLASH_AB_B_PDL_DQ=0 timeout 25 python3 ab.py ../build/base ../build/conv12 --pass bwd --dims 128 --causal yes --lengths 512 --rounds 2 > $R/ab-conv12.txt 2>&1; echo "conv12 rc $?"; cat $R/ab-conv12.txt
