@@ -7,17 +7,24 @@
 # with the same grids, unpaced.
 # (2) fold.patch (second form) at bits 3 (zeroing + reductions folded; bwd_dq reads the real rows) and 4 (bwd_dq's
 # reads folded only).
-# (3) conv12 (session 36's side-convert) on one row, unbuffered: run 1's hang was likely the first load of the main
-# kernel while bwd_pre_side's converters spun (helper review); with the kernels preloaded it should print.
+# (3) pc12 / pc12nd: pace-convert.patch (pace.patch plus converters): bwd_pre_side on 24 blocks, the first 12 pacing
+# as pace120 does, the other 12 converting each head's dq as soon as its items are counted (bwd_dq does nothing; it is
+# launched plainly, after everything), then dropping the converted dq_accum lines from L2 (pc12; pc12nd keeps them);
+# the main kernel on 108 blocks. This also tests the reading of conv12's hang (runs 1, 2b): converters that wait for
+# the main kernel run here too, with every kernel preloaded.
 R=$OUT/r3; mkdir -p $R
 export PYTHONUNBUFFERED=1 FLASH_PDL_DQ=1 CUDA_MODULE_LOADING=EAGER
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee $R/gpu.txt
 cd kernels/test
-for b in ../build ../build/pace120 ../build/pace240; do
+for b in ../build ../build/pace120; do
   n=$(basename $b); [ $n = build ] && n=ctl
   FLASH_AB_B_SPARE_SMS=12 FLASH_AB_B_SIDE_BLOCKS=12 timeout 40 python3 ab.py ../build $b --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-$n.txt 2>&1; echo "$n rc $?"; tail -1 $R/ab-$n.txt
 done
+for b in ../build/pc12 ../build/pc12nd; do
+  n=$(basename $b)
+  FLASH_AB_B_SPARE_SMS=24 FLASH_AB_B_SIDE_BLOCKS=24 FLASH_AB_B_PDL_DQ=0 timeout 40 python3 ab.py ../build $b --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-$n.txt 2>&1; echo "$n rc $?"; tail -1 $R/ab-$n.txt
+done
+FLASH_AB_B_SPARE_SMS=12 FLASH_AB_B_SIDE_BLOCKS=12 timeout 40 python3 ab.py ../build ../build/pace240 --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-pace240.txt 2>&1; echo "pace240 rc $?"; tail -1 $R/ab-pace240.txt
 for f in 3 4; do
   timeout 40 python3 ab.py ../build/base ../build/b4f$f --pass bwd --dims 128,256 --causal both --lengths 512 --rounds 2 > $R/ab-b4f$f.txt 2>&1; echo "b4f$f rc $?"; tail -1 $R/ab-b4f$f.txt
 done
-FLASH_AB_B_SPARE_SMS=12 FLASH_AB_B_PDL_DQ=0 timeout 25 python3 ab.py ../build/base ../build/conv12 --pass bwd --dims 128 --causal yes --lengths 512 --rounds 2 > $R/ab-conv12.txt 2>&1; echo "conv12 rc $?"; cat $R/ab-conv12.txt
