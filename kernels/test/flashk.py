@@ -71,11 +71,13 @@ assert ctypes.sizeof(FlashParams) == 160
 
 class BwdArgs90(ctypes.Structure):
     """kernels/sm90/bwd_tiles.cuh's BwdArgs: five 128-byte CUtensorMaps (q, k, v, dout, dq_accum), FlashParams,
-    padded to 128."""
-    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
+    padded to 128; then, for probes that store dK / dV by TMA (bench/NOTES.md EPI), maps of dk and dv, which kernels
+    with the 896-byte parameter never read."""
+    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96),
+                ('out_maps', ctypes.c_uint8 * 256)]
 
 
-assert ctypes.sizeof(BwdArgs90) == 896
+assert ctypes.sizeof(BwdArgs90) == 1152
 
 
 class FwdArgs90(ctypes.Structure):
@@ -188,7 +190,7 @@ class Kernels:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
 
-    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None, pdl=False):
+    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None, pdl=False, dk=None, dv=None):
         """The Hopper bwd `entry` with its maps; or, given `kernel` (the Hopper bwd_dq_det of the same box rows), that
         kernel with the same BwdArgs, a block per tileRows query rows of a (batch, head). pdl: launched to overlap the
         kernel before (bwd_pre_side)."""
@@ -197,6 +199,8 @@ class Kernels:
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
+        if dk is not None and dk.dtype != torch.float32:  # 16 rows: one consumer warp's share of a key block
+            ctypes.memmove(args.out_maps, tensor_map(dk, dk.shape[1], 16) + tensor_map(dv, dv.shape[1], 16), 256)
         if kernel is None:
             self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk, pdl,
                               spare=self.bwd_spare_sms)
@@ -386,7 +390,7 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         if phase == 'bwd_pre' and side is not None:
             K.launch_side_pre(side, pre)
         elif phase == 'bwd' and entry is not None:
-            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, pdl=side is not None)
+            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, pdl=side is not None, dk=dk, dv=dv)
         elif phase == 'bwd_dq_det' and det90 is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, kernel=det90)
         else:
