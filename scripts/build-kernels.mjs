@@ -206,6 +206,7 @@ async function main() {
         ...(shape.outBoxRows === undefined ? {} : { outBoxRows: shape.outBoxRows }),
         ...(shape.persistent === true ? { persistent: true } : {}),
         ...(shape.multiprocessorsPerBlock === undefined ? {} : { multiprocessorsPerBlock: shape.multiprocessorsPerBlock }),
+        ...(shape.pacedBlocks === undefined ? {} : { pacedBlocks: shape.pacedBlocks }),
         // Every kernel of this tree waits for the grid before it in its sm_90 / sm_90a code (griddepcontrol.wait
         // before any global access; tests/unit/kernel-grid-wait.test.ts checks the PTX), so the runtime may launch
         // it to overlap that grid. Builds from before that carry no such field and are launched plainly.

@@ -52,4 +52,10 @@ typedef struct FlashParams {
   // counters (zeroed with them by the host before bwd_pre_side), and the Hopper backward waits on them per step
   // instead of for the grid before it (kernels/sm90/bwd_items.cuh, where the manifest says waitsForReadyRows).
   uint32_t ready_rows;
+  // 0, or the grid of the Hopper backward's main kernel beside which bwd_pre_side runs: bwd_pre_side then zeroes (and
+  // computes D for) the rows of a (batch, kv head) only once that kernel has claimed items up to a distance before
+  // the group's first item (kernels/common/bwd_order.cuh), reading its claims at tile_counter, so that the zeros are
+  // still in L2 when the main kernel adds into them (kernels/sm80/rows.cuh pace_rows).
+  uint32_t pace_grid;
+  uint32_t pace_key_rows;  // the main kernel's keys per item, where pace_grid != 0
 } FlashParams;

@@ -17,10 +17,11 @@ static void describe() {
   std::printf("{\"phase\":\"bwd_pre\",\"name\":\"bwd_pre\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\"}\n",
               D, ROW_THREADS, ROWS);
   // bwd_pre_side: one block per MULTIPROCESSORS_PER_BLOCK multiprocessors (or per chunk, if fewer), each block
-  // walking chunks of tileRows query rows (a ready flag each).
+  // walking chunks of tileRows query rows (a ready flag each); paced (FlashParams.pace_grid), on pacedBlocks blocks.
   if (flash::SideRows::serves(D))
-    std::printf("{\"phase\":\"bwd_pre_side\",\"name\":\"bwd_pre_side\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"multiprocessorsPerBlock\":%d}\n",
-                D, flash::SideRows::THREADS, flash::SideRows::rows(D), flash::SideRows::MULTIPROCESSORS_PER_BLOCK);
+    std::printf("{\"phase\":\"bwd_pre_side\",\"name\":\"bwd_pre_side\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":0,\"tileRows\":%d,\"gridRows\":\"lq\",\"gridHeads\":\"h\",\"multiprocessorsPerBlock\":%d,\"pacedBlocks\":%d}\n",
+                D, flash::SideRows::THREADS, flash::SideRows::rows(D), flash::SideRows::MULTIPROCESSORS_PER_BLOCK,
+                flash::SideRows::PACED_BLOCKS);
   std::printf("{\"phase\":\"bwd\",\"name\":\"bwd\",\"headDim\":%d,\"threads\":%d,\"smemBytes\":%d,\"tileRows\":%d,\"gridRows\":\"lk\",\"gridHeads\":\"hk\"}\n",
               D, B::THREADS, B::SMEM_BYTES, B::BC);
   if (flash::BwdConfigLarge<D>::DEFINED)

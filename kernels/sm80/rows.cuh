@@ -9,6 +9,7 @@
 #include "params.h"
 #include "../common/dtype.cuh"
 #include "config.cuh"
+#include "../common/bwd_order.cuh"
 #include "../common/ready_rows.cuh"
 
 namespace flash {
@@ -161,10 +162,49 @@ struct SideRows {
   __host__ __device__ static constexpr int rows_per_warp(int head_dim) { return head_dim <= 128 ? 8 : 4; }
   __host__ __device__ static constexpr int rows(int head_dim) { return WARPS * rows_per_warp(head_dim); }
   static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
+  // Paced (FlashParams.pace_grid: bwd_pre_side then runs for as long as the main kernel does), on this many blocks,
+  // the main kernel on the other multiprocessors (bench/NOTES.md PACE).
+  static constexpr int PACED_BLOCKS = 12;
   // The head dims that have it: those with a Hopper backward that waits on its flags (kernels/sm90/bwd.cuh,
   // bwd_wide.cuh: 128 and 256; at 64 the wait spills the producer's 24 registers).
   static constexpr bool serves(int head_dim) { return head_dim == 128 || head_dim == 256; }
 };
+
+// Pacing (FlashParams.pace_grid): the chunks of a (batch, kv head) group wait until the main kernel has claimed items
+// up to PACE_WAVES of its grid before the group's first item. Zeroed any earlier, a head's dq_accum rows leave L2 before
+// the main kernel's reductions reach them, and the zeros are written to memory and read back (bench/NOTES.md FOLD2,
+// PACE). The main kernel hands out its first `grid` items without the counter, so `claimed` = counter + grid.
+// If the counter stands still for PACE_STALL_NS the main kernel is taken not to be running beside this grid (no
+// multiprocessor left for it, say): pacing stops for the rest of this block, which then zeroes as an unpaced one does,
+// and the main kernel, waiting only on the ready flags, finishes all the same.
+constexpr int PACE_WAVES = 1;
+constexpr uint64_t PACE_STALL_NS = 2000000;
+
+__device__ __forceinline__ uint64_t global_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;\n" : "=l"(t));
+  return t;
+}
+
+// Thread 0, before the chunks of a group whose first item is claimed `first`-th by the main kernel on `grid` blocks;
+// false where pacing has stopped. Not inlined: beside the row loads' registers, the inlined wait spilled.
+__device__ __noinline__ bool pace_rows(const uint32_t* counter, int first, int grid) {
+  uint32_t seen = 0xffffffffu;
+  uint64_t since = 0;
+  for (;;) {
+    uint32_t c;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];\n" : "=r"(c) : "l"(counter) : "memory");
+    if (int64_t(c) + int64_t(1 + PACE_WAVES) * grid > first) return true;
+    const uint64_t now = global_ns();
+    if (c != seen) {
+      seen = c;
+      since = now;
+    } else if (now - since > PACE_STALL_NS) {
+      return false;
+    }
+    __nanosleep(500);
+  }
+}
 
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
@@ -175,10 +215,23 @@ __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
   const int chunks = (p.lq + ROWS - 1) / ROWS;
   uint32_t* ready = reinterpret_cast<uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk;
   const int64_t all = int64_t(p.n) * p.h * chunks;
+  // Thread 0's pacing state: the last group paced for (a block's chunks come in (batch, head)-major order), or
+  // PACE_OFF once pacing has stopped.
+  constexpr int PACE_OFF = 0x7fffffff;
+  int paced = p.pace_grid != 0 ? -1 : PACE_OFF;
   for (int64_t u = blockIdx.x; u < all; u += gridDim.x) {
     const int64_t bh = u / chunks;
     const int b = int(bh / p.h), head = int(bh % p.h);
     const int row0 = int(u % chunks) * ROWS + warp * J;  // a warp per row (V::ROWS_AT_ONCE): rows row0 + j
+    const int group = b * p.hk + head / (p.h / p.hk);
+    if (p.pace_grid != 0) {
+      if (threadIdx.x == 0 && group > paced) {
+        const int key_blocks = (p.lk + int(p.pace_key_rows) - 1) / int(p.pace_key_rows);
+        const int first = BwdOrder(p, key_blocks, int(p.pace_grid)).first_claim(group);
+        paced = pace_rows(reinterpret_cast<const uint32_t*>(p.tile_counter), first, int(p.pace_grid)) ? group : PACE_OFF;
+      }
+      __syncthreads();
+    }
     pre_rows<DT, HEAD_DIM, J>(p, VectorLane<HEAD_DIM>(head, b, row0), true);
     // The main kernel adds into these zeros by TMA reductions (the async proxy): each thread fences its generic stores
     // for that proxy before the block meets, and one thread then releases the chunk at GPU scope.

@@ -1,6 +1,6 @@
 // The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks over the key_blocks
 // * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), what one block of the grid
-// before B28 did). Block b starts with the b-th item in bwd_tiles.cuh's order (bwd_item_claimed), then claims the next
+// before B28 did). Block b starts with the b-th item in BwdOrder (kernels/common/bwd_order.cuh), then claims the next
 // unclaimed one from a global counter (FlashParams.tile_counter, zero at launch) once it has issued every copy of the
 // current one, so the blocks that drew short items (under a causal mask) take more of them. The next item's K / V load
 // as soon as the consumers' last product of the current item that reads them is done, while they store its dK / dV;
@@ -158,7 +158,7 @@ __device__ __forceinline__ void bwd_items_produce(const BwdArgs& args) {
   const int count = bwd_item_count<F>(args.p);
   int step = 0, kv_uses = 0;
   for (int k = 0, t = blockIdx.x;; ++k) {
-    const int item = t < count ? bwd_item_claimed(args.p, t, bwd_key_blocks<F>(args.p)) : t;
+    const int item = t < count ? BwdOrder(args.p, bwd_key_blocks<F>(args.p), int(gridDim.x)).claimed(t) : t;
     mbar_wait(w.item_empty(k & 1), ((k >> 1) & 1) ^ 1);
     flash::st_shared_128(w.item_slot(k & 1), make_uint4(uint32_t(item), uint32_t(step), uint32_t(kv_uses), 0u));
     mbar_arrive(w.item_full(k & 1));  // release: the slot's store is seen by whoever waits on this phase

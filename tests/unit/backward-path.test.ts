@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type BackwardPathInputs, chooseBackward } from '../../src/backend/cuda/backward-path.js';
-import { everyRowHasKeys, sidePreEntry } from '../../src/backend/cuda/backward.js';
+import { PACE_MAX_KEYS, everyRowHasKeys, pacedSideBlocks, sidePreEntry } from '../../src/backend/cuda/backward.js';
 import { type KernelEntry, parseManifest, selectKernel } from '../../src/backend/cuda/table.js';
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { BackendUnavailableError } from '../../src/index.js';
@@ -210,4 +210,29 @@ test('sidePreEntry: a call with rows that see no key gets bwd_pre_side only wher
     assert.equal(sidePreEntry(build, call(100, 300), path, {}), side, `every row has a key (bwd_dq waits: ${waits})`);
     assert.equal(sidePreEntry(build, call(300, 100), path, {}), waits ? side : undefined, `causal lq > lk (bwd_dq waits: ${waits})`);
   }
+});
+
+test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd, up to PACE_MAX_KEYS by mask, on a device with room for both', () => {
+  const path = chooseBackward({ ...BASE, kernels: onlyBwd90({ persistent: true, countsDqItems: true, waitsForReadyRows: true }) });
+  assert.equal(path.arch, 'sm_90a');
+  const side: KernelEntry = {
+    file: 'sm_80.fatbin', arch: 'sm_80', dtype: 'bfloat16', headDim: 128, smemBytes: 0, gridRows: 'lq', gridHeads: 'h',
+    symbol: 'flash_bwd_pre_side_bf16_d128', phase: 'bwd_pre_side', threads: 1024, tileRows: 256, multiprocessorsPerBlock: 3, pacedBlocks: 12,
+  };
+  const call = (lk: number, windowRight: number) => ({
+    n: 1, lq: 512, lk, h: 4, hk: 2, d: 128, dtype: 'bfloat16', device: 'cuda', softmaxScale: 0.1, windowLeft: -1, windowRight,
+    diagonalOffset: lk - 512, outDtype: 'bfloat16', deterministic: false,
+  } as const);
+  for (const [windowRight, limit] of [[0, PACE_MAX_KEYS.rightWindow], [-1, PACE_MAX_KEYS.none]] as const) {
+    assert.equal(pacedSideBlocks(132, call(limit, windowRight), path, side), 12, `lk = ${limit}, right window ${windowRight}`);
+    assert.equal(pacedSideBlocks(132, call(limit + 1, windowRight), path, side), 0, `lk = ${limit + 1}, right window ${windowRight}`);
+  }
+  assert.equal(pacedSideBlocks(48, call(512, 0), path, side), 12, 'a quarter of the multiprocessors at most');
+  assert.equal(pacedSideBlocks(47, call(512, 0), path, side), 0, 'more than a quarter');
+  const { pacedBlocks: _unmarked, ...older } = side;
+  assert.equal(pacedSideBlocks(132, call(512, 0), path, older), 0, 'an older build\'s side');
+  assert.equal(pacedSideBlocks(132, call(512, 0), path, undefined), 0, 'no side');
+  const blocks = chooseBackward({ ...BASE, kernels: onlyBwd90({ countsDqItems: true, waitsForReadyRows: true }) });
+  assert.equal(pacedSideBlocks(132, call(512, 0), blocks, side), 0, 'a Hopper bwd with a block per item claims nothing');
+  assert.equal(pacedSideBlocks(132, call(512, 0), { arch: 'sm_80', reason: 'test' }, side), 0, 'the sm_80 bwd');
 });

@@ -39,7 +39,9 @@ const HOPPER_BWD_SMEM = 190464;
 const BWD_QUERY_ROWS: Record<number, number> = { 64: 128, 128: 64 };
 
 /** bwd_pre_side beside the Hopper bwd (which then waitsForReadyRows): for float16 at d = 64 only. */
-const sidePre = (dtype: string, headDim: number) => dtype === 'float16' && headDim === 64;
+// bwd_pre_side for float16: at d = 64 unpaced (an older build's), at d = 128 marked pacedBlocks.
+const sidePre = (dtype: string, _headDim: number) => dtype === 'float16';
+const PACED_BLOCKS = 12;
 const SIDE_ROWS = 128;
 
 const entries: Record<string, unknown>[] = [];
@@ -66,7 +68,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
     entries.push({
       file: 'fake90.fatbin', symbol: bwd, arch: 'sm_90a', phase: 'bwd', dtype, headDim, threads: 384, smemBytes: HOPPER_BWD_SMEM,
       tileRows: 128, keyTileRows: 128, queryTileRows: BWD_QUERY_ROWS[headDim], dqBoxRows: 16, gridRows: 'lk', gridHeads: 'hk',
-      persistent: true, waitsForPreviousGrid: true, ...(headDim === 64 ? { countsDqItems: true } : {}),
+      persistent: true, waitsForPreviousGrid: true, ...(headDim === 64 || sidePre(dtype, headDim) ? { countsDqItems: true } : {}),
       ...(sidePre(dtype, headDim) ? { waitsForReadyRows: true } : {}),
     });
     kernels[bwd] = emulated('bwd', dtype, BWD90_ARGS_OFFSETS.p);
@@ -75,6 +77,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       entries.push({
         file: 'fake.fatbin', symbol: side, arch: 'sm_80', phase: 'bwd_pre_side', dtype, headDim, threads: 1024, smemBytes: 0,
         tileRows: SIDE_ROWS, gridRows: 'lq', gridHeads: 'h', multiprocessorsPerBlock: 3, waitsForPreviousGrid: true,
+        ...(headDim === 128 ? { pacedBlocks: PACED_BLOCKS } : {}),
       });
       kernels[side] = emulated('bwd_pre_side', dtype);
     }
@@ -688,6 +691,30 @@ test('beside a Hopper bwd marked waitsForReadyRows: zeroed counters and ready fl
   }
   shifted.dispose();
   fake.memory.free(foreign);
+  call.dispose();
+  assertOnlyCounterRingLeft(fake);
+});
+
+test('a bwd_pre_side marked pacedBlocks runs on that many blocks beside the Hopper bwd on the rest, given its counter, grid and keys per item; gradients as the reference', async () => {
+  const fake = newFake();
+  // 64 groups of 2 key blocks: 128 items, more than the 132 - 12 multiprocessors left to the main kernel.
+  const [n, lq, lk, h, hk, d] = [1, 129, 129, 64, 64, 128];
+  // A scale float32 holds exactly, as the reference's float64 does.
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'float16', { isCausal: true, softmaxScale: 1 / 8 });
+  assert.deepEqual(call.launches.map((l) => l.symbol), ['flash_bwd_pre_side_f16_d128', 'flash_bwd90_f16_d128', 'flash_bwd_dq_f16_d128']);
+  const [side, main, last] = call.launches;
+  assert.deepEqual([side.grid, main.grid], [[PACED_BLOCKS, 1, 1], [132 - PACED_BLOCKS, 1, 1]]);
+  const sideParams = decodeParams(new DataView(side.params.buffer));
+  const mainParams = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
+  assert.ok(mainParams.tile_counter !== 0n);
+  assert.deepEqual([sideParams.tile_counter, sideParams.pace_grid, sideParams.pace_key_rows], [mainParams.tile_counter, 132 - PACED_BLOCKS, 128]);
+  const lastParams = decodeParams(new DataView(last.params.buffer));
+  assert.deepEqual([mainParams.pace_grid, lastParams.pace_grid], [0, 0], 'only the side paces');
+  const { tile_counter: _a, pace_grid: _b, pace_key_rows: _c, ...sideRest } = sideParams;
+  const { tile_counter: _d, pace_grid: _e, pace_key_rows: _f, ...lastRest } = lastParams;
+  assert.deepEqual(sideRest, lastRest, 'the same FlashParams otherwise');
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: 0 };
+  await assertGradients(call, mask, 'float16', ['dq', 'dk', 'dv'], true);
   call.dispose();
   assertOnlyCounterRingLeft(fake);
 });

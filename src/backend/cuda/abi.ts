@@ -39,6 +39,8 @@ export const FLASH_PARAMS_FIELDS = [
   ['dq_done', 'uint64'],
   ['dq_done_whole', 'int32'],
   ['ready_rows', 'int32'],
+  ['pace_grid', 'int32'],
+  ['pace_key_rows', 'int32'],
 ] as const satisfies readonly (readonly [string, FieldType])[];
 
 export type FlashParamsField = (typeof FLASH_PARAMS_FIELDS)[number][0];

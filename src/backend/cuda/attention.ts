@@ -53,6 +53,8 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
     dq_done: 0n,  // the Hopper backward's item counters, filled in where it launches (backward.ts)
     dq_done_whole: 0,
     ready_rows: 0,  // bwd_pre_side's rows per ready flag, filled in where it launches (backward.ts)
+    pace_grid: 0,  // the main kernel's grid beside a paced bwd_pre_side, and its keys per item (backward.ts)
+    pace_key_rows: 0,
   };
 }
 

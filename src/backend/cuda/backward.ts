@@ -126,12 +126,35 @@ export function readyFlagCount(p: Pick<AttentionProblem, 'n' | 'h' | 'lq'>, rows
   return p.n * p.h * Math.ceil(p.lq / rows);
 }
 
+/**
+ * The most keys per query row for which bwd_pre_side is paced (pacedSideBlocks): under a right window (causal) and
+ * without one.
+ */
+export const PACE_MAX_KEYS = { rightWindow: 2048, none: 2048 } as const;
+
+/**
+ * The blocks of a paced bwd_pre_side beside the Hopper backward of `path` (FlashParams.pace_grid, kernels/sm80/rows.cuh):
+ * where `side` runs and is marked pacedBlocks, the main kernel is persistent (it claims items from a counter, which
+ * the side reads), lk <= PACE_MAX_KEYS (by mask), and the main kernel keeps most of the multiprocessors. Else 0:
+ * bwd_pre_side, if any, runs unpaced on launchGrid's blocks, and the main kernel on every multiprocessor.
+ */
+export function pacedSideBlocks(multiprocessorCount: number, p: AttentionProblem, path: BackwardPath, side: KernelEntry | undefined): number {
+  if (side?.pacedBlocks === undefined || path.arch !== 'sm_90a' || path.entry.persistent !== true) return 0;
+  if (p.lk > (p.windowRight >= 0 ? PACE_MAX_KEYS.rightWindow : PACE_MAX_KEYS.none)) return 0;
+  return 4 * side.pacedBlocks <= multiprocessorCount ? side.pacedBlocks : 0;
+}
+
 /** A backward call's kernels, found (and loaded) before anything is allocated or enqueued, and what they need. */
 export interface BackwardPlan {
   path: BackwardPath;
   kernels: ResolvedKernel[];
   /** FlashParams.ready_rows: the query rows per ready flag of the plan's bwd_pre_side, 0 where it has none. */
   readyRows: number;
+  /**
+   * FlashParams.pace_grid of the plan's bwd_pre_side: the main kernel's grid where the side is paced, else 0. The
+   * side then runs on pacedSideBlocks blocks and the main kernel on the multiprocessors left.
+   */
+  paceGrid: number;
   /**
    * uint32 words of counter workspace after softmax_d: dq_done's n * hk counters, and bwd_pre_side's ready flags
    * where it runs (readyFlagCount).
@@ -152,12 +175,22 @@ export interface BackwardPlan {
  */
 export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers'] & SidePrePointers): BackwardPlan {
   const path = backwardPath(device, p, pointers);
-  const kernels = backwardEntries(device, p, path, pointers).map((entry) => resolveEntry(device, entry, p));
+  const entries = backwardEntries(device, p, path, pointers);
+  const sideBlocks = pacedSideBlocks(device.multiprocessorCount, p, path, entries.find((entry) => entry.phase === 'bwd_pre_side'));
+  // Every kernel is loaded here, before any is enqueued: the paced bwd_pre_side waits for the main kernel's claims,
+  // and a kernel first loaded at its launch may wait for the grids already running.
+  const main = path.arch === 'sm_90a' ? path.entry : undefined;
+  const kernels = entries.map((entry) => {
+    const resolved = resolveEntry(device, entry, p, device.multiprocessorCount - (entry === main ? sideBlocks : 0));
+    if (sideBlocks === 0 || entry.phase !== 'bwd_pre_side') return resolved;
+    return { ...resolved, grid: [Math.min(resolved.grid[0], sideBlocks), 1, 1] as [number, number, number] };
+  });
   const usesAccum = !p.deterministic || kernels.some(({ entry }) =>
     (entry.phase === 'bwd' && entry.arch === 'sm_80') || (entry.phase === 'bwd_pre' && entry.accumOptional !== true));
   const readyRows = kernels.find(({ entry }) => entry.phase === 'bwd_pre_side')?.entry.tileRows ?? 0;
   const counterWords = p.n * p.hk + (readyRows === 0 ? 0 : readyFlagCount(p, readyRows));
-  return { path, kernels, usesAccum, readyRows, counterWords };
+  const paceGrid = sideBlocks === 0 ? 0 : kernels.find(({ entry }) => entry === main)?.grid[0] ?? 0;
+  return { path, kernels, usesAccum, readyRows, counterWords, paceGrid };
 }
 
 /**
@@ -183,16 +216,22 @@ export function launchBackward(device: CudaDevice, p: AttentionProblem, plan: Ba
   // and reductions (the sm_80 bwd has no such switch: it still adds into dq_accum, which nothing reads).
   const hopperParams = p.deterministic ? { ...params, dq_accum: 0n } : params;
   // A persistent Hopper backward's blocks claim items from a counter (as the forward's claim tiles).
+  const tileCounter = path.arch === 'sm_90a' && path.entry.persistent === true ? nextTileCounter(device) : 0n;
   const main = path.arch === 'sm_90a'
-    ? packBwd90Args(hopperMaps(device, path, { q, k, v, dout, dq_accum }), {
-      ...hopperParams,
-      tile_counter: path.entry.persistent === true ? nextTileCounter(device) : 0n,
-    })
+    ? packBwd90Args(hopperMaps(device, path, { q, k, v, dout, dq_accum }), { ...hopperParams, tile_counter: tileCounter })
     : flat;
+  // A paced bwd_pre_side reads the main kernel's claims on its counter.
+  const sideParams = plan.paceGrid === 0 ? flat : packFlashParams({
+    ...params,
+    tile_counter: tileCounter,
+    pace_grid: plan.paceGrid,
+    pace_key_rows: path.arch === 'sm_90a' ? path.entry.tileRows : 0,
+  });
   // Every sm_90a kernel of the backward (bwd, and the Hopper bwd_dq_det) takes the BwdArgs.
   for (const kernel of kernels) {
     const phase = kernel.entry.phase;
-    launchKernel(device, kernel, kernel.entry.arch === 'sm_90a' ? main : phase === 'bwd_pre' ? preParams : flat);
+    const args = kernel.entry.arch === 'sm_90a' ? main : phase === 'bwd_pre' ? preParams : phase === 'bwd_pre_side' ? sideParams : flat;
+    launchKernel(device, kernel, args);
   }
 }
 

@@ -105,9 +105,12 @@ export function resolveKernel(device: CudaDevice, phase: Phase, p: AttentionProb
   return resolveEntry(device, sm80Entry(device, phase, p), p);
 }
 
-/** A manifest entry already chosen (a Hopper kernel), loaded and with its grid for this problem. */
-export function resolveEntry(device: CudaDevice, entry: KernelEntry, p: AttentionProblem): ResolvedKernel {
-  return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p, device.multiprocessorCount) };
+/**
+ * A manifest entry already chosen (a Hopper kernel), loaded and with its grid for this problem on `multiprocessors`
+ * (all of the device's unless another grid keeps some for the whole launch).
+ */
+export function resolveEntry(device: CudaDevice, entry: KernelEntry, p: AttentionProblem, multiprocessors = device.multiprocessorCount): ResolvedKernel {
+  return { entry, fn: kernelsOf(device).function(entry), grid: launchGrid(entry, p, multiprocessors) };
 }
 
 /**

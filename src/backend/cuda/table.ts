@@ -77,6 +77,12 @@ export interface KernelEntry {
    */
   multiprocessorsPerBlock?: number;
   /**
+   * A bwd_pre_side that paces itself by the Hopper bwd's claims (FlashParams.pace_grid, kernels/sm80/rows.cuh): where
+   * the host paces it (backward.ts pacedSide), launched on this many blocks for the whole of the main kernel, which
+   * runs on the other multiprocessors. Absent in builds from before.
+   */
+  pacedBlocks?: number;
+  /**
    * A Hopper bwd that may run beside the same build's bwd_pre_side of its dtype and head dim (launched to overlap
    * it): given FlashParams.ready_rows it waits per step on that kernel's ready flags, which follow dq_done's
    * counters, instead of for the grid before it. Absent in builds from before, and where the wait is compiled out.
@@ -150,7 +156,7 @@ const oneOf =
     values.includes(value as T);
 
 /** `{ [key]: n }` for a positive integer n, `{}` where the entry leaves the field out. */
-function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows' | 'multiprocessorsPerBlock'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
+function optionalRows<K extends 'keyTileRows' | 'queryTileRows' | 'dqBoxRows' | 'outBoxRows' | 'multiprocessorsPerBlock' | 'pacedBlocks'>(entry: Record<string, unknown>, key: K, where: string): Partial<Record<K, number>> {
   if (entry[key] === undefined) return {};
   return { [key]: field(entry, key, isPositiveInteger, where, 'a positive integer') } as Partial<Record<K, number>>;
 }
@@ -186,6 +192,7 @@ export function parseManifest(json: unknown, source: string): KernelEntry[] {
       ...optionalRows(entry, 'dqBoxRows', where),
       ...optionalRows(entry, 'outBoxRows', where),
       ...optionalRows(entry, 'multiprocessorsPerBlock', where),
+      ...optionalRows(entry, 'pacedBlocks', where),
       ...optionalFlag(entry, 'persistent', where),
       ...optionalFlag(entry, 'waitsForPreviousGrid', where),
       ...optionalFlag(entry, 'accumOptional', where),
