@@ -163,8 +163,10 @@ struct SideRows {
   __host__ __device__ static constexpr int rows(int head_dim) { return WARPS * rows_per_warp(head_dim); }
   static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
   // Paced (FlashParams.pace_grid: bwd_pre_side then runs for as long as the main kernel does), on this many blocks,
-  // the main kernel on the other multiprocessors (bench/NOTES.md PACE).
-  static constexpr int PACED_BLOCKS = 12;
+  // the main kernel on the other multiprocessors. On an H100 at causal l = 512 (bench/NOTES.md PACE2), against
+  // unpaced: 12 blocks -28% / -11% (d = 128 / 256: too few to zero a head in time), 16 -10% / +4%, 20 +2% / +7%,
+  // 24 +7% / +7%, 28 +8% / +5%.
+  static constexpr int PACED_BLOCKS = 24;
   // The head dims that have it: those with a Hopper backward that waits on its flags (kernels/sm90/bwd.cuh,
   // bwd_wide.cuh: 128 and 256; at 64 the wait spills the producer's 24 registers).
   static constexpr bool serves(int head_dim) { return head_dim == 128 || head_dim == 256; }

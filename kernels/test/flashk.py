@@ -63,21 +63,20 @@ class FlashParams(ctypes.Structure):
                 ('n', 'lq', 'lk', 'h', 'hk', 'd', 'window_left', 'window_right', 'diagonal_offset',
                  'out_float32')] + \
                [('softmax_scale', ctypes.c_float), ('softmax_scale_log2', ctypes.c_float)] + \
-               [('dq_done', ctypes.c_uint64), ('dq_done_whole', ctypes.c_uint32), ('ready_rows', ctypes.c_uint32)]
+               [('dq_done', ctypes.c_uint64), ('dq_done_whole', ctypes.c_uint32), ('ready_rows', ctypes.c_uint32),
+                ('pace_grid', ctypes.c_uint32), ('pace_key_rows', ctypes.c_uint32)]
 
 
-assert ctypes.sizeof(FlashParams) == 160
+assert ctypes.sizeof(FlashParams) == 168
 
 
 class BwdArgs90(ctypes.Structure):
     """kernels/sm90/bwd_tiles.cuh's BwdArgs: five 128-byte CUtensorMaps (q, k, v, dout, dq_accum), FlashParams,
-    padded to 128; then, for probes that store dK / dV by TMA (bench/NOTES.md EPI), maps of dk and dv, which kernels
-    with the 896-byte parameter never read."""
-    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96),
-                ('out_maps', ctypes.c_uint8 * 256)]
+    padded to 128."""
+    _fields_ = [('maps', ctypes.c_uint8 * 640), ('p', FlashParams), ('pad', ctypes.c_uint8 * 88)]
 
 
-assert ctypes.sizeof(BwdArgs90) == 1152
+assert ctypes.sizeof(BwdArgs90) == 896
 
 
 class FwdArgs90(ctypes.Structure):
@@ -190,20 +189,19 @@ class Kernels:
             return None
         return self.entries90[(phase, dtype_name(q.dtype), fit[0])]
 
-    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None, pdl=False, dk=None, dv=None):
+    def launch_bwd90(self, entry, q, k, v, dout, dq_accum, p, kernel=None, pdl=False, spare=0):
         """The Hopper bwd `entry` with its maps; or, given `kernel` (the Hopper bwd_dq_det of the same box rows), that
         kernel with the same BwdArgs, a block per tileRows query rows of a (batch, head). pdl: launched to overlap the
-        kernel before (bwd_pre_side)."""
+        kernel before (bwd_pre_side); spare: multiprocessors it leaves to a paced bwd_pre_side (besides
+        bwd_spare_sms)."""
         args = BwdArgs90()
         rows, keys = entry['queryTileRows'], entry['keyTileRows']
         maps = tensor_map(q, q.shape[1], rows) + tensor_map(k, k.shape[1], keys) + tensor_map(v, v.shape[1], keys) + \
             tensor_map(dout, dout.shape[1], rows) + tensor_map(dq_accum, dq_accum.shape[1], entry['dqBoxRows'])
         ctypes.memmove(args.maps, maps, 640)
-        if dk is not None and dk.dtype != torch.float32:  # 16 rows: one consumer warp's share of a key block
-            ctypes.memmove(args.out_maps, tensor_map(dk, dk.shape[1], 16) + tensor_map(dv, dv.shape[1], 16), 256)
         if kernel is None:
             self._launch_sm90(entry, args, p, (p.lk + entry['tileRows'] - 1) // entry['tileRows'], p.hk, pdl,
-                              spare=self.bwd_spare_sms)
+                              spare=self.bwd_spare_sms + spare)
         else:
             self._launch_sm90(kernel, args, p, (p.lq + kernel['tileRows'] - 1) // kernel['tileRows'], p.h)
 
@@ -250,11 +248,23 @@ class Kernels:
             return None
         return self.entries.get(('bwd_pre_side', bwd_entry['dtype'], bwd_entry['headDim']))
 
-    def launch_side_pre(self, entry, p):
-        """bwd_pre_side as launchGrid places it: a block per multiprocessorsPerBlock multiprocessors, or per chunk."""
+    def paced_side_blocks(self, side, bwd_entry, p):
+        """As pacedSideBlocks in src/backend/cuda/backward.ts: the blocks of a paced bwd_pre_side, or 0. Under a right
+        window up to FLASH_PACE_MAX_KEYS keys (default 512, PACE_MAX_KEYS) so that ab.py can measure elsewhere;
+        FLASH_PACE=0 never paces."""
+        if side is None or 'pacedBlocks' not in side or not bwd_entry.get('persistent') or os.environ.get('FLASH_PACE') == '0':
+            return 0
+        if p.window_right < 0 or p.lk > int(os.environ.get('FLASH_PACE_MAX_KEYS', '512')):
+            return 0
+        sms = torch.cuda.get_device_properties(0).multi_processor_count
+        return side['pacedBlocks'] if 4 * side['pacedBlocks'] <= sms else 0
+
+    def launch_side_pre(self, entry, p, paced=0):
+        """bwd_pre_side as launchGrid places it: a block per multiprocessorsPerBlock multiprocessors, or per chunk;
+        paced, on `paced` blocks (or per chunk)."""
         tiles = p.n * p.h * ((p.lq + entry['tileRows'] - 1) // entry['tileRows'])
         sms = torch.cuda.get_device_properties(0).multi_processor_count
-        blocks = max(1, min(tiles, self.side_blocks or -(-sms // entry['multiprocessorsPerBlock'])))
+        blocks = max(1, min(tiles, paced or self.side_blocks or -(-sms // entry['multiprocessorsPerBlock'])))
         args = (ctypes.c_void_p * 1)(ctypes.addressof(p))
         stream = torch.cuda.current_stream().cuda_stream
         check(_cuda.cuLaunchKernel(self.function(entry), blocks, 1, 1, entry['threads'], 1, 1, 0, stream, args, None),
@@ -382,15 +392,22 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
         p.dq_done = pre.dq_done = p90.dq_done = done.data_ptr()
         p.ready_rows = pre.ready_rows = p90.ready_rows = side['tileRows']
         p90.tile_counter = done.data_ptr() + 4 * (p.n * p.hk + flags)
+    # As backward.ts: a paced bwd_pre_side reads the main kernel's claims, which runs on the multiprocessors left.
+    paced = K.paced_side_blocks(side, entry, p)
+    if paced:
+        sms = torch.cuda.get_device_properties(0).multi_processor_count - K.bwd_spare_sms - paced
+        pre.tile_counter = p90.tile_counter
+        pre.pace_grid = min(p.n * p.hk * ((p.lk + entry['tileRows'] - 1) // entry['tileRows']), sms)
+        pre.pace_key_rows = entry['tileRows']
     det90 = K.dq_det90(entry) if deterministic else None
     if det90 is not None and det90.get('computesD'):
         # As backward.ts: a Hopper bwd_dq_det that computes D runs first, then the Hopper bwd; no bwd_pre.
         phases = ('bwd_dq_det', 'bwd')
     for phase in phases:
         if phase == 'bwd_pre' and side is not None:
-            K.launch_side_pre(side, pre)
+            K.launch_side_pre(side, pre, paced)
         elif phase == 'bwd' and entry is not None:
-            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, pdl=side is not None, dk=dk, dv=dv)
+            K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, pdl=side is not None, spare=paced)
         elif phase == 'bwd_dq_det' and det90 is not None:
             K.launch_bwd90(entry, q, k, v, dout, dq_accum, p90, kernel=det90)
         else:

@@ -212,7 +212,7 @@ test('sidePreEntry: a call with rows that see no key gets bwd_pre_side only wher
   }
 });
 
-test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd, up to PACE_MAX_KEYS by mask, on a device with room for both', () => {
+test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd, under a right window up to PACE_MAX_KEYS, on a device with room for both', () => {
   const path = chooseBackward({ ...BASE, kernels: onlyBwd90({ persistent: true, countsDqItems: true, waitsForReadyRows: true }) });
   assert.equal(path.arch, 'sm_90a');
   const side: KernelEntry = {
@@ -223,10 +223,11 @@ test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd,
     n: 1, lq: 512, lk, h: 4, hk: 2, d: 128, dtype: 'bfloat16', device: 'cuda', softmaxScale: 0.1, windowLeft: -1, windowRight,
     diagonalOffset: lk - 512, outDtype: 'bfloat16', deterministic: false,
   } as const);
-  for (const [windowRight, limit] of [[0, PACE_MAX_KEYS.rightWindow], [-1, PACE_MAX_KEYS.none]] as const) {
-    assert.equal(pacedSideBlocks(132, call(limit, windowRight), path, side), 12, `lk = ${limit}, right window ${windowRight}`);
-    assert.equal(pacedSideBlocks(132, call(limit + 1, windowRight), path, side), 0, `lk = ${limit + 1}, right window ${windowRight}`);
+  for (const windowRight of [0, 5]) {
+    assert.equal(pacedSideBlocks(132, call(PACE_MAX_KEYS, windowRight), path, side), 12, `lk = ${PACE_MAX_KEYS}, right window ${windowRight}`);
+    assert.equal(pacedSideBlocks(132, call(PACE_MAX_KEYS + 1, windowRight), path, side), 0, `lk = ${PACE_MAX_KEYS + 1}, right window ${windowRight}`);
   }
+  assert.equal(pacedSideBlocks(132, call(64, -1), path, side), 0, 'no right window');
   assert.equal(pacedSideBlocks(48, call(512, 0), path, side), 12, 'a quarter of the multiprocessors at most');
   assert.equal(pacedSideBlocks(47, call(512, 0), path, side), 0, 'more than a quarter');
   const { pacedBlocks: _unmarked, ...older } = side;

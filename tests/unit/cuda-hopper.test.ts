@@ -716,6 +716,13 @@ test('a bwd_pre_side marked pacedBlocks runs on that many blocks beside the Hopp
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / 8, windowLeft: -1, windowRight: 0, diagonalOffset: 0 };
   await assertGradients(call, mask, 'float16', ['dq', 'dk', 'dv'], true);
   call.dispose();
+  // Without a right window (backward.ts PACE_MAX_KEYS): unpaced, on a third of the multiprocessors, beside a main
+  // kernel on all of them.
+  const plain = backwardCall(fake, [n, lq, lk, h, hk, d], 'float16', { softmaxScale: 1 / 8 });
+  const [plainSide, plainMain] = plain.launches;
+  assert.deepEqual([plainSide.symbol, plainSide.grid, plainMain.grid], ['flash_bwd_pre_side_f16_d128', [44, 1, 1], [128, 1, 1]]);
+  assert.equal(decodeParams(new DataView(plainSide.params.buffer)).pace_grid, 0);
+  plain.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 

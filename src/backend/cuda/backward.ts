@@ -127,20 +127,24 @@ export function readyFlagCount(p: Pick<AttentionProblem, 'n' | 'h' | 'lq'>, rows
 }
 
 /**
- * The most keys per query row for which bwd_pre_side is paced (pacedSideBlocks): under a right window (causal) and
- * without one.
+ * The most keys per query row for which bwd_pre_side is paced (pacedSideBlocks), under a right window (causal); it
+ * is never paced without one. Paced on 24 blocks against unpaced, on an H100 (bench/results/2026-12-07-h100-s38-pace,
+ * bench/NOTES.md PACE2): causal l = 512 +7% at d = 128 and 256, causal 1024 0% / -3%; without a mask 0% / -5% at 512,
+ * -9% / -12% at 1024. A head's rows are zeroed just before the main kernel reaches them, so they are still in L2 when
+ * its reductions add into them; with longer rows, the main kernel's 24 fewer multiprocessors cost more than that saves.
  */
-export const PACE_MAX_KEYS = { rightWindow: 2048, none: 2048 } as const;
+export const PACE_MAX_KEYS = 512;
 
 /**
  * The blocks of a paced bwd_pre_side beside the Hopper backward of `path` (FlashParams.pace_grid, kernels/sm80/rows.cuh):
  * where `side` runs and is marked pacedBlocks, the main kernel is persistent (it claims items from a counter, which
- * the side reads), lk <= PACE_MAX_KEYS (by mask), and the main kernel keeps most of the multiprocessors. Else 0:
- * bwd_pre_side, if any, runs unpaced on launchGrid's blocks, and the main kernel on every multiprocessor.
+ * the side reads), the mask has a right window and lk <= PACE_MAX_KEYS, and the main kernel keeps at least three
+ * quarters of the multiprocessors. Else 0: bwd_pre_side, if any, runs unpaced on launchGrid's blocks, and the main
+ * kernel on every multiprocessor.
  */
 export function pacedSideBlocks(multiprocessorCount: number, p: AttentionProblem, path: BackwardPath, side: KernelEntry | undefined): number {
   if (side?.pacedBlocks === undefined || path.arch !== 'sm_90a' || path.entry.persistent !== true) return 0;
-  if (p.lk > (p.windowRight >= 0 ? PACE_MAX_KEYS.rightWindow : PACE_MAX_KEYS.none)) return 0;
+  if (p.windowRight < 0 || p.lk > PACE_MAX_KEYS) return 0;
   return 4 * side.pacedBlocks <= multiprocessorCount ? side.pacedBlocks : 0;
 }
 
