@@ -1,4 +1,5 @@
-// The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks over the key_blocks
+// The Hopper backward's persistent grid (bwd.cuh, bwd_wide.cuh): min(items, multiprocessors) blocks (those a paced
+// bwd_pre_side leaves, beside one: FlashParams.pace_grid, src/backend/cuda/backward.ts) over the key_blocks
 // * hk * n items of bwd_tiles.cuh's numbering (one item: BC keys of one (batch, kv head), what one block of the grid
 // before B28 did). Block b starts with the b-th item in BwdOrder (kernels/common/bwd_order.cuh), then claims the next
 // unclaimed one from a global counter (FlashParams.tile_counter, zero at launch) once it has issued every copy of the

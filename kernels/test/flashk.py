@@ -250,11 +250,11 @@ class Kernels:
 
     def paced_side_blocks(self, side, bwd_entry, p):
         """As pacedSideBlocks in src/backend/cuda/backward.ts: the blocks of a paced bwd_pre_side, or 0. Under a right
-        window up to FLASH_PACE_MAX_KEYS keys (default 512, PACE_MAX_KEYS) so that ab.py can measure elsewhere;
-        FLASH_PACE=0 never paces."""
+        window with lq and lk up to FLASH_PACE_MAX_KEYS (default 512, PACE_MAX_KEYS) so that ab.py can measure
+        elsewhere; FLASH_PACE=0 never paces. (The main kernel always overlaps bwd_pre_side here: backward's pdl.)"""
         if side is None or 'pacedBlocks' not in side or not bwd_entry.get('persistent') or os.environ.get('FLASH_PACE') == '0':
             return 0
-        if p.window_right < 0 or p.lk > int(os.environ.get('FLASH_PACE_MAX_KEYS', '512')):
+        if p.window_right < 0 or max(p.lq, p.lk) > int(os.environ.get('FLASH_PACE_MAX_KEYS', '512')):
             return 0
         sms = torch.cuda.get_device_properties(0).multi_processor_count
         return side['pacedBlocks'] if 4 * side['pacedBlocks'] <= sms else 0

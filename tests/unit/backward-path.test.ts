@@ -212,28 +212,37 @@ test('sidePreEntry: a call with rows that see no key gets bwd_pre_side only wher
   }
 });
 
-test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd, under a right window up to PACE_MAX_KEYS, on a device with room for both', () => {
-  const path = chooseBackward({ ...BASE, kernels: onlyBwd90({ persistent: true, countsDqItems: true, waitsForReadyRows: true }) });
+test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd launched to overlap it, under a right window with lq and lk up to PACE_MAX_KEYS, on a device with room for both', () => {
+  const main = { persistent: true, countsDqItems: true, waitsForReadyRows: true, waitsForPreviousGrid: true } as const;
+  const path = chooseBackward({ ...BASE, kernels: onlyBwd90(main) });
   assert.equal(path.arch, 'sm_90a');
   const side: KernelEntry = {
     file: 'sm_80.fatbin', arch: 'sm_80', dtype: 'bfloat16', headDim: 128, smemBytes: 0, gridRows: 'lq', gridHeads: 'h',
     symbol: 'flash_bwd_pre_side_bf16_d128', phase: 'bwd_pre_side', threads: 1024, tileRows: 256, multiprocessorsPerBlock: 3, pacedBlocks: 12,
   };
-  const call = (lk: number, windowRight: number) => ({
-    n: 1, lq: 512, lk, h: 4, hk: 2, d: 128, dtype: 'bfloat16', device: 'cuda', softmaxScale: 0.1, windowLeft: -1, windowRight,
-    diagonalOffset: lk - 512, outDtype: 'bfloat16', deterministic: false,
+  const h100 = { multiprocessorCount: 132, canOverlapLaunches: true };
+  const call = (lq: number, lk: number, windowRight: number) => ({
+    n: 1, lq, lk, h: 4, hk: 2, d: 128, dtype: 'bfloat16', device: 'cuda', softmaxScale: 0.1, windowLeft: -1, windowRight,
+    diagonalOffset: lk - lq, outDtype: 'bfloat16', deterministic: false,
   } as const);
+  const [most, past] = [PACE_MAX_KEYS, PACE_MAX_KEYS + 1];
   for (const windowRight of [0, 5]) {
-    assert.equal(pacedSideBlocks(132, call(PACE_MAX_KEYS, windowRight), path, side), 12, `lk = ${PACE_MAX_KEYS}, right window ${windowRight}`);
-    assert.equal(pacedSideBlocks(132, call(PACE_MAX_KEYS + 1, windowRight), path, side), 0, `lk = ${PACE_MAX_KEYS + 1}, right window ${windowRight}`);
+    assert.equal(pacedSideBlocks(h100, call(most, most, windowRight), path, side), 12, `lq = lk = ${most}, right window ${windowRight}`);
+    assert.equal(pacedSideBlocks(h100, call(most, past, windowRight), path, side), 0, `lk = ${past}, right window ${windowRight}`);
+    assert.equal(pacedSideBlocks(h100, call(past, most, windowRight), path, side), 0, `lq = ${past}, right window ${windowRight}`);
   }
-  assert.equal(pacedSideBlocks(132, call(64, -1), path, side), 0, 'no right window');
-  assert.equal(pacedSideBlocks(48, call(512, 0), path, side), 12, 'a quarter of the multiprocessors at most');
-  assert.equal(pacedSideBlocks(47, call(512, 0), path, side), 0, 'more than a quarter');
+  assert.equal(pacedSideBlocks(h100, call(64, 64, -1), path, side), 0, 'no right window');
+  assert.equal(pacedSideBlocks({ ...h100, multiprocessorCount: 48 }, call(512, 512, 0), path, side), 12, 'a quarter of the multiprocessors at most');
+  assert.equal(pacedSideBlocks({ ...h100, multiprocessorCount: 47 }, call(512, 512, 0), path, side), 0, 'more than a quarter');
+  assert.equal(pacedSideBlocks({ ...h100, canOverlapLaunches: false }, call(512, 512, 0), path, side), 0, 'launches that cannot overlap (FLASH_ATTN_PDL=0)');
+  const { waitsForPreviousGrid: _waits, ...plainMain } = main;
+  const plain = chooseBackward({ ...BASE, kernels: onlyBwd90(plainMain) });
+  assert.equal(pacedSideBlocks(h100, call(512, 512, 0), plain, side), 0, 'a Hopper bwd launched after the side ends');
   const { pacedBlocks: _unmarked, ...older } = side;
-  assert.equal(pacedSideBlocks(132, call(512, 0), path, older), 0, 'an older build\'s side');
-  assert.equal(pacedSideBlocks(132, call(512, 0), path, undefined), 0, 'no side');
-  const blocks = chooseBackward({ ...BASE, kernels: onlyBwd90({ countsDqItems: true, waitsForReadyRows: true }) });
-  assert.equal(pacedSideBlocks(132, call(512, 0), blocks, side), 0, 'a Hopper bwd with a block per item claims nothing');
-  assert.equal(pacedSideBlocks(132, call(512, 0), { arch: 'sm_80', reason: 'test' }, side), 0, 'the sm_80 bwd');
+  assert.equal(pacedSideBlocks(h100, call(512, 512, 0), path, older), 0, 'an older build\'s side');
+  assert.equal(pacedSideBlocks(h100, call(512, 512, 0), path, undefined), 0, 'no side');
+  const { persistent: _persistent, ...perItem } = main;
+  const blocks = chooseBackward({ ...BASE, kernels: onlyBwd90(perItem) });
+  assert.equal(pacedSideBlocks(h100, call(512, 512, 0), blocks, side), 0, 'a Hopper bwd with a block per item claims nothing');
+  assert.equal(pacedSideBlocks(h100, call(512, 512, 0), { arch: 'sm_80', reason: 'test' }, side), 0, 'the sm_80 bwd');
 });

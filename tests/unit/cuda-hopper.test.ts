@@ -42,6 +42,8 @@ const BWD_QUERY_ROWS: Record<number, number> = { 64: 128, 128: 64 };
 // bwd_pre_side for float16: at d = 64 unpaced (an older build's), at d = 128 marked pacedBlocks.
 const sidePre = (dtype: string, _headDim: number) => dtype === 'float16';
 const PACED_BLOCKS = 12;
+// The paced side's rows per ready flag: not the main kernel's keys per item (128), so that the test tells them apart.
+const PACED_SIDE_ROWS = 64;
 const SIDE_ROWS = 128;
 
 const entries: Record<string, unknown>[] = [];
@@ -76,8 +78,8 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
       const side = `flash_bwd_pre_side_${TAG[dtype]}_d${headDim}`;
       entries.push({
         file: 'fake.fatbin', symbol: side, arch: 'sm_80', phase: 'bwd_pre_side', dtype, headDim, threads: 1024, smemBytes: 0,
-        tileRows: SIDE_ROWS, gridRows: 'lq', gridHeads: 'h', multiprocessorsPerBlock: 3, waitsForPreviousGrid: true,
-        ...(headDim === 128 ? { pacedBlocks: PACED_BLOCKS } : {}),
+        tileRows: headDim === 128 ? PACED_SIDE_ROWS : SIDE_ROWS, gridRows: 'lq', gridHeads: 'h', multiprocessorsPerBlock: 3,
+        waitsForPreviousGrid: true, ...(headDim === 128 ? { pacedBlocks: PACED_BLOCKS } : {}),
       });
       kernels[side] = emulated('bwd_pre_side', dtype);
     }
@@ -708,6 +710,7 @@ test('a bwd_pre_side marked pacedBlocks runs on that many blocks beside the Hopp
   const mainParams = decodeParams(new DataView(main.params.buffer), BWD90_ARGS_OFFSETS.p);
   assert.ok(mainParams.tile_counter !== 0n);
   assert.deepEqual([sideParams.tile_counter, sideParams.pace_grid, sideParams.pace_key_rows], [mainParams.tile_counter, 132 - PACED_BLOCKS, 128]);
+  assert.equal(sideParams.ready_rows, PACED_SIDE_ROWS);
   const lastParams = decodeParams(new DataView(last.params.buffer));
   assert.deepEqual([mainParams.pace_grid, lastParams.pace_grid], [0, 0], 'only the side paces');
   const { tile_counter: _a, pace_grid: _b, pace_key_rows: _c, ...sideRest } = sideParams;
@@ -723,6 +726,12 @@ test('a bwd_pre_side marked pacedBlocks runs on that many blocks beside the Hopp
   assert.deepEqual([plainSide.symbol, plainSide.grid, plainMain.grid], ['flash_bwd_pre_side_f16_d128', [44, 1, 1], [128, 1, 1]]);
   assert.equal(decodeParams(new DataView(plainSide.params.buffer)).pace_grid, 0);
   plain.dispose();
+  // Fewer items (32 groups of 2 key blocks) than the multiprocessors left: a block per item, and that grid paced for.
+  const few = backwardCall(fake, [n, lq, lk, 32, 32, d], 'float16', { isCausal: true, softmaxScale: 1 / 8 });
+  const [fewSide, fewMain] = few.launches;
+  assert.deepEqual([fewSide.grid, fewMain.grid], [[PACED_BLOCKS, 1, 1], [64, 1, 1]]);
+  assert.equal(decodeParams(new DataView(fewSide.params.buffer)).pace_grid, 64);
+  few.dispose();
   assertOnlyCounterRingLeft(fake);
 });
 

@@ -127,8 +127,8 @@ export function readyFlagCount(p: Pick<AttentionProblem, 'n' | 'h' | 'lq'>, rows
 }
 
 /**
- * The most keys per query row for which bwd_pre_side is paced (pacedSideBlocks), under a right window (causal); it
- * is never paced without one. Paced on 24 blocks against unpaced, on an H100 (bench/results/2026-12-07-h100-s38-pace,
+ * The most keys per query row, and query rows, for which bwd_pre_side is paced (pacedSideBlocks), under a right window
+ * (causal); it is never paced without one. Paced on 24 blocks against unpaced, on an H100 (bench/results/2026-12-07-h100-s38-pace,
  * bench/NOTES.md PACE2): causal l = 512 +7% at d = 128 and 256, causal 1024 0% / -3%; without a mask 0% / -5% at 512,
  * -9% / -12% at 1024. A head's rows are zeroed just before the main kernel reaches them, so they are still in L2 when
  * its reductions add into them; with longer rows, the main kernel's 24 fewer multiprocessors cost more than that saves.
@@ -138,14 +138,22 @@ export const PACE_MAX_KEYS = 512;
 /**
  * The blocks of a paced bwd_pre_side beside the Hopper backward of `path` (FlashParams.pace_grid, kernels/sm80/rows.cuh):
  * where `side` runs and is marked pacedBlocks, the main kernel is persistent (it claims items from a counter, which
- * the side reads), the mask has a right window and lk <= PACE_MAX_KEYS, and the main kernel keeps at least three
- * quarters of the multiprocessors. Else 0: bwd_pre_side, if any, runs unpaced on launchGrid's blocks, and the main
- * kernel on every multiprocessor.
+ * the side reads) and is launched to overlap the side (else its counter stands at 0 until the side ends, and every
+ * side block would wait out its 2 ms stall guard), the mask has a right window, lq and lk <= PACE_MAX_KEYS (only
+ * lq = lk was measured: with many more query rows than keys, the side would zero far more rows per head within the
+ * same wave), and the main kernel keeps at least three quarters of the multiprocessors. Else 0: bwd_pre_side, if any,
+ * runs unpaced on launchGrid's blocks, and the main kernel on every multiprocessor.
  */
-export function pacedSideBlocks(multiprocessorCount: number, p: AttentionProblem, path: BackwardPath, side: KernelEntry | undefined): number {
+export function pacedSideBlocks(
+  device: Pick<CudaDevice, 'multiprocessorCount' | 'canOverlapLaunches'>,
+  p: AttentionProblem,
+  path: BackwardPath,
+  side: KernelEntry | undefined,
+): number {
   if (side?.pacedBlocks === undefined || path.arch !== 'sm_90a' || path.entry.persistent !== true) return 0;
-  if (p.windowRight < 0 || p.lk > PACE_MAX_KEYS) return 0;
-  return 4 * side.pacedBlocks <= multiprocessorCount ? side.pacedBlocks : 0;
+  if (!device.canOverlapLaunches || path.entry.waitsForPreviousGrid !== true) return 0;
+  if (p.windowRight < 0 || p.lq > PACE_MAX_KEYS || p.lk > PACE_MAX_KEYS) return 0;
+  return 4 * side.pacedBlocks <= device.multiprocessorCount ? side.pacedBlocks : 0;
 }
 
 /** A backward call's kernels, found (and loaded) before anything is allocated or enqueued, and what they need. */
@@ -180,7 +188,7 @@ export interface BackwardPlan {
 export function planBackward(device: CudaDevice, p: AttentionProblem, pointers: BackwardPathInputs['pointers'] & SidePrePointers): BackwardPlan {
   const path = backwardPath(device, p, pointers);
   const entries = backwardEntries(device, p, path, pointers);
-  const sideBlocks = pacedSideBlocks(device.multiprocessorCount, p, path, entries.find((entry) => entry.phase === 'bwd_pre_side'));
+  const sideBlocks = pacedSideBlocks(device, p, path, entries.find((entry) => entry.phase === 'bwd_pre_side'));
   // Every kernel is loaded here, before any is enqueued: the paced bwd_pre_side waits for the main kernel's claims,
   // and a kernel first loaded at its launch may wait for the grids already running.
   const main = path.arch === 'sm_90a' ? path.entry : undefined;
