@@ -40,6 +40,14 @@ def main():
     # FLASH_AB_B_SIDE_BLOCKS: B's bwd_pre_side on that many blocks (flashk.py's side_blocks).
     if os.environ.get('FLASH_AB_B_SIDE_BLOCKS'):
         builds['B'].side_blocks = int(os.environ['FLASH_AB_B_SIDE_BLOCKS'])
+    # FLASH_AB_B_PACE=0 / 1: B's bwd_pre_side unpaced / paced where flashk.py's paced_side_blocks allows;
+    # FLASH_AB_B_PACE_MAX_KEYS and FLASH_AB_B_PACED_BLOCKS: B's bound on lq and lk, and its paced blocks.
+    if os.environ.get('FLASH_AB_B_PACE'):
+        builds['B'].pace = os.environ['FLASH_AB_B_PACE'] == '1'
+    if os.environ.get('FLASH_AB_B_PACE_MAX_KEYS'):
+        builds['B'].pace_max_keys = int(os.environ['FLASH_AB_B_PACE_MAX_KEYS'])
+    if os.environ.get('FLASH_AB_B_PACED_BLOCKS'):
+        builds['B'].paced_blocks = int(os.environ['FLASH_AB_B_PACED_BLOCKS'])
     for K in builds.values():
         K.preload('bf16')  # no first load while a kernel that waits on a later one runs (flashk.py's preload)
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]

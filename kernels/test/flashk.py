@@ -133,6 +133,12 @@ class Kernels:
         # bwd_pre_side's grid, in blocks (a probe: 0 keeps launchGrid's, a block per multiprocessorsPerBlock
         # multiprocessors). FLASH_SIDE_BLOCKS, or set on the object.
         self.side_blocks = int(os.environ.get('FLASH_SIDE_BLOCKS', '0'))
+        # Pacing of bwd_pre_side (paced_side_blocks): FLASH_PACE=0 never paces; FLASH_PACE_MAX_KEYS (default 512, as
+        # PACE_MAX_KEYS) bounds lq and lk; FLASH_PACED_BLOCKS overrides the manifest's pacedBlocks. Or set on the
+        # object.
+        self.pace = os.environ.get('FLASH_PACE') != '0'
+        self.pace_max_keys = int(os.environ.get('FLASH_PACE_MAX_KEYS', '512'))
+        self.paced_blocks = int(os.environ.get('FLASH_PACED_BLOCKS', '0'))
         self.entries = {}
         self.entries90 = {}
         cc = torch.cuda.get_device_capability(0)
@@ -250,14 +256,15 @@ class Kernels:
 
     def paced_side_blocks(self, side, bwd_entry, p):
         """As pacedSideBlocks in src/backend/cuda/backward.ts: the blocks of a paced bwd_pre_side, or 0. Under a right
-        window with lq and lk up to FLASH_PACE_MAX_KEYS (default 512, PACE_MAX_KEYS) so that ab.py can measure
-        elsewhere; FLASH_PACE=0 never paces. (The main kernel always overlaps bwd_pre_side here: backward's pdl.)"""
-        if side is None or 'pacedBlocks' not in side or not bwd_entry.get('persistent') or os.environ.get('FLASH_PACE') == '0':
+        window with lq and lk up to pace_max_keys, so that ab.py can measure elsewhere; never without self.pace; on
+        paced_blocks blocks where set. (The main kernel always overlaps bwd_pre_side here: backward's pdl.)"""
+        if side is None or 'pacedBlocks' not in side or not bwd_entry.get('persistent') or not self.pace:
             return 0
-        if p.window_right < 0 or max(p.lq, p.lk) > int(os.environ.get('FLASH_PACE_MAX_KEYS', '512')):
+        if p.window_right < 0 or max(p.lq, p.lk) > self.pace_max_keys:
             return 0
+        blocks = self.paced_blocks or side['pacedBlocks']
         sms = torch.cuda.get_device_properties(0).multi_processor_count
-        return side['pacedBlocks'] if 4 * side['pacedBlocks'] <= sms else 0
+        return blocks if 4 * blocks <= sms else 0
 
     def launch_side_pre(self, entry, p, paced=0):
         """bwd_pre_side as launchGrid places it: a block per multiprocessorsPerBlock multiprocessors, or per chunk;
