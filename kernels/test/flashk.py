@@ -277,6 +277,11 @@ class Kernels:
         check(_cuda.cuLaunchKernel(self.function(entry), blocks, 1, 1, entry['threads'], 1, 1, 0, stream, args, None),
               f'cuLaunchKernel {entry["symbol"]}')
 
+    @staticmethod
+    def persistent_blocks(tiles, spare=0):
+        """A persistent kernel's grid as launchGrid sizes it: min(tiles, multiprocessors), `spare` fewer of them."""
+        return min(tiles, torch.cuda.get_device_properties(0).multi_processor_count - spare)
+
     def _launch_sm90(self, entry, args, p, gx, heads, pdl=False, spare=0):
         """Launches an sm_90a kernel with its parameter struct `args` (maps filled in; p goes in here) over gx tiles
         of `heads` heads and p.n batch entries: one block per tile, or, for a persistent kernel, as launchGrid in
@@ -292,8 +297,7 @@ class Kernels:
                 else:
                     counter = torch.zeros(1, dtype=torch.int32, device='cuda')
                 p.tile_counter = counter.data_ptr()
-            sms = torch.cuda.get_device_properties(0).multi_processor_count - spare
-            grid = (min(gx * heads * p.n, sms), 1, 1)
+            grid = (self.persistent_blocks(gx * heads * p.n, spare), 1, 1)
         args.p = p
         fn = self.function(entry)
         ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(args))
@@ -402,9 +406,9 @@ def backward(K, q, k, v, o, lse, dout, scale, wl, wr, dq, dk, dv, dq_accum, soft
     # As backward.ts: a paced bwd_pre_side reads the main kernel's claims, which runs on the multiprocessors left.
     paced = K.paced_side_blocks(side, entry, p)
     if paced:
-        sms = torch.cuda.get_device_properties(0).multi_processor_count - K.bwd_spare_sms - paced
         pre.tile_counter = p90.tile_counter
-        pre.pace_grid = min(p.n * p.hk * ((p.lk + entry['tileRows'] - 1) // entry['tileRows']), sms)
+        items = p.n * p.hk * ((p.lk + entry['tileRows'] - 1) // entry['tileRows'])
+        pre.pace_grid = K.persistent_blocks(items, K.bwd_spare_sms + paced)  # the grid launch_bwd90 gives it
         pre.pace_key_rows = entry['tileRows']
     det90 = K.dq_det90(entry) if deterministic else None
     if det90 is not None and det90.get('computesD'):

@@ -78,7 +78,7 @@ export interface KernelEntry {
   multiprocessorsPerBlock?: number;
   /**
    * A bwd_pre_side that paces itself by the Hopper bwd's claims (FlashParams.pace_grid, kernels/sm80/rows.cuh): where
-   * the host paces it (backward.ts pacedSide), launched on this many blocks for the whole of the main kernel, which
+   * the host paces it (backward.ts pacedSideBlocks), launched on this many blocks for the whole of the main kernel, which
    * runs on the other multiprocessors. Absent in builds from before.
    */
   pacedBlocks?: number;
