@@ -55,6 +55,12 @@ const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
 // And for the main unit (FLASH_PART=1) of these head dims: with sm_90 machine code beside sm_80, ptxas spills in the
 // sm_90 code of flash_fwd_*_d128 (20 bytes) and flash_bwd_large_*_d256 (4 bytes) at the default level 5, none at 0-3.
 const MAIN_REGISTER_LEVEL = { 128: 3, 256: 3 };
+// The one spill the build accepts, by phase and head dim, up to these bytes: any other spill, a larger one, or one in a
+// device function a kernel calls refuses the build. bwd_pre_side at d = 128 (1024 threads, so 64 registers) has spilled
+// since pacing (kernels/sm80/rows.cuh pace_rows; bench/NOTES.md PACE2): its +7% at causal 512 was measured with the
+// spill in it, which this script's report hid until session 39 (ptxas-report.mjs read pace_rows's clean frame into the
+// kernel). Removing it changes the kernel, which needs a GPU run to measure (bench/NOTES.md SPILL1).
+const ACCEPTED_SPILLS = { 'bwd_pre_side:128': { stores: 40, loads: 36 } };
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);
@@ -181,6 +187,10 @@ async function main() {
   const kernels = [];
   console.log('kernel                          regs  spill(st/ld)  stack  smem(dyn)  threads');
   for (const { dt, d, arch, file, report } of results) {
+    for (const [name, info] of report) {
+      if (!info.entry && info.spillStores + info.spillLoads > 0)
+        problems.push(`${file}: device function ${name} spills ${info.spillStores}/${info.spillLoads} bytes`);
+    }
     for (const shape of shapes.filter((s) => s.headDim === d && s.arch === arch)) {
       const symbol = `flash_${shape.name}_${dt.tag}_d${d}`;
       const info = report.get(symbol);
@@ -189,7 +199,12 @@ async function main() {
         fail(`${file}: ptxas reported nothing for ${symbol}`);
       }
       const spills = info.spillStores + info.spillLoads;
-      if (spills > 0) problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
+      const accepted = ACCEPTED_SPILLS[`${shape.name}:${d}`];
+      if (spills > 0 && accepted && info.spillStores <= accepted.stores && info.spillLoads <= accepted.loads) {
+        console.log(`build-kernels: ${symbol} spills ${info.spillStores}/${info.spillLoads} bytes (accepted: ACCEPTED_SPILLS)`);
+      } else if (spills > 0) {
+        problems.push(`${symbol} spills ${info.spillStores}/${info.spillLoads} bytes`);
+      }
       const limit = shape.name.endsWith('_large') || arch === 'sm_90a' ? LARGEST_SMEM_LIMIT : SMALLEST_SMEM_LIMIT;
       if (shape.smemBytes + info.staticSmem > limit)
         problems.push(`${symbol} needs ${shape.smemBytes + info.staticSmem} bytes of shared memory (> ${limit})`);

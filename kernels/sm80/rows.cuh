@@ -189,7 +189,8 @@ __device__ __forceinline__ uint64_t global_ns() {
 }
 
 // Thread 0, before the chunks of a group whose first item is claimed `first`-th by the main kernel on `grid` blocks;
-// false where pacing has stopped. Not inlined: beside the row loads' registers, the inlined wait spilled.
+// false where pacing has stopped. Not inlined, which did not stop the spill it was meant to: at d = 128 this kernel
+// spills 40 bytes either way (scripts/build-kernels.mjs ACCEPTED_SPILLS, bench/NOTES.md SPILL1).
 __device__ __noinline__ bool pace_rows(const uint32_t* counter, int first, int grid) {
   uint32_t seen = 0xffffffffu;
   uint64_t since = 0;
