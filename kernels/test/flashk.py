@@ -82,13 +82,13 @@ assert ctypes.sizeof(BwdArgs90) == 896
 class FwdArgs90(ctypes.Structure):
     """kernels/sm90/fwd_tiles.cuh's FwdArgs: four 128-byte CUtensorMaps (q, k, v, o), FlashParams, padded to
     CUtensorMap's alignment (128 bytes in CUDA 13's cuda.h)."""
-    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
+    _fields_ = [('maps', ctypes.c_uint8 * 512), ('p', FlashParams), ('pad', ctypes.c_uint8 * 88)]
 
 
 class FwdArgs90NoOut(ctypes.Structure):
     """FwdArgs of builds before the o map (their manifests have no outBoxRows): q, k, v only, kept so that
     ab.py can time such a build beside a newer one."""
-    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 96)]
+    _fields_ = [('maps', ctypes.c_uint8 * 384), ('p', FlashParams), ('pad', ctypes.c_uint8 * 88)]
 
 
 assert ctypes.sizeof(FwdArgs90) == 768 and ctypes.sizeof(FwdArgs90NoOut) == 640
