@@ -55,12 +55,20 @@ const DQ_DET_REGISTER_LEVEL = { 192: 0, 224: 0, 256: 0 };
 // And for the main unit (FLASH_PART=1) of these head dims: with sm_90 machine code beside sm_80, ptxas spills in the
 // sm_90 code of flash_fwd_*_d128 (20 bytes) and flash_bwd_large_*_d256 (4 bytes) at the default level 5, none at 0-3.
 const MAIN_REGISTER_LEVEL = { 128: 3, 256: 3 };
-// The one spill the build accepts, by phase and head dim, up to these bytes: any other spill, a larger one, or one in a
-// device function a kernel calls refuses the build. bwd_pre_side at d = 128 (1024 threads, so 64 registers) has spilled
-// since pacing (kernels/sm80/rows.cuh pace_rows; bench/NOTES.md PACE2): its +7% at causal 512 was measured with the
-// spill in it, which this script's report hid until session 39 (ptxas-report.mjs read pace_rows's clean frame into the
-// kernel). Removing it changes the kernel, which needs a GPU run to measure (bench/NOTES.md SPILL1).
-const ACCEPTED_SPILLS = { 'bwd_pre_side:128': { stores: 40, loads: 36 } };
+// The spills the build accepts, by phase and head dim, up to these bytes: any other spill, a larger one, or one in a
+// device function a kernel calls refuses the build. Each was measured with the spill in it on an H100 and kept because
+// the kernel was faster than the spill-free form before it:
+// - bwd_pre_side at d = 128 (1024 threads, so 64 registers) has spilled since pacing (kernels/sm80/rows.cuh pace_rows;
+//   bench/NOTES.md PACE2, +7% at causal 512), which this script's report hid until session 39 (ptxas-report.mjs read
+//   pace_rows's clean frame into the kernel). Removing it changes the kernel, which needs a GPU run (NOTES SPILL1).
+// - bwd_pre_side at d = 64 (8 loads in flight a lane) and the d = 64 Hopper backward (bwd90), whose producer's 24
+//   registers spill 8 bytes once its row lanes wait on the ready flags (bench/NOTES.md SIDE64: +3-5% causal
+//   512-2048; the 4-load side, spill-free, was 4% slower at causal 512).
+const ACCEPTED_SPILLS = {
+  'bwd_pre_side:128': { stores: 40, loads: 36 },
+  'bwd_pre_side:64': { stores: 36, loads: 32 },
+  'bwd90:64': { stores: 8, loads: 8 },
+};
 
 function fail(message) {
   console.error(`build-kernels: ${message}`);

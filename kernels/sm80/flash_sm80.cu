@@ -41,7 +41,7 @@ extern "C" __global__ void __launch_bounds__(flash::RowConfig::WARPS * 32)
   flash::bwd_pre_kernel<DType, HEAD_DIM>(p);
 }
 
-#if FLASH_HEAD_DIM == 128 || FLASH_HEAD_DIM == 256
+#if FLASH_HEAD_DIM == 64 || FLASH_HEAD_DIM == 128 || FLASH_HEAD_DIM == 256
 static_assert(flash::SideRows::serves(HEAD_DIM), "bwd_pre_side is built for the head dims SideRows serves");
 // Launched only on compute capability 9.0, before the Hopper backward (src/backend/cuda/backward.ts).
 extern "C" __global__ void __launch_bounds__(flash::SideRows::THREADS)

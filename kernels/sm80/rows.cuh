@@ -152,14 +152,18 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashParams& p) {
 // ready flag (FlashParams.ready_rows) once its D and zeroed dq_accum rows are stored; the main kernel, launched to
 // overlap this grid, waits per step on the flags its rows cover. Each block lets the main kernel start as soon as it
 // has itself waited for the grid before (flash_sm80.cu), so the main kernel's reads of q, k, v and dout are ordered
-// after that grid too. Vector path only (a warp per row: d > 64, d % 4 == 0, dout and o 8-byte aligned, dq_accum
+// after that grid too. Vector path only (a lane group per row: VectorRows; d % 4 == 0, dout and o 8-byte aligned, dq_accum
 // 16-byte aligned); the host picks it only then (src/backend/cuda/backward.ts).
 struct SideRows {
   static constexpr int THREADS = 1024, WARPS = THREADS / 32;
-  // Rows of a warp in flight: their loads are all issued before any is used. 8 at d = 128 (a 16-bit row of o or dout
-  // is 256 bytes there, 512 at d = 256), so that a block keeps as many bytes in flight (128 KB) as 4 rows of d = 256
-  // do: beside the main kernel the grid is bound by its loads' latency (bench/NOTES.md P2g).
-  __host__ __device__ static constexpr int rows_per_warp(int head_dim) { return head_dim <= 128 ? 8 : 4; }
+  // Rows of a lane group in flight (a warp at d > 64, half a warp at d = 64: VectorRows): their loads are all issued
+  // before any is used. 8 at d <= 128 (a lane loads 8 bytes of o and of dout per row), so that a block keeps as many
+  // bytes in flight (128 KB) as 4 rows of d = 256 do: beside the main kernel the grid is bound by its loads' latency
+  // (bench/NOTES.md P2g).
+  __host__ __device__ static constexpr int loads_per_lane(int head_dim) { return head_dim <= 128 ? 8 : 4; }
+  __host__ __device__ static constexpr int rows_per_warp(int head_dim) {
+    return loads_per_lane(head_dim) * (head_dim <= 64 ? 2 : 1);
+  }
   __host__ __device__ static constexpr int rows(int head_dim) { return WARPS * rows_per_warp(head_dim); }
   static constexpr int MULTIPROCESSORS_PER_BLOCK = 3;
   // Paced (FlashParams.pace_grid: bwd_pre_side then runs for as long as the main kernel does), on this many blocks,
@@ -168,8 +172,8 @@ struct SideRows {
   // 24 +7% / +7%, 28 +8% / +5%.
   static constexpr int PACED_BLOCKS = 24;
   // The head dims that have it: those with a Hopper backward that waits on its flags (kernels/sm90/bwd.cuh,
-  // bwd_wide.cuh: 128 and 256; at 64 the wait spills the producer's 24 registers).
-  static constexpr bool serves(int head_dim) { return head_dim == 128 || head_dim == 256; }
+  // bwd_wide.cuh).
+  static constexpr bool serves(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
 };
 
 // Pacing (FlashParams.pace_grid): the chunks of a (batch, kv head) group wait until the main kernel has claimed items
@@ -212,8 +216,8 @@ __device__ __noinline__ bool pace_rows(const uint32_t* counter, int first, int g
 template <class DT, int HEAD_DIM>
 __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
   using V = VectorRows<HEAD_DIM>;
-  static_assert(V::ROWS_AT_ONCE == 1, "a warp per row");
-  constexpr int J = SideRows::rows_per_warp(HEAD_DIM), ROWS = SideRows::rows(HEAD_DIM);
+  constexpr int J = SideRows::loads_per_lane(HEAD_DIM), ROWS = SideRows::rows(HEAD_DIM);
+  static_assert(J * V::ROWS_AT_ONCE == SideRows::rows_per_warp(HEAD_DIM), "a warp's rows are its lane groups' loads");
   const int warp = threadIdx.x >> 5;
   const int chunks = (p.lq + ROWS - 1) / ROWS;
   uint32_t* ready = reinterpret_cast<uint32_t*>(p.dq_done) + int64_t(p.n) * p.hk;
@@ -225,7 +229,7 @@ __device__ __forceinline__ void bwd_pre_side_kernel(const FlashParams& p) {
   for (int64_t u = blockIdx.x; u < all; u += gridDim.x) {
     const int64_t bh = u / chunks;
     const int b = int(bh / p.h), head = int(bh % p.h);
-    const int row0 = int(u % chunks) * ROWS + warp * J;  // a warp per row (V::ROWS_AT_ONCE): rows row0 + j
+    const int row0 = int(u % chunks) * ROWS + warp * SideRows::rows_per_warp(HEAD_DIM);  // VectorLane::row(j)
     const int group = b * p.hk + head / (p.h / p.hk);
     if (p.pace_grid != 0) {
       if (threadIdx.x == 0 && group > paced) {

@@ -77,9 +77,9 @@ struct Bwd90 {
   // group a warp, and an item's last step is added before the item ends (the one-step lag stays inside the item),
   // so at an item's end all but its newest group belong to it or are complete.
   static constexpr bool COUNTS_DQ_ITEMS = true;
-  // The row lanes may wait on bwd_pre_side's ready flags (bwd_items.cuh) at d = 128; at d = 64 the wait spilled the
-  // producer's 24 registers (bench/NOTES.md P2), so there bwd_pre runs before this kernel as before.
-  static constexpr bool WAITS_FOR_READY_ROWS = D >= 128;
+  // The row lanes may wait on bwd_pre_side's ready flags (bwd_items.cuh). At d = 64 the wait is a call: inlined, it
+  // spilled the producer's 24 registers (bench/NOTES.md P2, SIDE64).
+  static constexpr bool WAITS_FOR_READY_ROWS = true, READY_WAIT_CALLED = D < 128;
   static constexpr int DQ_GROUPS_LAST_STEP = 1;
   static constexpr int OFF_COUNT = OFF_DS_BARRIERS + 4 * 8;
   static constexpr int SMEM_BYTES = OFF_COUNT + DqCount<Bwd90>::BYTES + ALIGN_SLACK;

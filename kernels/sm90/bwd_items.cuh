@@ -198,7 +198,7 @@ __device__ __forceinline__ void bwd_items_rows(const FlashParams& p, int lane) {
       // stores; their TMA reductions into dq_accum come after it, and bwd_pre_side fenced its zeros for the async
       // proxy.
       if (p.ready_rows != 0)
-        flash::wait_for_ready_rows(p, int(rec.z) * p.h + int(rec.x), i0, min(i0 + F::BR, p.lq));
+        flash::wait_for_ready_rows<F::READY_WAIT_CALLED>(p, int(rec.z) * p.h + int(rec.x), i0, min(i0 + F::BR, p.lq));
     }
     for (int r = lane; r < F::BR; r += F::ROW_LANES) {
       const int row = i0 + r;

@@ -58,7 +58,7 @@ struct Bwd90Wide {
   static constexpr int OFF_BARRIERS = OFF_DVEC + STAGES * BR * 4;
   // The items' count for bwd_dq (bwd_items.cuh's DqCount), after the barriers.
   static constexpr bool COUNTS_DQ_ITEMS = true;
-  static constexpr bool WAITS_FOR_READY_ROWS = true;  // on bwd_pre_side's flags (bwd_items.cuh), as Bwd90 at d = 128
+  static constexpr bool WAITS_FOR_READY_ROWS = true, READY_WAIT_CALLED = false;  // on bwd_pre_side's flags (bwd_items.cuh), as Bwd90 at d = 128
   static constexpr int DQ_GROUPS_LAST_STEP = 2;  // its two blocks of dQ a warp, one bulk group each
   static constexpr int OFF_COUNT = OFF_BARRIERS + bwd_barrier_bytes<Bwd90Wide>();
   static constexpr int SMEM_BYTES = OFF_COUNT + DqCount<Bwd90Wide>::BYTES + ALIGN_SLACK;

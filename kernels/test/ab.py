@@ -40,6 +40,9 @@ def main():
     # FLASH_AB_B_SIDE_BLOCKS: B's bwd_pre_side on that many blocks (flashk.py's side_blocks).
     if os.environ.get('FLASH_AB_B_SIDE_BLOCKS'):
         builds['B'].side_blocks = int(os.environ['FLASH_AB_B_SIDE_BLOCKS'])
+    # FLASH_AB_B_SIDE_PRE=0 / 1: B without / with bwd_pre_side where flashk.py's side_pre allows it.
+    if os.environ.get('FLASH_AB_B_SIDE_PRE'):
+        builds['B'].side_pre_on = os.environ['FLASH_AB_B_SIDE_PRE'] == '1'
     # FLASH_AB_B_PACE=0 / 1: B's bwd_pre_side unpaced / paced where flashk.py's paced_side_blocks allows;
     # FLASH_AB_B_PACE_MAX_KEYS and FLASH_AB_B_PACED_BLOCKS: B's bound on lq and lk, and its paced blocks.
     if os.environ.get('FLASH_AB_B_PACE'):

@@ -133,6 +133,8 @@ class Kernels:
         # bwd_pre_side's grid, in blocks (a probe: 0 keeps launchGrid's, a block per multiprocessorsPerBlock
         # multiprocessors). FLASH_SIDE_BLOCKS, or set on the object.
         self.side_blocks = int(os.environ.get('FLASH_SIDE_BLOCKS', '0'))
+        # Whether bwd_pre_side runs where side_pre allows it: FLASH_SIDE_PRE=0 never, or set on the object.
+        self.side_pre_on = os.environ.get('FLASH_SIDE_PRE') != '0'
         # Pacing of bwd_pre_side (paced_side_blocks): FLASH_PACE=0 never paces; FLASH_PACE_MAX_KEYS (default 512, as
         # PACE_MAX_KEYS) bounds lq and lk; FLASH_PACED_BLOCKS overrides the manifest's pacedBlocks. Or set on the
         # object.
@@ -238,8 +240,8 @@ class Kernels:
     def side_pre(self, bwd_entry, p, deterministic, read):
         """As sidePreEntry in src/backend/cuda/backward.ts but at every lk (no SIDE_PRE_MAX_KEYS, so that ab.py can
         measure where it pays): the bwd_pre_side to run in bwd_pre's place beside the Hopper bwd `bwd_entry` (tensors
-        `read`: dout and o, 8-byte aligned for its vector rows), or None. FLASH_SIDE_PRE=0 leaves it out."""
-        if bwd_entry is None or deterministic or os.environ.get('FLASH_SIDE_PRE') == '0':
+        `read`: dout and o, 8-byte aligned for its vector rows), or None. Never without side_pre_on."""
+        if bwd_entry is None or deterministic or not self.side_pre_on:
             return None
         if not (bwd_entry.get('waitsForReadyRows') and bwd_entry.get('countsDqItems')):
             return None

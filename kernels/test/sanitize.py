@@ -9,7 +9,7 @@ from flashk import Kernels, backward, forward
 K = Kernels()
 dims = [int(x) for x in sys.argv[1:]] or [32, 59, 64, 96, 128, 160, 192, 224, 256]
 # (n, lq, lk, h, hk, window left, right); the last two launch more backward items than an H100 has multiprocessors,
-# the one before last under a paced bwd_pre_side at d = 128 / 256 (flashk.py paced_side_blocks: causal, lq, lk <= 512).
+# the one before last under a paced bwd_pre_side at d = 64 / 128 / 256 (flashk.py paced_side_blocks: causal, lq, lk <= 512).
 SHAPES = ((1, 70, 90, 4, 2, -1, 0), (1, 90, 70, 4, 2, 5, 9), (4, 512, 512, 16, 16, -1, 0), (2, 2200, 2200, 8, 4, -1, 0))
 for dtype in (torch.bfloat16,):
     for d in dims:
