@@ -16,9 +16,10 @@ __device__ __forceinline__ void wait_for_flag(const uint32_t* flag) {
   }
 }
 
-// The flags [first, last] of `flags`, not inlined: under the Hopper backward's 24 producer registers at d = 64, the
-// inlined wait spilled (bench/NOTES.md SIDE64). Scalars only: given the params by reference, a call copies them to the
-// stack.
+// The flags [first, last] of `flags`, not inlined. Meant to keep the wait's registers out of the d = 64 Hopper
+// backward's 24-register producer; it does not: that kernel spills 8 bytes with the wait inlined or called (bench/NOTES.md
+// SIDE64, SPILL1). The called form is kept because it is the one measured on a GPU. Scalars only: given the params by
+// reference, a call copies them to the stack.
 __device__ __noinline__ void wait_for_flags_called(const uint32_t* flags, int first, int last) {
   for (int c = first; c <= last; ++c) wait_for_flag(flags + c);
 }

@@ -77,8 +77,9 @@ struct Bwd90 {
   // group a warp, and an item's last step is added before the item ends (the one-step lag stays inside the item),
   // so at an item's end all but its newest group belong to it or are complete.
   static constexpr bool COUNTS_DQ_ITEMS = true;
-  // The row lanes may wait on bwd_pre_side's ready flags (bwd_items.cuh). At d = 64 the wait is a call: inlined, it
-  // spilled the producer's 24 registers (bench/NOTES.md P2, SIDE64).
+  // The row lanes may wait on bwd_pre_side's ready flags (bwd_items.cuh). At d = 64 the wait is a call, the form
+  // measured (bench/NOTES.md SIDE64); inlined or called, it spills 8 bytes of the producer's 24 registers there (accepted
+  // by name: scripts/build-kernels.mjs ACCEPTED_SPILLS).
   static constexpr bool WAITS_FOR_READY_ROWS = true, READY_WAIT_CALLED = D < 128;
   static constexpr int DQ_GROUPS_LAST_STEP = 1;
   static constexpr int OFF_COUNT = OFF_DS_BARRIERS + 4 * 8;

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 40, run 4, from the repository root, kernels/build = 46e7351's build (byte-identical to runs 1-3's). 1. What
+# Session 40, run 4, from the repository root, run right after run6.sh in the same call, so on its kernels/build (the
+# DQ-L2 probe's build: bwd_dq differs from 46e7351's, the main and side kernels do not). 1. What
 # the package launches for a d = 64 causal 512 backward (FLASH_ATTN_LOG=1: bwd_pre_side, paced, beside bwd90). 2. The
 # backward kernel by kernel beside the peers' (kernels/test/phases.py, PyTorch profiler device times; bwd_dq launched
 # to overlap as the package does), l = 512 and 2048, d = 64 / 128 / 256, causal and not: P3 of session 36 again,
