@@ -52,7 +52,7 @@ def main():
     if os.environ.get('FLASH_AB_B_PACED_BLOCKS'):
         builds['B'].paced_blocks = int(os.environ['FLASH_AB_B_PACED_BLOCKS'])
     for K in builds.values():
-        K.preload('bf16')  # no first load while a kernel that waits on a later one runs (flashk.py's preload)
+        K.preload('bfloat16')  # no first load while a kernel that waits on a later one runs (flashk.py's preload)
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
     causals = {'both': (False, True), 'yes': (True,), 'no': (False,)}[args.causal]
     print(f'A = {args.a}, B = {args.b}; {torch.cuda.get_device_name()}; median of 15 per round, {args.rounds} rounds'
