@@ -19,6 +19,28 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from peers import time_ms  # noqa: E402  (bench/peers.py: the timer `flash-attn bench` uses)
 
 
+def flag(value):
+    return value == '1'
+
+
+# Settings of build B alone, from the environment, each onto an attribute of its flashk.Kernels:
+B_KNOBS = (
+    # B's Hopper backward leaves that many multiprocessors free (flashk.py's bwd_spare_sms).
+    ('FLASH_AB_B_SPARE_SMS', 'bwd_spare_sms', int),
+    # 0: B's bwd_dq waits for everything before it (a plain launch), whatever FLASH_PDL_DQ says.
+    ('FLASH_AB_B_PDL_DQ', 'pdl_dq', flag),
+    # B's bwd_pre_side on that many blocks (flashk.py's side_blocks).
+    ('FLASH_AB_B_SIDE_BLOCKS', 'side_blocks', int),
+    # 0 / 1: B without / with bwd_pre_side where flashk.py's side_pre allows it.
+    ('FLASH_AB_B_SIDE_PRE', 'side_pre_on', flag),
+    # 0 / 1: B's bwd_pre_side unpaced / paced where flashk.py's paced_side_blocks allows; then B's bound on lq and lk,
+    # and its paced blocks.
+    ('FLASH_AB_B_PACE', 'pace', flag),
+    ('FLASH_AB_B_PACE_MAX_KEYS', 'pace_max_keys', int),
+    ('FLASH_AB_B_PACED_BLOCKS', 'paced_blocks', int),
+)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('a')
@@ -31,26 +53,9 @@ def main():
     ap.add_argument('--deterministic', action='store_true')
     args = ap.parse_args()
     builds = {'A': Kernels(args.a), 'B': Kernels(args.b)}
-    # FLASH_AB_B_SPARE_SMS: B's Hopper backward leaves that many multiprocessors free (flashk.py's bwd_spare_sms).
-    if os.environ.get('FLASH_AB_B_SPARE_SMS'):
-        builds['B'].bwd_spare_sms = int(os.environ['FLASH_AB_B_SPARE_SMS'])
-    # FLASH_AB_B_PDL_DQ=0: B's bwd_dq waits for everything before it (a plain launch), whatever FLASH_PDL_DQ says.
-    if os.environ.get('FLASH_AB_B_PDL_DQ'):
-        builds['B'].pdl_dq = os.environ['FLASH_AB_B_PDL_DQ'] == '1'
-    # FLASH_AB_B_SIDE_BLOCKS: B's bwd_pre_side on that many blocks (flashk.py's side_blocks).
-    if os.environ.get('FLASH_AB_B_SIDE_BLOCKS'):
-        builds['B'].side_blocks = int(os.environ['FLASH_AB_B_SIDE_BLOCKS'])
-    # FLASH_AB_B_SIDE_PRE=0 / 1: B without / with bwd_pre_side where flashk.py's side_pre allows it.
-    if os.environ.get('FLASH_AB_B_SIDE_PRE'):
-        builds['B'].side_pre_on = os.environ['FLASH_AB_B_SIDE_PRE'] == '1'
-    # FLASH_AB_B_PACE=0 / 1: B's bwd_pre_side unpaced / paced where flashk.py's paced_side_blocks allows;
-    # FLASH_AB_B_PACE_MAX_KEYS and FLASH_AB_B_PACED_BLOCKS: B's bound on lq and lk, and its paced blocks.
-    if os.environ.get('FLASH_AB_B_PACE'):
-        builds['B'].pace = os.environ['FLASH_AB_B_PACE'] == '1'
-    if os.environ.get('FLASH_AB_B_PACE_MAX_KEYS'):
-        builds['B'].pace_max_keys = int(os.environ['FLASH_AB_B_PACE_MAX_KEYS'])
-    if os.environ.get('FLASH_AB_B_PACED_BLOCKS'):
-        builds['B'].paced_blocks = int(os.environ['FLASH_AB_B_PACED_BLOCKS'])
+    for var, attr, parse in B_KNOBS:
+        if os.environ.get(var):
+            setattr(builds['B'], attr, parse(os.environ[var]))
     for K in builds.values():
         K.preload('bfloat16')  # no first load while a kernel that waits on a later one runs (flashk.py's preload)
     passes = ['fwd', 'bwd'] if args.which == 'both' else [args.which]
