@@ -24,6 +24,7 @@ export interface BenchArgs {
   causal?: string;
   repeats?: string;
   warmup?: string;
+  'sustain-ms'?: string;
   json?: boolean;
   save?: string;
   peers: boolean;
@@ -94,9 +95,10 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     inputSets: onGpu ? 4 : 1,
     timer: await deviceTimer(args.device),
     spinUpMs: onGpu ? SPIN_UP_MS : 0,
+    sustainMs: args['sustain-ms'] === undefined ? undefined : single('sustain-ms', args['sustain-ms'], 0, 0),
   };
   // The peers of each case are timed right after flash-attn's own timing of it (PeerSession).
-  const session = onGpu && args.peers ? await startPeers({ dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets }) : undefined;
+  const session = onGpu && args.peers ? await startPeers({ dtype: args.dtype, repeats, warmup: settings.warmup, inputSets: settings.inputSets, sustainMs: settings.sustainMs ?? 0 }) : undefined;
   const peerCases: PeerCase[] = [];
   const timePeersOf = session
     ? async (c: BenchCase) => {
@@ -117,6 +119,9 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     dtype: args.dtype,
     flopConvention: 'forward 4*n*h*l*l*d (halved when causal), backward 2.5x forward',
     repeats,
+    warmup: settings.warmup,
+    // Milliseconds of back-to-back calls before each timed pass, ours and the peers' alike (absent: `warmup` calls).
+    ...(settings.sustainMs === undefined ? {} : { sustainMs: settings.sustainMs }),
     // Peak resident memory of this whole process (inputs included): shows that no lq x lk matrix existed.
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     rows: rows.map((r, i) => ({ ...r, peers: peers?.cases[i] })),
@@ -127,6 +132,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   } else {
     const [unit, unitName] = onGpu ? [1e12, 'TFLOP/s'] : [1e9, 'GFLOP/s'];
     console.log(`flash-attn bench on ${args.device} (${kind} backend), ${args.dtype}, commit ${report.commit}, ${report.date}`);
+    if (settings.sustainMs !== undefined) console.log(`each pass timed after ${settings.sustainMs} ms of its own calls back to back (--sustain-ms)`);
     if (peers) console.log(`peers in the same run: PyTorch ${peers.info.torch} SDPA flash (FlashAttention-2) and cuDNN ${peers.info.cudnn} on ${peers.info.device}; ratios > 1 mean flash-attn is faster`);
     console.log(table(rows, unit, unitName, peers));
     if (peers) console.log(['Against the goals (peer time / ours):', ...speedGoalLines(rows, peers)].join('\n'));

@@ -38,6 +38,12 @@ export interface BenchSettings {
    * and the first row was timed below them.
    */
   spinUpMs?: number;
+  /**
+   * Where set, each pass of every case is timed after at least this many milliseconds of its own calls back to back
+   * (sustain), instead of after `warmup` calls: the card is then at the clock its power cap holds it to under that
+   * kernel, rather than somewhere on the way down to it (bench/NOTES.md POWER1).
+   */
+  sustainMs?: number;
 }
 
 interface Inputs {
@@ -99,24 +105,61 @@ const MAX_WARMUP_CALLS = 100_000;
  * it was without the spin-up (bench/results/2026-12-03-h200-tail-order).
  */
 async function warmUp(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
-  if (!Number.isInteger(s.warmup) || s.warmup < 0) {
-    throw new FlashAttentionError('ERR_USAGE', `warmup: expected a whole number of calls >= 0, got ${s.warmup}`);
-  }
+  checkWarmup(s.warmup);
   if (s.warmup === 0) return;
   let spentMs = 0;
   let calls = 0;
   while (calls === 0 || (spentMs < minMs && calls < MAX_WARMUP_CALLS)) {
-    for (const ms of await s.timer(pass, s.warmup)) {
-      if (!Number.isFinite(ms)) throw new FlashAttentionError('ERR_TIMER', `bench: the timer read ${ms} ms for a warm-up call`);
-      spentMs += ms;
-    }
+    spentMs += await untimedRound(pass, s, s.warmup);
     calls += s.warmup;
   }
 }
 
+// sustain's rounds double until one takes this long, so that the host's wait between two rounds (tens of
+// microseconds) leaves the card idle for well under 1% of the time.
+const SUSTAIN_ROUND_MS = 20;
+
 /**
- * Times forward and backward of one case, each after at least `minWarmupMs` of warm-up; every tensor it makes is
- * disposed before it returns.
+ * Untimed calls of `pass` back to back until they have taken `minMs` (at least `s.sustainMs`) by `s.timer`, or
+ * MAX_WARMUP_CALLS are spent:
+ * rounds of max(1, `s.warmup`) calls, doubling while a round is shorter than SUSTAIN_ROUND_MS.
+ */
+async function sustain(pass: () => void, s: BenchSettings, minMs: number): Promise<void> {
+  checkWarmup(s.warmup);
+  const asked = s.sustainMs ?? Number.NaN;
+  if (!Number.isFinite(asked) || asked < 0) {
+    throw new FlashAttentionError('ERR_USAGE', `sustainMs: expected a number of milliseconds >= 0, got ${s.sustainMs}`);
+  }
+  let round = Math.max(1, s.warmup);
+  let spentMs = 0;
+  let calls = 0;
+  while (spentMs < minMs && calls < MAX_WARMUP_CALLS) {
+    const roundMs = await untimedRound(pass, s, round);
+    spentMs += roundMs;
+    calls += round;
+    if (roundMs < SUSTAIN_ROUND_MS) round = Math.min(2 * round, MAX_WARMUP_CALLS);
+  }
+}
+
+function checkWarmup(warmup: number): void {
+  if (!Number.isInteger(warmup) || warmup < 0) {
+    throw new FlashAttentionError('ERR_USAGE', `warmup: expected a whole number of calls >= 0, got ${warmup}`);
+  }
+}
+
+/** `calls` calls of `pass` through `s.timer`; their milliseconds in all. */
+async function untimedRound(pass: () => void, s: BenchSettings, calls: number): Promise<number> {
+  let spentMs = 0;
+  for (const ms of await s.timer(pass, calls)) {
+    if (!Number.isFinite(ms)) throw new FlashAttentionError('ERR_TIMER', `bench: the timer read ${ms} ms for a warm-up call`);
+    spentMs += ms;
+  }
+  return spentMs;
+}
+
+/**
+ * Times forward and backward of one case, each after its warm-up (at least `minWarmupMs` of it; under `s.sustainMs`,
+ * that long of back-to-back calls); every tensor it makes is disposed before it returns.
  */
 export async function benchCase(c: BenchCase, s: BenchSettings, minWarmupMs = 0): Promise<BenchRow> {
   const sets = Array.from({ length: s.inputSets }, (_, i) => makeInputs(c, s, i));
@@ -137,9 +180,11 @@ export async function benchCase(c: BenchCase, s: BenchSettings, minWarmupMs = 0)
       g.dk.dispose();
       g.dv.dispose();
     };
-    await warmUp(forward, s, minWarmupMs);
+    const prepare = (pass: () => void) =>
+      s.sustainMs === undefined ? warmUp(pass, s, minWarmupMs) : sustain(pass, s, Math.max(s.sustainMs, minWarmupMs));
+    await prepare(forward);
     const fwdMs = median(await s.timer(forward, s.repeats));
-    await warmUp(backward, s, minWarmupMs);
+    await prepare(backward);
     const bwdMs = median(await s.timer(backward, s.repeats));
     return {
       ...c,

@@ -22,6 +22,8 @@ bench options:
   --causal both|yes|no                    --repeats R     timed repeats (median reported)
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu; on cuda the first case
                      goes on in rounds of W until they have run for 0.5 s)
+  --sustain-ms M     time each pass (ours and the peers') after M ms of its own calls back to back, at the
+                     clock the card's power cap settles to, instead of after --warmup calls
   --json             print JSON instead of a table
   --save FILE        also write the JSON (with machine, date, commit) to FILE
   --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run
@@ -69,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
         causal: { type: 'string', default: 'both' },
         repeats: { type: 'string' },
         warmup: { type: 'string' },
+        'sustain-ms': { type: 'string' },
         json: { type: 'boolean', default: false },
         save: { type: 'string' },
         'no-peers': { type: 'boolean', default: false },
@@ -80,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     const device = canonicalDevice(values.device ?? bestDevice(), '--device');
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
-    refuseUnused(values.ring ? { n: values.n, save: values.save, 'no-peers': values['no-peers'] || undefined } : { world: values.world, layout: values.layout }, values.ring ? 'with --ring' : 'without --ring');
+    refuseUnused(values.ring ? { n: values.n, save: values.save, 'no-peers': values['no-peers'] || undefined, 'sustain-ms': values['sustain-ms'] } : { world: values.world, layout: values.layout }, values.ring ? 'with --ring' : 'without --ring');
     if (values.ring) return ringBenchCommand({ ...values, device, dtype });
     return benchCommand({ ...values, device, dtype, peers: !values['no-peers'] });
   }

@@ -51,7 +51,7 @@ export class PeerSession {
    * program and arguments that speak its protocol (tests give a stand-in).
    */
   static async start(
-    settings: { dtype: Dtype; repeats: number; warmup: number; inputSets: number },
+    settings: { dtype: Dtype; repeats: number; warmup: number; inputSets: number; sustainMs: number },
     command: readonly [string, ...string[]] = ['python3', script],
   ): Promise<PeerSession> {
     const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -29,7 +29,7 @@ for await (const line of createInterface({ input: process.stdin })) {
 }
 `,
 );
-const settings = { dtype: 'bfloat16', repeats: 7, warmup: 1, inputSets: 2 } as const;
+const settings = { dtype: 'bfloat16', repeats: 7, warmup: 1, inputSets: 2, sustainMs: 0 } as const;
 const command = [process.execPath, standIn] as const;
 
 test('PeerSession sends the settings, then each case, and reads one answer per case, in order', async () => {

@@ -23,8 +23,8 @@ function countingTimer(requests: number[], ms = 1): Timer {
   };
 }
 
-function settings(timer: Timer, warmup: number, spinUpMs?: number): BenchSettings {
-  return { device: 'cpu', dtype: 'float32', repeats: 3, warmup, inputSets: 1, timer, spinUpMs };
+function settings(timer: Timer, warmup: number, spinUpMs?: number, sustainMs?: number): BenchSettings {
+  return { device: 'cpu', dtype: 'float32', repeats: 3, warmup, inputSets: 1, timer, spinUpMs, sustainMs };
 }
 
 // The warm-up requests of the first pass of a request log: those before the first timed request (3 calls).
@@ -76,4 +76,30 @@ test('a warmup above 100 000 calls is one round', async () => {
   const requests: number[] = [];
   await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 150_000, 10));
   assert.deepEqual(requests, [150_000, 3, 150_000, 3]);
+});
+
+test('sustainMs: every pass of every case after that long of calls, in rounds doubling up to 20 ms', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES, settings(countingTimer(requests), 5, undefined, 100));
+  // 1 ms a call: 5 + 10 + 20 (a 20 ms round stops the doubling) + 20 + 20 + 20 = 95 < 100, one more round of 20.
+  const pass = [5, 10, 20, 20, 20, 20, 20, 3];
+  assert.deepEqual(requests, [...pass, ...pass, ...pass, ...pass]);
+});
+
+test('sustainMs below the first case\'s spin-up: that case sustains for the spin-up; warmup 0 starts at one call', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES, settings(countingTimer(requests), 0, 10, 2));
+  // Case 1: 1 + 2 + 4 + 8 = 15 ms >= 10 for each pass; case 2: 1 + 2 = 3 ms >= 2.
+  assert.deepEqual(requests, [1, 2, 4, 8, 3, 1, 2, 4, 8, 3, 1, 2, 3, 1, 2, 3]);
+});
+
+test('sustainMs with a timer that reads 0 ms ends once 100 000 calls are spent; a bad sustainMs is refused', async () => {
+  const requests: number[] = [];
+  await benchGrid(CASES.slice(0, 1), settings(countingTimer(requests, 0), 1, undefined, 10));
+  const forward = requests.slice(0, requests.indexOf(3));
+  assert.equal(forward.reduce((a, b) => a + b, 0) >= 100_000, true);
+  assert.equal(forward.reduce((a, b) => a + b, 0) - forward.at(-1)! < 100_000, true);
+  for (const bad of [-1, NaN]) {
+    await assert.rejects(benchGrid(CASES.slice(0, 1), settings(countingTimer([]), 5, undefined, bad)), { code: 'ERR_USAGE' });
+  }
 });

@@ -42,6 +42,8 @@ test('bench refuses, before any work, a flag its mode would ignore or a value it
     [['bench', '--device', 'cpu', '--ring', '--causal', 'maybe'], /--causal: expected both, yes or no, got 'maybe'/],
     [['bench', '--device', 'cpu', '--ring', '--d', '64,128'], /--d: expected one integer here, got '64,128'/],
     [['bench', '--device', 'cpu', '--repeats', '3,5'], /--repeats: expected one integer here, got '3,5'/],
+    [['bench', '--device', 'cpu', '--ring', '--sustain-ms', '500'], /--sustain-ms: not used by bench with --ring/],
+    [['bench', '--device', 'cpu', '--sustain-ms=1.5'], /--sustain-ms: expected integers >= 0 separated by commas, got '1.5'/],
   ] as const) {
     const run = cli(...args);
     assert.equal(run.status, 1, args.join(' '));
