@@ -4,6 +4,10 @@
 # README's (--warmup's default), then the d = 128 non-causal rows with --sustain-ms 500 again (their run-to-run spread).
 R=$OUT/r4; mkdir -p $R
 export FLASH_ATTN_COMMIT="${FLASH_ATTN_COMMIT:-unknown}"
+# First bwd_pre_side alone (no main kernel), unpaced on 12 / 16 / 24 / 44 blocks at causal 512: main's threads' side
+# (kernels/test, kernels/build) and the SIDE-TMA probe's (.probe/kernels/test and build, as for r1).
+cd kernels/test && timeout 90 python3 ../../.probe/side_alone.py threads 2>&1 | tee $R/side-alone.txt; cd ../..
+cd .probe/kernels/test && timeout 90 python3 ../../side_alone.py tma 2>&1 | tee -a $R/side-alone.txt; cd ../../..
 node dist/src/cli/main.js bench --device cuda:0 --sustain-ms 500 --save $R/bench-sustain.json > $R/bench-sustain.txt 2>&1
 echo "sustain rc $?"; tail -44 $R/bench-sustain.txt | grep -v "^\["
 node dist/src/cli/main.js bench --device cuda:0 --save $R/bench.json > $R/bench.txt 2>&1
