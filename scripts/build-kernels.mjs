@@ -7,7 +7,7 @@
 // nowhere else), and writes
 // kernels/build/manifest.json, the table the runtime launches from. Prints registers, spills and shared
 // memory per kernel and fails on any spill.
-//   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...] [--out=DIR]
+//   node scripts/build-kernels.mjs [--if-nvcc] [--only=bf16:128,...] [--out=DIR] [--define=NAME,...]
 // --if-nvcc: when nvcc is not installed, say so in one line and exit 0 (npm install on a CPU-only machine).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,10 @@ const COMMON = join(ROOT, 'kernels', 'common');
 const OUT_ARG = process.argv.find((a) => a.startsWith('--out='));
 // --out=DIR builds elsewhere (an experiment beside the real build); default kernels/build.
 const OUT = OUT_ARG ? OUT_ARG.slice('--out='.length) : join(ROOT, 'kernels', 'build');
+// --define=NAME,... compiles every unit, describe.cu's included (the shapes it prints may depend on them), with -DNAME
+// each: a probe's macro, for an experiment build with --out.
+const DEFINE_ARG = process.argv.find((a) => a.startsWith('--define='));
+const DEFINES = DEFINE_ARG ? DEFINE_ARG.slice('--define='.length).split(',').filter(Boolean).map((name) => `-D${name}`) : [];
 const HEAD_DIMS = [32, 64, 96, 128, 160, 192, 224, 256];
 const HEAD_DIMS_90 = [64, 128, 192, 256];
 const DTYPES = [
@@ -110,7 +114,7 @@ async function pool(jobs, width) {
 // carries its family's arch.
 async function describeShapes(src, exeName) {
   const exe = join(OUT, exeName);
-  const built = await run('nvcc', ['-std=c++17', `-I${COMMON}`, '-o', exe, join(src, 'describe.cu')]);
+  const built = await run('nvcc', ['-std=c++17', `-I${COMMON}`, ...DEFINES, '-o', exe, join(src, 'describe.cu')]);
   if (built.code !== 0) fail(`${join(src, 'describe.cu')} failed to compile:\n${built.out}`);
   const ran = spawnSync(exe, { encoding: 'utf8' });
   if (ran.status !== 0) fail(`${exeName} failed: ${ran.stderr}`);
@@ -180,7 +184,8 @@ async function main() {
     units.map(({ dt, d, arch, flags, source, file, extra }) => async () => {
       const t0 = Date.now();
       const r = await run('nvcc', [
-        ...flags, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra, '-o', join(OUT, file), source,
+        ...flags, '--fatbin', `-DFLASH_DTYPE=${dt.tag}`, `-DFLASH_HEAD_DIM=${d}`, ...extra, ...DEFINES, '-o', join(OUT, file),
+        source,
       ]);
       if (r.code !== 0) fail(`${file}: nvcc failed\n${r.out}`);
       // ptxas says so when it cannot honour setmaxnreg (a warning) or must serialize wgmma (C7513, "Potential
