@@ -1,17 +1,11 @@
 #!/bin/bash
 # Session 42 run 2, from the repository root with conv-pkg.patch applied and built (kernels/build, dist), and main's
-# landed bf16 build in .probe/landed (its manifest and bf16 fatbins): check.py --quick on the package form, ab.py
-# landed against it (the backward, l = 512 at 4 rounds), the GPU suites, ab.py at 1024 / 2048 (2 rounds), memcheck at
-# d = 128: the most needed first, should the call be cut short.
-R=$OUT/c2; mkdir -p $R
-export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-cd kernels/test
-export FLASH_PDL_DQ=1
-timeout 90 python3 check.py --quick > $R/check-quick.txt 2>&1; rc=$?; echo "check rc $rc"; grep -E "comparisons|FAIL" $R/check-quick.txt | tail -4
-if [ $rc -ne 0 ]; then tail -20 $R/check-quick.txt; exit 0; fi
-timeout 100 python3 ab.py ../../.probe/landed ../build --pass bwd --dims 64,128,256 --causal both --lengths 512 --rounds 4 > $R/ab-512.txt 2>&1; echo "== 512"; tail -7 $R/ab-512.txt
-cd ../..
+# landed bf16 build in .probe/landed (its manifest and bf16 fatbins): run3.sh's check.py --quick on the package form
+# and ab.py landed against it (the backward, l = 512 at 4 rounds), then the GPU suites, ab.py at 1024 / 2048 (2
+# rounds), memcheck at d = 128: the most needed first, should the call be cut short.
+export R=$OUT/c2
+bash "$(dirname "$0")/run3.sh" || exit 0
+export PYTHONUNBUFFERED=1 FLASH_PDL_DQ=1
 timeout 150 node --test --test-reporter=spec dist/tests/backend dist/tests/cuda dist/tests/ring > $R/gpu-suites.txt 2>&1; echo "suites rc $?"
 grep -E "^ℹ (tests|pass|fail|skipped|duration)" $R/gpu-suites.txt; grep -A8 "^✖ failing" $R/gpu-suites.txt | head -20
 cd kernels/test
