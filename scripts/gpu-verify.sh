@@ -8,6 +8,8 @@ set -uo pipefail
 out=${OUT:-bench/results/latest}
 # The device copy of the tree has no .git: pass the commit along (FLASH_ATTN_COMMIT=$(git rev-parse --short HEAD)).
 mkdir -p "$out"
+# On a GPU host a driver or koffi that fails to load must fail the tests, not skip every GPU test.
+export FLASH_ATTN_REQUIRE_GPU=${FLASH_ATTN_REQUIRE_GPU:-1}
 stages=${*:-tests demo bench ring}
 status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"

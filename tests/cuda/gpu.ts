@@ -4,8 +4,9 @@ import { type CudaDevice, cudaDevice } from '../../src/backend/cuda/runtime.js';
 import { CudaStorage } from '../../src/backend/cuda/storage.js';
 import { kernelManifest } from '../../src/backend/cuda/table.js';
 import type { Tensor } from '../../src/index.js';
+import { gpuAbsence } from '../support/devices.js';
 
-function findSkipReason(): string | false {
+function findNoDevice(): string | false {
   try {
     return cudaBackend.deviceCount() > 0 ? false : 'no CUDA device on this machine';
   } catch (error) {
@@ -13,8 +14,11 @@ function findSkipReason(): string | false {
   }
 }
 
-/** `false` where a GPU is present; otherwise the reason, printed by node:test as the skip message. */
-export const skipReason: string | false = findSkipReason();
+/**
+ * `false` where a GPU is present; otherwise the reason, printed by node:test as the skip message (thrown
+ * instead under FLASH_ATTN_REQUIRE_GPU=1).
+ */
+export const skipReason: string | false = gpuAbsence(findNoDevice());
 if (skipReason) console.log(`# GPU tests skipped: ${skipReason}`);
 
 /**

@@ -1,21 +1,12 @@
 /** What the CUDA ring tests share: whether they can run here (else why not), and small helpers. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cudaBackend } from '../../src/backend/cuda/index.js';
 import { kernelDirectory } from '../../src/backend/cuda/table.js';
 import assert from 'node:assert/strict';
 import { type Tensor, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
-import { bitsEqual } from '../cuda/gpu.js';
+import { bitsEqual, skipReason as gpuSkipReason } from '../cuda/gpu.js';
 import type { SequenceLayout } from '../../src/ring/layout.js';
 import { type Case, describeCase, makeInputs, maxError, options, reference, RING_BOUND, type RingOutput as Output } from './support.js';
-
-function findNoDevice(): string | false {
-  try {
-    return cudaBackend.deviceCount() > 0 ? false : 'no CUDA device on this machine';
-  } catch (error) {
-    return `no CUDA device: ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
 
 function findKernelsMissing(): string | false {
   for (const [file, script] of [['manifest.json', 'build-kernels'], ['ring-manifest.json', 'build-ring-kernels']]) {
@@ -25,8 +16,8 @@ function findKernelsMissing(): string | false {
   return false;
 }
 
-/** Why there is no GPU to test on, or `false`. */
-export const noDevice: string | false = findNoDevice();
+/** Why there is no GPU to test on, or `false` (thrown instead under FLASH_ATTN_REQUIRE_GPU=1). */
+export const noDevice: string | false = gpuSkipReason;
 /**
  * With a GPU here, why the built kernels cannot serve the ring tests (cuda-ops.test.ts fails on it, so that a
  * partial build does not pass as 20 skips), or `false`.

@@ -5,14 +5,24 @@
 import { devices } from '../../src/index.js';
 import type { Dtype } from '../../src/dtype.js';
 
+/**
+ * `reason` (why the GPU tests cannot run here) passed through, or thrown where FLASH_ATTN_REQUIRE_GPU=1: on a
+ * GPU host a driver or koffi that fails to load must fail the suite, not turn every GPU test into a skip.
+ */
+export function gpuAbsence(reason: string | false): string | false {
+  if (reason && process.env.FLASH_ATTN_REQUIRE_GPU === '1') throw new Error(`FLASH_ATTN_REQUIRE_GPU=1, but ${reason}`);
+  return reason;
+}
+
 /** FLASH_ATTN_TEST_DEVICES (comma list) if set, else 'cpu:0' plus 'cuda:0' when this machine has it. */
 export function testDevices(): string[] {
   const raw = process.env.FLASH_ATTN_TEST_DEVICES;
   if (raw !== undefined && raw.trim() !== '') {
     return raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
   }
-  const available = devices();
-  return available.includes('cuda:0') ? ['cpu:0', 'cuda:0'] : ['cpu:0'];
+  const hasGpu = devices().includes('cuda:0');
+  gpuAbsence(!hasGpu && 'cuda:0 is not among the devices this process can use');
+  return hasGpu ? ['cpu:0', 'cuda:0'] : ['cpu:0'];
 }
 
 /** Dtypes a device is tested with: float32 only where the backend promises it (the CPU). */

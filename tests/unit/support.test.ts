@@ -1,13 +1,15 @@
 /**
  * The test support itself: the tolerance rule flags what it must (NaN, a wrong -Infinity, errors above
  * the bound) and prints the numbers, the seed and a repro line; the sampled grid covers every value of
- * every axis of testing.md for every dtype; testDevices() reads FLASH_ATTN_TEST_DEVICES.
+ * every axis of testing.md for every dtype; testDevices() reads FLASH_ATTN_TEST_DEVICES, and FLASH_ATTN_REQUIRE_GPU
+ * turns a missing GPU from a skip into a failure.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DTYPES } from '../../src/dtype.js';
 import { caseName, reproLine } from '../support/attentionCase.js';
-import { dtypesFor, testDevices } from '../support/devices.js';
+import { dtypesFor, gpuAbsence, testDevices } from '../support/devices.js';
+import { devices } from '../../src/index.js';
 import { CASE_CAP, HEAD_DIMS, HEAD_RATIOS, MASK_KINDS, SEQ_PAIRS, caseCost, gridCases } from '../support/grids.js';
 import { errorStats, toleranceFailure } from '../support/tolerance.js';
 
@@ -91,5 +93,25 @@ describe('test devices', () => {
     }
     assert.deepEqual(dtypesFor('cpu:0'), ['float32', 'float16', 'bfloat16']);
     assert.deepEqual(dtypesFor('cuda:0'), ['float16', 'bfloat16']);
+  });
+
+  it('FLASH_ATTN_REQUIRE_GPU=1 makes a missing GPU an error instead of a skip', () => {
+    const saved = { require: process.env.FLASH_ATTN_REQUIRE_GPU, devices: process.env.FLASH_ATTN_TEST_DEVICES };
+    try {
+      delete process.env.FLASH_ATTN_TEST_DEVICES;
+      delete process.env.FLASH_ATTN_REQUIRE_GPU;
+      assert.equal(gpuAbsence('no CUDA device: libcuda.so.1 not found'), 'no CUDA device: libcuda.so.1 not found');
+      assert.equal(gpuAbsence(false), false);
+      process.env.FLASH_ATTN_REQUIRE_GPU = '1';
+      assert.throws(() => gpuAbsence('no CUDA device: libcuda.so.1 not found'), /FLASH_ATTN_REQUIRE_GPU=1, but no CUDA device: libcuda/);
+      assert.equal(gpuAbsence(false), false);
+      if (devices().includes('cuda:0')) assert.deepEqual(testDevices(), ['cpu:0', 'cuda:0']);
+      else assert.throws(() => testDevices(), /FLASH_ATTN_REQUIRE_GPU=1, but cuda:0 is not among/);
+    } finally {
+      for (const [name, value] of [['FLASH_ATTN_REQUIRE_GPU', saved.require], ['FLASH_ATTN_TEST_DEVICES', saved.devices]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 });
