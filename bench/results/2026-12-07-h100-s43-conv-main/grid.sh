@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 43, the grid on the CONV-MAIN package form (conv-pkg.patch applied and built), from the repository root
+# Session 43, the grid of the tree as carried (in session 43: ac35990, its bf16 kernels), from the repository root
 # after `source .gpu-host/setup.sh`: the standard grid timed with --sustain-ms 500 (each pass after 0.5 s of its own
 # calls back to back: session 41's SUSTAIN), then the default grid (the README's timing). Writes $OUT/g.
 R=$OUT/g; mkdir -p $R
