@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DTYPES } from '../../src/dtype.js';
 import { caseName, reproLine } from '../support/attentionCase.js';
-import { dtypesFor, gpuAbsence, testDevices } from '../support/devices.js';
 import { devices } from '../../src/index.js';
+import { dtypesFor, gpuAbsence, testDevices } from '../support/devices.js';
+import { withEnv } from '../support/env.js';
 import { CASE_CAP, HEAD_DIMS, HEAD_RATIOS, MASK_KINDS, SEQ_PAIRS, caseCost, gridCases } from '../support/grids.js';
 import { errorStats, toleranceFailure } from '../support/tolerance.js';
 
@@ -81,37 +82,22 @@ describe('sampled grid', () => {
 
 describe('test devices', () => {
   it('FLASH_ATTN_TEST_DEVICES overrides the default list; dtypes per device', () => {
-    const saved = process.env.FLASH_ATTN_TEST_DEVICES;
-    try {
-      process.env.FLASH_ATTN_TEST_DEVICES = ' cuda:0, cpu:1 ,';
-      assert.deepEqual(testDevices(), ['cuda:0', 'cpu:1']);
-      delete process.env.FLASH_ATTN_TEST_DEVICES;
-      assert.equal(testDevices()[0], 'cpu:0');
-    } finally {
-      if (saved === undefined) delete process.env.FLASH_ATTN_TEST_DEVICES;
-      else process.env.FLASH_ATTN_TEST_DEVICES = saved;
-    }
+    withEnv({ FLASH_ATTN_TEST_DEVICES: ' cuda:0, cpu:1 ,' }, () => assert.deepEqual(testDevices(), ['cuda:0', 'cpu:1']));
+    withEnv({ FLASH_ATTN_TEST_DEVICES: undefined, FLASH_ATTN_REQUIRE_GPU: undefined }, () => assert.equal(testDevices()[0], 'cpu:0'));
     assert.deepEqual(dtypesFor('cpu:0'), ['float32', 'float16', 'bfloat16']);
     assert.deepEqual(dtypesFor('cuda:0'), ['float16', 'bfloat16']);
   });
 
   it('FLASH_ATTN_REQUIRE_GPU=1 makes a missing GPU an error instead of a skip', () => {
-    const saved = { require: process.env.FLASH_ATTN_REQUIRE_GPU, devices: process.env.FLASH_ATTN_TEST_DEVICES };
-    try {
-      delete process.env.FLASH_ATTN_TEST_DEVICES;
-      delete process.env.FLASH_ATTN_REQUIRE_GPU;
+    withEnv({ FLASH_ATTN_REQUIRE_GPU: undefined }, () => {
       assert.equal(gpuAbsence('no CUDA device: libcuda.so.1 not found'), 'no CUDA device: libcuda.so.1 not found');
       assert.equal(gpuAbsence(false), false);
-      process.env.FLASH_ATTN_REQUIRE_GPU = '1';
+    });
+    withEnv({ FLASH_ATTN_REQUIRE_GPU: '1', FLASH_ATTN_TEST_DEVICES: undefined }, () => {
       assert.throws(() => gpuAbsence('no CUDA device: libcuda.so.1 not found'), /FLASH_ATTN_REQUIRE_GPU=1, but no CUDA device: libcuda/);
       assert.equal(gpuAbsence(false), false);
       if (devices().includes('cuda:0')) assert.deepEqual(testDevices(), ['cpu:0', 'cuda:0']);
       else assert.throws(() => testDevices(), /FLASH_ATTN_REQUIRE_GPU=1, but cuda:0 is not among/);
-    } finally {
-      for (const [name, value] of [['FLASH_ATTN_REQUIRE_GPU', saved.require], ['FLASH_ATTN_TEST_DEVICES', saved.devices]] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    }
+    });
   });
 });
