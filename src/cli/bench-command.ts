@@ -4,7 +4,7 @@ import os from 'node:os';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
-import { type BenchCase, type BenchRow, benchGrid, fixedGrid, standardGrid } from './bench.js';
+import { type BenchCase, type BenchRow, benchGrid, gridCases } from './bench.js';
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
@@ -82,10 +82,10 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const ds = list('d', args.d, onGpu ? [64, 128, 256] : [64]);
   const ls = list('l', args.l, onGpu ? [512, 1024, 2048, 4096, 8192, 16384] : [512, 2048]);
   const causal = causalModes(args.causal);
-  const cases: BenchCase[] =
-    args.n === undefined && args.h === undefined && onGpu
-      ? standardGrid(ds, ls, causal)
-      : fixedGrid(single('n', args.n, 1), single('h', args.h, 8), ds, ls, causal);
+  // On cuda a size not given is the standard grid's; the CPU backend, far slower, defaults to n = 1, h = 8.
+  const n = args.n === undefined ? undefined : single('n', args.n, 1);
+  const h = args.h === undefined ? undefined : single('h', args.h, 8);
+  const cases: BenchCase[] = gridCases(onGpu ? { n, h } : { n: n ?? 1, h: h ?? 8 }, ds, ls, causal);
   const repeats = single('repeats', args.repeats, onGpu ? 30 : 3);
   const settings = {
     device: args.device,

@@ -215,17 +215,15 @@ export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?
   return rows;
 }
 
-/** The standard grid of performance.md: hidden 2048 (h = 2048 / d), n·l = 16384 tokens. */
-export function standardGrid(ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
+/**
+ * The cases of a grid: the standard grid of performance.md (hidden 2048: h = 2048 / d; n·l = 16384 tokens) where n
+ * or h is not given, so that `--n 8` alone changes the batch and nothing else.
+ */
+export function gridCases(sizes: { n?: number; h?: number }, ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const d of ds) for (const causal of causals) for (const l of ls) {
-    cases.push({ n: Math.max(1, Math.floor(16384 / l)), l, h: 2048 / d, d, causal });
+    const n = sizes.n ?? Math.max(1, Math.floor(16384 / l)), h = sizes.h ?? Math.max(1, Math.floor(2048 / d));
+    cases.push({ n, l, h, d, causal });
   }
-  return cases;
-}
-
-export function fixedGrid(n: number, h: number, ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
-  const cases: BenchCase[] = [];
-  for (const d of ds) for (const causal of causals) for (const l of ls) cases.push({ n, l, h, d, causal });
   return cases;
 }

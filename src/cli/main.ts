@@ -18,7 +18,8 @@ bench options:
   --device D         cpu, cpu:N, cuda, cuda:N (default: cuda:0 when present, else cpu:0)
   --dtype T          float32 | float16 | bfloat16 (default: bfloat16 on cuda, float32 on cpu)
   --d 64,128         head dims            --l 512,2048    sequence lengths (lq = lk)
-  --n N --h H        batch and heads (default: the standard grid, h = 2048/d and n = 16384/l)
+  --n N --h H        batch and heads; on cuda each one not given is the standard grid's (n = 16384/l,
+                     h = 2048/d), on cpu n = 1 and h = 8
   --causal both|yes|no                    --repeats R     timed repeats (median reported)
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu; on cuda the first case
                      goes on in rounds of W until they have run for 0.5 s)
