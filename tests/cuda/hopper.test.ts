@@ -10,6 +10,7 @@ import { cudaBackward, cudaForward } from '../../src/backend/cuda/attention.js';
 import { kernelManifest } from '../../src/backend/cuda/table.js';
 import { type Dtype, decodeArray } from '../../src/dtype.js';
 import { type Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { withEnv } from '../support/env.js';
 import { type Shape, maskOf } from '../support/problem.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { capturingStderr } from '../support/stderr.js';
@@ -38,33 +39,18 @@ if (hopperBackwardSkip && !hopperSkip) console.log(`# Hopper backward tests skip
 
 /** Runs `body` with FLASH_ATTN_KERNELS set to `family` (undefined: unset), restoring it after. */
 function withKernels<T>(family: 'sm80' | undefined, body: () => T): T {
-  const saved = process.env.FLASH_ATTN_KERNELS;
-  if (family === undefined) delete process.env.FLASH_ATTN_KERNELS;
-  else process.env.FLASH_ATTN_KERNELS = family;
-  try {
-    return body();
-  } finally {
-    if (saved === undefined) delete process.env.FLASH_ATTN_KERNELS;
-    else process.env.FLASH_ATTN_KERNELS = saved;
-  }
+  return withEnv({ FLASH_ATTN_KERNELS: family }, body);
 }
 
 /** `body`'s result and the `<phase> <kernel> (<arch>)` of each launch FLASH_ATTN_LOG=1 reported meanwhile. */
 function logged<T>(body: () => T): { result: T; launches: string[] } {
-  const savedLog = process.env.FLASH_ATTN_LOG;
-  process.env.FLASH_ATTN_LOG = '1';
-  try {
-    const { result, text } = capturingStderr(body);
-    const launches = text
-      .split('\n')
-      .map((line) => /^flash-attn: cuda:0 (\w+) (\S+ \(\S+\)) grid /.exec(line))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => `${m[1]} ${m[2]}`);
-    return { result, launches };
-  } finally {
-    if (savedLog === undefined) delete process.env.FLASH_ATTN_LOG;
-    else process.env.FLASH_ATTN_LOG = savedLog;
-  }
+  const { result, text } = withEnv({ FLASH_ATTN_LOG: '1' }, () => capturingStderr(body));
+  const launches = text
+    .split('\n')
+    .map((line) => /^flash-attn: cuda:0 (\w+) (\S+ \(\S+\)) grid /.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => `${m[1]} ${m[2]}`);
+  return { result, launches };
 }
 
 interface Case extends Shape {

@@ -17,6 +17,7 @@ import { NcclTransport } from '../../src/ring/nccl-transport.js';
 import { ncclAvailable, ncclUniqueId, ncclVersion } from '../../src/ring/nccl.js';
 import type { RingTransport } from '../../src/ring/transport.js';
 import { deterministicKernelsMissing } from '../cuda/gpu.js';
+import { withEnvAsync } from '../support/env.js';
 import { RING_CASES, assertRingBitsRepeat, checkRingCase, disposeAll, skipReason as gpuSkipReason } from './cuda-support.js';
 import { describeCase } from './support.js';
 
@@ -122,11 +123,6 @@ test('NCCL and the copy transport give identical bits', { skip: skipReason }, as
     return data;
   };
   const viaNccl = await run();
-  process.env.FLASH_ATTN_RING_TRANSPORT = 'copy';
-  try {
-    assert.deepEqual(await run(), viaNccl);
-  } finally {
-    delete process.env.FLASH_ATTN_RING_TRANSPORT;
-  }
+  await withEnvAsync({ FLASH_ATTN_RING_TRANSPORT: 'copy' }, async () => assert.deepEqual(await run(), viaNccl));
   disposeAll(q, k, v, dout);
 });

@@ -19,6 +19,7 @@ import {
   randn,
   tensor,
 } from '../../src/index.js';
+import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { FakeDriver } from './cuda-fake-driver.js';
 import { decodeParams } from './cuda-fake-kernels.js';
@@ -186,9 +187,7 @@ test('backward: bwd_pre, bwd, bwd_dq in order with one params struct; workspaces
 
 test('a failing driver call throws CudaError with the driver name and message, and leaks nothing', (t) => {
   // A 9.0 device launches through cuLaunchKernelEx (programmatic dependent launch); without it, cuLaunchKernel.
-  const savedPdl = process.env.FLASH_ATTN_PDL;
-  delete process.env.FLASH_ATTN_PDL;
-  t.after(() => (savedPdl === undefined ? delete process.env.FLASH_ATTN_PDL : (process.env.FLASH_ATTN_PDL = savedPdl)));
+  t.after(setEnv({ FLASH_ATTN_PDL: undefined }));
   for (const launchKernelEx of [false, true]) {
     const call = launchKernelEx ? 'cuLaunchKernelEx' : 'cuLaunchKernel';
     const fake = newFake({ launchKernelEx });
@@ -219,19 +218,14 @@ test('a failing driver call throws CudaError with the driver name and message, a
 });
 
 test('no driver: asking for cuda throws BackendUnavailableError naming libcuda and the cpu backend', () => {
-  const saved = process.env.FLASH_ATTN_LIBCUDA;
-  process.env.FLASH_ATTN_LIBCUDA = join(kernelDir, 'no-such-libcuda.so.1');
-  try {
+  withEnv({ FLASH_ATTN_LIBCUDA: join(kernelDir, 'no-such-libcuda.so.1') }, () => {
     useDriverForTesting(undefined);
     assert.throws(
       () => randn([2], { dtype: 'float16', device: 'cuda' }),
       (e: unknown) => e instanceof BackendUnavailableError && /libcuda/.test(e.message) && /'cpu'/.test(e.message),
     );
     assert.ok(!devices().some((name) => name.startsWith('cuda')));
-  } finally {
-    if (saved === undefined) delete process.env.FLASH_ATTN_LIBCUDA;
-    else process.env.FLASH_ATTN_LIBCUDA = saved;
-  }
+  });
 });
 
 test('cuInit failure (no device) is BackendUnavailableError with the driver name', () => {
@@ -243,16 +237,12 @@ test('cuInit failure (no device) is BackendUnavailableError with the driver name
 
 test('a missing manifest says how to build the kernels', () => {
   newFake();
-  const saved = process.env.FLASH_ATTN_KERNEL_DIR;
-  process.env.FLASH_ATTN_KERNEL_DIR = join(kernelDir, 'nowhere');
-  forgetManifestForTesting();
-  try {
+  withEnv({ FLASH_ATTN_KERNEL_DIR: join(kernelDir, 'nowhere') }, () => {
+    forgetManifestForTesting();
     const q = randn([1, 4, 1, 8], { dtype: 'float16', device: 'cuda' });
     assert.throws(() => flashMhaFwd(q, q, q), /manifest\.json is missing\); build them with `node scripts\/build-kernels\.mjs`/);
     q.dispose();
-  } finally {
-    process.env.FLASH_ATTN_KERNEL_DIR = saved;
-  }
+  });
 });
 
 test('fromDevicePointer wraps foreign memory: readable, usable, never freed by dispose', async () => {

@@ -10,6 +10,7 @@ import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
 import { BackendUnavailableError, type Tensor, explain, flashMhaBwd, flashMhaFwd, flashMhaVjp, randn } from '../../src/index.js';
 import type { AttentionOptions } from '../../src/params.js';
+import { setEnv } from '../support/env.js';
 import { type Mask, referenceBackward } from '../support/reference.js';
 import { stderrOf } from '../support/stderr.js';
 import { ALL_PHASES, writeFakeBuild } from './cuda-fake-build.js';
@@ -21,16 +22,15 @@ const current = writeFakeBuild();
 const older = writeFakeBuild(ALL_PHASES.filter((phase) => phase !== 'bwd_dq_det'), { accumOptional: false });
 const olderPre = writeFakeBuild(ALL_PHASES, { accumOptional: false });
 
-const saved = { dir: process.env.FLASH_ATTN_KERNEL_DIR, log: process.env.FLASH_ATTN_LOG };
-const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
+// Each test starts on the current build with no log; afterEach puts back the earlier values, whatever the test set
+// meanwhile (useBuild, FLASH_ATTN_LOG=1).
+let restoreEnv = () => {};
 beforeEach(() => {
-  process.env.FLASH_ATTN_KERNEL_DIR = current.directory;
-  delete process.env.FLASH_ATTN_LOG;
+  restoreEnv = setEnv({ FLASH_ATTN_KERNEL_DIR: current.directory, FLASH_ATTN_LOG: undefined });
   forgetManifestForTesting();
 });
 afterEach(() => {
-  restore('FLASH_ATTN_KERNEL_DIR', saved.dir);
-  restore('FLASH_ATTN_LOG', saved.log);
+  restoreEnv();
   forgetManifestForTesting();
 });
 after(() => {

@@ -17,6 +17,7 @@ import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
 import { type AttentionOptions, CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { stderrOf } from '../support/stderr.js';
 import { FakeDriver, type FakeKernel, decodeFakeTensorMap } from './cuda-fake-driver.js';
@@ -118,19 +119,13 @@ function assertOnlyCounterRingLeft(fake: FakeDriver): void {
   assert.equal(fake.memory.usedBytes, 0, 'the ring is freed with the device');
 }
 
-const savedEnv = { kernels: process.env.FLASH_ATTN_KERNELS, log: process.env.FLASH_ATTN_LOG, pdl: process.env.FLASH_ATTN_PDL };
-const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
+// Each test starts with these unset; afterEach puts back the earlier values, whatever the test set meanwhile.
+let restoreEnv = () => {};
 beforeEach(() => {
   forgetManifestForTesting();
-  delete process.env.FLASH_ATTN_KERNELS;
-  delete process.env.FLASH_ATTN_LOG;
-  delete process.env.FLASH_ATTN_PDL;
+  restoreEnv = setEnv({ FLASH_ATTN_KERNELS: undefined, FLASH_ATTN_LOG: undefined, FLASH_ATTN_PDL: undefined });
 });
-afterEach(() => {
-  restore('FLASH_ATTN_KERNELS', savedEnv.kernels);
-  restore('FLASH_ATTN_LOG', savedEnv.log);
-  restore('FLASH_ATTN_PDL', savedEnv.pdl);
-});
+afterEach(() => restoreEnv());
 after(() => {
   useDriverForTesting(undefined);
   rmSync(kernelDir, { recursive: true, force: true });
@@ -226,14 +221,15 @@ test('falls back to the sm_80 forward: d = 59, another compute capability, too l
     ['FLASH_ATTN_KERNELS=sm80', {}, 64, 'flash_fwd_f16_d64'],
   ];
   for (const [name, device, d, symbol] of cases) {
-    if (name.startsWith('FLASH_ATTN_KERNELS')) process.env.FLASH_ATTN_KERNELS = 'sm80';
-    const fake = newFake(device);
-    const { q, k, v } = inputs(1, 33, 40, 2, 1, d, 'float16');
-    const { out, lse } = flashMhaFwd(q, k, v);
-    assert.deepEqual(fake.launches.map((l) => l.symbol), [symbol], name);
-    assert.equal(fake.launches[0].params.length, FLASH_PARAMS_SIZE, `${name}: a plain FlashParams`);
-    assert.deepEqual(fake.tensorMapTargets, [], `${name}: no map encoded`);
-    disposeAll(q, k, v, out, lse);
+    withEnv({ FLASH_ATTN_KERNELS: name.startsWith('FLASH_ATTN_KERNELS') ? 'sm80' : undefined }, () => {
+      const fake = newFake(device);
+      const { q, k, v } = inputs(1, 33, 40, 2, 1, d, 'float16');
+      const { out, lse } = flashMhaFwd(q, k, v);
+      assert.deepEqual(fake.launches.map((l) => l.symbol), [symbol], name);
+      assert.equal(fake.launches[0].params.length, FLASH_PARAMS_SIZE, `${name}: a plain FlashParams`);
+      assert.deepEqual(fake.tensorMapTargets, [], `${name}: no map encoded`);
+      disposeAll(q, k, v, out, lse);
+    });
   }
 });
 
@@ -261,10 +257,10 @@ test('ring attention asks for float32 o: the Hopper forward serves it too, with 
 test('an invalid FLASH_ATTN_KERNELS fails the call with an OptionError before any launch; a failing encode is a CudaError', () => {
   const fake = newFake();
   const { q, k, v } = inputs(1, 8, 8, 1, 1, 64, 'float16');
-  process.env.FLASH_ATTN_KERNELS = 'sm90';
-  assert.throws(() => flashMhaFwd(q, k, v), (e: unknown) => e instanceof OptionError && /FLASH_ATTN_KERNELS: expected 'sm80'.*got 'sm90'/.test(e.message));
-  assert.throws(() => explain(q, k, v), OptionError);
-  delete process.env.FLASH_ATTN_KERNELS;
+  withEnv({ FLASH_ATTN_KERNELS: 'sm90' }, () => {
+    assert.throws(() => flashMhaFwd(q, k, v), (e: unknown) => e instanceof OptionError && /FLASH_ATTN_KERNELS: expected 'sm80'.*got 'sm90'/.test(e.message));
+    assert.throws(() => explain(q, k, v), OptionError);
+  });
   fake.failures.set('cuTensorMapEncodeTiled', 1);
   assert.throws(
     () => flashMhaFwd(q, k, v),
@@ -330,41 +326,40 @@ test('programmatic dependent launch: on cc 9.x every kernel of a forward and a b
     ['cc 8.0', { computeCapability: [8, 0] }, undefined, false],
   ];
   for (const [name, device, setting, overlap] of cases) {
-    if (setting === undefined) delete process.env.FLASH_ATTN_PDL;
-    else process.env.FLASH_ATTN_PDL = setting;
-    const fake = newFake(device);
-    const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
-    const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true });
-    const dout = randn([1, 70, 2, 64], { seed: 4, dtype: 'bfloat16', device: 'cuda' });
-    const { dq, dk, dv } = flashMhaBwd(dout, q, k, v, out, lse, { isCausal: true });
-    const hopper = name.startsWith('cc 9.0');
-    assert.deepEqual(
-      fake.launches.map((l) => l.symbol),
-      hopper
-        ? ['flash_fwd90_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64']
-        : ['flash_fwd_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd_bf16_d64', 'flash_bwd_dq_bf16_d64'],
-      name,
-    );
-    assert.deepEqual(fake.launches.map((l) => l.overlapPrevious), [overlap, overlap, overlap, overlap], name);
-    assert.equal(fake.calls.includes('cuLaunchKernel'), !overlap, `${name}: plain launches exactly where no overlap`);
-    disposeAll(q, k, v, out, lse, dout, dq, dk, dv);
+    withEnv({ FLASH_ATTN_PDL: setting }, () => {
+      const fake = newFake(device);
+      const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
+      const { out, lse } = flashMhaFwd(q, k, v, { isCausal: true });
+      const dout = randn([1, 70, 2, 64], { seed: 4, dtype: 'bfloat16', device: 'cuda' });
+      const { dq, dk, dv } = flashMhaBwd(dout, q, k, v, out, lse, { isCausal: true });
+      const hopper = name.startsWith('cc 9.0');
+      assert.deepEqual(
+        fake.launches.map((l) => l.symbol),
+        hopper
+          ? ['flash_fwd90_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64']
+          : ['flash_fwd_bf16_d64', 'flash_bwd_pre_bf16_d64', 'flash_bwd_bf16_d64', 'flash_bwd_dq_bf16_d64'],
+        name,
+      );
+      assert.deepEqual(fake.launches.map((l) => l.overlapPrevious), [overlap, overlap, overlap, overlap], name);
+      assert.equal(fake.calls.includes('cuLaunchKernel'), !overlap, `${name}: plain launches exactly where no overlap`);
+      disposeAll(q, k, v, out, lse, dout, dq, dk, dv);
+    });
   }
   // A build from before the kernels waited (no waitsForPreviousGrid in its manifest) is launched plainly.
-  delete process.env.FLASH_ATTN_PDL;
   const oldBuild = mkdtempSync(join(tmpdir(), 'flash-fake-kernels90-old-'));
   try {
     for (const file of ['fake.fatbin', 'fake90.fatbin']) writeFileSync(join(oldBuild, file), 'not a real fatbin');
     const withoutWaits = entries.map((entry) => ({ ...entry, waitsForPreviousGrid: undefined }));
     writeFileSync(join(oldBuild, 'manifest.json'), JSON.stringify({ kernels: withoutWaits }));
-    process.env.FLASH_ATTN_KERNEL_DIR = oldBuild;
-    forgetManifestForTesting();
-    const fake = newFake();
-    const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
-    const { out, lse } = flashMhaFwd(q, k, v);
-    assert.deepEqual(fake.launches.map((l) => [l.symbol, l.overlapPrevious]), [['flash_fwd90_bf16_d64', false]], 'an older build');
-    disposeAll(q, k, v, out, lse);
+    withEnv({ FLASH_ATTN_KERNEL_DIR: oldBuild }, () => {
+      forgetManifestForTesting();
+      const fake = newFake();
+      const { q, k, v } = inputs(1, 70, 70, 2, 1, 64, 'bfloat16');
+      const { out, lse } = flashMhaFwd(q, k, v);
+      assert.deepEqual(fake.launches.map((l) => [l.symbol, l.overlapPrevious]), [['flash_fwd90_bf16_d64', false]], 'an older build');
+      disposeAll(q, k, v, out, lse);
+    });
   } finally {
-    process.env.FLASH_ATTN_KERNEL_DIR = kernelDir;
     forgetManifestForTesting();
     rmSync(oldBuild, { recursive: true, force: true });
   }
@@ -417,15 +412,15 @@ test('explain names what the calls launch, without launching or allocating; FLAS
     'flash_bwd90_bf16_d128 (sm_90a)',
     'flash_bwd_dq_det_bf16_d128 (sm_80)',
   ]);
-  process.env.FLASH_ATTN_KERNELS = 'sm80';
-  assert.deepEqual(explain(q, k, v, { isCausal: true }), {
-    backend: 'cuda',
-    device: 'cuda:0',
-    forward: ['flash_fwd_bf16_d128 (sm_80)'],
-    backward: ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd_bf16_d128 (sm_80)', 'flash_bwd_dq_bf16_d128 (sm_80)'],
-    reason: 'the sm_80 forward and backward: FLASH_ATTN_KERNELS=sm80',
-  });
-  delete process.env.FLASH_ATTN_KERNELS;
+  withEnv({ FLASH_ATTN_KERNELS: 'sm80' }, () =>
+    assert.deepEqual(explain(q, k, v, { isCausal: true }), {
+      backend: 'cuda',
+      device: 'cuda:0',
+      forward: ['flash_fwd_bf16_d128 (sm_80)'],
+      backward: ['flash_bwd_pre_bf16_d128 (sm_80)', 'flash_bwd_bf16_d128 (sm_80)', 'flash_bwd_dq_bf16_d128 (sm_80)'],
+      reason: 'the sm_80 forward and backward: FLASH_ATTN_KERNELS=sm80',
+    }),
+  );
   const plan = explain(odd.q, odd.k, odd.v);
   assert.deepEqual([plan.forward, plan.backward[1], plan.reason], [['flash_fwd_bf16_d64 (sm_80)'], 'flash_bwd_bf16_d64 (sm_80)', 'the sm_80 forward and backward: d = 59 is not a multiple of 8']);
   assert.deepEqual([explain(empty.q, empty.k, empty.v).forward, explain(empty.q, empty.k, empty.v).backward], [[], []]);
@@ -744,29 +739,29 @@ test('the sm_80 backward where the Hopper one does not apply: d = 59, cc 8.0, 18
     ['an unaligned dout', {}, 64, 'd64'],
   ];
   for (const [name, device, d, suffix] of cases) {
-    if (name.startsWith('FLASH_ATTN_KERNELS')) process.env.FLASH_ATTN_KERNELS = 'sm80';
-    const fake = newFake(device);
-    const [n, lq, lk, h, hk] = [1, 33, 40, 2, 1];
-    const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
-    let dout = t.dout;
-    let foreign: bigint | undefined;
-    if (name === 'an unaligned dout') {
-      // Memory owned by other code, 8 bytes past a 256-byte boundary.
-      const bytes = n * lq * h * d * 2;
-      foreign = fake.memory.allocate(bytes + 8);
-      fake.memory.view(foreign + 8n, bytes).set(fake.memory.view(pointerOf(t.dout), bytes));
-      dout = Tensor.fromDevicePointer(foreign + 8n, t.dout.shape, 'float16', 'cuda');
-    }
-    const { out, lse } = flashMhaFwd(t.q, t.k, t.v);
-    const [launched, encoded] = [fake.launches.length, fake.tensorMapTargets.length];
-    const g = flashMhaBwd(dout, t.q, t.k, t.v, out, lse);
-    const launches = fake.launches.slice(launched);
-    assert.deepEqual(launches.map((l) => l.symbol), [`flash_bwd_pre_f16_${suffix}`, `flash_bwd_f16_${suffix}`, `flash_bwd_dq_f16_${suffix}`], name);
-    assert.ok(launches.every((l) => l.params.length === FLASH_PARAMS_SIZE), `${name}: plain FlashParams`);
-    assert.equal(fake.tensorMapTargets.length, encoded, `${name}: no map encoded for the backward`);
-    disposeAll(t.q, t.k, t.v, t.dout, dout, out, lse, g.dq, g.dk, g.dv);
-    if (foreign !== undefined) fake.memory.free(foreign);
-    delete process.env.FLASH_ATTN_KERNELS;
+    withEnv({ FLASH_ATTN_KERNELS: name.startsWith('FLASH_ATTN_KERNELS') ? 'sm80' : undefined }, () => {
+      const fake = newFake(device);
+      const [n, lq, lk, h, hk] = [1, 33, 40, 2, 1];
+      const t = bwdInputs(n, lq, lk, h, hk, d, 'float16');
+      let dout = t.dout;
+      let foreign: bigint | undefined;
+      if (name === 'an unaligned dout') {
+        // Memory owned by other code, 8 bytes past a 256-byte boundary.
+        const bytes = n * lq * h * d * 2;
+        foreign = fake.memory.allocate(bytes + 8);
+        fake.memory.view(foreign + 8n, bytes).set(fake.memory.view(pointerOf(t.dout), bytes));
+        dout = Tensor.fromDevicePointer(foreign + 8n, t.dout.shape, 'float16', 'cuda');
+      }
+      const { out, lse } = flashMhaFwd(t.q, t.k, t.v);
+      const [launched, encoded] = [fake.launches.length, fake.tensorMapTargets.length];
+      const g = flashMhaBwd(dout, t.q, t.k, t.v, out, lse);
+      const launches = fake.launches.slice(launched);
+      assert.deepEqual(launches.map((l) => l.symbol), [`flash_bwd_pre_f16_${suffix}`, `flash_bwd_f16_${suffix}`, `flash_bwd_dq_f16_${suffix}`], name);
+      assert.ok(launches.every((l) => l.params.length === FLASH_PARAMS_SIZE), `${name}: plain FlashParams`);
+      assert.equal(fake.tensorMapTargets.length, encoded, `${name}: no map encoded for the backward`);
+      disposeAll(t.q, t.k, t.v, t.dout, dout, out, lse, g.dq, g.dk, g.dv);
+      if (foreign !== undefined) fake.memory.free(foreign);
+    });
   }
 });
 

@@ -20,6 +20,7 @@ import {
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { CudaError } from '../../src/index.js';
+import { setEnv, withEnv } from '../support/env.js';
 import { decodeFakeTensorMap } from './cuda-fake-driver.js';
 
 const SOURCE = fileURLToPath(new URL('../../../tests/unit/fake-libcuda.c', import.meta.url));
@@ -38,21 +39,17 @@ function buildFake(...defines: string[]): string | undefined {
 const fake = buildFake();
 /** A driver from before CUDA 12.0: no cuLaunchKernelEx. */
 const olderFake = buildFake('-DWITHOUT_LAUNCH_EX');
-const saved = { libcuda: process.env.FLASH_ATTN_LIBCUDA, pdl: process.env.FLASH_ATTN_PDL };
 // The launches below expect the default (overlap allowed), whatever the environment running the tests says.
-delete process.env.FLASH_ATTN_PDL;
+// (FLASH_ATTN_LIBCUDA, read only when a driver loads, is set by each test around its loadDriver alone.)
+const restorePdl = setEnv({ FLASH_ATTN_PDL: undefined });
 after(() => {
   useDriverForTesting(undefined);
-  for (const [name, value] of [['FLASH_ATTN_LIBCUDA', saved.libcuda], ['FLASH_ATTN_PDL', saved.pdl]] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restorePdl();
   for (const lib of [fake, olderFake]) if (lib) rmSync(dirname(lib), { recursive: true, force: true });
 });
 
 test('cuTensorMapEncodeTiled through koffi: aligned slot, arrays and settings arrive, the map comes back', { skip: fake ? false : 'no C compiler to build the fake libcuda' }, () => {
-  process.env.FLASH_ATTN_LIBCUDA = fake;
-  const driver = loadDriver();
+  const driver = withEnv({ FLASH_ATTN_LIBCUDA: fake }, loadDriver);
   const slot = driver.tensorMapSlot();
   assert.equal(slot.address % BigInt(CU_TENSOR_MAP_ALIGNMENT), 0n, 'the slot is aligned');
   assert.equal(driver.tensorMapSlot(), slot, 'one slot per driver');
@@ -83,8 +80,7 @@ test('cuTensorMapEncodeTiled through koffi: aligned slot, arrays and settings ar
 });
 
 test('cuLaunchKernelEx through koffi: grid, block, shared bytes, stream and the one attribute arrive where cuda.h puts them', { skip: fake ? false : 'no C compiler to build the fake libcuda' }, () => {
-  process.env.FLASH_ATTN_LIBCUDA = fake;
-  const driver = loadDriver();
+  const driver = withEnv({ FLASH_ATTN_LIBCUDA: fake }, loadDriver);
   assert.equal(typeof driver.cuLaunchKernelEx, 'function', 'the fake has the symbol');
   useDriverForTesting(driver);
   const device = cudaDevice('cuda:0');
@@ -100,8 +96,7 @@ test('cuLaunchKernelEx through koffi: grid, block, shared bytes, stream and the 
 });
 
 test('a libcuda without cuLaunchKernelEx loads; its devices cannot overlap launches and launch with cuLaunchKernel', { skip: olderFake ? false : 'no C compiler to build the fake libcuda' }, () => {
-  process.env.FLASH_ATTN_LIBCUDA = olderFake;
-  const driver = loadDriver();
+  const driver = withEnv({ FLASH_ATTN_LIBCUDA: olderFake }, loadDriver);
   assert.equal(driver.cuLaunchKernelEx, undefined);
   useDriverForTesting(driver);
   const device = cudaDevice('cuda:0');

@@ -2,15 +2,16 @@
  * The test support itself: the tolerance rule flags what it must (NaN, a wrong -Infinity, errors above
  * the bound) and prints the numbers, the seed and a repro line; the sampled grid covers every value of
  * every axis of testing.md for every dtype; testDevices() reads FLASH_ATTN_TEST_DEVICES, and FLASH_ATTN_REQUIRE_GPU
- * turns a missing GPU from a skip into a failure.
+ * turns a missing GPU from a skip into a failure; the environment helpers put variables back, an async body's only
+ * once it settles.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import { DTYPES } from '../../src/dtype.js';
 import { caseName, reproLine } from '../support/attentionCase.js';
 import { devices } from '../../src/index.js';
 import { dtypesFor, gpuAbsence, testDevices } from '../support/devices.js';
-import { withEnv } from '../support/env.js';
+import { setEnv, withEnv, withEnvAsync } from '../support/env.js';
 import { CASE_CAP, HEAD_DIMS, HEAD_RATIOS, MASK_KINDS, SEQ_PAIRS, caseCost, gridCases } from '../support/grids.js';
 import { errorStats, toleranceFailure } from '../support/tolerance.js';
 
@@ -99,5 +100,54 @@ describe('test devices', () => {
       if (devices().includes('cuda:0')) assert.deepEqual(testDevices(), ['cpu:0', 'cuda:0']);
       else assert.throws(() => testDevices(), /FLASH_ATTN_REQUIRE_GPU=1, but cuda:0 is not among/);
     });
+  });
+});
+
+describe('environment helpers', () => {
+  const [A, B] = ['FLASH_ATTN_ENV_TEST_A', 'FLASH_ATTN_ENV_TEST_B'];
+  // Set by hand, not by the helpers under test: A set and B unset before each test, both unset after the last.
+  beforeEach(() => {
+    process.env[A] = 'before';
+    delete process.env[B];
+  });
+  after(() => {
+    delete process.env[A];
+    delete process.env[B];
+  });
+  const current = () => [process.env[A], process.env[B]];
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('setEnv sets and unsets at once and returns what puts the earlier values back', () => {
+    const restore = setEnv({ [A]: undefined, [B]: 'during' });
+    assert.deepEqual(current(), [undefined, 'during']);
+    restore();
+    assert.deepEqual(current(), ['before', undefined]);
+  });
+
+  it('withEnv restores the variables when the body throws', () => {
+    assert.throws(() => withEnv({ [A]: undefined, [B]: 'during' }, () => assert.fail('body failed')), /body failed/);
+    assert.deepEqual(current(), ['before', undefined]);
+  });
+
+  it("withEnvAsync keeps the variables across the body's awaits and restores them once it settles", async () => {
+    const pending = withEnvAsync({ [A]: undefined, [B]: 'during' }, async () => {
+      await turn();
+      assert.deepEqual(current(), [undefined, 'during'], 'after an await');
+      return 42;
+    });
+    assert.deepEqual(current(), [undefined, 'during'], 'while the body is pending');
+    assert.equal(await pending, 42);
+    assert.deepEqual(current(), ['before', undefined]);
+  });
+
+  it('withEnvAsync restores the variables when the body rejects, and rejects with its error', async () => {
+    const failure = new Error('body failed');
+    const pending = withEnvAsync({ [A]: undefined, [B]: 'during' }, async () => {
+      await turn();
+      assert.deepEqual(current(), [undefined, 'during'], 'after an await');
+      throw failure;
+    });
+    await assert.rejects(pending, (e: unknown) => e === failure);
+    assert.deepEqual(current(), ['before', undefined]);
   });
 });
