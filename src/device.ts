@@ -30,11 +30,13 @@ export function canonicalDevice(name: unknown, argument = 'device'): string {
  * Number of virtual CPU devices, like JAX's forced host device count. They share the host's memory
  * and compute; they exist so that multi-device code (ring attention) runs and is tested on one machine.
  */
-let cpuDeviceCount = readCpuDeviceCount();
+// Read from FLASH_ATTN_CPU_DEVICES at first use, not when the module loads: a bad value then fails the call that
+// needs the count with a DeviceError its caller can catch, rather than the import of the package.
+let cpuDeviceCount: number | undefined;
 
 function readCpuDeviceCount(): number {
   const raw = process.env.FLASH_ATTN_CPU_DEVICES;
-  if (raw === undefined) return 8;
+  if (raw === undefined || raw === '') return 8;  // '' is unset, as for every FLASH_ATTN_ variable
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
     throw new DeviceError(`FLASH_ATTN_CPU_DEVICES: expected a positive integer, got ${describe(raw)}`);
@@ -43,6 +45,7 @@ function readCpuDeviceCount(): number {
 }
 
 export function getCpuDeviceCount(): number {
+  cpuDeviceCount ??= readCpuDeviceCount();
   return cpuDeviceCount;
 }
 

@@ -8,19 +8,21 @@ export class FlashAttentionError extends Error {
   }
 }
 
-/** An argument has the wrong shape, rank, dtype, device or value. */
+/** An argument has the wrong shape or rank, or sizes that do not fit together. */
 export class ShapeError extends FlashAttentionError {
   constructor(message: string) {
     super('ERR_SHAPE', message);
   }
 }
 
+/** A dtype is not one flash-attn knows, not one the backend supports, or not the one the call needs (q's, float32 lse). */
 export class DtypeError extends FlashAttentionError {
   constructor(message: string) {
     super('ERR_DTYPE', message);
   }
 }
 
+/** A device name is malformed or names no device here, or tensors that must share a device do not. */
 export class DeviceError extends FlashAttentionError {
   constructor(message: string) {
     super('ERR_DEVICE', message);

@@ -29,8 +29,10 @@ bench options:
   --save FILE        also write the JSON (with machine, date, commit) to FILE
   --no-peers         on cuda, skip timing PyTorch's flash and cuDNN attention in the same run
   --ring             ring attention: per-device throughput and scaling efficiency against one device;
-                     --world 1,2,4 ring sizes, --l tokens per device, --layout zigzag|contiguous|both,
-                     one --d and --h; --n, --save and --no-peers do not apply`;
+                     --world 1,2,4 ring sizes (W devices from --device on, or W virtual ranks on --device
+                     where fewer are left), --l tokens per device, --layout zigzag|contiguous|both, one --d
+                     and --h (default 2048/d on cuda, 4 on cpu), --repeats default 3;
+                     --n, --save, --sustain-ms and --no-peers do not apply`;
 
 /** A flag the chosen mode would ignore is refused, so that no one reads a result as one it is not. */
 function refuseUnused(flags: Record<string, unknown>, mode: string): void {

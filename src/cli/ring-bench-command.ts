@@ -1,5 +1,6 @@
 import { devices as listDevices } from '../devices.js';
 import { parseDevice } from '../device.js';
+import { checkDevice } from '../tensor.js';
 import type { Dtype } from '../dtype.js';
 import { type RingBenchInputs, type RingBenchResult, benchInputs, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
@@ -22,22 +23,25 @@ export interface RingBenchArgs {
 }
 
 /**
- * The devices of a ring of `w`: distinct devices of the kind while there are enough, else the first one
- * repeated (W virtual ranks on one device, so the ring code runs even without W devices).
+ * The devices of a ring of `w` from `first` on (cuda:1 with w = 2: cuda:1, cuda:2) while there are enough of its
+ * kind, else `first` repeated (W virtual ranks on one device, so the ring code runs even without W devices).
  */
-function ringDevices(kind: string, w: number): string[] {
-  const available = listDevices().filter((name) => parseDevice(name).kind === kind);
-  return available.length >= w ? available.slice(0, w) : Array.from({ length: w }, () => available[0]);
+function ringDevices(first: string, w: number): string[] {
+  const { kind, index } = parseDevice(first);
+  const from = listDevices().filter((name) => parseDevice(name).kind === kind).slice(index);
+  return from.length >= w ? from.slice(0, w) : Array.from({ length: w }, () => first);
 }
 
 /** `flash-attn bench --ring`: per-device throughput and scaling efficiency against one device. */
 export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
+  // The backend's own error (no driver, no such device) before any work, not a shape error from inputs made elsewhere.
+  const first = checkDevice(args.device);
   const onGpu = kind === 'cuda';
   const worlds = list('world', args.world, [1, 2, 4]);
   const perDevice = list('l', args.l, onGpu ? [8192] : [256]);
   const d = single('d', args.d, onGpu ? 128 : 64);
-  const h = single('h', args.h, onGpu ? 2048 / d : 4);
+  const h = single('h', args.h, onGpu ? Math.max(1, Math.floor(2048 / d)) : 4);
   const layouts = choice<SequenceLayout[]>('layout', args.layout, { zigzag: ['zigzag'], contiguous: ['contiguous'], both: ['zigzag', 'contiguous'] }, 'zigzag');
   const causals = causalModes(args.causal);
   const repeats = single('repeats', args.repeats, 3);
@@ -50,7 +54,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const release = () => Object.values(inputs?.tensors ?? {}).forEach((t) => t.dispose());
   try {
     for (const job of jobs) {
-      const devices = ringDevices(kind, job.w);
+      const devices = ringDevices(first, job.w);
       const length = job.l * job.w;
       const key = `${devices[0]} ${length}`;
       if (inputs?.key !== key) {

@@ -11,7 +11,10 @@ export class NcclError extends FlashAttentionError {
   }
 }
 
-/** The multi-process bootstrap (initDistributed) failed: coordinator unreachable, timeout, protocol mismatch. */
+/**
+ * Ring attention across processes failed or was misused: the bootstrap (initDistributed: coordinator unreachable,
+ * timeout, protocol mismatch), a peer lost during a ring, or a synchronous call over the TCP transport.
+ */
 export class DistributedError extends FlashAttentionError {
   constructor(message: string) {
     super('ERR_DISTRIBUTED', message);

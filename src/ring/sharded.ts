@@ -1,6 +1,6 @@
 import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
-import { DeviceError, DisposedError, OptionError, ShapeError, describe } from '../errors.js';
+import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from '../errors.js';
 import { disposeOnThrow, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkTensor } from '../tensor.js';
@@ -195,7 +195,7 @@ export function fromLocalShards(shards: readonly Tensor[], shape: readonly numbe
     if (t.shape.length !== expected.length || t.shape.some((x, j) => x !== expected[j])) {
       throw new ShapeError(`shards[${i}]: expected shape ${describe(expected)} (the global shape cut ${w} ways), got ${describe([...t.shape])}`);
     }
-    if (t.dtype !== shards[0].dtype) throw new ShapeError(`shards[${i}]: expected dtype ${shards[0].dtype} (as shards[0]), got ${t.dtype}`);
+    if (t.dtype !== shards[0].dtype) throw new DtypeError(`shards[${i}]: expected dtype ${shards[0].dtype} (as shards[0]), got ${t.dtype}`);
   });
   return new ShardedTensor(shards, shape, layout, axis, group);
 }

@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function cli(...args: string[]) {
-  const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return cliWith({}, ...args);
+}
+
+function cliWith(env: Record<string, string>, ...args: string[]) {
+  const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -50,4 +54,28 @@ test('bench refuses, before any work, a flag its mode would ignore or a value it
     assert.match(run.stderr, reason, args.join(' '));
     assert.equal(run.stdout, '', `${args.join(' ')}: nothing timed`);
   }
+});
+
+test('bench --ring runs on the W devices from --device on, refuses a device that does not exist', () => {
+  const tiny = ['bench', '--ring', '--world', '2', '--l', '8', '--d', '8', '--h', '1', '--causal', 'no', '--repeats', '1', '--warmup', '0', '--json'];
+  const ringOn = (device: string) => {
+    const run = cli(...tiny, '--device', device);
+    assert.equal(run.status, 0, run.stderr);
+    return [...new Set((JSON.parse(run.stdout) as { rows: { devices: string[] }[] }).rows.map((r) => r.devices.join(' ')))];
+  };
+  assert.deepEqual(ringOn('cpu:5'), ['cpu:5 cpu:6'], 'distinct devices from the one named');
+  assert.deepEqual(ringOn('cpu:7'), ['cpu:7 cpu:7'], 'virtual ranks on it where fewer are left');
+  const missing = cli(...tiny, '--device', 'cpu:99');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /DeviceError: device: 'cpu:99' does not exist; this machine has 8 cpu device\(s\)/);
+  assert.equal(missing.stdout, '', 'nothing timed');
+});
+
+test("FLASH_ATTN_CPU_DEVICES: '' is unset; a bad value fails the command with a DeviceError, not the import", () => {
+  assert.equal(cliWith({ FLASH_ATTN_CPU_DEVICES: '' }, 'devices').stdout.trim().split('\n').length, 8);
+  assert.equal(cliWith({ FLASH_ATTN_CPU_DEVICES: '3' }, 'devices').stdout.trim(), 'cpu:0\ncpu:1\ncpu:2');
+  const bad = cliWith({ FLASH_ATTN_CPU_DEVICES: 'abc' }, 'devices');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected a positive integer, got 'abc'/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
 });
