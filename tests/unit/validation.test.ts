@@ -123,6 +123,14 @@ describe('validation of flashMha / flashMhaFwd inputs', () => {
     expectError(attend(q, k, v, { dropout: 0.1 } as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: unknown option 'dropout'; expected softmaxScale, isCausal, windowSize, deterministic$/);
   });
 
+  it('null is no option value: softmaxScale, isCausal and windowSize refuse it as deterministic does', () => {
+    expectError(attend(q, k, v, { softmaxScale: null as unknown as number }), OptionError, 'ERR_OPTION', /^softmaxScale: expected a finite number within float32 range, got null$/);
+    expectError(attend(q, k, v, { isCausal: null as unknown as boolean }), OptionError, 'ERR_OPTION', /^isCausal: expected a boolean, got null$/);
+    expectError(attend(q, k, v, { windowSize: null as unknown as [number, number] }), OptionError, 'ERR_OPTION', /^windowSize: expected \[left, right\], got null$/);
+    // Left out (undefined) each takes its default.
+    flashMha(q, k, v, { softmaxScale: undefined, isCausal: undefined, windowSize: undefined }).dispose();
+  });
+
   it('isCausal that is not a boolean, and options that are not an object', () => {
     expectError(attend(q, k, v, { isCausal: 1 as unknown as boolean }), OptionError, 'ERR_OPTION', /^isCausal: expected a boolean, got 1$/);
     expectError(attend(q, k, v, null as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: expected an object, got null$/);
