@@ -4,7 +4,7 @@ import { type RowValues, attentionRow, rounding, toleranceRule } from '../check.
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { backwardFlops, forwardFlops } from '../flops.js';
-import { randn } from '../tensor.js';
+import { checkDevice, randn } from '../tensor.js';
 
 interface DemoProblem {
   n: number;
@@ -24,6 +24,7 @@ function problemFor(device: string, dtype?: Dtype): DemoProblem {
 
 /** Runs causal grouped-query attention forward and backward, checks sampled rows, prints times. */
 export async function demo(device: string, log: (line: string) => void, dtypeOverride?: Dtype): Promise<boolean> {
+  checkDevice(device);  // a device that is not there fails before the demo's header, not after it
   const { n, l, h, hk, d, dtype } = problemFor(device, dtypeOverride);
   log(`flash-attn demo on ${device} (${parseDevice(device).kind} backend): causal grouped-query attention`);
   log(`  q [${n}, ${l}, ${h}, ${d}], k and v [${n}, ${l}, ${hk}, ${d}], ${dtype}`);

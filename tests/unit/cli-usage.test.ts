@@ -79,3 +79,10 @@ test("FLASH_ATTN_CPU_DEVICES: '' is unset; a bad value fails the command with a 
   assert.match(bad.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected a positive integer, got 'abc'/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
 });
+
+test('demo on a device that does not exist fails before printing anything', () => {
+  const run = cli('demo', '--device', 'cpu:9');
+  assert.equal(run.status, 1);
+  assert.equal(run.stdout, '');
+  assert.match(run.stderr, /DeviceError: device: 'cpu:9' does not exist/);
+});
