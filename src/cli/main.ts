@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
     return (await demo(values.device ?? bestDevice(), console.log, values.dtype)) ? 0 : 1;
   }
   if (command === 'devices') {
+    parseArgs({ args: rest, options: {} });  // it takes no options: a stray one is refused, not ignored
     console.log(devices().join('\n'));
     return 0;
   }

@@ -28,6 +28,7 @@ test('an unknown option or an option without its value: a one-line reason, the u
     [['bench', '--bogus'], /Unknown option '--bogus'/],
     [['bench', '--d'], /--d <value>' argument missing/],
     [['demo', '--repeats', '3'], /Unknown option '--repeats'/],
+    [['devices', '--bogus'], /Unknown option '--bogus'/],
   ] as const) {
     const run = cli(...args);
     assert.equal(run.status, 2, args.join(' '));
