@@ -6,7 +6,7 @@ set -u
 out=${OUT:-/tmp/out}
 here=$(dirname "$0")
 start=$(date +%s)
-(cd kernels/test && for w in 1 3 4 1000; do
+(cd kernels/test && for w in 1 4; do
   timeout 100 python3 ab.py ../build ../build-probe/tw$w --pass bwd --dims 64,128,256 --lengths 512,1024 --causal yes \
     --rounds 4 > "$out/ab-tw$w.txt" 2>&1 || echo "ab tw$w: exit $?" >> "$out/ab-tw$w.txt"
 done)
