@@ -215,6 +215,11 @@ export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?
   return rows;
 }
 
+/** The standard grid's heads for head dim d: hidden 2048 (performance.md). */
+export function standardHeads(d: number): number {
+  return Math.max(1, Math.floor(2048 / d));
+}
+
 /**
  * The cases of a grid: the standard grid of performance.md (hidden 2048: h = 2048 / d; n·l = 16384 tokens) where n
  * or h is not given, so that `--n 8` alone changes the batch and nothing else.
@@ -222,7 +227,7 @@ export async function benchGrid(cases: BenchCase[], s: BenchSettings, afterCase?
 export function gridCases(sizes: { n?: number; h?: number }, ds: number[], ls: number[], causals: boolean[]): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const d of ds) for (const causal of causals) for (const l of ls) {
-    const n = sizes.n ?? Math.max(1, Math.floor(16384 / l)), h = sizes.h ?? Math.max(1, Math.floor(2048 / d));
+    const n = sizes.n ?? Math.max(1, Math.floor(16384 / l)), h = sizes.h ?? standardHeads(d);
     cases.push({ n, l, h, d, causal });
   }
   return cases;
