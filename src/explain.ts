@@ -7,7 +7,9 @@
  */
 import { backendOfDevice } from './backend.js';
 import type { DeviceKind } from './device.js';
+import { ShapeError } from './errors.js';
 import { type AttentionOptions, attentionProblem } from './params.js';
+import { ShardedTensor } from './ring/sharded.js';
 import type { Tensor } from './tensor.js';
 
 export interface KernelExplanation {
@@ -22,6 +24,14 @@ export interface KernelExplanation {
 }
 
 export function explain(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): KernelExplanation {
+  // flashMha takes sharded inputs too; say why explain does not, rather than "expected a Tensor".
+  const sharded = ([['q', q], ['k', k], ['v', v]] as const).find(([, t]) => (t as unknown) instanceof ShardedTensor);
+  if (sharded) {
+    throw new ShapeError(
+      `${sharded[0]}: explain takes one device's tensors, got a ShardedTensor; a ring runs the single-device kernels on ` +
+        'blocks of its shards, and FLASH_ATTN_LOG=1 names each launch',
+    );
+  }
   const p = attentionProblem(q, k, v, options);
   const backend = backendOfDevice(p.device);
   return { backend: backend.kind, device: p.device, ...backend.plan(p, q.storage('q'), k.storage('k'), v.storage('v')) };

@@ -8,6 +8,7 @@ import {
   SizeLimitError,
   describe,
 } from './errors.js';
+import { checkOptionKeys } from './options.js';
 import { type Tensor, checkTensor } from './tensor.js';
 
 export interface AttentionOptions {
@@ -47,25 +48,12 @@ function checkWindowValue(value: unknown, side: string): number {
 }
 
 const OPTION_NAMES = ['softmaxScale', 'isCausal', 'windowSize', 'deterministic'];
-/** flash_attn_jax spells its options in snake case; a model ported from it may pass them that way. */
-const SNAKE_CASE_HINTS: Record<string, string> = {
-  softmax_scale: 'softmaxScale',
-  is_causal: 'isCausal',
-  causal: 'isCausal',
-  window_size: 'windowSize',
-};
+/** flash_attn_jax's `causal` (its snake_case spellings are recognized on their own). */
+const OPTION_ALIASES = { causal: 'isCausal' };
 
 /** Resolves options into the mask form every backend receives. */
 function resolveOptions(options: AttentionOptions, d: number, lq: number, lk: number) {
-  if (typeof options !== 'object' || options === null) {
-    throw new OptionError(`options: expected an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) {
-      const hint = SNAKE_CASE_HINTS[key] ? ` (did you mean ${SNAKE_CASE_HINTS[key]}?)` : '';
-      throw new OptionError(`options: unknown option '${key}'${hint}; expected ${OPTION_NAMES.join(', ')}`);
-    }
-  }
+  checkOptionKeys(options, OPTION_NAMES, OPTION_ALIASES);
   // An option left out (undefined) takes its default; null is refused like any other value of the wrong type, as the
   // option types say (not `??`, which would take null for the default).
   const given = <T,>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);

@@ -2,12 +2,14 @@ import { backendFor, backendOfDevice } from './backend.js';
 import { canonicalDevice, parseDevice } from './device.js';
 import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from './errors.js';
+import { checkOptionKeys } from './options.js';
 import type { Storage } from './storage.js';
 
 export interface TensorOptions {
   dtype?: Dtype;
   device?: string;
 }
+const TENSOR_OPTION_NAMES = ['dtype', 'device'];
 
 /**
  * An n-dimensional, row-major, contiguous array on one device. Operations never consume their inputs;
@@ -137,7 +139,7 @@ export function tensor(
   options: TensorOptions = {},
 ): Tensor {
   const dims = checkShape(shape);
-  checkOptionsObject(options);
+  checkOptionKeys(options, TENSOR_OPTION_NAMES);
   const isBits = data instanceof Uint16Array;
   const dtype = checkDtype(options.dtype ?? (isBits ? 'float16' : 'float32'));
   const device = checkDevice(options.device ?? 'cpu');
@@ -164,6 +166,7 @@ export interface RandomOptions extends TensorOptions {
   /** Standard deviation of the normal distribution (default 1). */
   scale?: number;
 }
+const RANDOM_OPTION_NAMES = [...TENSOR_OPTION_NAMES, 'seed', 'scale'];
 
 /** A small, fast, seeded generator (mulberry32): reproducible across machines. */
 export function seededUniform(seed: number): () => number {
@@ -191,26 +194,21 @@ export function normalSamples(count: number, seed: number, scale = 1): Float32Ar
   return out;
 }
 
-function checkOptionsObject(options: unknown): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new OptionError(`options: expected an object, got ${describe(options)}`);
-  }
-}
 
 export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
   const dims = checkShape(shape);
-  checkOptionsObject(options);
-  const { seed = 0, scale = 1 } = options;
+  checkOptionKeys(options, RANDOM_OPTION_NAMES);
+  const { seed = 0, scale = 1, ...placement } = options;
   if (!Number.isInteger(seed)) throw new OptionError(`seed: expected an integer, got ${describe(seed)}`);
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
     throw new OptionError(`scale: expected a finite number >= 0, got ${describe(scale)}`);
   }
-  return tensor(normalSamples(elementCount(dims), seed, scale), dims, options);
+  return tensor(normalSamples(elementCount(dims), seed, scale), dims, placement);
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   const dims = checkShape(shape);
-  checkOptionsObject(options);
+  checkOptionKeys(options, TENSOR_OPTION_NAMES);
   return tensor(new Float32Array(elementCount(dims)), dims, options);
 }
 

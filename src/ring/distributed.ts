@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Socket, connect, createServer } from 'node:net';
 import { OptionError, describe } from '../errors.js';
+import { checkOptionKeys } from '../options.js';
 import { DistributedError } from './errors.js';
 import { ncclUniqueId } from './nccl.js';
 
@@ -22,6 +23,7 @@ export interface DistributedOptions {
    */
   nccl?: boolean;
 }
+const DISTRIBUTED_OPTION_NAMES = ['coordinator', 'rank', 'worldSize', 'timeoutMs', 'uniqueId', 'nccl'];
 
 /** What every rank knows once the group has formed: enough to create its NCCL communicator. */
 export interface DistributedContext {
@@ -58,7 +60,7 @@ export function parseCoordinator(coordinator: unknown): { host: string; port: nu
 }
 
 function checkOptions(o: DistributedOptions): { host: string; port: number; timeoutMs: number } {
-  if (typeof o !== 'object' || o === null) throw new OptionError(`options: expected an object, got ${describe(o)}`);
+  checkOptionKeys(o, DISTRIBUTED_OPTION_NAMES);
   const address = parseCoordinator(o.coordinator);
   if (!Number.isInteger(o.worldSize) || o.worldSize < 1) {
     throw new OptionError(`worldSize: expected a positive integer, got ${describe(o.worldSize)}`);
@@ -69,6 +71,9 @@ function checkOptions(o: DistributedOptions): { host: string; port: number; time
   const timeoutMs = o.timeoutMs ?? 60_000;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
     throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  }
+  if (o.nccl !== undefined && typeof o.nccl !== 'boolean') {
+    throw new OptionError(`nccl: expected a boolean (false: a group without NCCL), got ${describe(o.nccl)}`);
   }
   if (o.uniqueId !== undefined && !(o.uniqueId instanceof Uint8Array && o.uniqueId.length > 0)) {
     throw new OptionError(`uniqueId: expected a non-empty Uint8Array, got ${describe(o.uniqueId)}`);

@@ -8,6 +8,7 @@
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { parseDevice } from '../device.js';
 import { OptionError, describe } from '../errors.js';
+import { checkOptionKeys } from '../options.js';
 import { type DistributedContext, type Joined, type Json, type Round, parseCoordinator, rendezvous } from './distributed.js';
 import { DistributedError } from './errors.js';
 import { type Frame, FrameReader, encodeFrame } from './frames.js';
@@ -30,6 +31,7 @@ export interface JoinRingOptions {
   /** The address other processes reach this one at. Default: the address the coordinator saw it connect from. */
   advertiseHost?: string;
 }
+const JOIN_RING_OPTION_NAMES = ['ranks', 'worldSize', 'timeoutMs', 'listenHost', 'advertiseHost'];
 
 /** Global ranks and ring size for `localCount` devices of the process `ctx`, checked. */
 export function globalRanks(
@@ -105,6 +107,7 @@ export class RingGroup {
  */
 export async function joinRing(ctx: DistributedContext, devices: readonly string[], options: JoinRingOptions = {}): Promise<RingGroup> {
   const names = checkDevices(devices);
+  checkOptionKeys(options, JOIN_RING_OPTION_NAMES);
   const { ranks, worldSize } = globalRanks(ctx, names.length, options);
   const timeoutMs = options.timeoutMs ?? 60_000;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);

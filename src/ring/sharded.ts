@@ -1,6 +1,7 @@
 import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from '../errors.js';
+import { checkOptionKeys } from '../options.js';
 import { disposeOnThrow, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkTensor } from '../tensor.js';
@@ -24,6 +25,7 @@ export interface ShardOptions {
    */
   group?: RingGroup;
 }
+const SHARD_OPTION_NAMES = ['layout', 'axis', 'group'];
 
 /**
  * A tensor cut along its sequence axis over several devices (ranks). Rank i holds `shards[i]` on
@@ -123,6 +125,7 @@ export function checkDivisible(argument: string, axis: number, length: number, l
 export function shardSequence(t: Tensor, devices: readonly string[], options: ShardOptions = {}): ShardedTensor {
   checkTensor(t, 't');
   const names = checkDevices(devices);
+  checkOptionKeys(options, SHARD_OPTION_NAMES);
   const layout = checkLayout(options.layout ?? 'contiguous');
   const axis = options.axis ?? 1;
   if (!Number.isInteger(axis) || axis < 0 || axis >= t.shape.length) {
@@ -182,6 +185,7 @@ export function fromLocalShards(shards: readonly Tensor[], shape: readonly numbe
   if (!Array.isArray(shards) || shards.length === 0) throw new ShapeError(`shards: expected a non-empty array of tensors, got ${describe(shards)}`);
   shards.forEach((t, i) => checkTensor(t, `shards[${i}]`));
   const names = checkDevices(shards.map((t) => t.device), 'shards');
+  checkOptionKeys(options, SHARD_OPTION_NAMES);
   const layout = checkLayout(options.layout ?? 'contiguous');
   const axis = options.axis ?? 1;
   if (!Array.isArray(shape) || !Number.isInteger(axis) || axis < 0 || axis >= shape.length) {

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   DeviceError,
   DistributedError,
+  OptionError,
   flashMhaFwd,
   fromLocalShards,
   gatherSequence,
@@ -83,6 +84,10 @@ test('processes that disagree on the ring fail in joinRing', async () => {
 
 test('in one process: a group over TCP refuses the synchronous API, and the async one matches the local ring', async () => {
   const ctx = await initDistributed({ coordinator: '127.0.0.1:1', rank: 0, worldSize: 1, nccl: false });
+  await assert.rejects(
+    joinRing(ctx, cpuDevices(2), { listen_host: '127.0.0.1' } as never),
+    (e: unknown) => e instanceof OptionError && /^options: unknown option 'listen_host' \(did you mean listenHost\?\)/.test(e.message),
+  );
   using group = await joinRing(ctx, cpuDevices(2));
   assert.deepEqual([...group.ranks], [0, 1]);
   const [q, k, v] = [randn([1, 16, 2, 4], { seed: 1 }), randn([1, 16, 1, 4], { seed: 2 }), randn([1, 16, 1, 4], { seed: 3 })];

@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, DistributedError, OptionError, initDistributed } from '../../src/index.js';
+import * as nccl from '../../src/ring/nccl.js';
+import { withEnvAsync } from '../support/env.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./rank-process.js', import.meta.url));
 
@@ -98,15 +100,25 @@ test('bad options are OptionErrors naming the option', async () => {
   await assert.rejects(initDistributed({ ...ok, rank: 2 }), (e: unknown) => e instanceof OptionError && /^rank: expected an integer in 0\.\.1/.test(e.message));
   await assert.rejects(initDistributed({ ...ok, worldSize: 0 }), (e: unknown) => e instanceof OptionError && /^worldSize:/.test(e.message));
   await assert.rejects(initDistributed({ ...ok, uniqueId: new Uint8Array(0) }), (e: unknown) => e instanceof OptionError && /^uniqueId:/.test(e.message));
+  await assert.rejects(initDistributed({ ...ok, nccl: 'no' as never }), (e: unknown) => e instanceof OptionError && /^nccl: expected a boolean/.test(e.message));
+  await assert.rejects(
+    initDistributed({ ...ok, ncl: false } as never),
+    (e: unknown) => e instanceof OptionError && /^options: unknown option 'ncl'; expected coordinator, rank, worldSize, timeoutMs, uniqueId, nccl$/.test(e.message),
+  );
+  await assert.rejects(initDistributed({ ...ok, world_size: 2 } as never), (e: unknown) => e instanceof OptionError && /'world_size' \(did you mean worldSize\?\)/.test(e.message));
+  await assert.rejects(initDistributed(null as never), (e: unknown) => e instanceof OptionError && /^options: expected an object, got null$/.test(e.message));
 });
 
 test('rank 0 without NCCL and without a given id says NCCL is unavailable', async () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = '/nonexistent/libnccl.so.2';
-  await assert.rejects(
-    initDistributed({ coordinator: '127.0.0.1:1', rank: 0, worldSize: 1 }),
-    (e: unknown) => e instanceof BackendUnavailableError && /NCCL: cannot load \/nonexistent\/libnccl\.so\.2/.test(e.message),
-  );
-  // A group of one needs no network: the given id comes straight back.
-  const alone = await initDistributed({ coordinator: '127.0.0.1:1', rank: 0, worldSize: 1, uniqueId: fakeId() });
-  assert.deepEqual(alone.uniqueId, fakeId());
+  nccl.resetNcclForTests();
+  await withEnvAsync({ FLASH_ATTN_NCCL_LIBRARY: '/nonexistent/libnccl.so.2' }, async () => {
+    await assert.rejects(
+      initDistributed({ coordinator: '127.0.0.1:1', rank: 0, worldSize: 1 }),
+      (e: unknown) => e instanceof BackendUnavailableError && /NCCL: cannot load \/nonexistent\/libnccl\.so\.2/.test(e.message),
+    );
+    // A group of one needs no network: the given id comes straight back.
+    const alone = await initDistributed({ coordinator: '127.0.0.1:1', rank: 0, worldSize: 1, uniqueId: fakeId() });
+    assert.deepEqual(alone.uniqueId, fakeId());
+  });
+  nccl.resetNcclForTests();
 });

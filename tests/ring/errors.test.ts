@@ -8,6 +8,7 @@ import {
   ShapeError,
   flashMhaBwd,
   flashMhaFwd,
+  fromLocalShards,
   gatherSequence,
   randn,
   shardSequence,
@@ -29,6 +30,14 @@ test('bad layouts, devices and axes are clear errors', () => {
   assert.throws(() => shardSequence(q(), ['cpu:0', 'cpu:99']), (e: unknown) => e instanceof DeviceError && /does not exist/.test(e.message));
   assert.throws(() => shardSequence(q(), ['cpu:0', 'tpu:1']), DeviceError);
   assert.throws(() => shardSequence(q(), cpuDevices(2), { axis: 4 }), (e: unknown) => e instanceof OptionError && /^axis:/.test(e.message));
+});
+
+test('unknown option keys of shardSequence and fromLocalShards are OptionErrors listing the known ones', () => {
+  const unknown = (key: string) => (e: unknown) => e instanceof OptionError && e.message === `options: unknown option '${key}'; expected layout, axis, group`;
+  assert.throws(() => shardSequence(q(), cpuDevices(2), { Layout: 'zigzag' } as never), unknown('Layout'));
+  assert.throws(() => shardSequence(q(), cpuDevices(2), null as never), (e: unknown) => e instanceof OptionError && /^options: expected an object, got null$/.test(e.message));
+  const shards = shardSequence(q(), cpuDevices(2)).shards;
+  assert.throws(() => fromLocalShards(shards, [1, 12, 2, 4], { dim: 1 } as never), unknown('dim'));
 });
 
 test('mixing sharded and unsharded inputs is an error naming the unsharded one', () => {

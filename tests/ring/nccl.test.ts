@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, NcclError, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { backendFor } from '../../src/backend.js';
@@ -15,7 +15,20 @@ import { ringForward } from '../../src/ring/forward.js';
 import { hostRingOps } from '../../src/ring/host-ops.js';
 import * as nccl from '../../src/ring/nccl.js';
 import { type CudaRingRuntime, NcclTransport } from '../../src/ring/nccl-transport.js';
+import { setEnv } from '../support/env.js';
 import { cpuDevices, maxError } from './support.js';
+
+let restoreLibrary: (() => void) | undefined;
+/** Points the bindings at `path` for one test; afterEach puts the variable back and forgets the library loaded. */
+function useNcclLibrary(path: string): void {
+  restoreLibrary = setEnv({ FLASH_ATTN_NCCL_LIBRARY: path });
+  nccl.resetNcclForTests();
+}
+afterEach(() => {
+  restoreLibrary?.();
+  restoreLibrary = undefined;
+  nccl.resetNcclForTests();
+});
 
 const SOURCE = fileURLToPath(new URL('../../../tests/ring/fake-nccl.c', import.meta.url));
 
@@ -31,8 +44,7 @@ function buildFake(): string | undefined {
 }
 
 test('a missing libnccl.so.2 is a BackendUnavailableError', () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = '/nonexistent/libnccl.so.2';
-  nccl.resetNcclForTests();
+  useNcclLibrary('/nonexistent/libnccl.so.2');
   assert.equal(nccl.ncclAvailable(), false);
   assert.throws(() => nccl.ncclVersion(), (e: unknown) => e instanceof BackendUnavailableError && /cannot load/.test(e.message));
 });
@@ -40,8 +52,7 @@ test('a missing libnccl.so.2 is a BackendUnavailableError', () => {
 const fake = buildFake();
 
 test('bindings against a fake NCCL: version, unique id, communicators, checked errors', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
-  nccl.resetNcclForTests();
+  useNcclLibrary(fake!);
   assert.equal(nccl.ncclVersion(), 22105);
   const id = nccl.ncclUniqueId();
   assert.equal(id.length, 128);
@@ -60,8 +71,7 @@ test('bindings against a fake NCCL: version, unique id, communicators, checked e
 });
 
 test('ring forward over the NCCL transport (fake NCCL, host memory) equals the copy transport', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, async () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
-  nccl.resetNcclForTests();
+  useNcclLibrary(fake!);
   const require = createRequire(import.meta.url);
   const koffi = require('koffi') as { address(value: unknown): bigint };
   const waited: string[] = [];
@@ -117,8 +127,7 @@ class Tracked extends Host {
 }
 
 test('dispose destroys every communicator even when one destroy fails, then reports that failure', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
-  nccl.resetNcclForTests();
+  useNcclLibrary(fake!);
   const hooks = fakeHooks(fake!);
   const before = hooks.liveComms();
   const unused = () => assert.fail('dispose needs no runtime');
@@ -132,8 +141,7 @@ test('dispose destroys every communicator even when one destroy fails, then repo
 });
 
 test('begin failing inside the NCCL group orders the transfers, then releases its receive buffers', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
-  process.env.FLASH_ATTN_NCCL_LIBRARY = fake;
-  nccl.resetNcclForTests();
+  useNcclLibrary(fake!);
   const require = createRequire(import.meta.url);
   const koffi = require('koffi') as { address(value: unknown): bigint };
   const allocated: Tracked[] = [];

@@ -6,10 +6,11 @@ import { initDistributed } from '../../src/index.js';
 import { FlashAttentionError } from '../../src/errors.js';
 
 const options = JSON.parse(process.argv[2]) as { coordinator: string; rank: number; worldSize: number; timeoutMs: number; uniqueIdHex?: string };
-const uniqueId = options.uniqueIdHex ? new Uint8Array(Buffer.from(options.uniqueIdHex, 'hex')) : undefined;
+const { uniqueIdHex, ...group } = options;
+const uniqueId = uniqueIdHex ? new Uint8Array(Buffer.from(uniqueIdHex, 'hex')) : undefined;
 
 try {
-  const ctx = await initDistributed({ ...options, uniqueId });
+  const ctx = await initDistributed({ ...group, uniqueId });
   process.send?.({ ok: true, rank: ctx.rank, worldSize: ctx.worldSize, idHex: Buffer.from(ctx.uniqueId).toString('hex') });
 } catch (error) {
   const e = error as Error;

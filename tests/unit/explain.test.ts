@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KernelEntry } from '../../src/backend/cuda/table.js';
 import { planReason } from '../../src/backend/cuda/plan.js';
-import { ShapeError, explain, flashMha, randn } from '../../src/index.js';
+import { ShapeError, explain, flashMha, randn, shardSequence } from '../../src/index.js';
 
 test('explain on the CPU: no GPU kernel, the tiled TypeScript forward and backward', () => {
   const q = randn([1, 16, 2, 32], { seed: 1, device: 'cpu:1' });
@@ -16,6 +16,17 @@ test('explain on the CPU: no GPU kernel, the tiled TypeScript forward and backwa
     backward: ['cpu: tiled backward in TypeScript (src/backend/cpu/backward.ts)'],
     reason: 'the CPU backend runs TypeScript on the host; no GPU kernel is involved',
   });
+});
+
+test('explain refuses sharded inputs, which flashMha takes, saying why and what names the kernels of a ring', () => {
+  const devices = ['cpu:0', 'cpu:1'];
+  const q = randn([1, 8, 2, 16], { seed: 1 });
+  const sq = shardSequence(q, devices);
+  assert.throws(
+    () => explain(sq as never, sq as never, sq as never),
+    (e: unknown) => e instanceof ShapeError && /^q: explain takes one device's tensors, got a ShardedTensor; .*FLASH_ATTN_LOG=1/.test(e.message),
+  );
+  assert.throws(() => explain(q, shardSequence(q, devices) as never, q), (e: unknown) => e instanceof ShapeError && /^k: explain takes one device's tensors/.test(e.message));
 });
 
 test('explain validates like flashMha: same error class and message', () => {

@@ -239,4 +239,11 @@ describe('validation of tensor creation', () => {
     expectError(() => randn([2], { scale: NaN }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got NaN$/);
     expectError(() => randn([2], { scale: -1 }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got -1$/);
   });
+
+  it('unknown option keys of tensor, zeros and randn', () => {
+    expectError(() => randn([2], { sd: 1 } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'sd'; expected dtype, device, seed, scale$/);
+    expectError(() => zeros([2], { seed: 1 } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'seed'; expected dtype, device$/);
+    expectError(() => tensor([1], [1], { dType: 'float16' } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'dType'; expected dtype, device$/);
+    expectError(() => tensor([1], [1], [] as never), OptionError, 'ERR_OPTION', /^options: expected an object, got/);
+  });
 });

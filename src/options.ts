@@ -1,0 +1,23 @@
+import { OptionError, describe } from './errors.js';
+
+/** snake_case to camelCase: the spelling a caller porting from flash_attn_jax or JAX may bring. */
+function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Checks that `options` is an object whose keys are all among `names`, so that a misspelt or foreign option
+ * fails at once instead of being ignored. `aliases` names the option an unknown key probably meant, beyond
+ * the snake_case spellings of `names`, which are recognized on their own.
+ */
+export function checkOptionKeys(options: unknown, names: readonly string[], aliases: Readonly<Record<string, string>> = {}): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptionError(`options: expected an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (names.includes(key)) continue;
+    const meant = aliases[key] ?? (names.includes(camelCase(key)) ? camelCase(key) : undefined);
+    const hint = meant ? ` (did you mean ${meant}?)` : '';
+    throw new OptionError(`options: unknown option '${key}'${hint}; expected ${names.join(', ')}`);
+  }
+}
