@@ -59,14 +59,16 @@ test('bench refuses, before any work, a flag its mode would ignore or a value it
 
 test('bench --ring runs on the W devices from --device on, refuses a device that does not exist', () => {
   const tiny = ['bench', '--ring', '--world', '2', '--l', '8', '--d', '8', '--h', '1', '--causal', 'no', '--repeats', '1', '--warmup', '0', '--json'];
+  // The default 8 CPU devices, whatever the runner's environment says ('' is unset).
+  const cpu8 = (...args: string[]) => cliWith({ FLASH_ATTN_CPU_DEVICES: '' }, ...args);
   const ringOn = (device: string) => {
-    const run = cli(...tiny, '--device', device);
+    const run = cpu8(...tiny, '--device', device);
     assert.equal(run.status, 0, run.stderr);
     return [...new Set((JSON.parse(run.stdout) as { rows: { devices: string[] }[] }).rows.map((r) => r.devices.join(' ')))];
   };
   assert.deepEqual(ringOn('cpu:5'), ['cpu:5 cpu:6'], 'distinct devices from the one named');
   assert.deepEqual(ringOn('cpu:7'), ['cpu:7 cpu:7'], 'virtual ranks on it where fewer are left');
-  const missing = cli(...tiny, '--device', 'cpu:99');
+  const missing = cpu8(...tiny, '--device', 'cpu:99');
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /DeviceError: device: 'cpu:99' does not exist; this machine has 8 cpu device\(s\)/);
   assert.equal(missing.stdout, '', 'nothing timed');
