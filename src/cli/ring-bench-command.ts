@@ -27,9 +27,9 @@ export interface RingBenchArgs {
  * The devices of a ring of `w` from `first` on (cuda:1 with w = 2: cuda:1, cuda:2) while there are enough of its
  * kind, else `first` repeated (W virtual ranks on one device, so the ring code runs even without W devices).
  */
-function ringDevices(first: string, w: number): string[] {
+function ringDevices(first: string, w: number, available: readonly string[]): string[] {
   const { kind, index } = parseDevice(first);
-  const from = listDevices().filter((name) => parseDevice(name).kind === kind).slice(index);
+  const from = available.filter((name) => parseDevice(name).kind === kind).slice(index);
   return from.length >= w ? from.slice(0, w) : Array.from({ length: w }, () => first);
 }
 
@@ -38,6 +38,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
   // The backend's own error (no driver, no such device) before any work, not a shape error from inputs made elsewhere.
   const first = checkDevice(args.device);
+  const available = listDevices();
   const onGpu = kind === 'cuda';
   const worlds = list('world', args.world, [1, 2, 4]);
   const perDevice = list('l', args.l, onGpu ? [8192] : [256]);
@@ -55,7 +56,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const release = () => Object.values(inputs?.tensors ?? {}).forEach((t) => t.dispose());
   try {
     for (const job of jobs) {
-      const devices = ringDevices(first, job.w);
+      const devices = ringDevices(first, job.w, available);
       const length = job.l * job.w;
       const key = `${devices[0]} ${length}`;
       if (inputs?.key !== key) {
