@@ -99,17 +99,27 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+function errorCode(error: unknown): unknown {
+  return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+}
+
 function isParseArgsError(error: unknown): error is Error {
-  const code: unknown = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  const code = errorCode(error);
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
+// Exit statuses: 2 for a command line the CLI cannot take (as most command-line tools do), 1 for a failure of the work.
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     // parseArgs's own errors (an unknown option, an option without its value) are the user's typing, not a crash.
     if (isParseArgsError(error)) {
       console.error(`flash-attn: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    // A flag's value the CLI cannot use, or a flag the mode would ignore: the reason alone, the usage on request.
+    if (errorCode(error) === 'ERR_USAGE') {
+      console.error(`flash-attn: ${(error as Error).message} (flash-attn --help lists the options)`);
       process.exit(2);
     }
     console.error(error instanceof FlashAttentionError ? `${error.name}: ${error.message}` : error);

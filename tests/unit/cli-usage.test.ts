@@ -38,7 +38,7 @@ test('an unknown option or an option without its value: a one-line reason, the u
   }
 });
 
-test('bench refuses, before any work, a flag its mode would ignore or a value it would misread', () => {
+test('bench refuses, before any work, a flag its mode would ignore or a value it would misread: the reason, exit 2', () => {
   for (const [args, reason] of [
     [['bench', '--device', 'cpu', '--ring', '--save', 'x.json'], /--save: not used by bench with --ring/],
     [['bench', '--device', 'cpu', '--ring', '--no-peers', '--n', '2'], /--n, --no-peers: not used by bench with --ring/],
@@ -51,8 +51,9 @@ test('bench refuses, before any work, a flag its mode would ignore or a value it
     [['bench', '--device', 'cpu', '--sustain-ms=1.5'], /--sustain-ms: expected integers >= 0 separated by commas, got '1.5'/],
   ] as const) {
     const run = cli(...args);
-    assert.equal(run.status, 1, args.join(' '));
+    assert.equal(run.status, 2, args.join(' '));
     assert.match(run.stderr, reason, args.join(' '));
+    assert.match(run.stderr, /^flash-attn: .*\(flash-attn --help lists the options\)\n$/, args.join(' '));
     assert.equal(run.stdout, '', `${args.join(' ')}: nothing timed`);
   }
 });
