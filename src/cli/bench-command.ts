@@ -4,15 +4,12 @@ import os from 'node:os';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
-import { type BenchCase, type BenchRow, benchGrid, gridCases } from './bench.js';
+import { type BenchCase, type BenchRow, SPIN_UP_MS, benchGrid, gridCases } from './bench.js';
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
 import { causalModes, list, single } from './args.js';
 
-// On a GPU the first case warms up for at least this long: five calls of a 0.17 ms forward left an idle H200 at
-// low clocks, and the first row came out 10-20% slow (bench/results/2026-12-03-h200-bd7c3df).
-const SPIN_UP_MS = 500;
 
 export interface BenchArgs {
   device: string;

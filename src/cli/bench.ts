@@ -93,6 +93,12 @@ function makeInputs(c: BenchCase, s: BenchSettings, seed: number): Inputs {
   };
 }
 
+/**
+ * On a GPU the first case (of bench, and of bench --ring) warms up for at least this long: five calls of a 0.17 ms
+ * forward left an idle H200 at low clocks, and the first row came out 10-20% slow (bench/results/2026-12-03-h200-bd7c3df).
+ */
+export const SPIN_UP_MS = 500;
+
 // Bounds the warm-up's calls, should a timer read 0 ms for calls too short for it: 100 000 calls of a 5 us kernel
 // are 0.5 s.
 const MAX_WARMUP_CALLS = 100_000;

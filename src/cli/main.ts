@@ -22,7 +22,8 @@ bench options:
                      h = 2048/d), on cpu n = 1 and h = 8
   --causal both|yes|no                    --repeats R     timed repeats (median reported)
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu; on cuda the first case
-                     goes on in rounds of W until they have run for 0.5 s)
+                     goes on in rounds of W, and the first --ring job run by run, until they have run
+                     for 0.5 s)
   --sustain-ms M     time each pass (ours and the peers') after M ms of its own calls back to back, at the
                      clock the card's power cap settles to, instead of after --warmup calls
   --json             print JSON instead of a table

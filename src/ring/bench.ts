@@ -1,4 +1,4 @@
-import { ShapeError } from '../errors.js';
+import { OptionError, ShapeError } from '../errors.js';
 import { median } from '../stats.js';
 import { type Dtype, encodeArray } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
@@ -30,6 +30,12 @@ export interface RingBenchOptions {
    * (JIT-compiled), or its enqueue time is that of cold code.
    */
   warmup?: number;
+  /**
+   * The warm-up goes on in rounds (one single-device run and one ring run each) until it has taken at least this
+   * many milliseconds (default 0: `warmup` rounds), so that idle GPUs reach their clocks before the first timing.
+   * Nothing when `warmup` is 0.
+   */
+  spinUpMs?: number;
   backward?: boolean;
   /**
    * The unsharded inputs on devices[0] ([n, length, h or hk, d] in `dtype`), when the caller reuses them
@@ -176,7 +182,12 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     const [ms] = await timeOnDevice(devices[0], () => singleRun().forEach((o) => o.dispose()), 1);
     return ms / 1e3;
   };
-  for (let i = 0; i < (options.warmup ?? (onCuda ? 5 : 1)); i++) {
+  const warmup = options.warmup ?? (onCuda ? 5 : 1);
+  const spinUpMs = options.spinUpMs ?? 0;
+  if (!Number.isFinite(spinUpMs) || spinUpMs < 0) throw new OptionError(`spinUpMs: expected a number of milliseconds >= 0, got ${spinUpMs}`);
+  const warmStart = process.hrtime.bigint();
+  const warmedMs = () => Number(process.hrtime.bigint() - warmStart) / 1e6;
+  for (let i = 0; i < warmup || (warmup > 0 && warmedMs() < spinUpMs); i++) {
     await timeSingle();
     time(() => ringRun(emptyStats(w)));
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ShapeError } from '../../src/errors.js';
+import { OptionError, ShapeError } from '../../src/errors.js';
 import { benchInputs, benchRing } from '../../src/ring/index.js';
 import { cpuDevices } from './support.js';
 
@@ -13,6 +13,14 @@ test('benchRing reports consistent figures for a tiny causal zigzag ring', async
   assert.ok(r.ringParallelSeconds <= r.ringWallSeconds);
   assert.ok(Math.abs(r.scalingEfficiency - r.singleSeconds / (2 * r.ringParallelSeconds)) < 1e-12);
   assert.equal(r.imbalance, 1); // zigzag balances causal work exactly
+});
+
+test('benchRing warms up until spinUpMs have passed, not with warmup 0, and refuses a bad spinUpMs', async () => {
+  const tiny = { devices: cpuDevices(2), length: 64, h: 2, d: 16, repeats: 1 };
+  const started = performance.now();
+  await benchRing({ ...tiny, warmup: 1, spinUpMs: 300 });
+  assert.ok(performance.now() - started >= 300, 'the warm-up lasted spinUpMs');
+  await assert.rejects(benchRing({ ...tiny, spinUpMs: -1 }), (e: unknown) => e instanceof OptionError && /^spinUpMs: expected/.test(e.message));
 });
 
 test('benchRing refuses inputs that are not the problem its options describe', async () => {
