@@ -1,4 +1,5 @@
 import { backendOfDevice } from './backend.js';
+import { DisposedError } from './errors.js';
 import { type AttentionOptions, attentionProblem, checkBackwardInputs } from './params.js';
 import { Tensor } from './tensor.js';
 import { type ShardedForwardOutputs, type ShardedGradients, anySharded, ringFlashMhaBwd, ringFlashMhaFwd } from './ring/attention.js';
@@ -105,6 +106,14 @@ export type ShardedVjpFunction = ((dout: ShardedTensor) => [ShardedTensor, Shard
   Disposable & { dispose(): void };
 
 /**
+ * The saved lse is the pullback's own, so it is disposed only with the pullback: say so, rather than name an lse the
+ * caller never passed.
+ */
+function checkPullbackLive(lse: Tensor | ShardedTensor): void {
+  if (lse.isDisposed) throw new DisposedError('vjp: the pullback was disposed (with its saved lse) and cannot be called');
+}
+
+/**
  * Like `jax.vjp(flash_mha, q, k, v)`: returns the output and a function from dout to [dq, dk, dv].
  * The pullback owns the saved lse and uses q, k, v and out (still owned by the caller: keep them alive
  * until the pullback has run); dispose it when done.
@@ -120,6 +129,7 @@ export function flashMhaVjp(
   if (anySharded(q, k, v)) {
     const { out, lse } = ringFlashMhaFwd(q, k, v, options);
     const pullback = ((dout: ShardedTensor): [ShardedTensor, ShardedTensor, ShardedTensor] => {
+      checkPullbackLive(lse);
       const { dq, dk, dv } = ringFlashMhaBwd(dout, q, k, v, out, lse, options);
       return [dq, dk, dv];
     }) as ShardedVjpFunction;
@@ -130,6 +140,7 @@ export function flashMhaVjp(
   const [tq, tk, tv] = [q as Tensor, k as Tensor, v as Tensor];
   const { out, lse } = localForward(tq, tk, tv, options);
   const pullback = ((dout: Tensor): [Tensor, Tensor, Tensor] => {
+    checkPullbackLive(lse);
     const { dq, dk, dv } = localBackward(dout, tq, tk, tv, out, lse, options);
     return [dq, dk, dv];
   }) as VjpFunction;

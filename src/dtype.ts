@@ -2,6 +2,8 @@
  * Data types and the float16 / bfloat16 conversions (round to nearest, ties to even).
  * Node.js 20 has no Float16Array, so 16-bit data lives in a Uint16Array of raw bits.
  */
+import { DtypeError, describe } from './errors.js';
+
 export type Dtype = 'float32' | 'float16' | 'bfloat16';
 export const DTYPES: readonly Dtype[] = ['float32', 'float16', 'bfloat16'];
 
@@ -63,12 +65,26 @@ function encode(x: number, f: Format): number {
   return sign | ((e + f.bias) << f.mantissaBits) | (m - implicitOne);
 }
 
+/** The public conversions check their argument: encode() would coerce a string and turn undefined or {} into Infinity. */
+function checkNumber(x: unknown): number {
+  if (typeof x !== 'number') throw new DtypeError(`x: expected a number, got ${describe(x)}`);
+  return x;
+}
+
+/** A 16-bit pattern, as a Uint16Array holds it: masking anything else would decode bits the caller never meant. */
+function checkBits(bits: unknown): number {
+  if (!Number.isInteger(bits) || (bits as number) < 0 || (bits as number) > 0xffff) {
+    throw new DtypeError(`bits: expected an integer in 0..65535 (a 16-bit pattern), got ${describe(bits)}`);
+  }
+  return bits as number;
+}
+
 export function float16Bits(x: number): number {
-  return encode(x, FLOAT16);
+  return encode(checkNumber(x), FLOAT16);
 }
 
 export function bfloat16Bits(x: number): number {
-  return encode(x, BFLOAT16);
+  return encode(checkNumber(x), BFLOAT16);
 }
 
 let float16Table: Float32Array | undefined;
@@ -95,11 +111,11 @@ const bfloatScratch = new Float32Array(1);
 const bfloatScratchBits = new Uint32Array(bfloatScratch.buffer);
 
 export function float16ToNumber(bits: number): number {
-  return float16Values()[bits & 0xffff];
+  return float16Values()[checkBits(bits)];
 }
 
 export function bfloat16ToNumber(bits: number): number {
-  bfloatScratchBits[0] = (bits & 0xffff) << 16;
+  bfloatScratchBits[0] = checkBits(bits) << 16;
   return bfloatScratch[0];
 }
 

@@ -15,7 +15,10 @@ export class ShapeError extends FlashAttentionError {
   }
 }
 
-/** A dtype is not one flash-attn knows, not one the backend supports, or not the one the call needs (q's, float32 lse). */
+/**
+ * A dtype is not one flash-attn knows, not one the backend supports, or not the one the call needs (q's, float32 lse);
+ * or a value a float16 / bfloat16 conversion cannot take (not a number, not a 16-bit pattern).
+ */
 export class DtypeError extends FlashAttentionError {
   constructor(message: string) {
     super('ERR_DTYPE', message);
@@ -61,6 +64,7 @@ export class BackendUnavailableError extends FlashAttentionError {
 export function describe(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
   if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'bigint') return `${value}n`; // String(1n) is '1', which reads as the number a check wanted
   if (value === null) return 'null';
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
   return String(value);

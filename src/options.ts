@@ -1,5 +1,13 @@
 import { OptionError, describe } from './errors.js';
 
+/**
+ * An option's value, or `fallback` where it was left out (undefined). null is a value like any other wrong one, so
+ * the option's own check refuses it instead of taking it for the default, as `??` would.
+ */
+export function optionOr<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
 /** snake_case to camelCase: the spelling a caller porting from flash_attn_jax or JAX may bring. */
 function camelCase(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

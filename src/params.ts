@@ -8,7 +8,7 @@ import {
   SizeLimitError,
   describe,
 } from './errors.js';
-import { checkOptionKeys } from './options.js';
+import { checkOptionKeys, optionOr } from './options.js';
 import { type Tensor, checkTensor } from './tensor.js';
 
 export interface AttentionOptions {
@@ -54,26 +54,25 @@ const OPTION_ALIASES = { causal: 'isCausal' };
 /** Resolves options into the mask form every backend receives. */
 function resolveOptions(options: AttentionOptions, d: number, lq: number, lk: number) {
   checkOptionKeys(options, OPTION_NAMES, OPTION_ALIASES);
-  // An option left out (undefined) takes its default; null is refused like any other value of the wrong type, as the
-  // option types say (not `??`, which would take null for the default).
-  const given = <T,>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);
-  const softmaxScale = given(options.softmaxScale, 1 / Math.sqrt(d));
+  // optionOr: an option left out (undefined) takes its default; null is refused like any other value of the wrong
+  // type, as the option types say.
+  const softmaxScale = optionOr(options.softmaxScale, 1 / Math.sqrt(d));
   // Kernels take the scale as float32: a double beyond float32's range would turn into Infinity there.
   if (typeof softmaxScale !== 'number' || !Number.isFinite(Math.fround(softmaxScale))) {
     throw new OptionError(`softmaxScale: expected a finite number within float32 range, got ${describe(softmaxScale)}`);
   }
-  const isCausal = given(options.isCausal, false);
+  const isCausal = optionOr(options.isCausal, false);
   if (typeof isCausal !== 'boolean') {
     throw new OptionError(`isCausal: expected a boolean, got ${describe(isCausal)}`);
   }
-  const window = given(options.windowSize, [-1, -1]);
+  const window = optionOr(options.windowSize, [-1, -1]);
   if (!Array.isArray(window) || window.length !== 2) {
     throw new OptionError(`windowSize: expected [left, right], got ${describe(window)}`);
   }
   const windowLeft = checkWindowValue(window[0], 'left');
   let windowRight = checkWindowValue(window[1], 'right');
   if (isCausal) windowRight = 0;
-  const deterministic = given(options.deterministic, false);
+  const deterministic = optionOr(options.deterministic, false);
   if (typeof deterministic !== 'boolean') {
     throw new OptionError(`deterministic: expected a boolean (true: bitwise repeatable dq, dk, dv), got ${describe(deterministic)}`);
   }

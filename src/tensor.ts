@@ -1,8 +1,8 @@
 import { backendFor, backendOfDevice } from './backend.js';
 import { canonicalDevice, parseDevice } from './device.js';
 import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
-import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from './errors.js';
-import { checkOptionKeys } from './options.js';
+import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, SizeLimitError, describe } from './errors.js';
+import { checkOptionKeys, optionOr } from './options.js';
 import type { Storage } from './storage.js';
 
 export interface TensorOptions {
@@ -97,8 +97,10 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function checkShape(shape: unknown): number[] {
-  if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
+/** Checks a `shape` argument: an array of non-negative integers. */
+export function checkShape(shape: unknown): number[] {
+  // Spread first: every() skips the holes of a sparse array ([2, , 4]), which would pass as a dimension `undefined`.
+  if (!Array.isArray(shape) || ![...shape].every((s) => Number.isInteger(s) && s >= 0)) {
     throw new ShapeError(`shape: expected an array of non-negative integers, got ${describe(shape)}`);
   }
   return shape;
@@ -112,13 +114,25 @@ function checkDtype(dtype: unknown): Dtype {
 }
 
 /** Validates a device name and that the device exists; returns its canonical name. */
-export function checkDevice(device: unknown): string {
-  const id = parseDevice(device);
+export function checkDevice(device: unknown, argument = 'device'): string {
+  const id = parseDevice(device, argument);
   const count = backendFor(id.kind).deviceCount();
   if (id.index >= count) {
-    throw new DeviceError(`device: ${describe(device)} does not exist; this machine has ${count} ${id.kind} device(s)`);
+    throw new DeviceError(`${argument}: ${describe(device)} does not exist; this machine has ${count} ${id.kind} device(s)`);
   }
-  return canonicalDevice(device);
+  return canonicalDevice(device, argument);
+}
+
+/**
+ * Checks that a tensor of shape `dims` fits the backend of `device`, before its data is made: beyond the limit the
+ * host array alone would be a RangeError, or gigabytes allocated before the upload refuses them.
+ */
+function checkCapacity(dims: readonly number[], device: string): void {
+  const backend = backendOfDevice(device);
+  const count = elementCount(dims);
+  if (count > backend.maxElements) {
+    throw new SizeLimitError(`shape: ${describe([...dims])} holds ${count} elements, beyond the ${backend.kind} backend's limit of ${backend.maxElements}`);
+  }
 }
 
 function uploadChecked(raw: HostArray, shape: number[], dtype: Dtype, device: string): Tensor {
@@ -141,8 +155,7 @@ export function tensor(
   const dims = checkShape(shape);
   checkOptionKeys(options, TENSOR_OPTION_NAMES);
   const isBits = data instanceof Uint16Array;
-  const dtype = checkDtype(options.dtype ?? (isBits ? 'float16' : 'float32'));
-  const device = checkDevice(options.device ?? 'cpu');
+  const { dtype, device } = checkPlacement(dims, options, isBits ? 'float16' : 'float32');
   if (!isBits && !(data instanceof Float32Array) && !Array.isArray(data)) {
     throw new ShapeError(`data: expected a Float32Array, Uint16Array or number[], got ${describe(data)}`);
   }
@@ -161,12 +174,24 @@ export function tensor(
   return uploadChecked(raw, dims, dtype, device);
 }
 
+/**
+ * The dtype and device of a new tensor of shape `dims` (null is refused, not taken for the default), checked to fit
+ * the device's backend: tensor, randn and zeros call it before they make any data.
+ */
+function checkPlacement(dims: readonly number[], options: TensorOptions, defaultDtype: Dtype): { dtype: Dtype; device: string } {
+  const dtype = checkDtype(optionOr(options.dtype, defaultDtype));
+  const device = checkDevice(optionOr(options.device, 'cpu'));
+  checkCapacity(dims, device);
+  return { dtype, device };
+}
+
 export interface RandomOptions extends TensorOptions {
   seed?: number;
   /** Standard deviation of the normal distribution (default 1). */
   scale?: number;
 }
 const RANDOM_OPTION_NAMES = [...TENSOR_OPTION_NAMES, 'seed', 'scale'];
+const MAX_SEED = 2 ** 32 - 1;
 
 /** A small, fast, seeded generator (mulberry32): reproducible across machines. */
 export function seededUniform(seed: number): () => number {
@@ -200,15 +225,21 @@ export function randn(shape: readonly number[], options: RandomOptions = {}): Te
   checkOptionKeys(options, RANDOM_OPTION_NAMES);
   const { seed = 0, scale = 1, ...placement } = options;
   if (!Number.isInteger(seed)) throw new OptionError(`seed: expected an integer, got ${describe(seed)}`);
+  // The generator keeps 32 bits of state (seed >>> 0): a seed outside them would repeat another one's samples.
+  if (seed < 0 || seed > MAX_SEED) {
+    throw new OptionError(`seed: expected an integer in 0..${MAX_SEED} (32 bits), got ${describe(seed)}`);
+  }
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
     throw new OptionError(`scale: expected a finite number >= 0, got ${describe(scale)}`);
   }
+  checkPlacement(dims, placement, 'float32');
   return tensor(normalSamples(elementCount(dims), seed, scale), dims, placement);
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   const dims = checkShape(shape);
   checkOptionKeys(options, TENSOR_OPTION_NAMES);
+  checkPlacement(dims, options, 'float32');
   return tensor(new Float32Array(elementCount(dims)), dims, options);
 }
 

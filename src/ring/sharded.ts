@@ -1,10 +1,10 @@
 import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from '../errors.js';
-import { checkOptionKeys } from '../options.js';
-import { disposeOnThrow, thenRelease } from '../release.js';
+import { checkOptionKeys, optionOr } from '../options.js';
+import { disposeOnThrow, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
-import { Tensor, checkDevice, checkTensor } from '../tensor.js';
+import { Tensor, checkDevice, checkShape, checkTensor } from '../tensor.js';
 import { hostRingOps } from './host-ops.js';
 import { LAYOUTS, type SequenceLayout, chunkCount, segmentsOf } from './layout.js';
 import { type RingSteps, runAsync, runSync } from './drive.js';
@@ -71,8 +71,9 @@ export class ShardedTensor {
     return this.shards.some((s) => s.isDisposed);
   }
 
+  /** Disposes every shard, even after one fails to (then throws that first error): one failure leaks no other shard. */
   dispose(): void {
-    for (const s of this.shards) s.dispose();
+    releaseAll(this.shards.map((s) => () => s.dispose()));
   }
 
   [Symbol.dispose](): void {
@@ -90,7 +91,8 @@ export function checkDevices(devices: unknown, argument = 'devices'): string[] {
   if (!Array.isArray(devices) || devices.length === 0) {
     throw new DeviceError(`${argument}: expected a non-empty array of device names, got ${describe(devices)}`);
   }
-  const names = devices.map((d) => checkDevice(d));
+  // Array.from visits the holes of a sparse array too (map would skip them), and each name is checked as devices[i].
+  const names = Array.from(devices, (d, i) => checkDevice(d, `${argument}[${i}]`));
   const kind = parseDevice(names[0]).kind;
   const other = names.find((d) => parseDevice(d).kind !== kind);
   if (other !== undefined) {
@@ -126,8 +128,8 @@ export function shardSequence(t: Tensor, devices: readonly string[], options: Sh
   checkTensor(t, 't');
   const names = checkDevices(devices);
   checkOptionKeys(options, SHARD_OPTION_NAMES);
-  const layout = checkLayout(options.layout ?? 'contiguous');
-  const axis = options.axis ?? 1;
+  const layout = checkLayout(optionOr(options.layout, 'contiguous'));
+  const axis = optionOr(options.axis, 1);
   if (!Number.isInteger(axis) || axis < 0 || axis >= t.shape.length) {
     throw new OptionError(`axis: expected an integer in 0..${t.shape.length - 1} (an axis of t), got ${describe(axis)}`);
   }
@@ -183,13 +185,17 @@ function checkGroup(group: unknown, devices: readonly string[]): RingGroup | und
  */
 export function fromLocalShards(shards: readonly Tensor[], shape: readonly number[], options: ShardOptions = {}): ShardedTensor {
   if (!Array.isArray(shards) || shards.length === 0) throw new ShapeError(`shards: expected a non-empty array of tensors, got ${describe(shards)}`);
-  shards.forEach((t, i) => checkTensor(t, `shards[${i}]`));
+  // An index loop, not forEach: a hole in a sparse array is a missing shard, named like any other non-tensor.
+  for (let i = 0; i < shards.length; i++) checkTensor(shards[i], `shards[${i}]`);
   const names = checkDevices(shards.map((t) => t.device), 'shards');
+  // The global shape before the axis that indexes it: NaN, negative or missing sizes would otherwise surface as a
+  // shard of a nonsensical "expected shape", or as an axis error.
+  checkShape(shape);
   checkOptionKeys(options, SHARD_OPTION_NAMES);
-  const layout = checkLayout(options.layout ?? 'contiguous');
-  const axis = options.axis ?? 1;
-  if (!Array.isArray(shape) || !Number.isInteger(axis) || axis < 0 || axis >= shape.length) {
-    throw new OptionError(`axis: expected an integer in 0..${(shape?.length ?? 1) - 1} (an axis of shape), got ${describe(axis)}`);
+  const layout = checkLayout(optionOr(options.layout, 'contiguous'));
+  const axis = optionOr(options.axis, 1);
+  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) {
+    throw new OptionError(`axis: expected an integer in 0..${shape.length - 1} (an axis of shape), got ${describe(axis)}`);
   }
   const group = checkGroup(options.group, names);
   const w = group?.worldSize ?? names.length;
@@ -199,7 +205,7 @@ export function fromLocalShards(shards: readonly Tensor[], shape: readonly numbe
     if (t.shape.length !== expected.length || t.shape.some((x, j) => x !== expected[j])) {
       throw new ShapeError(`shards[${i}]: expected shape ${describe(expected)} (the global shape cut ${w} ways), got ${describe([...t.shape])}`);
     }
-    if (t.dtype !== shards[0].dtype) throw new DtypeError(`shards[${i}]: expected dtype ${shards[0].dtype} (as shards[0]), got ${t.dtype}`);
+    if (t.dtype !== shards[0].dtype) throw new DtypeError(`shards[${i}]: expected dtype ${describe(shards[0].dtype)} (as shards[0]), got ${describe(t.dtype)}`);
   });
   return new ShardedTensor(shards, shape, layout, axis, group);
 }
