@@ -19,10 +19,13 @@ function camelCase(key: string): string {
  * the snake_case spellings of `names`, which are recognized on their own.
  */
 export function checkOptionKeys(options: unknown, names: readonly string[], aliases: Readonly<Record<string, string>> = {}): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(`options: expected an object, got ${describe(options)}`);
+  // A plain object only: a Map's entries are not properties, so they would be ignored without a word, and the
+  // prototype's properties of a class instance would escape the unknown-key check below.
+  const prototype = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) : undefined;
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new OptionError(`options: expected a plain object, got ${describe(options)}`);
   }
-  for (const key of Object.keys(options)) {
+  for (const key of Object.keys(options as object)) {
     if (names.includes(key)) continue;
     const meant = aliases[key] ?? (names.includes(camelCase(key)) ? camelCase(key) : undefined);
     const hint = meant ? ` (did you mean ${meant}?)` : '';

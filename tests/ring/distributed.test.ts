@@ -106,7 +106,7 @@ test('bad options are OptionErrors naming the option', async () => {
     (e: unknown) => e instanceof OptionError && /^options: unknown option 'ncl'; expected coordinator, rank, worldSize, timeoutMs, uniqueId, nccl$/.test(e.message),
   );
   await assert.rejects(initDistributed({ ...ok, world_size: 2 } as never), (e: unknown) => e instanceof OptionError && /'world_size' \(did you mean worldSize\?\)/.test(e.message));
-  await assert.rejects(initDistributed(null as never), (e: unknown) => e instanceof OptionError && /^options: expected an object, got null$/.test(e.message));
+  await assert.rejects(initDistributed(null as never), (e: unknown) => e instanceof OptionError && /^options: expected a plain object, got null$/.test(e.message));
 });
 
 test('rank 0 without NCCL and without a given id says NCCL is unavailable', async () => {

@@ -35,7 +35,7 @@ test('bad layouts, devices and axes are clear errors', () => {
 test('unknown option keys of shardSequence and fromLocalShards are OptionErrors listing the known ones', () => {
   const unknown = (key: string) => (e: unknown) => e instanceof OptionError && e.message === `options: unknown option '${key}'; expected layout, axis, group`;
   assert.throws(() => shardSequence(q(), cpuDevices(2), { Layout: 'zigzag' } as never), unknown('Layout'));
-  assert.throws(() => shardSequence(q(), cpuDevices(2), null as never), (e: unknown) => e instanceof OptionError && /^options: expected an object, got null$/.test(e.message));
+  assert.throws(() => shardSequence(q(), cpuDevices(2), null as never), (e: unknown) => e instanceof OptionError && /^options: expected a plain object, got null$/.test(e.message));
   const shards = shardSequence(q(), cpuDevices(2)).shards;
   assert.throws(() => fromLocalShards(shards, [1, 12, 2, 4], { dim: 1 } as never), unknown('dim'));
 });

@@ -133,7 +133,7 @@ describe('validation of flashMha / flashMhaFwd inputs', () => {
 
   it('isCausal that is not a boolean, and options that are not an object', () => {
     expectError(attend(q, k, v, { isCausal: 1 as unknown as boolean }), OptionError, 'ERR_OPTION', /^isCausal: expected a boolean, got 1$/);
-    expectError(attend(q, k, v, null as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: expected an object, got null$/);
+    expectError(attend(q, k, v, null as unknown as AttentionOptions), OptionError, 'ERR_OPTION', /^options: expected a plain object, got null$/);
   });
 
   it('deterministic: true, false or absent; anything else names the option and the value', () => {
@@ -234,7 +234,7 @@ describe('validation of tensor creation', () => {
 
   it('number[] elements, options objects, randn seed and scale', () => {
     expectError(() => tensor(['a', 2] as unknown as number[], [2]), ShapeError, 'ERR_SHAPE', /^data: expected numbers, got 'a' at index 0$/);
-    expectError(() => zeros([2], null as unknown as object), OptionError, 'ERR_OPTION', /^options: expected an object, got null$/);
+    expectError(() => zeros([2], null as unknown as object), OptionError, 'ERR_OPTION', /^options: expected a plain object, got null$/);
     expectError(() => randn([2], { seed: 1.5 }), OptionError, 'ERR_OPTION', /^seed: expected an integer, got 1\.5$/);
     expectError(() => randn([2], { scale: NaN }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got NaN$/);
     expectError(() => randn([2], { scale: -1 }), OptionError, 'ERR_OPTION', /^scale: expected a finite number >= 0, got -1$/);
@@ -244,6 +244,16 @@ describe('validation of tensor creation', () => {
     expectError(() => randn([2], { sd: 1 } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'sd'; expected dtype, device, seed, scale$/);
     expectError(() => zeros([2], { seed: 1 } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'seed'; expected dtype, device$/);
     expectError(() => tensor([1], [1], { dType: 'float16' } as never), OptionError, 'ERR_OPTION', /^options: unknown option 'dType'; expected dtype, device$/);
-    expectError(() => tensor([1], [1], [] as never), OptionError, 'ERR_OPTION', /^options: expected an object, got/);
+    expectError(() => tensor([1], [1], [] as never), OptionError, 'ERR_OPTION', /^options: expected a plain object, got/);
+    // A Map's entries are not own keys: taken as an empty options object, its dtype would be ignored without a word.
+    expectError(() => zeros([2], new Map([['dtype', 'float16']]) as never), OptionError, 'ERR_OPTION', /^options: expected a plain object, got Map$/);
+    // A class instance's prototype properties (here a misspelt one) would escape the unknown-key check.
+    class Placement {
+      get dType() {
+        return 'float16';
+      }
+    }
+    expectError(() => zeros([2], new Placement() as never), OptionError, 'ERR_OPTION', /^options: expected a plain object, got Placement$/);
+    assert.equal(zeros([2], Object.assign(Object.create(null) as object, { dtype: 'float16' as const })).dtype, 'float16');
   });
 });
