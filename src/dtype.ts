@@ -110,13 +110,18 @@ function float16Values(): Float32Array {
 const bfloatScratch = new Float32Array(1);
 const bfloatScratchBits = new Uint32Array(bfloatScratch.buffer);
 
+/** The bfloat16 value of a 16-bit pattern: the top half of a float32's bits. */
+function bfloat16Value(bits: number): number {
+  bfloatScratchBits[0] = bits << 16;
+  return bfloatScratch[0];
+}
+
 export function float16ToNumber(bits: number): number {
   return float16Values()[checkBits(bits)];
 }
 
 export function bfloat16ToNumber(bits: number): number {
-  bfloatScratchBits[0] = checkBits(bits) << 16;
-  return bfloatScratch[0];
+  return bfloat16Value(checkBits(bits));
 }
 
 /** Converts values to the storage of `dtype`: Float32Array for float32, Uint16Array bits otherwise. */
@@ -147,8 +152,9 @@ export function decodeArray(data: HostArray, dtype: Dtype): Float32Array {
 /** Rounds a value to the nearest value representable in `dtype` (as a number). */
 export function roundTo(x: number, dtype: Dtype): number {
   if (dtype === 'float32') return Math.fround(x);
-  if (dtype === 'float16') return float16ToNumber(float16Bits(x));
-  return bfloat16ToNumber(bfloat16Bits(x));
+  // Internal: encode() and the tables directly, without the public conversions' argument checks.
+  if (dtype === 'float16') return float16Values()[encode(x, FLOAT16)];
+  return bfloat16Value(encode(x, BFLOAT16));
 }
 
 /** Distance from |x| to the next larger representable magnitude in `dtype` (the ulp at x). */

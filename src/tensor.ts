@@ -219,7 +219,6 @@ export function normalSamples(count: number, seed: number, scale = 1): Float32Ar
   return out;
 }
 
-
 export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
   const dims = checkShape(shape);
   checkOptionKeys(options, RANDOM_OPTION_NAMES);
@@ -232,15 +231,15 @@ export function randn(shape: readonly number[], options: RandomOptions = {}): Te
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
     throw new OptionError(`scale: expected a finite number >= 0, got ${describe(scale)}`);
   }
-  checkPlacement(dims, placement, 'float32');
-  return tensor(normalSamples(elementCount(dims), seed, scale), dims, placement);
+  const { dtype, device } = checkPlacement(dims, placement, 'float32');
+  return uploadChecked(encodeArray(normalSamples(elementCount(dims), seed, scale), dtype), dims, dtype, device);
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   const dims = checkShape(shape);
   checkOptionKeys(options, TENSOR_OPTION_NAMES);
-  checkPlacement(dims, options, 'float32');
-  return tensor(new Float32Array(elementCount(dims)), dims, options);
+  const { dtype, device } = checkPlacement(dims, options, 'float32');
+  return uploadChecked(encodeArray(new Float32Array(elementCount(dims)), dtype), dims, dtype, device);
 }
 
 /** @internal Checks that a value is a live tensor, naming the argument otherwise. */

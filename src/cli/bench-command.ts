@@ -10,7 +10,6 @@ import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './
 import { deviceTimer } from './device-timer.js';
 import { causalModes, list, single } from './args.js';
 
-
 export interface BenchArgs {
   device: string;
   dtype: Dtype;
