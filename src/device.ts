@@ -8,7 +8,9 @@ export interface DeviceId {
   index: number;
 }
 
-const DEVICE_PATTERN = /^(cpu|cuda)(?::(\d+))?$/;
+// One spelling per device: 'cpu:01' is refused rather than read as cpu:1 (it would name a device that is not the
+// one written, and two spellings of one device would compare unequal wherever names are compared).
+const DEVICE_PATTERN = /^(cpu|cuda)(?::(0|[1-9]\d*))?$/;
 
 export function parseDevice(name: unknown, argument = 'device'): DeviceId {
   const match = typeof name === 'string' ? DEVICE_PATTERN.exec(name) : null;

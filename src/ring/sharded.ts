@@ -187,6 +187,11 @@ export function fromLocalShards(shards: readonly Tensor[], shape: readonly numbe
   if (!Array.isArray(shards) || shards.length === 0) throw new ShapeError(`shards: expected a non-empty array of tensors, got ${describe(shards)}`);
   // An index loop, not forEach: a hole in a sparse array is a missing shard, named like any other non-tensor.
   for (let i = 0; i < shards.length; i++) checkTensor(shards[i], `shards[${i}]`);
+  // One tensor at two ranks would be one rank's data read as another's, and freed twice by dispose.
+  const first = shards.findIndex((t, i) => shards.indexOf(t) !== i);
+  if (first >= 0) {
+    throw new ShapeError(`shards[${first}]: the same tensor as shards[${shards.indexOf(shards[first])}]; each rank needs its own`);
+  }
   const names = checkDevices(shards.map((t) => t.device), 'shards');
   // The global shape before the axis that indexes it: NaN, negative or missing sizes would otherwise surface as a
   // shard of a nonsensical "expected shape", or as an axis error.

@@ -99,6 +99,12 @@ describe('shapes with holes', () => {
     expectError(() => shardSequence(q, ['cpu:0', 'gpu:1']), DeviceError, "devices[1]: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'gpu:1'");
     expectError(() => shardSequence(q, ['cpu:0', 'cpu:99']), DeviceError, `devices[1]: 'cpu:99' does not exist; this machine has ${cpuCount} cpu device(s)`);
   });
+
+  it('fromLocalShards refuses one tensor given for two ranks', () => {
+    const [a, b] = shardSequence(zeros([1, 8, 2, 4]), devices2).shards;
+    expectError(() => fromLocalShards([a, a], [1, 8, 2, 4]), ShapeError, 'shards[1]: the same tensor as shards[0]; each rank needs its own');
+    assert.equal(fromLocalShards([a, b], [1, 8, 2, 4]).shards.length, 2);
+  });
 });
 
 describe('null is refused, not taken for the default', () => {

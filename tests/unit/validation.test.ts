@@ -229,6 +229,9 @@ describe('validation of tensor creation', () => {
     expectError(() => tensor(new Uint16Array(1), [1], { dtype: 'float32' }), DtypeError, 'ERR_DTYPE', /^data: a Uint16Array holds float16 or bfloat16 bits, but dtype is 'float32'$/);
     expectError(() => tensor(new Float64Array(1) as unknown as Float32Array, [1]), ShapeError, 'ERR_SHAPE', /^data: expected a Float32Array, Uint16Array or number\[\], got Float64Array$/);
     expectError(() => tensor([1], [1], { device: 'gpu' }), DeviceError, 'ERR_DEVICE', /^device: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'gpu'$/);
+    // One spelling per device: a leading zero is refused, not read as cpu:1.
+    expectError(() => tensor([1], [1], { device: 'cpu:01' }), DeviceError, 'ERR_DEVICE', /^device: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'cpu:01'$/);
+    assert.equal(tensor([1], [1], { device: 'cpu:0' }).device, 'cpu:0');
     expectError(() => tensor([1], [1], { device: 'cpu:99' }), DeviceError, 'ERR_DEVICE', /^device: 'cpu:99' does not exist; this machine has \d+ cpu device\(s\)$/);
   });
 
