@@ -1,3 +1,4 @@
+import { envSetting } from './env.js';
 import { DeviceError, describe } from './errors.js';
 
 export type DeviceKind = 'cpu' | 'cuda';
@@ -37,8 +38,8 @@ export function canonicalDevice(name: unknown, argument = 'device'): string {
 let cpuDeviceCount: number | undefined;
 
 function readCpuDeviceCount(): number {
-  const raw = process.env.FLASH_ATTN_CPU_DEVICES;
-  if (raw === undefined || raw === '') return 8;  // '' is unset, as for every FLASH_ATTN_ variable
+  const raw = envSetting('FLASH_ATTN_CPU_DEVICES');
+  if (raw === undefined) return 8;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
     throw new DeviceError(`FLASH_ATTN_CPU_DEVICES: expected a positive integer, got ${describe(raw)}`);

@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { BackendUnavailableError, DisposedError } from '../errors.js';
+import { envSetting } from '../env.js';
 import { NcclError } from './errors.js';
 
 /** A CUDA device pointer. */
@@ -49,7 +50,7 @@ let uniqueIdDeclared = false;
 
 /** The library file: libnccl.so.2, or FLASH_ATTN_NCCL_LIBRARY (tests point it at a fake). */
 export function ncclLibraryPath(): string {
-  return process.env.FLASH_ATTN_NCCL_LIBRARY ?? 'libnccl.so.2';
+  return envSetting('FLASH_ATTN_NCCL_LIBRARY') ?? 'libnccl.so.2';
 }
 
 interface KoffiLike {

@@ -4,6 +4,7 @@
  * called, so importing flash-attn on a machine without the NVIDIA driver works.
  */
 import { createRequire } from 'node:module';
+import { envSetting } from '../../env.js';
 
 export type CUresult = number;
 export const CUDA_SUCCESS = 0;
@@ -243,7 +244,7 @@ const OPTIONAL_PROTOTYPES: Record<OptionalCalls, string> = {
 
 /** Where the driver library is looked up; FLASH_ATTN_LIBCUDA overrides it (an unusual install). */
 export function driverLibraryName(): string {
-  return process.env.FLASH_ATTN_LIBCUDA ?? (process.platform === 'win32' ? 'nvcuda.dll' : 'libcuda.so.1');
+  return envSetting('FLASH_ATTN_LIBCUDA') ?? (process.platform === 'win32' ? 'nvcuda.dll' : 'libcuda.so.1');
 }
 
 /** Opens libcuda and declares every function; throws whatever koffi throws when it is missing. */

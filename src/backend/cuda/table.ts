@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AttentionProblem } from '../../backend.js';
+import { envSetting } from '../../env.js';
 import { BackendUnavailableError, SizeLimitError, describe } from '../../errors.js';
 
 export type Phase = 'fwd' | 'bwd_pre' | 'bwd_pre_side' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
@@ -116,7 +117,7 @@ export interface KernelManifest {
 
 /** kernels/build of this package (not of the working directory); FLASH_ATTN_KERNEL_DIR overrides it. */
 export function kernelDirectory(): string {
-  return process.env.FLASH_ATTN_KERNEL_DIR ?? fileURLToPath(new URL('../../../../kernels/build/', import.meta.url));
+  return envSetting('FLASH_ATTN_KERNEL_DIR') ?? fileURLToPath(new URL('../../../../kernels/build/', import.meta.url));
 }
 
 let cached: KernelManifest | undefined;
