@@ -37,14 +37,23 @@ export function canonicalDevice(name: unknown, argument = 'device'): string {
 // needs the count with a DeviceError its caller can catch, rather than the import of the package.
 let cpuDeviceCount: number | undefined;
 
+/**
+ * The most virtual CPU devices: far more than a ring on one host needs, and few enough that listing them stays
+ * cheap (devices() names each one; a count of 2**40 used to hang there).
+ */
+export const MAX_CPU_DEVICES = 1024;
+
+function checkCpuDeviceCount(count: unknown, argument: string, shown: unknown = count): number {
+  if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_CPU_DEVICES) {
+    throw new DeviceError(`${argument}: expected an integer in 1..${MAX_CPU_DEVICES}, got ${describe(shown)}`);
+  }
+  return count as number;
+}
+
 function readCpuDeviceCount(): number {
   const raw = envSetting('FLASH_ATTN_CPU_DEVICES');
   if (raw === undefined) return 8;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new DeviceError(`FLASH_ATTN_CPU_DEVICES: expected a positive integer, got ${describe(raw)}`);
-  }
-  return n;
+  return checkCpuDeviceCount(Number(raw), 'FLASH_ATTN_CPU_DEVICES', raw);
 }
 
 export function getCpuDeviceCount(): number {
@@ -53,8 +62,5 @@ export function getCpuDeviceCount(): number {
 }
 
 export function setCpuDeviceCount(count: number): void {
-  if (!Number.isInteger(count) || count < 1) {
-    throw new DeviceError(`count: expected a positive integer, got ${describe(count)}`);
-  }
-  cpuDeviceCount = count;
+  cpuDeviceCount = checkCpuDeviceCount(count, 'count');
 }

@@ -26,6 +26,7 @@ import {
   fromLocalShards,
   gatherSequence,
   randn,
+  setCpuDeviceCount,
   shardSequence,
   tensor,
   zeros,
@@ -98,6 +99,13 @@ describe('shapes with holes', () => {
     expectError(() => shardSequence(q, ['cpu:0', , 'cpu:1'] as string[]), DeviceError, "devices[1]: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got undefined");
     expectError(() => shardSequence(q, ['cpu:0', 'gpu:1']), DeviceError, "devices[1]: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'gpu:1'");
     expectError(() => shardSequence(q, ['cpu:0', 'cpu:99']), DeviceError, `devices[1]: 'cpu:99' does not exist; this machine has ${cpuCount} cpu device(s)`);
+  });
+
+  it('setCpuDeviceCount refuses counts beyond 1024 (devices() names each one: 2**40 hung) and changes nothing then', () => {
+    for (const count of [2 ** 40, 1025, 0, 1.5]) {
+      expectError(() => setCpuDeviceCount(count), DeviceError, `count: expected an integer in 1..1024, got ${count}`);
+    }
+    assert.equal(devices().filter((name) => name.startsWith('cpu')).length, cpuCount);
   });
 
   it('fromLocalShards refuses one tensor given for two ranks', () => {

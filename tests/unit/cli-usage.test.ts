@@ -80,8 +80,12 @@ test("FLASH_ATTN_CPU_DEVICES: '' is unset; a bad value fails the command with a 
   assert.equal(cliWith({ FLASH_ATTN_CPU_DEVICES: '3' }, 'devices').stdout.trim(), 'cpu:0\ncpu:1\ncpu:2');
   const bad = cliWith({ FLASH_ATTN_CPU_DEVICES: 'abc' }, 'devices');
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected a positive integer, got 'abc'/);
+  assert.match(bad.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected an integer in 1\.\.1024, got 'abc'/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  // A huge count is refused at once rather than listed device by device.
+  const huge = cliWith({ FLASH_ATTN_CPU_DEVICES: '1e12' }, 'devices');
+  assert.equal(huge.status, 1);
+  assert.match(huge.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected an integer in 1\.\.1024, got '1e12'/);
 });
 
 test('demo on a device that does not exist fails before printing anything', () => {
