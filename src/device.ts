@@ -53,7 +53,8 @@ function checkCpuDeviceCount(count: unknown, argument: string, shown: unknown = 
 function readCpuDeviceCount(): number {
   const raw = envSetting('FLASH_ATTN_CPU_DEVICES');
   if (raw === undefined) return 8;
-  return checkCpuDeviceCount(Number(raw), 'FLASH_ATTN_CPU_DEVICES', raw);
+  // Decimal digits only: Number() would also take '0x10', '1e1' or ' 3 '.
+  return checkCpuDeviceCount(/^\d+$/.test(raw) ? Number(raw) : NaN, 'FLASH_ATTN_CPU_DEVICES', raw);
 }
 
 export function getCpuDeviceCount(): number {

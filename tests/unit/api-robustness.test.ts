@@ -106,6 +106,12 @@ describe('shapes with holes', () => {
       expectError(() => setCpuDeviceCount(count), DeviceError, `count: expected an integer in 1..1024, got ${count}`);
     }
     assert.equal(devices().filter((name) => name.startsWith('cpu')).length, cpuCount);
+    setCpuDeviceCount(1024);
+    try {
+      assert.equal(devices().filter((name) => name.startsWith('cpu')).length, 1024);
+    } finally {
+      setCpuDeviceCount(cpuCount);
+    }
   });
 
   it('fromLocalShards refuses one tensor given for two ranks', () => {

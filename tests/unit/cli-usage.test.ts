@@ -82,6 +82,9 @@ test("FLASH_ATTN_CPU_DEVICES: '' is unset; a bad value fails the command with a 
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected an integer in 1\.\.1024, got 'abc'/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  for (const odd of ['0x10', '1e1', ' 3 ']) {
+    assert.match(cliWith({ FLASH_ATTN_CPU_DEVICES: odd }, 'devices').stderr, /DeviceError: FLASH_ATTN_CPU_DEVICES: expected an integer in 1\.\.1024/);
+  }
   // A huge count is refused at once rather than listed device by device.
   const huge = cliWith({ FLASH_ATTN_CPU_DEVICES: '1e12' }, 'devices');
   assert.equal(huge.status, 1);
