@@ -96,7 +96,12 @@ export function toleranceBound(key: keyof Outputs, exact: ArrayLike<number>, nai
   return { bound: factor * baseline + floor, baseline, floor };
 }
 
-/** Failures of the tolerance rule, one line each (empty when all pass). */
+/**
+ * Failures of the tolerance rule, one line each (empty when all pass), for each output `got` has (a test may check
+ * a few, e.g. dq alone); one that the reference or the baseline lacks is a failure, not a skip. A non-finite error
+ * always fails, and so does a non-finite baseline: F x infinity would bound nothing (a naive overflow to infinity
+ * would otherwise let NaN outputs pass).
+ */
 export function toleranceFailures(
   got: Outputs,
   exact: Outputs,
@@ -109,11 +114,17 @@ export function toleranceFailures(
     const x = got[key];
     const x64 = exact[key];
     const xlp = naive[key];
-    if (!x || !x64 || !xlp) continue;
+    if (!x) continue;
+    if (!x64 || !xlp) {
+      failures.push(`${key}: checked, but the ${x64 ? 'naive baseline' : 'float64 reference'} has no ${key}`);
+      continue;
+    }
     const factor = key === 'o' || key === 'lse' ? factors.forward : factors.backward;
     const { bound, baseline, floor } = toleranceBound(key, x64, xlp, dtype, factor);
     const error = maxError(x, x64);
-    if (!(error <= bound)) {
+    if (!Number.isFinite(baseline)) {
+      failures.push(`${key}: the naive baseline is not finite where the reference is (max error ${baseline}): the rule bounds nothing here`);
+    } else if (!(error <= bound)) {
       failures.push(`${key}: max error ${error.toExponential(3)} > ${factor} x naive ${baseline.toExponential(3)} + floor ${floor.toExponential(3)} (ratio ${(error / Math.max(baseline, floor)).toFixed(2)})`);
     }
   }

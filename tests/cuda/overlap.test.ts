@@ -40,11 +40,16 @@ test('on compute capability 9.0 and newer the device can overlap launches unless
   assert.equal(device.canOverlapLaunches, expected);
 });
 
-test('a chain of dependent calls gives the same bits with overlapping launches as without', { skip: skipReason }, () => {
+test('a chain of dependent calls gives the same bits with overlapping launches as without', { skip: skipReason }, (t) => {
   for (const mode of ['deterministic', 'default'] as const) {
     const overlapped = runChain('1', mode);
-    const plain = runChain('0', mode);
     assert.equal(overlapped.device.canOverlapLaunches, overlapped.device.computeCapability[0] >= 9, 'FLASH_ATTN_PDL=1 reached the child');
+    // Below compute capability 9.0 both runs launch plainly: the comparison would prove nothing about overlap.
+    if (!overlapped.device.canOverlapLaunches) {
+      t.skip('this device cannot overlap launches: nothing to compare');
+      return;
+    }
+    const plain = runChain('0', mode);
     assert.equal(plain.device.canOverlapLaunches, false, 'FLASH_ATTN_PDL=0 reached the child');
     assert.equal(overlapped.files.size, 8 * 5, `${mode}: eight steps of out, lse, dq, dk, dv`);
     assert.deepEqual([...overlapped.files.keys()].sort(), [...plain.files.keys()].sort());

@@ -17,8 +17,11 @@ for (const { dtype, headDim } of variants.values()) {
     const opts = { isCausal: true, windowSize: [40, -1] as [number, number] };
     const { out, lse } = flashMhaFwd(q, k, v, opts);
     const g = flashMhaBwd(out, q, k, v, out, lse, opts);
-    const dq = await g.dq.toFloat32Array();
-    console.log(`${dtype} d=${d}: ran fwd + bwd, dq[0] = ${dq[0]}`);
+    // Not a check of values (the GPU suites do that), but a run whose outputs hold NaN fails sanitize.sh too.
+    const outputs = await Promise.all([out, lse, g.dq, g.dk, g.dv].map((t) => t.toFloat32Array()));
+    const nan = outputs.reduce((count, a) => count + a.filter(Number.isNaN).length, 0);
+    console.log(`${dtype} d=${d}: ran fwd + bwd, ${nan} NaN in o, lse, dq, dk, dv`);
+    if (nan > 0) process.exitCode = 1;
     for (const t of [q, k, v, out, lse, g.dq, g.dk, g.dv]) t.dispose();
   }
 }

@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, NcclError, gatherSequence, randn, shardSequence } from '../../src/index.js';
@@ -16,6 +12,7 @@ import { hostRingOps } from '../../src/ring/host-ops.js';
 import * as nccl from '../../src/ring/nccl.js';
 import { type CudaRingRuntime, NcclTransport } from '../../src/ring/nccl-transport.js';
 import { setEnv } from '../support/env.js';
+import { buildFakeLibrary } from '../support/fake-library.js';
 import { cpuDevices, maxError } from './support.js';
 
 let restoreLibrary: (() => void) | undefined;
@@ -34,13 +31,7 @@ const SOURCE = fileURLToPath(new URL('../../../tests/ring/fake-nccl.c', import.m
 
 /** Builds the fake NCCL with the system C compiler; undefined (test skipped) without one. */
 function buildFake(): string | undefined {
-  const out = join(mkdtempSync(join(tmpdir(), 'fake-nccl-')), 'libnccl.so.2');
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', out, SOURCE], { stdio: 'pipe' });
-    return out;
-  } catch {
-    return undefined;
-  }
+  return buildFakeLibrary(SOURCE, 'libnccl.so.2');
 }
 
 test('a missing libnccl.so.2 is a BackendUnavailableError', () => {

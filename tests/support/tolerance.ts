@@ -87,6 +87,10 @@ export function toleranceFailure(c: Check, ctx: Context): string | null {
   } else {
     if (!c.xlp) throw new Error(`${c.name}: a ${c.dtype} check needs the low-precision baseline`);
     const lp = errorStats(c.xlp, c.x64);
+    // A baseline that overflowed (or NaN) bounds nothing: F x infinity would pass NaN outputs.
+    if (!Number.isFinite(lp.max)) {
+      return `${c.name}: the low-precision baseline is not finite where the reference is (at [${lp.at}]): the rule gives no bound; seed ${ctx.seed}\n  repro: ${ctx.repro}`;
+    }
     bound = c.factor * lp.max + floor;
     detail = `lp max err ${fmt(lp.max)}, ratio ${fmt(err.max / lp.max)} > F=${c.factor}`;
   }

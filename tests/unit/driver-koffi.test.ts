@@ -3,10 +3,8 @@
 // pointers and the settings as ints, and what it writes comes back through CudaDevice.encodeTensorMap;
 // cuLaunchKernelEx receives a CUlaunchConfig laid out as cuda.h has it.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,19 +19,14 @@ import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { CudaError } from '../../src/index.js';
 import { setEnv, withEnv } from '../support/env.js';
+import { buildFakeLibrary } from '../support/fake-library.js';
 import { decodeFakeTensorMap } from './cuda-fake-driver.js';
 
 const SOURCE = fileURLToPath(new URL('../../../tests/unit/fake-libcuda.c', import.meta.url));
 
 /** Builds the fake libcuda with the system C compiler; undefined (tests skipped) without one. */
 function buildFake(...defines: string[]): string | undefined {
-  const out = join(mkdtempSync(join(tmpdir(), 'fake-libcuda-')), 'libcuda.so.1');
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O1', ...defines, '-o', out, SOURCE], { stdio: 'pipe' });
-    return out;
-  } catch {
-    return undefined;
-  }
+  return buildFakeLibrary(SOURCE, 'libcuda.so.1', defines);
 }
 
 const fake = buildFake();
