@@ -4,8 +4,8 @@
  * and message. Pointers (device buffers, streams, communicators) are bigints, branded by what they are.
  */
 import { createRequire } from 'node:module';
-import { BackendUnavailableError, DisposedError } from '../errors.js';
 import { envSetting } from '../env.js';
+import { BackendUnavailableError, DisposedError } from '../errors.js';
 import { NcclError } from './errors.js';
 
 /** A CUDA device pointer. */
