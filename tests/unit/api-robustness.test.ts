@@ -100,7 +100,9 @@ describe('shapes with holes', () => {
     expectError(() => shardSequence(q, ['cpu:0', 'gpu:1']), DeviceError, "devices[1]: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got 'gpu:1'");
     expectError(() => shardSequence(q, ['cpu:0', 'cpu:99']), DeviceError, `devices[1]: 'cpu:99' does not exist; this machine has ${cpuCount} cpu device(s)`);
   });
+});
 
+describe('device counts and shard ownership', () => {
   it('setCpuDeviceCount refuses counts beyond 1024 (devices() names each one: 2**40 hung) and changes nothing then', () => {
     for (const count of [2 ** 40, 1025, 0, 1.5]) {
       expectError(() => setCpuDeviceCount(count), DeviceError, `count: expected an integer in 1..1024, got ${count}`);
