@@ -52,15 +52,14 @@ __device__ __forceinline__ void fwd_produce_tile(const FwdArgs& args, const FwdS
   for (int nb = tile.nb_first; nb <= tile.nb_last; ++nb, ++it) {
     const int s = it % STAGES;
     const uint32_t parity = ((it / STAGES) & 1) ^ 1;
-    const int key0 = tile.j_base + nb * BC;
     mbar_wait(sm.k_empty(s), parity);
     mbar_arrive_expect_tx(sm.k_full(s), F::KV_BYTES);
     for (int band = 0; band < F::BANDS; ++band)
-      tma_load_4d(sm.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, key0, tile.kh, tile.b, sm.k_full(s));
+      tma_load_4d(sm.sK + s * F::KV_BYTES + band * F::KV_BAND, &args.k, band * 64, nb * BC, tile.kh, tile.b, sm.k_full(s));
     mbar_wait(sm.v_empty(s), parity);
     mbar_arrive_expect_tx(sm.v_full(s), F::KV_BYTES);
     for (int band = 0; band < F::BANDS; ++band)
-      tma_load_4d(sm.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, key0, tile.kh, tile.b, sm.v_full(s));
+      tma_load_4d(sm.sV + s * F::KV_BYTES + band * F::KV_BAND, &args.v, band * 64, nb * BC, tile.kh, tile.b, sm.v_full(s));
   }
 }
 
@@ -207,8 +206,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
       for (int i = 0; i < NS; ++i) sc[i] *= c;
       c = 1.f;
     }
-    // A block that starts below key 0 (END_ALIGN_BLOCKS, fwd_tiles.cuh) needs the mask for its zero-filled keys.
-    if ((F::END_ALIGN_BLOCKS > 0 && j0 < 0) || mask.tile_needs_mask(i_first, i_last, j0, j0 + BC - 1)) {
+    if (mask.tile_needs_mask(i_first, i_last, j0, j0 + BC - 1)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         int lo, hi;
@@ -276,8 +274,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
     const int w_lo = max(i0 + row0, 0), w_hi = min(i0 + row0 + 63, i_last);
     int64_t j_lo, j_hi;
     mask.keys_for(w_lo, w_hi, &j_lo, &j_hi);
-    const int nb_hi = int((j_hi - tile.j_base) / BC);
-    w_last = w_lo <= w_hi && j_hi >= j_lo ? max(nb_first - 1, min(nb_last, nb_hi)) : nb_first - 1;
+    w_last = w_lo <= w_hi && j_hi >= j_lo ? max(nb_first - 1, min(nb_last, int(j_hi / BC))) : nb_first - 1;
   }
   if (nb_first <= nb_last) {
     const int it0 = it;
@@ -299,7 +296,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
       fence_registers(sc);
       mbar_arrive(k_empty(s0));
       if (nb_first == w_last) mbar_arrive(sm.q_empty());
-      softmax(sc, tile.j_base + nb_first * BC, alpha);  // O is still 0: nothing to rescale
+      softmax(sc, nb_first * BC, alpha);  // O is still 0: nothing to rescale
       pack_p(sc, pa);
       for (int nb = nb_first + 1, jt = it0 + 1; nb <= w_last; ++nb, ++jt) {
         const int s = jt % STAGES, prev = (jt - 1) % STAGES;
@@ -317,7 +314,7 @@ __device__ __forceinline__ void fwd_consumer_tile(const FwdArgs& args, const Fwd
         fence_registers(sc);
         mbar_arrive(k_empty(s));
         if (nb == w_last) mbar_arrive(sm.q_empty());
-        softmax(sc, tile.j_base + nb * BC, alpha);
+        softmax(sc, nb * BC, alpha);
         wgmma_wait<0>();
         fence_registers(o_acc);
         mbar_arrive(v_empty(prev));

@@ -24,28 +24,19 @@ struct FwdArgs {
 // (192 query rows per K/V tile): +4-13% at l >= 8k over two consumers with BC = 128 (bench/NOTES.md H6), and with
 // BC = 128 rather than 96 (whole key blocks at l = 512, 1024; S, P and O still fit 160 registers without spills):
 // +4-14% non-causal, -2..+12% causal (F3).
-// END_ALIGN_BLOCKS: under a right mask edge, a tile whose keys span at most that many blocks counts its key blocks
-// down from its last key (FwdTiles::at); 0 = never.
 template <int D> struct FwdConfig90;
-template <> struct FwdConfig90<64>  { static constexpr int CONSUMERS = 3, BC = 128, STAGES = 2, END_ALIGN_BLOCKS = 0; };
+template <> struct FwdConfig90<64>  { static constexpr int CONSUMERS = 3, BC = 128, STAGES = 2; };
 // d = 128 with 176-key blocks (FlashAttention-3's non-causal choice): -1..+5% non-causal, -1..+11% causal over 128
-// (F4); 192 spills. Key blocks ending at the tile's last key: +4.8% at causal 512, -5% at causal 1k / 2k (END-ALIGN).
-template <> struct FwdConfig90<128> { static constexpr int CONSUMERS = 2, BC = 176, STAGES = 2, END_ALIGN_BLOCKS = 0; };
-template <> struct FwdConfig90<192> { static constexpr int CONSUMERS = 2, BC = 96,  STAGES = 2, END_ALIGN_BLOCKS = 0; };
+// (F4); 192 spills.
+template <> struct FwdConfig90<128> { static constexpr int CONSUMERS = 2, BC = 176, STAGES = 2; };
+template <> struct FwdConfig90<192> { static constexpr int CONSUMERS = 2, BC = 96,  STAGES = 2; };
 // d = 256 with 80-key blocks (FlashAttention-3's choice; they spilled until the descriptors were built once per tile,
-// K1): +3..+22% over 64 (F5). Two stages of 80 keys fill shared memory (230.5 KB). Key blocks ending at the tile's
-// last key in tiles of up to 8 blocks (bench/NOTES.md END-ALIGN).
-#ifndef FLASH_PROBE_END_ALIGN_BLOCKS
-#define FLASH_PROBE_END_ALIGN_BLOCKS 8
-#endif
-template <> struct FwdConfig90<256> {
-  static constexpr int CONSUMERS = 2, BC = 80, STAGES = 2, END_ALIGN_BLOCKS = FLASH_PROBE_END_ALIGN_BLOCKS;
-};
+// K1): +3..+22% over 64 (F5). Two stages of 80 keys fill shared memory (230.5 KB).
+template <> struct FwdConfig90<256> { static constexpr int CONSUMERS = 2, BC = 80,  STAGES = 2; };
 
 template <int D>
 struct Fwd90 {
   static constexpr int CONSUMERS = FwdConfig90<D>::CONSUMERS, BC = FwdConfig90<D>::BC, STAGES = FwdConfig90<D>::STAGES;
-  static constexpr int END_ALIGN_BLOCKS = FwdConfig90<D>::END_ALIGN_BLOCKS;
   // Warpgroup 0 produces; the consumer warpgroups follow it.
   static constexpr int BR = 64 * CONSUMERS, CONSUMER_THREADS = 128 * CONSUMERS, THREADS = 128 + CONSUMER_THREADS;
   static constexpr int BANDS = D / 64;  // 64-column (128-byte) bands: one TMA box each
@@ -113,7 +104,6 @@ struct FwdSmem {
 // zeros from TMA's out-of-bounds fill, computed and never stored. i_first = max(i0, 0) is its first real row.
 struct FwdTile {
   int head, b, kh, i0, i_first, i_last, nb_first, nb_last;
-  int j_base;  // key block nb is keys [j_base + nb * BC, j_base + (nb + 1) * BC); j_base is 0 or in (-BC, 0)
   __device__ __forceinline__ bool has_keys() const { return nb_first <= nb_last; }
 };
 
@@ -160,19 +150,8 @@ struct FwdTiles {
     tile.i_first = max(tile.i0, 0);
     int64_t j_lo, j_hi;
     flash::Mask(p).keys_for(tile.i_first, tile.i_last, &j_lo, &j_hi);
-    // Key blocks counted from key 0, except under a right mask edge in a tile of at most END_ALIGN_BLOCKS blocks:
-    // there they end at the tile's last key, so that the block that straddles a multiple of BC reaches below key 0
-    // (TMA's zero fill, no memory read) rather than past the diagonal (masked keys read from memory). At d = 256,
-    // causal 512, that is 8% less K / V crossing L2 (bench/NOTES.md END-ALIGN); in longer tiles the extra masked
-    // block costs more than the traffic saves.
-    tile.j_base = 0;
-    if (F::END_ALIGN_BLOCKS > 0 && p.window_right >= 0 && j_hi >= j_lo &&
-        j_hi - j_lo < int64_t(F::END_ALIGN_BLOCKS) * F::BC) {
-      const int overhang = int((j_hi + 1) % F::BC);
-      if (overhang != 0) tile.j_base = overhang - F::BC;
-    }
-    tile.nb_first = int((j_lo - tile.j_base) / F::BC);
-    tile.nb_last = j_hi >= j_lo ? int((j_hi - tile.j_base) / F::BC) : tile.nb_first - 1;
+    tile.nb_first = int(j_lo / F::BC);
+    tile.nb_last = j_hi >= j_lo ? int(j_hi / F::BC) : tile.nb_first - 1;
     return tile;
   }
 };
