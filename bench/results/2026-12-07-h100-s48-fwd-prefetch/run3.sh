@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 48, run 3, from the repository root. kernels/build = the tree with END-ALIGN at d = 256 (tiles of up to 8
+# Session 48, run 3 (never ran: no machine started; run4.sh is the same without the grid), from the repository
+# root, on end-align-d256.patch applied to main. kernels/build = that tree with END-ALIGN at d = 256 (tiles of up to 8
 # blocks; every unit of the package), kernels/build-probe/base = main's kernels (d3fc448; bf16, d = 64, 128, 256; its
 # d = 64 / 128 sm90 fatbins are byte-identical to the tree's).
 # 1. ab.py, forward, d = 256, main against the tree, 8 rounds; 2. check.py --quick on the tree's build;

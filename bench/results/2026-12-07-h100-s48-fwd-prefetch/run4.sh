@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 48, run 4 (run 3 cut to what the device time left allows: no grid), from the repository root.
+# Session 48, run 4 (run 3 without the grid; never ran: the device time was spent), from the repository root, on
+# end-align-d256.patch applied to main (the next session can run it as it is).
 # kernels/build = the tree with END-ALIGN at d = 256 (497cc49's kernels, every unit of the package),
 # kernels/build-probe/base = main's kernels (d3fc448; bf16, d = 64, 128, 256; its d = 64 / 128 sm90 fatbins are
 # byte-identical to the tree's). 1. ab.py, forward, d = 256, main against the tree, 6 rounds; 2. check.py --quick on
