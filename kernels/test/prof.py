@@ -14,7 +14,9 @@ bwd = [a[4:] for a in sys.argv[1:] if a.startswith('bwd=')] or ['128:8192']
 det = [a[4:] for a in sys.argv[1:] if a.startswith('det=')]
 for arg in pairs or ([] if det else ['128:8192']):
     d, l, *mask = arg.split(':')
-    grid_problem(K, int(d), int(l), 0 if mask == ['causal'] else -1)
+    if mask not in ([], ['causal']):
+        sys.exit(f'prof.py: expected D:L or D:L:causal, got {arg}')
+    grid_problem(K, int(d), int(l), 0 if mask else -1)
 if det:
     d, l = map(int, det[0].split(':'))
     t = grid_problem(K, d, l, 0)

@@ -80,4 +80,5 @@ def main():
     print(f'{2 * cases} cases, {tiles} tiles: every check held')
 
 
-main()
+if __name__ == '__main__':
+    main()
