@@ -1,7 +1,9 @@
 """GPU correctness checks of the kernels against a float64 reference with testing.md's tolerance rule:
     max|X - X64| <= F * max|Xlp - X64| + 2 * ulp(dtype, max|X64|)     (F = 2 for o, lse; 3 for dq, dk, dv)
 Every output sits in a NaN-prefilled buffer between NaN guard margins. Prints one line per failure and a
-summary; exit status 1 on any failure."""
+summary; exit status 1 on any failure.
+Usage: python3 check.py [--quick] [--big] [--bf16]. --bf16 skips the float16 cases, for a probe build of bfloat16
+kernels only (build-kernels.mjs --only=bf16:...); head dims missing from a build run padded to the next one built."""
 import math
 import random
 import sys
@@ -247,6 +249,7 @@ def window_for(kind, lk, rnd):
 
 
 MASKS = ['none', 'causal', 'random', 'w00', 'w33', 'left', 'right']
+DTYPES = (torch.bfloat16,) if '--bf16' in sys.argv else (torch.bfloat16, torch.float16)
 
 
 def main():
@@ -255,7 +258,7 @@ def main():
     rnd = random.Random(1234)
     t0 = time.time()
     idx = 0
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for d in HEAD_DIMS:
             for c in range(2 if quick else 4):
                 lq, lk = SHAPES[(idx * 5 + c * 7) % len(SHAPES)]
@@ -267,7 +270,7 @@ def main():
             print(f'{str(dtype)[6:]} d={d}: {COUNT[0]} comparisons, {len(FAILURES)} failures', flush=True)
     print(f'grid: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     # Special cases.
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         run_case(K, dtype, 2, 2048, 2048, 4, 2, 128, -1, 0, seed=1)
         run_case(K, dtype, 1, 2048, 2048, 4, 4, 64, -1, -1, seed=2)
         run_case(K, dtype, 1, 239, 17, 6, 2, 64, -1, 0, seed=3)            # causal lq > lk: empty rows
@@ -285,7 +288,7 @@ def main():
     # The Hopper backward's edges (on a 9.0 card bwd.cuh runs for d % 8 == 0, d <= 128): key blocks of 128 with the
     # second consumer's 64 keys partly or wholly past lk, query steps of 64 / 128 rows past lq, a single query or
     # key, GQA groups walked inside one block, windows narrower than a step, ring-style diagonals.
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
                 (8, 1, 1, 2, 1, -1, -1, None), (64, 1, 200, 4, 2, -1, -1, None), (128, 200, 1, 4, 4, -1, 0, None),
                 (64, 130, 50, 8, 1, -1, -1, None), (128, 65, 127, 6, 3, -1, 0, None), (72, 129, 129, 4, 2, 7, 7, None),
@@ -297,7 +300,7 @@ def main():
     # batch) than an H100's 132 multiprocessors, blocks without steps among them (a narrow window far left of a short
     # q), the chunked and head-major block orders, GQA, and the deterministic backward's dq-free path. (Written for the
     # persistent backward of bench/NOTES.md B20, where blocks took several of these items each.)
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for i, (n, lq, lk, h, hk, d, wl, wr, det) in enumerate((
                 (2, 300, 4000, 8, 4, 128, 50, 0, False), (3, 3000, 3000, 6, 3, 128, -1, -1, False),
                 (1, 5000, 5000, 4, 4, 96, -1, 0, False), (2, 4500, 4500, 4, 2, 128, -1, 0, True),
@@ -306,7 +309,7 @@ def main():
     determinism(K, torch.bfloat16, 2, 4500, 4500, 4, 2, 128, -1, 0, deterministic=True, runs=5)
     # One-step items, many a block, without dQ (the deterministic backward) at d = 64, whose two K / V buffers let
     # warpgroup 0 run an item ahead: the start barriers' parity (bwd.cuh).
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         run_case(K, dtype, 4, 100, 4000, 8, 4, 64, -1, -1, seed=910, deterministic=True)
         run_case(K, dtype, 3, 128, 3000, 8, 8, 64, 40, 0, seed=911, deterministic=True)
     print(f'large hopper backward grids: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
@@ -314,7 +317,7 @@ def main():
     # The wide Hopper backward (d = 256 compiled; 128 < d <= 256 with d % 8 == 0 padded): blocks of 80 keys split
     # 40 per consumer in S and dP, query steps of 64, dK^T / dV^T split by head dim: the edges of either half (lk = 30:
     # the second consumer's keys all past lk; 41, 79, 81: one key over or under a half or a block).
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
                 (256, 1, 1, 2, 1, -1, -1, None), (256, 1, 200, 4, 2, -1, -1, None), (256, 200, 1, 4, 4, -1, 0, None),
                 (136, 65, 63, 6, 3, -1, 0, None), (192, 130, 70, 8, 1, -1, -1, None), (200, 129, 129, 4, 2, 7, 7, None),
@@ -331,11 +334,12 @@ def main():
         run_case(K, dtype, 1, 257, 300, 4, 2, 256, -1, 0, seed=821, scale_inputs=(5, 3, 3), factor=5)
     print(f'wide hopper backward: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0)
-    determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, -1, -1)
+    if torch.float16 in DTYPES:
+        determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, -1, -1)
     determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, 50, 20)
     print(f'determinism: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s', flush=True)
     # The deterministic backward (dq from bwd_dq_det): every head dim against float64, then bitwise repeatability.
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for i, d in enumerate(HEAD_DIMS):
             lq, lk = SHAPES[(i * 3 + 1) % len(SHAPES)]
             h, hk = HEADS[i % len(HEADS)]
@@ -348,7 +352,7 @@ def main():
     # The Hopper bwd_dq_det (dq_det.cuh; d = 64 / 128 / 256 compiled, beside the Hopper bwd): tiles of 128 query rows
     # (d = 256: 64), key blocks of 128 (80), partial last tiles and key blocks, windows, GQA, lq != lk with a diagonal
     # offset, padded head dims.
-    for dtype in (torch.bfloat16, torch.float16):
+    for dtype in DTYPES:
         for i, (d, lq, lk, h, hk, wl, wr, diag) in enumerate((
                 (64, 129, 300, 4, 2, -1, 0, None), (128, 300, 129, 4, 1, 30, 70, None),
                 (96, 257, 257, 2, 2, -1, -1, None), (120, 1, 500, 2, 1, -1, -1, None), (64, 500, 1, 4, 4, -1, 0, None),
@@ -363,7 +367,8 @@ def main():
             run_case(K, dtype, 1 + i % 2, lq, lk, h, hk, d, wl, wr, seed=540 + i, diag=diag, deterministic=True,
                      misalign_o=i < 3)
     determinism(K, torch.bfloat16, 2, 1000, 1000, 8, 2, 128, -1, 0, deterministic=True, runs=20)
-    determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, 30, 7, deterministic=True, runs=20)
+    if torch.float16 in DTYPES:
+        determinism(K, torch.float16, 1, 777, 513, 4, 4, 64, 30, 7, deterministic=True, runs=20)
     determinism(K, torch.bfloat16, 1, 500, 500, 4, 1, 256, -1, -1, deterministic=True, runs=20)
     print(f'deterministic mode: {COUNT[0]} comparisons, {len(FAILURES)} failures, {time.time() - t0:.1f} s',
           flush=True)
