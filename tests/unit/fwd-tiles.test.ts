@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 
 const KERNELS = fileURLToPath(new URL('../../../kernels/', import.meta.url));
+const SUPPORT = fileURLToPath(new URL('../../../tests/support/', import.meta.url));
 
 // fwd_tiles.cuh includes cuda.h (CUtensorMap) and, through the PTX helpers, cuda_fp16.h / cuda_bf16.h.
 function cudaIncludeDir(): string | undefined {
@@ -21,28 +22,11 @@ function cudaIncludeDir(): string | undefined {
 }
 
 // Reads cases "d n h hk lq lk diagonal_offset window_left window_right grid" and prints, per case, "ok" or the first
-// disagreement. The device intrinsics the headers name are stubbed: no code that calls them runs here.
+// disagreement. tests/support/cuda-host-shim.h stands in for CUDA's qualifiers and intrinsics.
 const DRIVER = `
-#include <algorithm>
-#include <cstdint>
 #include <cstdio>
 #include <vector>
-#define __device__
-#define __host__
-#define __global__
-#define __shared__
-#define __forceinline__ inline
-using std::max;
-using std::min;
-struct Dim3Shim { unsigned x, y, z; };
-static Dim3Shim gridDim{1, 1, 1}, blockIdx{0, 0, 0}, threadIdx{0, 0, 0};
-inline unsigned long long __cvta_generic_to_shared(const void*) { return 0; }
-template <class T> T __shfl_sync(unsigned, T v, int, int = 32) { return v; }
-template <class T> T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
-inline void __syncwarp(unsigned = 0xffffffffu) {}
-inline void __syncthreads() {}
-inline void __threadfence() {}
-inline void __trap() { __builtin_trap(); }
+#include "cuda-host-shim.h"
 #include "fwd_tiles.cuh"
 
 // The tile's key-block base where the header has one (blocks counted from it), else key 0.
@@ -122,7 +106,7 @@ test('FwdTiles: every tile claimed once, every row in one tile, every key a row 
     const source = join(dir, 'tiles.cpp');
     const binary = join(dir, 'tiles');
     writeFileSync(source, DRIVER);
-    const includes = ['-I', join(KERNELS, 'sm90'), '-I', join(KERNELS, 'common'), '-I', cudaInclude];
+    const includes = ['-I', SUPPORT, '-I', join(KERNELS, 'sm90'), '-I', join(KERNELS, 'common'), '-I', cudaInclude];
     execFileSync('g++', ['-std=c++17', '-O1', ...includes, '-o', binary, source], { stdio: 'pipe' });
     // Every head dim's tile shape; causal with the partial first tile, lq != lk, ring-style offsets, windows on
     // either side, rows without keys, GQA, and F18's reordered tail (a right edge with more than two waves of tiles).

@@ -6,34 +6,14 @@
 // - the warpgroup blocks are no more than with blocks counted from key 0 (END-ALIGN: no more blocks in all);
 // - under BEST-ALIGN, base 0 without a right mask edge, and under one no base of all BC that reads fewer K / V rows
 //   without computing more warpgroup blocks.
-// The device intrinsics the headers name are stubbed: none of them runs here.
+// tests/support/cuda-host-shim.h stands in for CUDA's qualifiers and intrinsics (none of them runs here).
 // Build and run (from the repository root), once per rule:
-//   g++ -std=c++17 -O1 -Ikernels/sm90 -Ikernels/common -I/usr/local/cuda/include [-DFLASH_PROBE_BEST_ALIGN] \
+//   g++ -std=c++17 -O1 -Itests/support -Ikernels/sm90 -Ikernels/common -I/usr/local/cuda/include [-DFLASH_PROBE_BEST_ALIGN] \
 //     bench/results/2026-12-08-h100-s49-end-align/fwd_tiles_host_test.cpp -o /tmp/fwd_tiles_test && /tmp/fwd_tiles_test
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
-#define __device__
-#define __host__
-#define __global__
-#define __shared__
-#define __forceinline__ inline
-using std::max;
-using std::min;
-struct Dim3Shim {
-  unsigned x, y, z;
-};
-static Dim3Shim gridDim{132, 1, 1}, blockIdx{0, 0, 0}, threadIdx{0, 0, 0};
-inline unsigned long long __cvta_generic_to_shared(const void*) { return 0; }
-template <class T> T __shfl_sync(unsigned, T v, int, int = 32) { return v; }
-template <class T> T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
-inline void __syncwarp(unsigned = 0xffffffffu) {}
-inline void __syncthreads() {}
-inline void __threadfence() {}
-inline void __trap() { __builtin_trap(); }
+#include "cuda-host-shim.h"
 #include "fwd_tiles.cuh"
 
 static long failures = 0, tiles_checked = 0, tiles_moved = 0;
@@ -122,6 +102,7 @@ static void check_case(std::mt19937& rnd) {
 }
 
 int main() {
+  gridDim.x = 132;
   std::mt19937 rnd(49);
   for (int i = 0; i < 3000; ++i) {
     check_case<128>(rnd);
