@@ -1,6 +1,6 @@
 // kernels/sm90/fwd_tiles.cuh's tile arithmetic (FwdTiles::at, and under FLASH_PROBE_BEST_ALIGN its
 // fewest_rows_key_base) compiled for the host with g++ and checked against the mask element by element, for random
-// shapes, windows and diagonal offsets at d = 128 and 256: the real header, not a model of it. For each tile:
+// shapes, windows and diagonal offsets at d = 128, 192 and 256: the real header, not a model of it. For each tile:
 // - the base lies in (-BC, 0]; every block [nb_first, nb_last] holds a key the tile may see;
 // - every key a row may see lies in its warpgroup's blocks (fwd.cuh's w_last, restated here);
 // - the warpgroup blocks are no more than with blocks counted from key 0 (END-ALIGN: no more blocks in all);
@@ -106,10 +106,11 @@ int main() {
   std::mt19937 rnd(49);
   for (int i = 0; i < 3000; ++i) {
     check_case<128>(rnd);
+    check_case<192>(rnd);
     check_case<256>(rnd);
   }
   std::printf("%s: %ld tiles, %ld with a base below 0, %ld failures\n",
-              flash90::FWD_BEST_ALIGN ? "BEST-ALIGN (d = 128, 256)" : "END-ALIGN (d = 256; d = 128 from key 0)",
+              flash90::FWD_BEST_ALIGN ? "BEST-ALIGN (d = 128, 192, 256)" : "END-ALIGN (d = 256; d = 128, 192 from key 0)",
               tiles_checked, tiles_moved, failures);
   return failures == 0 ? 0 : 1;
 }
