@@ -75,6 +75,7 @@ struct Fwd90 {
   static_assert(D % 64 == 0, "the Hopper forward handles head dims that are multiples of 64");
   static_assert(BC % 16 == 0 && BC <= 256, "BC must be a wgmma N");
   static_assert(O_STAGE_BYTES % 1024 == 0, "each O stage on the 128-byte swizzle's 1024-byte period");
+  static_assert(SMEM_BYTES <= MAX_SMEM_BYTES, "the most shared memory a block may have on sm_90");
 };
 
 // Rows of a box of the o map: one warp's rows of the accumulator. The host encodes the map (describe.cu's
