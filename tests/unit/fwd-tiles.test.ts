@@ -4,22 +4,9 @@
 // A tile missing a key would leave o and lse silently wrong for its rows; a lost or repeated tile leaves rows unwritten
 // or written twice. The GPU suites see these only where a shape happens to hit them.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-
-const KERNELS = fileURLToPath(new URL('../../../kernels/', import.meta.url));
-const SUPPORT = fileURLToPath(new URL('../../../tests/support/', import.meta.url));
-
-// fwd_tiles.cuh includes cuda.h (CUtensorMap) and, through the PTX helpers, cuda_fp16.h / cuda_bf16.h.
-function cudaIncludeDir(): string | undefined {
-  const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter((r): r is string => !!r);
-  return roots.map((r) => join(r, 'include')).find((dir) => existsSync(join(dir, 'cuda.h')));
-}
+import { hostCompiler, runHostDriver } from '../support/host-compile.js';
 
 // Reads cases "d n h hk lq lk diagonal_offset window_left window_right grid" and prints, per case, "ok" or the first
 // disagreement. tests/support/cuda-host-shim.h stands in for CUDA's qualifiers and intrinsics.
@@ -96,41 +83,31 @@ type TileCase = [d: number, n: number, h: number, hk: number, lq: number, lk: nu
   windowLeft: number, windowRight: number, grid: number];
 
 test('FwdTiles: every tile claimed once, every row in one tile, every key a row may see in its warpgroup\'s blocks', (t) => {
-  const cudaInclude = cudaIncludeDir();
-  if (spawnSync('g++', ['--version'], { stdio: 'ignore' }).status !== 0 || !cudaInclude) {
-    t.skip('compiling fwd_tiles.cuh needs g++ and the CUDA headers (cuda.h under CUDA_HOME, CUDA_PATH or /usr/local/cuda)');
+  const compiler = hostCompiler();
+  if ('skip' in compiler) {
+    t.skip(compiler.skip);
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'flash-fwd-tiles-'));
-  try {
-    const source = join(dir, 'tiles.cpp');
-    const binary = join(dir, 'tiles');
-    writeFileSync(source, DRIVER);
-    const includes = ['-I', SUPPORT, '-I', join(KERNELS, 'sm90'), '-I', join(KERNELS, 'common'), '-I', cudaInclude];
-    execFileSync('g++', ['-std=c++17', '-O1', ...includes, '-o', binary, source], { stdio: 'pipe' });
-    // Every head dim's tile shape; causal with the partial first tile, lq != lk, ring-style offsets, windows on
-    // either side, rows without keys, GQA, and F18's reordered tail (a right edge with more than two waves of tiles).
-    const fixed: TileCase[] = [
-      [64, 2, 4, 2, 512, 512, 0, -1, 0, 132], [128, 1, 3, 1, 1000, 700, -300, -1, 0, 132],
-      [256, 2, 2, 2, 239, 17, -222, -1, 0, 8], [128, 1, 2, 1, 300, 300, 0, 5, 0, 132],
-      [192, 1, 2, 2, 200, 100, 0, 10, 10, 3], [64, 1, 2, 1, 100, 100, -50, -1, 0, 1],
-      [256, 4, 8, 8, 512, 512, 0, -1, 0, 132], [64, 3, 6, 3, 777, 513, 0, 30, 7, 20],
-    ];
-    const random = fc.sample(
-      fc.tuple(fc.constantFrom(64, 128, 192, 256), fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 2, 4),
-        fc.integer({ min: 1, max: 1300 }), fc.integer({ min: 1, max: 1300 }), fc.boolean(),
-        fc.integer({ min: -300, max: 300 }), fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 700 })),
-        fc.oneof(fc.constant(-1), fc.constant(0), fc.integer({ min: 0, max: 300 })), fc.integer({ min: 1, max: 140 })),
-      { seed: 49, numRuns: 400 },
-    ).map(([d, n, groupSize, lq, lk, bottomRight, offset, wl, wr, grid]): TileCase =>
-      [d, n, 2 * groupSize, 2, lq, lk, bottomRight ? lk - lq : offset, wl, wr, grid]);
-    const cases = [...fixed, ...random];
-    const output = execFileSync(binary, { input: cases.map((c) => c.join(' ')).join('\n'), encoding: 'utf8' });
-    const lines = output.trim().split('\n');
-    assert.equal(lines.length, cases.length);
-    lines.forEach((line, i) =>
-      assert.equal(line, 'ok', `d, n, h, hk, lq, lk, offset, window, grid = ${cases[i].join(', ')}`));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // Every head dim's tile shape; causal with the partial first tile, lq != lk, ring-style offsets, windows on
+  // either side, rows without keys, GQA, and F18's reordered tail (a right edge with more than two waves of tiles).
+  const fixed: TileCase[] = [
+    [64, 2, 4, 2, 512, 512, 0, -1, 0, 132], [128, 1, 3, 1, 1000, 700, -300, -1, 0, 132],
+    [256, 2, 2, 2, 239, 17, -222, -1, 0, 8], [128, 1, 2, 1, 300, 300, 0, 5, 0, 132],
+    [192, 1, 2, 2, 200, 100, 0, 10, 10, 3], [64, 1, 2, 1, 100, 100, -50, -1, 0, 1],
+    [256, 4, 8, 8, 512, 512, 0, -1, 0, 132], [64, 3, 6, 3, 777, 513, 0, 30, 7, 20],
+  ];
+  const random = fc.sample(
+    fc.tuple(fc.constantFrom(64, 128, 192, 256), fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 2, 4),
+      fc.integer({ min: 1, max: 1300 }), fc.integer({ min: 1, max: 1300 }), fc.boolean(),
+      fc.integer({ min: -300, max: 300 }), fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 700 })),
+      fc.oneof(fc.constant(-1), fc.constant(0), fc.integer({ min: 0, max: 300 })), fc.integer({ min: 1, max: 140 })),
+    { seed: 49, numRuns: 400 },
+  ).map(([d, n, groupSize, lq, lk, bottomRight, offset, wl, wr, grid]): TileCase =>
+    [d, n, 2 * groupSize, 2, lq, lk, bottomRight ? lk - lq : offset, wl, wr, grid]);
+  const cases = [...fixed, ...random];
+  const output = runHostDriver(compiler.includes, DRIVER, cases.map((c) => c.join(' ')).join('\n'));
+  const lines = output.trim().split('\n');
+  assert.equal(lines.length, cases.length);
+  lines.forEach((line, i) =>
+    assert.equal(line, 'ok', `d, n, h, hk, lq, lk, offset, window, grid = ${cases[i].join(', ')}`));
 });

@@ -1,0 +1,43 @@
+/**
+ * Compiling the kernels' headers for the host (g++ with cuda-host-shim.h beside them), so that unit tests can run their
+ * integer arithmetic (tile and item orders, key and query ranges) on a machine without a GPU. Needs g++ and the CUDA
+ * headers (cuda.h, cuda_fp16.h, cuda_bf16.h: the headers include them); hostCompiler() says why not where they lack.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const KERNELS = fileURLToPath(new URL('../../../kernels/', import.meta.url));
+const SUPPORT = fileURLToPath(new URL('../../../tests/support/', import.meta.url));
+
+function cudaIncludeDir(): string | undefined {
+  const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter((r): r is string => !!r);
+  return roots.map((r) => join(r, 'include')).find((dir) => existsSync(join(dir, 'cuda.h')));
+}
+
+/** The g++ include flags for the kernels' headers, or a reason to skip when g++ or the CUDA headers are missing. */
+export function hostCompiler(): { includes: string[] } | { skip: string } {
+  const cudaInclude = cudaIncludeDir();
+  if (spawnSync('g++', ['--version'], { stdio: 'ignore' }).status !== 0 || !cudaInclude) {
+    return {
+      skip: 'compiling the kernels\' headers needs g++ and the CUDA headers (cuda.h under CUDA_HOME, CUDA_PATH or /usr/local/cuda)',
+    };
+  }
+  return { includes: ['-I', SUPPORT, '-I', join(KERNELS, 'sm90'), '-I', join(KERNELS, 'common'), '-I', cudaInclude] };
+}
+
+/** Compiles `driver` (C++17, -O1) with `includes`, runs it on `input` and returns its output; removes the build. */
+export function runHostDriver(includes: string[], driver: string, input: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flash-host-driver-'));
+  try {
+    const source = join(dir, 'driver.cpp');
+    const binary = join(dir, 'driver');
+    writeFileSync(source, driver);
+    execFileSync('g++', ['-std=c++17', '-O1', ...includes, '-o', binary, source], { stdio: 'pipe' });
+    return execFileSync(binary, { input, encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
