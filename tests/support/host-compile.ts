@@ -1,12 +1,14 @@
 /**
  * Compiling the kernels' headers for the host (g++ with cuda-host-shim.h beside them), so that unit tests can run their
  * integer arithmetic (tile and item orders, key and query ranges) on a machine without a GPU. Needs g++ and the CUDA
- * headers (cuda.h, cuda_fp16.h, cuda_bf16.h: the headers include them); hostCompiler() says why not where they lack.
+ * headers (cuda.h, cuda_fp16.h, cuda_bf16.h: the headers include them); the test skips where they are missing.
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const KERNELS = fileURLToPath(new URL('../../../kernels/', import.meta.url));
@@ -18,7 +20,7 @@ function cudaIncludeDir(): string | undefined {
 }
 
 /** The g++ include flags for the kernels' headers, or a reason to skip when g++ or the CUDA headers are missing. */
-export function hostCompiler(): { includes: string[] } | { skip: string } {
+function hostCompiler(): { includes: string[] } | { skip: string } {
   const cudaInclude = cudaIncludeDir();
   if (spawnSync('g++', ['--version'], { stdio: 'ignore' }).status !== 0 || !cudaInclude) {
     return {
@@ -29,7 +31,7 @@ export function hostCompiler(): { includes: string[] } | { skip: string } {
 }
 
 /** Compiles `driver` (C++17, -O1) with `includes`, runs it on `input` and returns its output; removes the build. */
-export function runHostDriver(includes: string[], driver: string, input: string): string {
+function runHostDriver(includes: string[], driver: string, input: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'flash-host-driver-'));
   try {
     const source = join(dir, 'driver.cpp');
@@ -40,4 +42,21 @@ export function runHostDriver(includes: string[], driver: string, input: string)
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs `driver` on `cases`, one line of numbers each, and asserts that it printed "ok" for every one (it prints the
+ * first disagreement otherwise); `fields` names the numbers in the failure message.
+ */
+export function checkHostCases(
+  t: TestContext, driver: string, cases: readonly (readonly number[])[], fields: string,
+): void {
+  const compiler = hostCompiler();
+  if ('skip' in compiler) {
+    t.skip(compiler.skip);
+    return;
+  }
+  const lines = runHostDriver(compiler.includes, driver, cases.map((c) => c.join(' ')).join('\n')).trim().split('\n');
+  assert.equal(lines.length, cases.length);
+  lines.forEach((line, i) => assert.equal(line, 'ok', `${fields} = ${cases[i].join(', ')}`));
 }
