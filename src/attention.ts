@@ -109,8 +109,16 @@ export type ShardedVjpFunction = ((dout: ShardedTensor) => [ShardedTensor, Shard
  * The saved lse is the pullback's own, so it is disposed only with the pullback: say so, rather than name an lse the
  * caller never passed.
  */
-function checkPullbackLive(lse: Tensor | ShardedTensor): void {
+function checkPullbackLive(lse: Tensor | ShardedTensor, read: Record<'q' | 'k' | 'v' | 'out', Tensor | ShardedTensor>): void {
   if (lse.isDisposed) throw new DisposedError('vjp: the pullback was disposed (with its saved lse) and cannot be called');
+  // The pullback reads the caller's q, k, v and o rather than copies: name the one disposed too early as the caller
+  // knows it, not as the backward's argument it would otherwise fail in.
+  for (const [name, t] of Object.entries(read)) {
+    if (t.isDisposed) {
+      const which = name === 'out' ? 'the output o that flashMhaVjp returned' : name;
+      throw new DisposedError(`vjp: ${which} was disposed; the pullback reads q, k, v and o, so keep them until it has run`);
+    }
+  }
 }
 
 /**
@@ -129,7 +137,7 @@ export function flashMhaVjp(
   if (anySharded(q, k, v)) {
     const { out, lse } = ringFlashMhaFwd(q, k, v, options);
     const pullback = ((dout: ShardedTensor): [ShardedTensor, ShardedTensor, ShardedTensor] => {
-      checkPullbackLive(lse);
+      checkPullbackLive(lse, { q, k, v, out });
       const { dq, dk, dv } = ringFlashMhaBwd(dout, q, k, v, out, lse, options);
       return [dq, dk, dv];
     }) as ShardedVjpFunction;
@@ -140,7 +148,7 @@ export function flashMhaVjp(
   const [tq, tk, tv] = [q as Tensor, k as Tensor, v as Tensor];
   const { out, lse } = localForward(tq, tk, tv, options);
   const pullback = ((dout: Tensor): [Tensor, Tensor, Tensor] => {
-    checkPullbackLive(lse);
+    checkPullbackLive(lse, { q: tq, k: tk, v: tv, out });
     const { dq, dk, dv } = localBackward(dout, tq, tk, tv, out, lse, options);
     return [dq, dk, dv];
   }) as VjpFunction;

@@ -1,4 +1,5 @@
-import { FlashAttentionError } from '../errors.js';
+import { canonicalDevice } from '../device.js';
+import { DeviceError, FlashAttentionError } from '../errors.js';
 
 /** A comma-separated list of integers >= min from a command-line flag, or the fallback when absent. */
 export function list(flag: string, raw: string | undefined, fallback: number[], min = 1): number[] {
@@ -28,4 +29,17 @@ export function single(flag: string, raw: string | undefined, fallback: number, 
   const values = list(flag, raw, [fallback], min);
   if (values.length !== 1) throw new FlashAttentionError('ERR_USAGE', `--${flag}: expected one integer here, got '${raw}'`);
   return values[0];
+}
+
+/**
+ * --device's value, spelt with its index. A malformed name is the user's typing (a usage error, exit 2); a device
+ * that is well named but not there fails later, as the work does (exit 1).
+ */
+export function deviceFlag(raw: string): string {
+  try {
+    return canonicalDevice(raw, '--device');
+  } catch (error) {
+    if (error instanceof DeviceError) throw new FlashAttentionError('ERR_USAGE', error.message);
+    throw error;
+  }
 }

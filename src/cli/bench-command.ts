@@ -4,6 +4,7 @@ import os from 'node:os';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
+import { checkDevice } from '../tensor.js';
 import { type BenchCase, type BenchRow, SPIN_UP_MS, benchGrid, gridCases } from './bench.js';
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
@@ -74,6 +75,8 @@ function table(rows: BenchRow[], unit: number, unitName: string, peers?: PeerRes
 
 export async function benchCommand(args: BenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
+  // The backend's own error (no driver, no such device) before the peers' note or any work.
+  checkDevice(args.device, '--device');
   const onGpu = kind === 'cuda';
   const ds = list('d', args.d, onGpu ? [64, 128, 256] : [64]);
   const ls = list('l', args.l, onGpu ? [512, 1024, 2048, 4096, 8192, 16384] : [512, 2048]);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { devices } from '../index.js';
-import { canonicalDevice } from '../device.js';
 import { isDtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
+import { deviceFlag } from './args.js';
 import { benchCommand } from './bench-command.js';
 import { ringBenchCommand } from './ring-bench-command.js';
 import { demo } from './demo.js';
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     if (values.dtype !== undefined && !isDtype(values.dtype)) {
       throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${values.dtype}'`);
     }
-    return (await demo(values.device ?? bestDevice(), console.log, values.dtype)) ? 0 : 1;
+    return (await demo(deviceFlag(values.device ?? bestDevice()), console.log, values.dtype)) ? 0 : 1;
   }
   if (command === 'devices') {
     parseArgs({ args: rest, options: {} });  // it takes no options: a stray one is refused, not ignored
@@ -85,10 +85,11 @@ async function main(argv: string[]): Promise<number> {
         layout: { type: 'string' },
       },
     });
-    const device = canonicalDevice(values.device ?? bestDevice(), '--device');
+    const device = deviceFlag(values.device ?? bestDevice());
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
     refuseUnused(values.ring ? { n: values.n, save: values.save, 'no-peers': values['no-peers'] || undefined, 'sustain-ms': values['sustain-ms'] } : { world: values.world, layout: values.layout }, values.ring ? 'with --ring' : 'without --ring');
+    if (!values.ring && device.startsWith('cpu')) refuseUnused({ 'no-peers': values['no-peers'] || undefined }, 'on the cpu (peers are timed on cuda only)');
     if (values.ring) return ringBenchCommand({ ...values, device, dtype });
     return benchCommand({ ...values, device, dtype, peers: !values['no-peers'] });
   }

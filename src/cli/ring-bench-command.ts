@@ -37,7 +37,7 @@ function ringDevices(first: string, w: number, available: readonly string[]): st
 export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
   // The backend's own error (no driver, no such device) before any work, not a shape error from inputs made elsewhere.
-  const first = checkDevice(args.device);
+  const first = checkDevice(args.device, '--device');
   const available = listDevices();
   const onGpu = kind === 'cuda';
   const worlds = list('world', args.world, [1, 2, 4]);

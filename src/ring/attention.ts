@@ -63,11 +63,12 @@ function globalProblem(q: unknown, k: unknown, v: unknown, options: AttentionOpt
   if (sq.axis !== 1) throw new ShapeError(`q: expected to be sharded along axis 1, got axis ${sq.axis}`);
   const sk = checkLike(k, 'k', sq, 1);
   const sv = checkLike(v, 'v', sq, 1);
-  // Shard 0 has every property the shards share (shape, dtype, kind of device): validate it as a call.
-  const local = attentionProblem(sq.shards[0], sk.shards[0], sv.shards[0], options);
+  // Before shard 0's checks, which would name the shards' lengths rather than the ones the caller passed.
   if (sk.shape[1] !== sv.shape[1]) {
     throw new ShapeError(`v: expected lk = ${sk.shape[1]} (as in k), got ${sv.shape[1]}`);
   }
+  // Shard 0 has every property the shards share (shape, dtype, kind of device): validate it as a call.
+  const local = attentionProblem(sq.shards[0], sk.shards[0], sv.shards[0], options);
   const w = sq.worldSize;
   checkDivisible('q', 1, sq.shape[1], sq.layout, w);
   checkDivisible('k', 1, sk.shape[1], sq.layout, w);

@@ -24,6 +24,13 @@ test('a length not divisible by the chunk count is a ShapeError naming the argum
   assert.throws(() => shardSequence(q(), cpuDevices(4), { layout: 'zigzag' }), (e: unknown) => e instanceof ShapeError && /divisible by 8.*zigzag.*got 12/.test(e.message));
 });
 
+test("k and v of different lengths: the message gives the lengths passed, not the shards'", () => {
+  const sq = shardSequence(q(), cpuDevices(2));
+  const sk = shardSequence(kv(), cpuDevices(2));
+  const sv = shardSequence(randn([1, 4, 1, 4], { seed: 3 }), cpuDevices(2));
+  assert.throws(() => flashMhaFwd(sq, sk, sv), (e: unknown) => e instanceof ShapeError && e.message === 'v: expected lk = 12 (as in k), got 4');
+});
+
 test('bad layouts, devices and axes are clear errors', () => {
   assert.throws(() => shardSequence(q(), cpuDevices(2), { layout: 'striped' as 'zigzag' }), (e: unknown) => e instanceof OptionError && /layout/.test(e.message));
   assert.throws(() => shardSequence(q(), []), (e: unknown) => e instanceof DeviceError && /^devices:/.test(e.message));

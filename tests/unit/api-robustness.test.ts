@@ -228,6 +228,18 @@ describe('messages', () => {
     shardedPullback.dispose();
     expectError(() => shardedPullback(sout), DisposedError, message);
   });
+
+  it('a pullback whose q, k, v or o was disposed names that input as the caller knows it', () => {
+    for (const gone of ['q', 'k', 'v', 'out'] as const) {
+      const [q, k, v] = [[1, 8, 2, 4], [1, 8, 1, 4], [1, 8, 1, 4]].map((shape, i) => randn(shape, { seed: i + 1 }));
+      const [out, pullback] = flashMhaVjp(q, k, v);
+      const dout = randn(out.shape, { seed: 4 });
+      ({ q, k, v, out })[gone].dispose();
+      const which = gone === 'out' ? 'the output o that flashMhaVjp returned' : gone;
+      expectError(() => pullback(dout), DisposedError, `vjp: ${which} was disposed; the pullback reads q, k, v and o, so keep them until it has run`);
+      pullback.dispose();
+    }
+  });
 });
 
 describe('nothing leaks when a call fails halfway', () => {

@@ -71,7 +71,7 @@ test('bench --ring runs on the W devices from --device on, refuses a device that
   assert.deepEqual(ringOn('cpu:7'), ['cpu:7 cpu:7'], 'virtual ranks on it where fewer are left');
   const missing = cpu8(...tiny, '--device', 'cpu:99');
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /DeviceError: device: 'cpu:99' does not exist; this machine has 8 cpu device\(s\)/);
+  assert.match(missing.stderr, /DeviceError: --device: 'cpu:99' does not exist; this machine has 8 cpu device\(s\)/);
   assert.equal(missing.stdout, '', 'nothing timed');
 });
 
@@ -95,5 +95,33 @@ test('demo on a device that does not exist fails before printing anything', () =
   const run = cli('demo', '--device', 'cpu:9');
   assert.equal(run.status, 1);
   assert.equal(run.stdout, '');
-  assert.match(run.stderr, /DeviceError: device: 'cpu:9' does not exist/);
+  assert.match(run.stderr, /DeviceError: --device: 'cpu:9' does not exist/);
+});
+
+test('a malformed --device is a usage error (exit 2); a well-formed one that is not there fails as work (exit 1)', () => {
+  for (const args of [['bench', '--device', 'gpu'], ['demo', '--device', 'cuda:01'], ['bench', '--ring', '--device', 'cpu:-1']]) {
+    const run = cli(...args);
+    assert.equal(run.status, 2, args.join(' '));
+    assert.match(run.stderr, /^flash-attn: --device: expected 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got '.*' \(flash-attn --help lists the options\)\n$/, args.join(' '));
+    assert.equal(run.stdout, '', args.join(' '));
+  }
+  // No driver here, or no 100th GPU there: either way the device's own error, before the peers are looked for.
+  const gone = cli('bench', '--device', 'cuda:99', '--d', '64', '--l', '512', '--causal', 'no');
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /^(BackendUnavailableError|DeviceError): /);
+  assert.doesNotMatch(gone.stderr, /peers/);
+  assert.equal(gone.stdout, '');
+});
+
+test('bench on the cpu refuses --no-peers, which only a GPU run uses', () => {
+  const run = cli('bench', '--device', 'cpu', '--no-peers', '--l', '64', '--d', '8');
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /--no-peers: not used by bench on the cpu/);
+  assert.equal(run.stdout, '');
+});
+
+test('demo checks each sampled row once: 8 rows (2 heads x 4 positions) with the CPU problem\'s one batch', () => {
+  const run = cli('demo', '--device', 'cpu');
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.match(/ of 8 sampled rows vs float64: .* passed/g)?.length, 3, run.stdout);
 });
