@@ -8,7 +8,14 @@ import type { Dtype } from '../../src/dtype.js';
 import { roundTo, ulp } from '../../src/dtype.js';
 import { isAllowed } from '../../src/params.js';
 import type { Mask } from '../support/reference.js';
-import { maxAbs, maxError } from '../support/tolerance.js';
+import { singleTestLine } from '../support/attentionCase.js';
+import { testFile } from '../support/gridSuite.js';
+import { errorStats, maxAbs, maxError } from '../support/tolerance.js';
+
+/** The one-line repro testing.md asks every failure to print: reruns the test named in the compiled file. */
+export function reproOf(moduleUrl: string, testName: string | undefined): string {
+  return singleTestLine(testName ?? '', testFile(moduleUrl));
+}
 
 export interface Outputs {
   o?: ArrayLike<number>;
@@ -121,11 +128,11 @@ export function toleranceFailures(
     }
     const factor = key === 'o' || key === 'lse' ? factors.forward : factors.backward;
     const { bound, baseline, floor } = toleranceBound(key, x64, xlp, dtype, factor);
-    const error = maxError(x, x64);
+    const error = errorStats(x, x64);
     if (!Number.isFinite(baseline)) {
       failures.push(`${key}: the naive baseline is not finite where the reference is (max error ${baseline}): the rule bounds nothing here`);
-    } else if (!(error <= bound)) {
-      failures.push(`${key}: max error ${error.toExponential(3)} > ${factor} x naive ${baseline.toExponential(3)} + floor ${floor.toExponential(3)} (ratio ${(error / Math.max(baseline, floor)).toFixed(2)})`);
+    } else if (!(error.max <= bound)) {
+      failures.push(`${key}: max error ${error.max.toExponential(3)} (mean ${error.mean.toExponential(3)}) > ${factor} x naive ${baseline.toExponential(3)} + floor ${floor.toExponential(3)} (ratio ${(error.max / Math.max(baseline, floor)).toFixed(2)})`);
     }
   }
   return failures;

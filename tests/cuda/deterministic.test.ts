@@ -8,7 +8,7 @@ import { decodeArray } from '../../src/dtype.js';
 import { type AttentionOptions, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward } from '../support/reference.js';
 import { maxError } from '../support/tolerance.js';
-import { naiveLowPrecision, toleranceFailures } from './accuracy.js';
+import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
 import { bitsEqual, deterministicKernelsMissing, disposeAll, skipReason } from './gpu.js';
 
 const skip = skipReason || deterministicKernelsMissing();
@@ -24,7 +24,7 @@ const CASES = [
 const RUNS = 50;
 
 for (const c of CASES) {
-  test(`deterministic: ${RUNS} backward runs give bitwise identical dq, dk, dv; dq as accurate as the default's: ${JSON.stringify(c)}`, { skip }, async () => {
+  test(`deterministic: ${RUNS} backward runs give bitwise identical dq, dk, dv; dq as accurate as the default's: ${JSON.stringify(c)}`, { skip }, async (t) => {
     const { dtype, n, lq, lk, h, hk, d } = c;
     const q = randn([n, lq, h, d], { seed: 21, dtype, device: 'cuda' });
     const k = randn([n, lk, hk, d], { seed: 22, dtype, device: 'cuda' });
@@ -55,7 +55,7 @@ for (const c of CASES) {
       ...toleranceFailures(det, exact, naive, dtype, factors).map((f) => `deterministic ${f}`),
       ...toleranceFailures({ dq: atomicDq }, exact, naive, dtype, factors).map((f) => `default ${f}`),
     ];
-    assert.deepEqual(failures, [], failures.join('; '));
+    assert.deepEqual(failures, [], `seeds 21-24: ${failures.join('; ')}\n  repro: ${reproOf(import.meta.url, t.name)}`);
     console.log(
       `# ${dtype} lq=${lq} lk=${lk} d=${d}: dq error deterministic ${maxError(det.dq, exact.dq).toExponential(2)}, ` +
         `default ${maxError(atomicDq, exact.dq).toExponential(2)}, max |deterministic - default| ${maxError(det.dq, atomicDq).toExponential(2)}`,

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { setGuardBytesForTesting } from '../../src/backend/cuda/storage.js';
 import { flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward, referenceForward } from '../support/reference.js';
-import { naiveLowPrecision, toleranceFailures } from './accuracy.js';
+import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
 import { disposeAll, skipReason, storageOf } from './gpu.js';
 
 const GUARD_BYTES = 4096;
@@ -28,7 +28,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
   for (const d of [40, 64, 128, 256]) {
     for (const [index, c] of CASES.entries()) {
       const name = `${dtype} d=${d} case ${index} (lq=${c.lq}, lk=${c.lk}, h=${c.h}/${c.hk}, window=${c.windowSize}, causal)`;
-      test(`NaN pre-fill and guard margins: ${name}`, { skip: skipReason }, async () => {
+      test(`NaN pre-fill and guard margins: ${name}`, { skip: skipReason }, async (t) => {
         const seed = 1000 * d + 10 * index + (dtype === 'float16' ? 0 : 5);
         const q = randn([1, c.lq, c.h, d], { seed, dtype, device: 'cuda' });
         const k = randn([1, c.lk, c.hk, d], { seed: seed + 1, dtype, device: 'cuda' });
@@ -54,7 +54,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
         const mask = { n: 1, lq: c.lq, lk: c.lk, h: c.h, hk: c.hk, d, softmaxScale: 1 / Math.sqrt(d), windowLeft: c.windowSize[0], windowRight: 0, diagonalOffset: c.lk - c.lq };
         const exact = { ...referenceForward(mask, qf, kf, vf), ...referenceBackward(mask, qf, kf, vf, df) };
         const failures = toleranceFailures(got, exact, naiveLowPrecision(mask, dtype, qf, kf, vf, df), dtype, { forward: 2, backward: 3 });
-        assert.deepEqual(failures, [], `seed ${seed}: ${failures.join('; ')}`);
+        assert.deepEqual(failures, [], `seed ${seed}: ${failures.join('; ')}\n  repro: ${reproOf(import.meta.url, t.name)}`);
         disposeAll(q, k, v, dout, out, lse, g.dq, g.dk, g.dv);
       });
     }

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward, referenceForward } from '../support/reference.js';
-import { naiveLowPrecision, toleranceFailures } from './accuracy.js';
+import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
 import { disposeAll, skipReason } from './gpu.js';
 
 for (const d of [64, 128]) {
   for (const isCausal of [false, true]) {
-    test(`float16 overflow regression, q x5, k and v x3 (d=${d}, causal=${isCausal})`, { skip: skipReason }, async () => {
+    test(`float16 overflow regression, q x5, k and v x3 (d=${d}, causal=${isCausal})`, { skip: skipReason }, async (t) => {
       const [n, lq, lk, h, hk] = [1, 160, 200, 2, 1];
       const seed = 77 + d;
       const q = randn([n, lq, h, d], { seed, scale: 5, dtype: 'float16', device: 'cuda' });
@@ -30,7 +30,7 @@ for (const d of [64, 128]) {
       const mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / Math.sqrt(d), windowLeft: -1, windowRight: isCausal ? 0 : -1, diagonalOffset: lk - lq };
       const exact = { ...referenceForward(mask, qf, kf, vf), ...referenceBackward(mask, qf, kf, vf, df) };
       const failures = toleranceFailures(got, exact, naiveLowPrecision(mask, 'float16', qf, kf, vf, df), 'float16', { forward: 5, backward: 5 });
-      assert.deepEqual(failures, [], `seed ${seed}: ${failures.join('; ')}`);
+      assert.deepEqual(failures, [], `seed ${seed}: ${failures.join('; ')}\n  repro: ${reproOf(import.meta.url, t.name)}`);
       disposeAll(q, k, v, dout, out, lse, g.dq, g.dk, g.dv);
     });
   }

@@ -30,9 +30,14 @@ export function caseName(c: CaseSpec): string {
 
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** A shell line that reruns exactly one test of a compiled test file. */
+export function singleTestLine(testName: string, file: string): string {
+  return `node --test --test-name-pattern='${regexEscape(testName)}' ${file}`;
+}
+
 /** A shell line that reruns exactly one test of a compiled test file on one device. */
 export function reproLine(device: string, testName: string, file: string): string {
-  return `FLASH_ATTN_TEST_DEVICES=${device} node --test --test-name-pattern='${regexEscape(testName)}' ${file}`;
+  return `FLASH_ATTN_TEST_DEVICES=${device} ${singleTestLine(testName, file)}`;
 }
 
 /** Empty rows and unseen keys, from the reference mask: these results are exact, not approximate. */

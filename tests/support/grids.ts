@@ -82,6 +82,7 @@ const DTYPE_SALT: Record<Dtype, number> = { float32: 0, float16: 1, bfloat16: 2 
  *   lengths    every (lq, lk) pair
  *   masks      every mask kind (random windows twice)
  *   heads      every h/hk ratio with batch 1..4
+ * then a few random combinations, and softmaxScale values other than the default (SCALE_CASES).
  */
 export function gridCases(dtype: Dtype, baseSeed = 20240601): { group: string; spec: CaseSpec }[] {
   const salt = DTYPE_SALT[dtype];
@@ -90,11 +91,14 @@ export function gridCases(dtype: Dtype, baseSeed = 20240601): { group: string; s
   const mediumPairs = SEQ_PAIRS.slice(5, 10);
   const cases: { group: string; spec: CaseSpec }[] = [];
   let seed = baseSeed * 16 + salt * 1000;
-  const add = (group: string, parts: { pair: readonly [number, number]; d: number; heads: readonly [number, number]; n: number; mask: MaskKind }) => {
+  const add = (group: string, parts: { pair: readonly [number, number]; d: number; heads: readonly [number, number]; n: number; mask: MaskKind; scaleFactor?: number }) => {
     const [lq, lk] = parts.pair;
     const [h, hk] = parts.heads;
     const spec: CaseSpec = { n: parts.n, lq, lk, h, hk, d: parts.d, dtype, options: maskOptions(parts.mask, lk, random), seed: seed++ };
-    cases.push({ group, spec: fitToCap(spec, CASE_CAP) });
+    const fitted = fitToCap(spec, CASE_CAP);
+    // The scale follows the head dim the cap left, as the default 1 / sqrt(d) does.
+    if (parts.scaleFactor !== undefined) fitted.options = { ...fitted.options, softmaxScale: parts.scaleFactor / Math.sqrt(fitted.d) };
+    cases.push({ group, spec: fitted });
   };
   const rot = <T>(list: readonly T[], i: number) => list[(i + salt) % list.length];
 
@@ -120,8 +124,22 @@ export function gridCases(dtype: Dtype, baseSeed = 20240601): { group: string; s
     const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)];
     add('random', { pair: pick(SEQ_PAIRS), d: pick(HEAD_DIMS), heads: pick(HEAD_RATIOS), n: 1 + Math.floor(random() * 4), mask: pick(MASK_KINDS) });
   }
+  // Last, so that the groups above keep their cases and seeds: no other case sets softmaxScale, and a backend that
+  // ignored it passed every one of them.
+  for (const c of SCALE_CASES) add('scales', { ...c, n: 1 });
   return cases;
 }
+
+/**
+ * softmaxScale as a multiple of the default: sharper rows (more rescaling of the running max), a negative scale,
+ * uniform rows (0) and flatter ones; d = 256 on a length pair the cap keeps whole, which no other group gives float16.
+ */
+const SCALE_CASES: readonly { scaleFactor: number; d: number; pair: readonly [number, number]; heads: readonly [number, number]; mask: MaskKind }[] = [
+  { scaleFactor: 3, d: 256, pair: [113, 203], heads: [6, 2], mask: 'none' },
+  { scaleFactor: -1, d: 64, pair: [256, 512], heads: [6, 3], mask: 'causal' },
+  { scaleFactor: 0, d: 128, pair: [128, 217], heads: [6, 1], mask: 'random window' },
+  { scaleFactor: 0.5, d: 96, pair: [108, 256], heads: [6, 6], mask: 'left only' },
+];
 
 /** Extra combinations drawn from the whole product with the seeded generator. */
 const RANDOM_CASES = 10;

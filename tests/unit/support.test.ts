@@ -77,6 +77,9 @@ describe('sampled grid', () => {
       assert.ok(MASK_KINDS.length === 8);
       for (const c of cases) assert.ok(caseCost(c) <= CASE_CAP, `${caseName(c)} costs ${caseCost(c)}`);
       assert.deepEqual(gridCases(dtype), gridCases(dtype), 'the sample is deterministic');
+      const scales = cases.map((c) => c.options.softmaxScale).filter((x) => x !== undefined);
+      assert.ok(scales.some((x) => x < 0) && scales.includes(0) && scales.some((x) => x > 0), `scales: ${scales}`);
+      assert.ok(cases.some((c) => c.d === 256 && c.lq > 100 && c.lk > 100), 'd = 256 on lengths beyond one key');
     });
   }
 });
