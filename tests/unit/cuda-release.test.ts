@@ -10,7 +10,7 @@ import { kernelFunction } from '../../src/backend/cuda/modules.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
 import { setGuardBytesForTesting } from '../../src/backend/cuda/storage.js';
 import { timeOnDevice } from '../../src/backend/cuda/timing.js';
-import { CudaError, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
+import { BackendUnavailableError, CudaError, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
 import { orderAcross } from '../../src/ring/cuda-copy.js';
 import { cudaRingOps } from '../../src/ring/cuda-ops.js';
@@ -316,4 +316,22 @@ test('a guarded allocation whose fill fails is freed', () => {
   } finally {
     setGuardBytesForTesting(0);
   }
+});
+
+test('a failing device count is kept like a failing cuInit: the same BackendUnavailableError, libcuda asked once', () => {
+  const fake = new FakeDriver();
+  fake.failures.set('cuDeviceGetCount', 1);
+  useDriverForTesting(fake);
+  const attempt = () => {
+    try {
+      randn([2], { dtype: 'float16', device: 'cuda' });
+    } catch (error) {
+      return error;
+    }
+    assert.fail('expected a throw');
+  };
+  const first = attempt();
+  assert.ok(first instanceof BackendUnavailableError && /cuDeviceGetCount failed/.test(first.message), String(first));
+  assert.equal(attempt(), first);
+  assert.equal(count(fake, 'cuInit'), 1);
 });

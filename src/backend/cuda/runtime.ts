@@ -520,7 +520,19 @@ function initialize(): { runtime: CudaRuntime } | { error: FlashAttentionError }
       ),
     };
   }
-  if (runtime.deviceCount() === 0) {
+  // Like a failing cuInit, a failing count is kept as the answer: a throw here would leave nothing cached, and every
+  // later call would load libcuda again.
+  let count: number;
+  try {
+    count = runtime.deviceCount();
+  } catch (error) {
+    return {
+      error: new BackendUnavailableError(
+        `cuda: the driver was found but ${error instanceof Error ? error.message : String(error)}; the 'cpu' backend is available`,
+      ),
+    };
+  }
+  if (count === 0) {
     return { error: new BackendUnavailableError(`cuda: the driver reports no CUDA device; the 'cpu' backend is available`) };
   }
   return { runtime };
