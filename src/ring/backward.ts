@@ -1,4 +1,4 @@
-import { disposeOnThrow } from '../release.js';
+import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
@@ -85,15 +85,24 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       into[i] = part;
       return;
     }
-    try {
-      const acc = (into[i] ??= ops.filled(g.n * total * heads * g.d, 0, device));
-      if (rows === total) ops.addInto(acc, part);
-      else ops.addRows(acc, part, { n: g.n, rows, accRows: total, rowOffset, rowElements: heads * g.d });
-    } finally {
-      part.dispose();
-    }
+    thenRelease(
+      () => {
+        const acc = (into[i] ??= ops.filled(g.n * total * heads * g.d, 0, device));
+        if (rows === total) ops.addInto(acc, part);
+        else ops.addRows(acc, part, { n: g.n, rows, accRows: total, rowOffset, rowElements: heads * g.d });
+      },
+      () => [() => part.dispose()],
+    );
   };
   let kvInFlight: ReturnType<typeof transport.begin> | undefined;
+  const disposers = (blocks: readonly (readonly (Storage | undefined)[])[]) => blocks.flat().map((s) => () => s?.dispose());
+  const receivedKv = (blocks: readonly Storage[][]) => blocks.flatMap((block, r) => block.filter(copied(r)).map((s) => () => s.dispose()));
+  // Everything the loop holds: accumulators, gradients travelling or gathering, received K/V blocks and the cuts.
+  const held = () => [
+    ...disposers([dqAcc, ...(grads ?? []), ...fresh, ...sent]),
+    ...receivedKv(kv),
+    ...qCuts.map((cuts) => () => cuts.dispose()),
+  ];
 
   try {
     for (let step = 0; step < w; step++) {
@@ -103,59 +112,67 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         const segs = keysOf(blockSource(ranks[r], step, w));
         qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
         const kvCuts = new SegmentCuts(ops, kv[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
-        try {
-          for (const call of pairCalls(g, qSegs[r], segs)) {
-            timed(stats, step, r, () => {
-              const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-              const [kc, vc] = kvCuts.of(call.k);
-              const [qc, doutc, outc, lsec] = qCuts[r].of(call.q);
-              const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
-              const qRows = spanOf(qSegs[r], call.q).offsetInShard;
-              const kRows = spanOf(segs, call.k).offsetInShard;
-              // addTo consumes its part even when it throws; the finally releases the parts not reached.
-              const left = [part.dq, part.dk, part.dv];
-              try {
-                addTo(dqAcc, r, left.shift()!, p.lq, qRows, qLocal, g.h, devices[r]);
-                addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
-                addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
-              } finally {
-                for (const s of left) s.dispose();
-              }
-            });
-          }
-        } finally {
-          kvCuts.dispose();
-        }
+        thenRelease(
+          () => {
+            for (const call of pairCalls(g, qSegs[r], segs)) {
+              timed(stats, step, r, () => {
+                const p = callProblem(g, qSegs[r], segs, call, devices[r]);
+                const [kc, vc] = kvCuts.of(call.k);
+                const [qc, doutc, outc, lsec] = qCuts[r].of(call.q);
+                const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
+                const qRows = spanOf(qSegs[r], call.q).offsetInShard;
+                const kRows = spanOf(segs, call.k).offsetInShard;
+                // addTo consumes its part even when it throws; the parts not reached are released after.
+                const left = [part.dq, part.dk, part.dv];
+                thenRelease(
+                  () => {
+                    addTo(dqAcc, r, left.shift()!, p.lq, qRows, qLocal, g.h, devices[r]);
+                    addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+                    addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+                  },
+                  () => left.map((s) => () => s.dispose()),
+                );
+              });
+            }
+          },
+          () => [() => kvCuts.dispose()],
+        );
       }
       // This step's block gradients: what arrived with the block plus this step's contributions.
       if (gradsInFlight) {
         const transfer = gradsInFlight;
         gradsInFlight = undefined;
         const arrived = yield transfer;
-        for (const block of sent) for (const s of block) s.dispose();
-        sent = [];
+        // What arrived is held before the sent buffers go: a release that fails then cannot lose it.
         grads = arrived;
+        const done = sent;
+        sent = [];
+        releaseAll(disposers(done));
         grads.forEach((block, r) =>
           block.forEach((s, i) => {
             const part = fresh[r][i];
             if (part) ops.addInto(s, part);
           }),
         );
-        for (const block of fresh) for (const s of block) s?.dispose();
+        const added = fresh;
+        fresh = [];
+        releaseAll(disposers(added));
       } else {
         // The first step's contributions become the travelling gradients themselves.
-        // Only the fills are new here: on a failure `fresh` still holds the parts, and the finally releases them.
+        // Only the fills are new here: on a failure `fresh` still holds the parts, and the catch releases them.
         grads = disposeOnThrow((keep) => fresh.map((block, r) => block.map((s) => s ?? keep(ops.filled(g.n * kLocal * g.hk * g.d, 0, devices[r])))));
+        fresh = [];
       }
-      fresh = [];
       // Transfers finish in the order they began (the previous gradients, then this step's K/V), both after
       // this step's compute was enqueued.
       if (kvInFlight) {
         const transfer = kvInFlight;
         kvInFlight = undefined;
         const next = yield transfer;
-        kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+        // Likewise the arrived K/V before the previous blocks go.
+        const previous = kv;
         kv = next;
+        releaseAll(receivedKv(previous));
       }
       // Sent after the adds (the transfer stream waits for the compute stream); the last send brings them home.
       gradsInFlight = transport.begin(grads);
@@ -165,25 +182,29 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     const homeward = gradsInFlight!;
     gradsInFlight = undefined;
     grads = yield homeward;
-    for (const block of sent) for (const s of block) s.dispose();
+    const done = sent;
     sent = [];
+    releaseAll(disposers(done));
 
     const dq = devices.map((_, r) => (dqAcc[r] ??= ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r])));
     const home = grads;
-    return disposeOnThrow((keep) => ({
-      dq: dq.map((s) => keep(ops.cast(s, g.dtype))),
-      dk: home.map((block) => keep(ops.cast(block[0], g.dtype))),
-      dv: home.map((block) => keep(ops.cast(block[1], g.dtype))),
-    }));
-  } finally {
-    // After a failure: transfers still open must finish (in stream order) before what they read is freed.
+    // The float32 accumulators and what the loop holds go once the casts are enqueued; a release that fails takes
+    // the casts with it, and the catch below the rest.
+    return disposeOnThrow((keep) => {
+      const result = {
+        dq: dq.map((s) => keep(ops.cast(s, g.dtype))),
+        dk: home.map((block) => keep(ops.cast(block[0], g.dtype))),
+        dv: home.map((block) => keep(ops.cast(block[1], g.dtype))),
+      };
+      releaseAll(held());
+      return result;
+    });
+  } catch (error) {
+    // Transfers still open must finish (in stream order) before what they read is freed. Releases that fail now
+    // only warn: the error in flight names the cause.
     abandon(gradsInFlight);
     abandon(kvInFlight);
-    for (const s of dqAcc) s?.dispose();
-    for (const block of grads ?? []) for (const s of block) s.dispose();
-    for (const block of fresh) for (const s of block) s?.dispose();
-    for (const block of sent) for (const s of block) s.dispose();
-    kv.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    for (const cuts of qCuts) cuts.dispose();
+    releaseAfterError(held());
+    throw error;
   }
 }

@@ -4,12 +4,13 @@ import { type Dtype, encodeArray } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
 import { synchronize, timeOnDevice } from '../backend/cuda/timing.js';
 import { parseDevice } from '../device.js';
+import { type Releasable, disposeOnThrow, releaseAll, thenRelease, thenReleaseAsync } from '../release.js';
 import { type Tensor, normalSamples, tensor } from '../tensor.js';
 import type { SequenceLayout } from './layout.js';
 import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
 import { timeComputeOnDevices } from './cuda-clock.js';
 import { type RingStats, emptyStats } from './schedule.js';
-import { shardSequence } from './sharded.js';
+import { type ShardedTensor, shardSequence } from './sharded.js';
 
 export interface RingBenchOptions {
   /** The ring's devices, like ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']. */
@@ -113,7 +114,7 @@ export function benchInputs(device: string, s: { n: number; length: number; h: n
     const whole = s.dtype === 'float32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
     return tensor(whole, [s.n, s.length, heads, s.d], { dtype: s.dtype, device });
   };
-  return { q: make(s.h, 1), k: make(s.hk, 2), v: make(s.hk, 3), dout: make(s.h, 4) };
+  return disposeOnThrow((keep) => ({ q: keep(make(s.h, 1)), k: keep(make(s.hk, 2)), v: keep(make(s.hk, 3)), dout: keep(make(s.h, 4)) }));
 }
 
 /** Given inputs must be what the options describe, or the FLOP count would be another problem's. */
@@ -131,6 +132,18 @@ function parallelSeconds(stats: RingStats): number {
   return stats.computeSeconds.reduce((sum, row) => sum + Math.max(0, ...row.filter((x) => x !== undefined)), 0);
 }
 
+/** Hands every part of `parts` to benchRing, which disposes them when it is done; returns `parts`. */
+type Keep = <T extends { [K in keyof T]: Releasable }>(parts: T) => T;
+
+/** The per-repeat timings of benchRing, and the stats of the last ring run (for the pair counts). */
+interface Timings {
+  singleTimes: number[];
+  wallTimes: number[];
+  enqueueTimes: number[];
+  parallelTimes: number[];
+  last: RingStats;
+}
+
 /**
  * Measures ring attention on `devices` against one device running the same total work. What
  * `npx flash-attn bench --ring` prints.
@@ -142,81 +155,29 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
   const hk = options.hk ?? h;
   const dtype = options.dtype ?? 'float32';
   const isCausal = options.isCausal ?? true;
-  const repeats = options.repeats ?? 3;
   const backward = options.backward ?? false;
   const w = devices.length;
-  const opts = { isCausal };
-  if (options.inputs) checkInputs(options.inputs, devices[0], dtype, [n, length, h, d], [n, length, hk, d]);
-  const inputs = options.inputs ?? benchInputs(devices[0], { n, length, h, hk, d, dtype });
-  const { q, k, v, dout } = inputs;
-  const shard = (t: typeof q) => shardSequence(t, devices, { layout });
-  const [sq, sk, sv, sdout] = [q, k, v, dout].map(shard);
-
-  const single = flashMhaFwd(q, k, v, opts);
-  const ringFwd = ringFlashMhaFwd(sq, sk, sv, opts);
-  const singleRun = () =>
-    backward ? Object.values(flashMhaBwd(dout, q, k, v, single.out, single.lse, opts)) : Object.values(flashMhaFwd(q, k, v, opts));
-  const ringRun = (stats: RingStats) =>
-    backward
-      ? Object.values(ringFlashMhaBwd(sdout, sq, sk, sv, ringFwd.out, ringFwd.lse, opts, stats))
-      : Object.values(ringFlashMhaFwd(sq, sk, sv, opts, stats));
-
-  // On CUDA the calls only enqueue: wait for every device of the ring, and time compute with events.
-  const onCuda = parseDevice(devices[0]).kind === 'cuda';
-  const idle = () => {
-    if (onCuda) for (const device of new Set(devices)) synchronize(device);
-  };
-  /** Wall seconds of `run` until every device is idle, and the host seconds until it returned (enqueuing). */
-  const time = (run: () => { dispose(): void }[]) => {
-    idle();
-    const start = process.hrtime.bigint();
-    const outputs = run();
-    const enqueued = process.hrtime.bigint();
-    idle();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    for (const o of outputs) o.dispose();
-    return { seconds, enqueueSeconds: Number(enqueued - start) / 1e9 };
-  };
-  const timeSingle = async () => {
-    if (!onCuda) return time(singleRun).seconds;
-    const [ms] = await timeOnDevice(devices[0], () => singleRun().forEach((o) => o.dispose()), 1);
-    return ms / 1e3;
-  };
-  const warmup = options.warmup ?? (onCuda ? 5 : 1);
   const spinUpMs = options.spinUpMs ?? 0;
   if (!Number.isFinite(spinUpMs) || spinUpMs < 0) throw new OptionError(`spinUpMs: expected a number of milliseconds >= 0, got ${spinUpMs}`);
-  const warmStart = process.hrtime.bigint();
-  const warmedMs = () => Number(process.hrtime.bigint() - warmStart) / 1e6;
-  for (let i = 0; i < warmup || (warmup > 0 && warmedMs() < spinUpMs); i++) {
-    await timeSingle();
-    time(() => ringRun(emptyStats(w)));
-  }
-  const singleTimes: number[] = [];
-  const wallTimes: number[] = [];
-  const enqueueTimes: number[] = [];
-  const parallelTimes: number[] = [];
-  let last = emptyStats(w);
-  for (let i = 0; i < repeats; i++) {
-    singleTimes.push(await timeSingle());
-    last = emptyStats(w);
-    const stats = last;
-    if (!onCuda) {
-      // On the host, one run gives both: its spans are hrtime readings inside the same run.
-      const run = time(() => ringRun(stats));
-      wallTimes.push(run.seconds);
-      enqueueTimes.push(run.enqueueSeconds);
-      parallelTimes.push(parallelSeconds(stats));
-      continue;
-    }
-    // The wall run carries no device clock (its events would cost host time); a second run measures compute.
-    const wall = time(() => ringRun(emptyStats(w)));
-    wallTimes.push(wall.seconds);
-    enqueueTimes.push(wall.enqueueSeconds);
-    await timeComputeOnDevices(devices, stats, () => time(() => ringRun(stats)));
-    parallelTimes.push(parallelSeconds(stats));
-  }
-  for (const t of [single.out, single.lse, sq, sk, sv, sdout, ringFwd.out, ringFwd.lse]) t.dispose();
-  if (!options.inputs) for (const t of [q, k, v, dout]) t.dispose();
+  if (options.inputs) checkInputs(options.inputs, devices[0], dtype, [n, length, h, d], [n, length, hk, d]);
+  // Everything made here (inputs unless given, shards, reference outputs) is disposed whatever happens, newest first.
+  const made: Releasable[] = [];
+  const keep: Keep = (parts) => {
+    made.push(...(Object.values(parts) as Releasable[]));
+    return parts;
+  };
+  const { singleTimes, wallTimes, enqueueTimes, parallelTimes, last } = await thenReleaseAsync(
+    async () => {
+      const inputs = options.inputs ?? keep(benchInputs(devices[0], { n, length, h, hk, d, dtype }));
+      const [sq, sk, sv, sdout] = [inputs.q, inputs.k, inputs.v, inputs.dout].map((t) => {
+        const sharded = shardSequence(t, devices, { layout });
+        made.push(sharded);
+        return sharded;
+      });
+      return measure(options, { ...inputs, sq, sk, sv, sdout }, keep);
+    },
+    () => [...made].reverse().map((t) => () => t.dispose()),
+  );
 
   const forwardFlops = (4 * n * h * length * length * d) / (isCausal ? 2 : 1);
   const flops = backward ? 2.5 * forwardFlops : forwardFlops;
@@ -237,4 +198,84 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
     wallEfficiency: singleSeconds / (w * median(wallTimes)),
     imbalance: Math.max(...last.pairsByRank) / meanPairs,
   };
+}
+
+/** The inputs of benchRing's runs: the whole tensors on devices[0] and their shards. */
+interface BenchTensors extends RingBenchInputs {
+  sq: ShardedTensor;
+  sk: ShardedTensor;
+  sv: ShardedTensor;
+  sdout: ShardedTensor;
+}
+
+/** benchRing's warm-up and timed repeats; `keep` takes what must outlive the runs (benchRing disposes it). */
+async function measure(options: RingBenchOptions, x: BenchTensors, keep: Keep): Promise<Timings> {
+  const { devices } = options;
+  const w = devices.length;
+  const repeats = options.repeats ?? 3;
+  const backward = options.backward ?? false;
+  const opts = { isCausal: options.isCausal ?? true };
+  const { q, k, v, dout, sq, sk, sv, sdout } = x;
+  const single = keep(flashMhaFwd(q, k, v, opts));
+  const ringFwd = keep(ringFlashMhaFwd(sq, sk, sv, opts));
+  const singleRun = () =>
+    backward ? Object.values(flashMhaBwd(dout, q, k, v, single.out, single.lse, opts)) : Object.values(flashMhaFwd(q, k, v, opts));
+  const ringRun = (stats: RingStats) =>
+    backward
+      ? Object.values(ringFlashMhaBwd(sdout, sq, sk, sv, ringFwd.out, ringFwd.lse, opts, stats))
+      : Object.values(ringFlashMhaFwd(sq, sk, sv, opts, stats));
+
+  // On CUDA the calls only enqueue: wait for every device of the ring, and time compute with events.
+  const onCuda = parseDevice(devices[0]).kind === 'cuda';
+  const idle = () => {
+    if (onCuda) for (const device of new Set(devices)) synchronize(device);
+  };
+  /** Wall seconds of `run` until every device is idle, and the host seconds until it returned (enqueuing). */
+  const time = (run: () => Releasable[]) => {
+    idle();
+    const start = process.hrtime.bigint();
+    const outputs = run();
+    const enqueued = process.hrtime.bigint();
+    // The outputs go even when the wait reports a fault, which is then the error that goes on.
+    return thenRelease(
+      () => {
+        idle();
+        return { seconds: Number(process.hrtime.bigint() - start) / 1e9, enqueueSeconds: Number(enqueued - start) / 1e9 };
+      },
+      () => outputs.map((o) => () => o.dispose()),
+    );
+  };
+  const timeSingle = async () => {
+    if (!onCuda) return time(singleRun).seconds;
+    const [ms] = await timeOnDevice(devices[0], () => releaseAll(singleRun().map((o) => () => o.dispose())), 1);
+    return ms / 1e3;
+  };
+  const warmup = options.warmup ?? (onCuda ? 5 : 1);
+  const spinUpMs = options.spinUpMs ?? 0;
+  const warmStart = process.hrtime.bigint();
+  const warmedMs = () => Number(process.hrtime.bigint() - warmStart) / 1e6;
+  for (let i = 0; i < warmup || (warmup > 0 && warmedMs() < spinUpMs); i++) {
+    await timeSingle();
+    time(() => ringRun(emptyStats(w)));
+  }
+  const timings: Timings = { singleTimes: [], wallTimes: [], enqueueTimes: [], parallelTimes: [], last: emptyStats(w) };
+  for (let i = 0; i < repeats; i++) {
+    timings.singleTimes.push(await timeSingle());
+    const stats = (timings.last = emptyStats(w));
+    if (!onCuda) {
+      // On the host, one run gives both: its spans are hrtime readings inside the same run.
+      const run = time(() => ringRun(stats));
+      timings.wallTimes.push(run.seconds);
+      timings.enqueueTimes.push(run.enqueueSeconds);
+      timings.parallelTimes.push(parallelSeconds(stats));
+      continue;
+    }
+    // The wall run carries no device clock (its events would cost host time); a second run measures compute.
+    const wall = time(() => ringRun(emptyStats(w)));
+    timings.wallTimes.push(wall.seconds);
+    timings.enqueueTimes.push(wall.enqueueSeconds);
+    await timeComputeOnDevices(devices, stats, () => time(() => ringRun(stats)));
+    timings.parallelTimes.push(parallelSeconds(stats));
+  }
+  return timings;
 }

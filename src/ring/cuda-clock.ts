@@ -42,16 +42,18 @@ export class CudaRingClock implements RingClock {
 
   /** Waits for every span and adds its seconds to stats.computeSeconds[step][rank]; then forgets them. */
   async collect(stats: RingStats): Promise<void> {
-    try {
-      for (const span of this.#spans) {
-        if (span.end === undefined) continue;
-        await span.gpu.whenComplete(span.end);
-        const row = (stats.computeSeconds[span.step] ??= []);
-        row[span.rank] = (row[span.rank] ?? 0) + span.gpu.elapsedMilliseconds(span.start, span.end) / 1e3;
-      }
-    } finally {
-      this.dispose();
-    }
+    // A fault the wait reports goes on; destroying the events after it fails too, and only warns.
+    await thenReleaseAsync(
+      async () => {
+        for (const span of this.#spans) {
+          if (span.end === undefined) continue;
+          await span.gpu.whenComplete(span.end);
+          const row = (stats.computeSeconds[span.step] ??= []);
+          row[span.rank] = (row[span.rank] ?? 0) + span.gpu.elapsedMilliseconds(span.start, span.end) / 1e3;
+        }
+      },
+      () => [() => this.dispose()],
+    );
   }
 
   /** Destroys every event, even after one destroy fails (then throws the first error). */

@@ -6,6 +6,7 @@ import type { CUstream } from '../backend/cuda/driver.js';
 import type { CudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { DeviceError, describe } from '../errors.js';
+import { disposeOnThrow, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { launchRingKernel } from './cuda-kernels.js';
 
@@ -47,14 +48,16 @@ export function orderAcross(waiting: CudaDevice, waitingStream: CUstream, signal
   }
   const driver = signalling.runtime.driver;
   const event = signalling.createEvent();
-  try {
-    signalling.check(driver.cuEventRecord(event, signallingStream), 'cuEventRecord');
-    waiting.makeCurrent();
-    waiting.check(driver.cuStreamWaitEvent(waitingStream, event, 0), 'cuStreamWaitEvent');
-  } finally {
-    signalling.makeCurrent();
-    signalling.destroyEvent(event);
-  }
+  // The destroy is tried even when making the signalling context current again fails; a failing record or wait
+  // is the error reported, not a release that fails after it (a broken context fails them all).
+  thenRelease(
+    () => {
+      signalling.check(driver.cuEventRecord(event, signallingStream), 'cuEventRecord');
+      waiting.makeCurrent();
+      waiting.check(driver.cuStreamWaitEvent(waitingStream, event, 0), 'cuStreamWaitEvent');
+    },
+    () => [() => signalling.makeCurrent(), () => signalling.destroyEvent(event)],
+  );
 }
 
 /**
@@ -75,14 +78,11 @@ export function copyWhole(dst: CudaStorage, src: CudaStorage, stream: CUstream):
  */
 export function copyToDevice(src: CudaStorage, target: CudaDevice): CudaStorage {
   const from = src.cudaDevice;
-  const out = CudaStorage.allocate(target, src.dtype, src.length);
-  try {
+  return disposeOnThrow((keep) => {
+    const out = keep(CudaStorage.allocate(target, src.dtype, src.length));
     orderAcross(target, target.stream, from, from.stream);
     copyWhole(out, src, target.stream);
     orderAcross(from, from.stream, target, target.stream);
-  } catch (error) {
-    out.dispose();
-    throw error;
-  }
-  return out;
+    return out;
+  });
 }

@@ -7,7 +7,7 @@ import { cudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { type Dtype, bytesPerElement } from '../dtype.js';
 import { DtypeError, ShapeError, describe } from '../errors.js';
-import { thenRelease } from '../release.js';
+import { disposeOnThrow, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { elementCount } from '../tensor.js';
 import { copyRows, copyToDevice, cudaStorageOf } from './cuda-copy.js';
@@ -46,13 +46,11 @@ export const cudaRingOps: RingDeviceOps = {
     const [outer, rows, inner] = split(shape, axis);
     const rowBytes = inner * bytesPerElement(s.dtype);
     // Cut on the source's GPU, then move the (contiguous) result if it belongs elsewhere.
-    const cut = CudaStorage.allocate(s.cudaDevice, s.dtype, outer * length * inner);
-    try {
-      copyRows(s.cudaDevice, cut.pointer, length * rowBytes, s.pointer + BigInt(start * rowBytes), rows * rowBytes, length * rowBytes, outer);
-    } catch (error) {
-      cut.dispose();
-      throw error;
-    }
+    const cut = disposeOnThrow((keep) => {
+      const made = keep(CudaStorage.allocate(s.cudaDevice, s.dtype, outer * length * inner));
+      copyRows(s.cudaDevice, made.pointer, length * rowBytes, s.pointer + BigInt(start * rowBytes), rows * rowBytes, length * rowBytes, outer);
+      return made;
+    });
     if (cut.device === device) return cut;
     return thenRelease(() => copyToDevice(cut, cudaDevice(device)), () => [() => cut.dispose()]);
   },
@@ -63,8 +61,8 @@ export const cudaRingOps: RingDeviceOps = {
     const total = shapes.reduce((sum, s) => sum + s[axis], 0);
     const [outer, , inner] = split(shapes[0], axis);
     const rowBytes = inner * bytesPerElement(dtype);
-    const out = CudaStorage.allocate(gpu, dtype, outer * total * inner);
-    try {
+    return disposeOnThrow((keep) => {
+      const out = keep(CudaStorage.allocate(gpu, dtype, outer * total * inner));
       let row = 0;
       parts.forEach((part, i) => {
         const rows = shapes[i][axis];
@@ -75,23 +73,17 @@ export const cudaRingOps: RingDeviceOps = {
         );
         row += rows;
       });
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
-    return out;
+      return out;
+    });
   },
 
   filled(length, value, device) {
     const gpu = cudaDevice(device);
-    const out = CudaStorage.allocate(gpu, 'float32', length);
-    try {
+    return disposeOnThrow((keep) => {
+      const out = keep(CudaStorage.allocate(gpu, 'float32', length));
       gpu.fillWords(out.pointer, float32Bits(value), length);
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
-    return out;
+      return out;
+    });
   },
 
   mergePartial(accOut, accLse, partOut, partLse, { n, l, h, d, accRows = l, rowOffset = 0 }: MergeDims) {
@@ -128,15 +120,12 @@ export const cudaRingOps: RingDeviceOps = {
   cast(src, dtype: Dtype) {
     const s = cudaStorageOf(src, 'cast');
     if (s.dtype !== 'float32') throw new DtypeError(`ring: cast: expected a float32 storage, got ${s.dtype}`);
-    const out = CudaStorage.allocate(s.cudaDevice, dtype, s.length);
-    try {
+    return disposeOnThrow((keep) => {
+      const out = keep(CudaStorage.allocate(s.cudaDevice, dtype, s.length));
       if (dtype === 'float32') s.cudaDevice.copyOnDevice(out.pointer, s.pointer, s.byteLength);
       else launchRingKernel(s.cudaDevice, dtype === 'float16' ? 'ring_cast_f32_f16' : 'ring_cast_f32_bf16', s.length, [out.pointer, s.pointer, s.length]);
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
-    return out;
+      return out;
+    });
   },
 
   createTransport: createCudaTransport,

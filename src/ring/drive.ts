@@ -5,6 +5,7 @@
  * transports whose blocks arrive over sockets from other processes (awaited, so the event loop keeps
  * serving the sockets while this process waits).
  */
+import { releaseAfterError } from '../release.js';
 import type { Storage } from '../storage.js';
 import { DistributedError } from './errors.js';
 
@@ -31,13 +32,24 @@ export function runSync<T>(steps: RingSteps<T>): T {
       }
       arrived = result;
     } catch (error) {
-      // Let the loop release what it holds, then report the transfer's failure.
-      steps.throw(error);
-      throw error;
+      failInto(steps, error);
     }
     state = steps.next(arrived);
   }
   return state.value;
+}
+
+/**
+ * After a transfer failed: lets the loop release what it holds, then reports the transfer's failure. The loop
+ * rethrows `error` once it has released; whatever it throws instead, `error` is what names the cause.
+ */
+function failInto<T>(steps: RingSteps<T>, error: unknown): never {
+  try {
+    steps.throw(error);
+  } catch {
+    // Expected: the loop rethrows; its own release failures are warnings there.
+  }
+  throw error;
 }
 
 /** Runs a ring loop, awaiting each transfer. */
@@ -48,8 +60,7 @@ export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
     try {
       arrived = await state.value.finish();
     } catch (error) {
-      steps.throw(error);
-      throw error;
+      failInto(steps, error);
     }
     state = steps.next(arrived);
   }
@@ -63,14 +74,15 @@ export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
  */
 export function abandon(transfer: StepTransfer | undefined): void {
   if (!transfer) return;
-  const release = (blocks: Storage[][]) => {
-    for (const block of blocks) for (const s of block) s.dispose();
-  };
+  // The loop's own error is the one reported: a block that cannot be released only warns, and the rest still go.
+  const release = (blocks: Storage[][]) => releaseAfterError(blocks.flat().map((s) => () => s.dispose()));
+  let arrived: ReturnType<StepTransfer['finish']>;
   try {
-    const arrived = transfer.finish();
-    if (arrived instanceof Promise) arrived.then(release, () => undefined);
-    else release(arrived);
+    arrived = transfer.finish();
   } catch {
-    // Nothing arrived; the loop's own error is the one reported.
+    // Nothing arrived.
+    return;
   }
+  if (arrived instanceof Promise) arrived.then(release, () => undefined);
+  else release(arrived);
 }

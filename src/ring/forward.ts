@@ -1,4 +1,4 @@
-import { disposeOnThrow } from '../release.js';
+import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
@@ -65,6 +65,9 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
       lse: keep(ops.filled(g.n * g.h * qLocal, -Infinity, devices[r])),
     }));
 
+  const received = (of: readonly Storage[][]) => of.flatMap((block, r) => block.filter(copied(r)).map((s) => () => s.dispose()));
+  // What the loop holds besides the running results: the blocks it received (not the rank's own shards) and the cuts.
+  const held = () => [...received(blocks), ...qCuts.map((cuts) => () => cuts.dispose())];
   let inFlight: ReturnType<typeof transport.begin> | undefined;
   try {
     for (let step = 0; step < w; step++) {
@@ -74,49 +77,55 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
         // Key segments of this block cut out on first use, released after the step.
         const kvCuts = new SegmentCuts(ops, blocks[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
-        try {
-          for (const call of pairCalls(g, qSegs[r], segs)) {
-            timed(stats, step, r, () => {
-              const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-              const [kc, vc] = kvCuts.of(call.k);
-              const part = backend.forward(p, qCuts[r].of(call.q)[0], kc, vc);
-              if (!acc[r] && p.lq === qLocal) {
-                acc[r] = part;
-                return;
-              }
-              const running = (acc[r] ??= filled(r));
-              try {
-                const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
-                ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
-              } finally {
-                part.out.dispose();
-                part.lse.dispose();
-              }
-            });
-          }
-        } finally {
-          kvCuts.dispose();
-        }
+        thenRelease(
+          () => {
+            for (const call of pairCalls(g, qSegs[r], segs)) {
+              timed(stats, step, r, () => {
+                const p = callProblem(g, qSegs[r], segs, call, devices[r]);
+                const [kc, vc] = kvCuts.of(call.k);
+                const part = backend.forward(p, qCuts[r].of(call.q)[0], kc, vc);
+                if (!acc[r] && p.lq === qLocal) {
+                  acc[r] = part;
+                  return;
+                }
+                // The partial goes once merged, or when the fill or the merge fails.
+                thenRelease(
+                  () => {
+                    const running = (acc[r] ??= filled(r));
+                    const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
+                    ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
+                  },
+                  () => [() => part.out.dispose(), () => part.lse.dispose()],
+                );
+              });
+            }
+          },
+          () => [() => kvCuts.dispose()],
+        );
       }
       if (inFlight) {
         const transfer = inFlight;
         inFlight = undefined;
         const next = yield transfer;
-        blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
+        // The arrived blocks are held before the previous ones go: a release that fails then cannot lose them.
+        const previous = blocks;
         blocks = next;
+        releaseAll(received(previous));
       }
     }
     const done = devices.map((_, r) => (acc[r] ??= filled(r)));
-    const out = disposeOnThrow((keep) => done.map((a) => keep(ops.cast(a.out, g.dtype))));
-    for (const a of done) a.out.dispose();
-    return { out, lse: done.map((a) => a.lse) };
+    // The float32 outs and what the loop holds go once the casts are enqueued; a release that fails takes the casts
+    // with it, and the catch below the running results.
+    return disposeOnThrow((keep) => {
+      const out = done.map((a) => keep(ops.cast(a.out, g.dtype)));
+      releaseAll([...done.map((a) => () => a.out.dispose()), ...held()]);
+      return { out, lse: done.map((a) => a.lse) };
+    });
   } catch (error) {
-    for (const a of acc) if (a) (a.out.dispose(), a.lse.dispose());
-    throw error;
-  } finally {
-    // After a failure: a transfer still open must finish (in stream order) before the blocks it reads are freed.
+    // A transfer still open must finish (in stream order) before the blocks it reads are freed. Releases that fail
+    // now only warn: the error in flight names the cause.
     abandon(inFlight);
-    blocks.forEach((block, r) => block.filter(copied(r)).forEach((s) => s.dispose()));
-    for (const cuts of qCuts) cuts.dispose();
+    releaseAfterError([...acc.flatMap((a) => (a ? [() => a.out.dispose(), () => a.lse.dispose()] : [])), ...held()]);
+    throw error;
   }
 }

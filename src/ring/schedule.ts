@@ -1,4 +1,5 @@
 import type { AttentionProblem, Backend } from '../backend.js';
+import { thenRelease } from '../release.js';
 import { type SequenceLayout, type Segment, segmentsOf } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
 import type { AnyRingTransport } from './transport.js';
@@ -95,11 +96,8 @@ export function timed<T>(stats: RingStats | undefined, step: number, rank: numbe
   const clock = stats.clock;
   if (clock) {
     clock.begin(step, rank);
-    try {
-      return work();
-    } finally {
-      clock.end(step, rank);
-    }
+    // The work's own error goes on even if closing its span fails too (as it does in a broken context).
+    return thenRelease(work, () => [() => clock.end(step, rank)]);
   }
   const start = process.hrtime.bigint();
   try {

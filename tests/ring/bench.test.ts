@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { registerBackend } from '../../src/backend.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { OptionError, ShapeError } from '../../src/errors.js';
+import { hostRingOps } from '../../src/ring/host-ops.js';
+import type { RingDeviceOps } from '../../src/ring/ops.js';
+import { HostStorage, type Storage } from '../../src/storage.js';
 import { benchInputs, benchRing } from '../../src/ring/index.js';
 import { cpuDevices } from './support.js';
 
@@ -45,4 +50,78 @@ test('benchInputs repeats its 4096-row tile along the sequence, different per ba
     assert.notDeepEqual(first, second, `${dtype}: the batch items differ`);
     for (const t of Object.values(inputs)) t.dispose();
   }
+});
+
+/** A host storage that remembers whether it was disposed. */
+class Tracked extends HostStorage {
+  disposed = false;
+  override dispose(): void {
+    this.disposed = true;
+  }
+}
+
+/**
+ * Runs `body` with the cpu backend and the host ring ops making only Tracked storages (listed in `made`), the
+ * ring's casts failing at call `failAt` (0: never); restores both afterwards.
+ */
+async function withTrackedCpu(failAt: number, body: (made: Tracked[]) => Promise<void>): Promise<void> {
+  const made: Tracked[] = [];
+  const track = (s: Storage): Storage => {
+    const t = new Tracked(s.device, s.dtype, (s as HostStorage).array);
+    made.push(t);
+    return t;
+  };
+  const trackAll = <T extends object>(result: T): T =>
+    Object.fromEntries(Object.entries(result).map(([name, s]) => [name, track(s as Storage)])) as T;
+  const saved = { ...hostRingOps };
+  let casts = 0;
+  Object.assign(hostRingOps, {
+    slice: (...args: Parameters<RingDeviceOps['slice']>) => track(saved.slice(...args)),
+    concat: (...args: Parameters<RingDeviceOps['concat']>) => track(saved.concat(...args)),
+    filled: (...args: Parameters<RingDeviceOps['filled']>) => track(saved.filled(...args)),
+    cast: (...args: Parameters<RingDeviceOps['cast']>) => {
+      if (++casts === failAt) throw new Error('injected cast failure');
+      return track(saved.cast(...args));
+    },
+  });
+  registerBackend({
+    ...cpuBackend,
+    upload: (...args) => track(cpuBackend.upload(...args)),
+    forward: (...args) => trackAll(cpuBackend.forward(...args)),
+    backward: (...args) => trackAll(cpuBackend.backward(...args)),
+  });
+  try {
+    await body(made);
+  } finally {
+    Object.assign(hostRingOps, saved);
+    registerBackend(cpuBackend);
+  }
+}
+
+test('benchRing: a ring call failing at any point leaves nothing it made undisposed, and given inputs to their owner', async () => {
+  const tiny = { devices: cpuDevices(2), length: 32, h: 2, d: 8, repeats: 1, warmup: 1 };
+  const given = benchInputs('cpu:0', { n: 1, length: 32, h: 2, hk: 2, d: 8, dtype: 'float32' });
+  for (const backward of [false, true]) {
+    for (const inputs of [undefined, given]) {
+      const label = `${backward ? 'backward' : 'forward'}, inputs ${inputs ? 'given' : 'made'}`;
+      for (let failAt = 1; ; failAt++) {
+        let failed = false;
+        await withTrackedCpu(failAt, async (made) => {
+          try {
+            await benchRing({ ...tiny, backward, inputs });
+          } catch (error) {
+            assert.match((error as Error).message, /injected cast failure/, label);
+            failed = true;
+          }
+          assert.deepEqual(made.filter((t) => !t.disposed).length, 0, `${label}: cast ${failAt} failing left storages undisposed`);
+        });
+        if (!failed) {
+          assert.ok(failAt > 3, `${label}: the ring cast in several runs (${failAt - 1})`);
+          break;
+        }
+      }
+      assert.ok(Object.values(given).every((t) => !t.isDisposed), `${label}: the given inputs stay usable`);
+    }
+  }
+  for (const t of Object.values(given)) t.dispose();
 });

@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { kernelFunction } from '../../src/backend/cuda/modules.js';
 import { cudaDevice, useDriverForTesting } from '../../src/backend/cuda/runtime.js';
+import { setGuardBytesForTesting } from '../../src/backend/cuda/storage.js';
 import { timeOnDevice } from '../../src/backend/cuda/timing.js';
-import { CudaError, gatherSequence, randn, shardSequence } from '../../src/index.js';
+import { BackendUnavailableError, CudaError, flashMhaBwd, flashMhaFwd, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { timeComputeOnDevices } from '../../src/ring/cuda-clock.js';
+import { orderAcross } from '../../src/ring/cuda-copy.js';
 import { cudaRingOps } from '../../src/ring/cuda-ops.js';
 import { LocalCudaTransport } from '../../src/ring/cuda-transport.js';
-import { emptyStats, timed } from '../../src/ring/schedule.js';
+import { type RingStats, emptyStats, timed } from '../../src/ring/schedule.js';
 import { FakeDriver } from './cuda-fake-driver.js';
 import { useFakeBuild } from './cuda-fake-setup.js';
 
@@ -195,4 +197,141 @@ test('copy transport: a copy failing part-way frees the received buffers only af
   assert.equal(calls.slice(failed, firstFree).filter((c) => c === 'cuStreamWaitEvent').length, 2);
   assert.equal(fake.memory.usedBytes, before, 'nothing received is left');
   for (const t of sent.flat()) t.dispose();
+});
+
+/** Lets `after` calls of `name` through, fails the next one with `result` (doing nothing, as a failing call does), then lets it through again. */
+function failOnce(fake: FakeDriver, name: 'cuMemFreeAsync' | 'cuCtxSetCurrent', result: number, after = 0): void {
+  const original = fake[name].bind(fake) as (...args: unknown[]) => number;
+  let calls = 0;
+  (fake as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+    if (calls++ !== after) return original(...args);
+    fake.calls.push(name);
+    return result;
+  };
+}
+
+test('a fault reported while waiting for a read is the error the user sees, not the event destroy that fails after it', async () => {
+  const fake = newFake();
+  const t = randn([64], { dtype: 'float16', device: 'cuda' });
+  // After a kernel fault the context is broken: the wait reports the fault and every later call fails too.
+  fake.failures.set('cuEventQuery', 700);
+  fake.failures.set('cuEventDestroy', 1);
+  let rejected: Promise<void> | undefined;
+  const warnings = await warningsOf(() => {
+    rejected = assert.rejects(t.data(), (e: unknown) => e instanceof CudaError && e.call === 'cuEventQuery');
+  });
+  await rejected;
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 1, 'the destroy was still tried');
+  assert.ok(warnings.some((m) => m.includes('cuEventDestroy failed')), `the failing destroy is a warning (${warnings.join('; ')})`);
+  t.dispose();
+});
+
+test('ordering two streams: a failing record or wait is the error reported, and the event is destroyed', () => {
+  for (const failing of ['cuEventRecord', 'cuStreamWaitEvent']) {
+    const fake = newFake();
+    const device = cudaDevice('cuda:0');
+    fake.failures.set(failing, 700);
+    fake.failures.set('cuEventDestroy', 1);
+    assert.throws(() => device.order(device.transferStream, device.stream), (e: unknown) => e instanceof CudaError && e.call === failing, failing);
+    fake.failures.clear();
+    assert.equal(count(fake, 'cuEventDestroy'), 1, failing);
+  }
+});
+
+test('ordering streams of two GPUs: the wait failure is reported, and the event is destroyed even when the context switch back fails', () => {
+  const fake = newFake({ devices: 2 });
+  const [a, b] = [cudaDevice('cuda:0'), cudaDevice('cuda:1')];
+  fake.failures.set('cuStreamWaitEvent', 700);
+  fake.failures.set('cuEventDestroy', 1);
+  assert.throws(() => orderAcross(a, a.stream, b, b.stream), (e: unknown) => e instanceof CudaError && e.call === 'cuStreamWaitEvent');
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 1);
+  // On success: createEvent, the waiting side, then the switch back before the destroy (the third) fails.
+  failOnce(fake, 'cuCtxSetCurrent', 201, 2);
+  assert.throws(() => orderAcross(a, a.stream, b, b.stream), (e: unknown) => e instanceof CudaError && e.call === 'cuCtxSetCurrent');
+  assert.equal(count(fake, 'cuEventDestroy'), 2, 'destroyed although the switch back failed');
+});
+
+test('the ring clock reports the fault its wait sees, not the failing destroys after it', async () => {
+  const fake = newFake();
+  const stats = emptyStats(1);
+  const ring = () => [0, 1].forEach((step) => timed(stats, step, 0, () => undefined));
+  fake.failures.set('cuEventQuery', 700);
+  fake.failures.set('cuEventDestroy', 1);
+  let rejected: Promise<void> | undefined;
+  await warningsOf(() => {
+    rejected = assert.rejects(timeComputeOnDevices(['cuda:0'], stats, ring), (e: unknown) => e instanceof CudaError && e.call === 'cuEventQuery');
+  });
+  await rejected;
+  fake.failures.clear();
+  assert.equal(count(fake, 'cuEventDestroy'), 4, 'every event of both spans');
+});
+
+test('a timed ring step: the work\'s error goes on when closing its span fails too', async () => {
+  const stats = emptyStats(1);
+  stats.clock = {
+    begin: () => undefined,
+    end: () => {
+      throw new Error('end failed');
+    },
+  } as unknown as RingStats['clock'];
+  const warnings = await warningsOf(() =>
+    assert.throws(() => timed(stats, 0, 0, () => {
+      throw new Error('work failed');
+    }), /work failed/),
+  );
+  assert.ok(warnings.some((m) => m.includes('end failed')));
+  assert.throws(() => timed(stats, 0, 0, () => undefined), /end failed/, 'on success the failing end is the error');
+});
+
+test('a failing backward launch is the error reported, and every buffer the call allocated is freed though one free fails', async () => {
+  const fake = newFake();
+  const [q, k, v, dout] = [1, 2, 3, 4].map((seed) => randn([1, 64, 2, 64], { seed, dtype: 'float16', device: 'cuda' }));
+  const { out, lse } = flashMhaFwd(q, k, v);
+  const [allocs, frees] = [count(fake, 'cuMemAllocAsync'), count(fake, 'cuMemFreeAsync')];
+  fake.failures.set('cuLaunchKernel', 700);
+  fake.failures.set('cuLaunchKernelEx', 700);
+  // The first free is a workspace's (softmax_d), the dq accumulator's comes after it.
+  failOnce(fake, 'cuMemFreeAsync', 1);
+  const warnings = await warningsOf(() =>
+    assert.throws(() => flashMhaBwd(dout, q, k, v, out, lse), (e: unknown) => e instanceof CudaError && e.call.startsWith('cuLaunchKernel')),
+  );
+  fake.failures.clear();
+  const allocated = count(fake, 'cuMemAllocAsync') - allocs;
+  assert.ok(allocated >= 5, `outputs and workspaces (${allocated})`);
+  assert.equal(count(fake, 'cuMemFreeAsync') - frees, allocated, 'a free tried for every allocation');
+  assert.equal(warnings.length, 1, 'the failing free is a warning');
+  for (const t of [q, k, v, dout, out, lse]) t.dispose();
+});
+
+test('a guarded allocation whose fill fails is freed', () => {
+  const fake = newFake();
+  setGuardBytesForTesting(256);
+  try {
+    fake.failures.set('cuMemsetD8Async', 700);
+    assert.throws(() => randn([64], { dtype: 'float16', device: 'cuda' }), (e: unknown) => e instanceof CudaError && e.call === 'cuMemsetD8Async');
+    fake.failures.clear();
+    assert.equal(fake.memory.usedBytes, 0);
+  } finally {
+    setGuardBytesForTesting(0);
+  }
+});
+
+test('a failing device count is kept like a failing cuInit: the same BackendUnavailableError, libcuda asked once', () => {
+  const fake = new FakeDriver();
+  fake.failures.set('cuDeviceGetCount', 1);
+  useDriverForTesting(fake);
+  const attempt = () => {
+    try {
+      randn([2], { dtype: 'float16', device: 'cuda' });
+    } catch (error) {
+      return error;
+    }
+    assert.fail('expected a throw');
+  };
+  const first = attempt();
+  assert.ok(first instanceof BackendUnavailableError && /cuDeviceGetCount failed/.test(first.message), String(first));
+  assert.equal(attempt(), first);
+  assert.equal(count(fake, 'cuInit'), 1);
 });

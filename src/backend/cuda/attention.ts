@@ -4,6 +4,7 @@
  */
 import type { AttentionProblem, BackwardResult, ForwardResult } from '../../backend.js';
 import { DeviceError, describe } from '../../errors.js';
+import { disposeOnThrow, thenRelease } from '../../release.js';
 import type { Storage } from '../../storage.js';
 import type { FlashParams } from './abi.js';
 import { launchBackward, planBackward } from './backward.js';
@@ -58,19 +59,12 @@ function flashParams(p: AttentionProblem, pointers: Partial<Record<'q' | 'k' | '
   };
 }
 
-/** Runs `body` with storages allocated on the way; on a throw, disposes them so nothing leaks. */
+/**
+ * Runs `body` with storages allocated on the way; on a throw, disposes every one of them (a free that fails too
+ * only warns) so nothing leaks and the body's error is the one reported.
+ */
 function allocating<T>(body: (allocate: (dtype: CudaStorage['dtype'], length: number) => CudaStorage) => T, device: CudaDevice): T {
-  const allocated: CudaStorage[] = [];
-  try {
-    return body((dtype, length) => {
-      const storage = CudaStorage.allocate(device, dtype, length);
-      allocated.push(storage);
-      return storage;
-    });
-  } catch (error) {
-    for (const storage of allocated) storage.dispose();
-    throw error;
-  }
+  return disposeOnThrow((keep) => body((dtype, length) => keep(CudaStorage.allocate(device, dtype, length))));
 }
 
 export function cudaForward(p: AttentionProblem, qs: Storage, ks: Storage, vs: Storage): ForwardResult {
@@ -128,14 +122,14 @@ export function cudaBackward(
     });
     const softmaxD = CudaStorage.allocate(device, 'float32', p.n * p.h * p.lq + plan.counterWords);
     let dqAccum: CudaStorage | undefined;
-    try {
-      if (plan.usesAccum) dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
-      const params = flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD });
-      launchBackward(device, p, plan, params, (softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq)) as CUdeviceptr);
-    } finally {
-      softmaxD.dispose();
-      dqAccum?.dispose();
-    }
+    thenRelease(
+      () => {
+        if (plan.usesAccum) dqAccum = CudaStorage.allocate(device, 'float32', p.n * p.lq * p.h * p.d);
+        const params = flashParams(p, { q, k, v, o: out, lse, dout, dq, dk, dv, dq_accum: dqAccum, softmax_d: softmaxD });
+        launchBackward(device, p, plan, params, (softmaxD.pointer + BigInt(4 * p.n * p.h * p.lq)) as CUdeviceptr);
+      },
+      () => [() => softmaxD.dispose(), () => dqAccum?.dispose()],
+    );
     return { dq, dk, dv };
   }, device);
 }

@@ -4,7 +4,7 @@
  * device; device memory comes from the device's default memory pool in stream order.
  */
 import { BackendUnavailableError, DeviceError, FlashAttentionError, OptionError, describe } from '../../errors.js';
-import { releaseAfterError, releaseAll } from '../../release.js';
+import { releaseAfterError, releaseAll, thenRelease, thenReleaseAsync } from '../../release.js';
 import {
   CUDA_ERROR_NOT_READY,
   CUDA_SUCCESS,
@@ -402,15 +402,19 @@ export class CudaDevice {
     }
   }
 
-  /** Resolves once everything enqueued on this device so far has finished. */
+  /**
+   * Resolves once everything enqueued on this device so far has finished. A fault the wait reports is the error that
+   * goes on: after it the context is broken and the event's destroy fails too, which would only hide the cause.
+   */
   async idle(): Promise<void> {
     const event = this.createEvent();
-    try {
-      this.recordEvent(event);
-      await this.whenComplete(event);
-    } finally {
-      this.destroyEvent(event);
-    }
+    await thenReleaseAsync(
+      async () => {
+        this.recordEvent(event);
+        await this.whenComplete(event);
+      },
+      () => [() => this.destroyEvent(event)],
+    );
   }
 
   /** Blocks the thread until the device's stream is idle. */
@@ -439,13 +443,14 @@ export class CudaDevice {
   /** Later work on `waiting` starts only after the work enqueued on `signalling` so far (no host wait). */
   order(waiting: CUstream, signalling: CUstream): void {
     const event = this.createEvent();
-    try {
-      this.check(this.runtime.driver.cuEventRecord(event, signalling), 'cuEventRecord');
-      this.check(this.runtime.driver.cuStreamWaitEvent(waiting, event, 0), 'cuStreamWaitEvent');
-    } finally {
-      // Destroying a recorded event is safe: the wait already captured it.
-      this.destroyEvent(event);
-    }
+    // Destroying a recorded event is safe: the wait already captured it. A failing record or wait is the error reported.
+    thenRelease(
+      () => {
+        this.check(this.runtime.driver.cuEventRecord(event, signalling), 'cuEventRecord');
+        this.check(this.runtime.driver.cuStreamWaitEvent(waiting, event, 0), 'cuStreamWaitEvent');
+      },
+      () => [() => this.destroyEvent(event)],
+    );
   }
 
   /** Registers cleanup for something owned by this device (loaded modules), run by dispose(). */
@@ -515,7 +520,19 @@ function initialize(): { runtime: CudaRuntime } | { error: FlashAttentionError }
       ),
     };
   }
-  if (runtime.deviceCount() === 0) {
+  // Like a failing cuInit, a failing count is kept as the answer: a throw here would leave nothing cached, and every
+  // later call would load libcuda again.
+  let count: number;
+  try {
+    count = runtime.deviceCount();
+  } catch (error) {
+    return {
+      error: new BackendUnavailableError(
+        `cuda: the driver was found but ${error instanceof Error ? error.message : String(error)}; the 'cpu' backend is available`,
+      ),
+    };
+  }
+  if (count === 0) {
     return { error: new BackendUnavailableError(`cuda: the driver reports no CUDA device; the 'cpu' backend is available`) };
   }
   return { runtime };

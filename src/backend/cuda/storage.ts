@@ -4,6 +4,7 @@
  */
 import { type Dtype, type HostArray, bytesPerElement } from '../../dtype.js';
 import { DisposedError } from '../../errors.js';
+import { disposeOnThrow } from '../../release.js';
 import type { Storage } from '../../storage.js';
 import type { CUdeviceptr } from './driver.js';
 import type { CudaDevice } from './runtime.js';
@@ -58,21 +59,22 @@ export class CudaStorage implements Storage {
     if (bytes === 0) return new CudaStorage(device, dtype, length, 0n as CUdeviceptr, undefined);
     const guard = guardBytes;
     const base = device.allocate(bytes + 2 * guard);
-    if (guard > 0) device.fillBytes(base, 0xff, bytes + 2 * guard);
     const pointer = (base + BigInt(guard)) as CUdeviceptr;
-    return new CudaStorage(device, dtype, length, pointer, { device, base, guard });
+    // The storage owns the allocation before the fill, so a fill that fails frees it.
+    return disposeOnThrow((keep) => {
+      const storage = keep(new CudaStorage(device, dtype, length, pointer, { device, base, guard }));
+      if (guard > 0) device.fillBytes(base, 0xff, bytes + 2 * guard);
+      return storage;
+    });
   }
 
   /** Copies host data in (enqueued on the device's stream). */
   static upload(device: CudaDevice, data: HostArray, dtype: Dtype): CudaStorage {
-    const storage = CudaStorage.allocate(device, dtype, data.length);
-    try {
+    return disposeOnThrow((keep) => {
+      const storage = keep(CudaStorage.allocate(device, dtype, data.length));
       device.copyToDevice(storage.pointer, data);
-    } catch (error) {
-      storage.dispose();
-      throw error;
-    }
-    return storage;
+      return storage;
+    });
   }
 
   /** Memory owned by someone else: never freed here. */
