@@ -2,7 +2,7 @@ import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from '../errors.js';
 import { checkOptionKeys, optionOr } from '../options.js';
-import { disposeOnThrow, releaseAll, thenRelease } from '../release.js';
+import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkShape, checkTensor } from '../tensor.js';
 import { hostRingOps } from './host-ops.js';
@@ -265,7 +265,9 @@ function* allGatherSteps(s: ShardedTensor): RingSteps<Tensor> {
   const ranks = group.ranks;
   const byRank = new Map<number, Storage>(ranks.map((r, i) => [r, s.shards[i].storage('s')]));
   const received: Storage[] = [];
+  const releaseReceived = () => received.map((r) => () => r.dispose());
   let blocks: Storage[][] = s.shards.map((t) => [t.storage('s')]);
+  let joined: Tensor;
   try {
     for (let step = 1; step < w; step++) {
       blocks = yield group.transport.begin(blocks);
@@ -273,10 +275,19 @@ function* allGatherSteps(s: ShardedTensor): RingSteps<Tensor> {
       const source = blockSource(ranks[0], step, w);
       if (!byRank.has(source)) byRank.set(source, blocks[0][0]);
     }
-    return joinShards(s, (rank) => byRank.get(rank)!);
-  } finally {
-    for (const r of received) r.dispose();
+    joined = joinShards(s, (rank) => byRank.get(rank)!);
+  } catch (error) {
+    // Every received block is freed, and a free that fails too only warns: the transfer's error names the cause.
+    releaseAfterError(releaseReceived());
+    throw error;
   }
+  try {
+    releaseAll(releaseReceived());
+  } catch (error) {
+    releaseAfterError([() => joined.dispose()]);
+    throw error;
+  }
+  return joined;
 }
 
 /** The whole tensor from every global rank's shard storage, joined on the first local device. */
