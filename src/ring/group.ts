@@ -136,12 +136,7 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
     const sendTo = new Set(ranks.map((r) => ownerOf((r + 1) % worldSize)).filter((p) => p !== me));
     const receiveFrom = new Set(ranks.map((r) => ownerOf((r - 1 + worldSize) % worldSize)).filter((p) => p !== me));
     const group = Buffer.from(ctx.uniqueId.subarray(0, 16)).toString('hex');
-    const [outgoing, incoming] = await Promise.all([
-      connectAll(sendTo, book, me, group, timeoutMs),
-      acceptAll(listener, receiveFrom, group, timeoutMs, me),
-    ]).catch((error: unknown) => {
-      throw error instanceof DistributedError ? error : new DistributedError(`joinRing: ${(error as Error).message}`);
-    });
+    const { outgoing, incoming } = await connectNeighbours(listener, sendTo, receiveFrom, book, me, group, timeoutMs);
     const transport = new TcpRingTransport(names, { process: me, ranks, worldSize, ownerOf }, outgoing, incoming, timeoutMs);
     return new RingGroup(names, ranks, worldSize, me, ctx.worldSize, transport);
   } finally {
@@ -191,36 +186,92 @@ function listen(host: string): Promise<Listener> {
   });
 }
 
-/** Connects to each process in `targets` and introduces this one. */
-async function connectAll(targets: Set<number>, book: Entry[], me: number, group: string, timeoutMs: number): Promise<Map<number, Socket>> {
+/**
+ * The connections to the processes this one sends to and from those it receives from, made at once. When one side
+ * fails the other gives up at once too, and what it had already made is closed: a socket left open would keep
+ * this process alive and leave its peer waiting out its whole timeout.
+ */
+async function connectNeighbours(
+  listener: Listener,
+  sendTo: Set<number>,
+  receiveFrom: Set<number>,
+  book: Entry[],
+  me: number,
+  group: string,
+  timeoutMs: number,
+): Promise<{ outgoing: Map<number, Socket>; incoming: Map<number, Accepted> }> {
+  const failed = new AbortController();
+  const giveUpOnFailure = <T>(promise: Promise<T>) =>
+    promise.catch((error: unknown) => {
+      // The first failure is the cause; the other side then fails with it too.
+      if (!failed.signal.aborted) failed.abort(error);
+      throw error;
+    });
+  const [outgoing, incoming] = await Promise.allSettled([
+    giveUpOnFailure(connectAll(sendTo, book, me, group, timeoutMs, failed.signal)),
+    giveUpOnFailure(acceptAll(listener, receiveFrom, group, timeoutMs, me, failed.signal)),
+  ]);
+  if (outgoing.status === 'fulfilled' && incoming.status === 'fulfilled') return { outgoing: outgoing.value, incoming: incoming.value };
+  if (outgoing.status === 'fulfilled') for (const s of outgoing.value.values()) s.destroy();
+  if (incoming.status === 'fulfilled') for (const a of incoming.value.values()) a.socket.destroy();
+  const error: unknown = failed.signal.reason;
+  throw error instanceof DistributedError ? error : new DistributedError(`joinRing: ${(error as Error).message}`);
+}
+
+/** A promise that rejects with `signal`'s reason once it aborts, and what stops it listening. */
+function whenAborted(signal: AbortSignal): { aborted: Promise<never>; stop: () => void } {
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { aborted, stop: () => signal.removeEventListener('abort', onAbort) };
+}
+
+/** Connects to each process in `targets` and introduces this one; gives up when `signal` aborts. */
+async function connectAll(
+  targets: Set<number>,
+  book: Entry[],
+  me: number,
+  group: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Map<number, Socket>> {
   const sockets = new Map<number, Socket>();
+  const timers: NodeJS.Timeout[] = [];
+  const { aborted, stop } = whenAborted(signal);
   try {
-    await Promise.all(
-      [...targets].map(
-        (p) =>
-          new Promise<void>((resolve, reject) => {
-            const { host, port } = book[p];
-            const socket = connect({ host: host ?? '127.0.0.1', port });
-            sockets.set(p, socket);
-            socket.setNoDelay(true);
-            const timer = setTimeout(() => reject(new DistributedError(`joinRing: process ${me} could not connect to process ${p} at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
-            socket.on('error', (e: NodeJS.ErrnoException) => {
-              clearTimeout(timer);
-              reject(new DistributedError(`joinRing: process ${me} cannot connect to process ${p} at ${host}:${port}: ${e.code ?? e.message}`));
-            });
-            socket.once('connect', () => {
-              clearTimeout(timer);
-              socket.write(encodeFrame({ kind: 'hello', group, process: me }));
-              resolve();
-            });
-          }),
-      ),
-    );
+    await Promise.race([Promise.all([...targets].map((p) => connectTo(p, book[p], me, group, timeoutMs, sockets, timers))), aborted]);
   } catch (error) {
     for (const s of sockets.values()) s.destroy();
     throw error;
+  } finally {
+    // Every target's timer, not only the one that failed: a pending one would keep the process alive for timeoutMs.
+    for (const timer of timers) clearTimeout(timer);
+    stop();
   }
   return sockets;
+}
+
+/** Connects to process `p` at its entry and introduces this one, recording the socket and its timer. */
+function connectTo(p: number, entry: Entry, me: number, group: string, timeoutMs: number, sockets: Map<number, Socket>, timers: NodeJS.Timeout[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const { host, port } = entry;
+    const socket = connect({ host: host ?? '127.0.0.1', port });
+    sockets.set(p, socket);
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => reject(new DistributedError(`joinRing: process ${me} could not connect to process ${p} at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    timers.push(timer);
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new DistributedError(`joinRing: process ${me} cannot connect to process ${p} at ${host}:${port}: ${e.code ?? e.message}`));
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.write(encodeFrame({ kind: 'hello', group, process: me }));
+      resolve();
+    });
+  });
 }
 
 interface Accepted {
@@ -229,14 +280,22 @@ interface Accepted {
   pending: Frame[];
 }
 
-/** Accepts one introduced connection from each process in `sources`; others are refused. */
-function acceptAll({ server, early }: Listener, sources: Set<number>, group: string, timeoutMs: number, me: number): Promise<Map<number, Accepted>> {
+/** Accepts one introduced connection from each process in `sources`; others are refused. Gives up when `signal` aborts. */
+function acceptAll(
+  { server, early }: Listener,
+  sources: Set<number>,
+  group: string,
+  timeoutMs: number,
+  me: number,
+  signal: AbortSignal,
+): Promise<Map<number, Accepted>> {
   const accepted = new Map<number, Accepted>();
   if (sources.size === 0) return Promise.resolve(accepted);
   return new Promise((resolve, reject) => {
     const strays = new Set<Socket>();
-    const done = (error?: DistributedError) => {
+    const done = (error?: unknown) => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       server.off('connection', onConnection);
       for (const s of strays) s.destroy();
       for (const a of accepted.values()) a.socket.removeAllListeners('data');
@@ -251,6 +310,8 @@ function acceptAll({ server, early }: Listener, sources: Set<number>, group: str
       const missing = [...sources].filter((p) => !accepted.has(p));
       done(new DistributedError(`joinRing: process ${me} waited ${timeoutMs} ms; processes ${describe(missing)} never connected to it`));
     }, timeoutMs);
+    const onAbort = () => done(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
     const onConnection = (socket: Socket) => {
       strays.add(socket);
       socket.setNoDelay(true);
