@@ -8,7 +8,7 @@
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { parseDevice } from '../device.js';
 import { OptionError, describe } from '../errors.js';
-import { checkOptionKeys } from '../options.js';
+import { checkOptionKeys, optionOr } from '../options.js';
 import { type DistributedContext, type Joined, type Json, type Round, parseCoordinator, rendezvous } from './distributed.js';
 import { DistributedError } from './errors.js';
 import { type Frame, FrameReader, encodeFrame } from './frames.js';
@@ -39,15 +39,32 @@ export function globalRanks(
   localCount: number,
   options: Pick<JoinRingOptions, 'ranks' | 'worldSize'> = {},
 ): { ranks: number[]; worldSize: number } {
-  const worldSize = options.worldSize ?? ctx.worldSize * localCount;
-  const ranks = options.ranks ? [...options.ranks] : Array.from({ length: localCount }, (_, i) => ctx.rank * localCount + i);
+  // optionOr: left out (undefined) takes the default; null is refused by the checks below like any other wrong value.
+  const worldSize = optionOr(options.worldSize, ctx.worldSize * localCount);
+  const ranks = optionOr(options.ranks, Array.from({ length: localCount }, (_, i) => ctx.rank * localCount + i));
   if (!Number.isInteger(worldSize) || worldSize < localCount) {
     throw new OptionError(`worldSize: expected an integer >= ${localCount} (the local devices), got ${describe(worldSize)}`);
   }
-  if (ranks.length !== localCount || new Set(ranks).size !== ranks.length || ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= worldSize)) {
+  if (!Array.isArray(ranks) || ranks.length !== localCount || new Set(ranks).size !== ranks.length || ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= worldSize)) {
     throw new OptionError(`ranks: expected ${localCount} distinct integers in 0..${worldSize - 1}, one per local device, got ${describe(ranks)}`);
   }
-  return { ranks, worldSize };
+  return { ranks: [...ranks], worldSize };
+}
+
+/** A host option: undefined where left out, else a non-empty string (null is refused like any other wrong value). */
+function checkHost(name: string, host: unknown): string | undefined {
+  if (host === undefined) return undefined;
+  if (typeof host !== 'string' || host.length === 0) throw new OptionError(`${name}: expected a host name or address, got ${describe(host)}`);
+  return host;
+}
+
+/** joinRing's options, checked before any network traffic. */
+function checkJoinOptions(ctx: DistributedContext, localCount: number, options: JoinRingOptions) {
+  checkOptionKeys(options, JOIN_RING_OPTION_NAMES);
+  const { ranks, worldSize } = globalRanks(ctx, localCount, options);
+  const timeoutMs = optionOr(options.timeoutMs, 60_000);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  return { ranks, worldSize, timeoutMs, listenHost: checkHost('listenHost', options.listenHost), advertiseHost: checkHost('advertiseHost', options.advertiseHost) };
 }
 
 /** What one process declares in the ring round, and (with its address filled in) what the book lists. */
@@ -107,10 +124,7 @@ export class RingGroup {
  */
 export async function joinRing(ctx: DistributedContext, devices: readonly string[], options: JoinRingOptions = {}): Promise<RingGroup> {
   const names = checkDevices(devices);
-  checkOptionKeys(options, JOIN_RING_OPTION_NAMES);
-  const { ranks, worldSize } = globalRanks(ctx, names.length, options);
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  const { ranks, worldSize, timeoutMs, listenHost, advertiseHost } = checkJoinOptions(ctx, names.length, options);
   const { host, port } = parseCoordinator(ctx.coordinator);
   const round: Round = { label: 'joinRing', name: 'ring', what: 'address book', host, port, rank: ctx.rank, worldSize: ctx.worldSize, timeoutMs };
   const kind = parseDevice(names[0]).kind;
@@ -124,10 +138,10 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
   }
   if (kind !== 'cpu') throw new OptionError(`devices: a ring across processes runs on cpu or cuda devices, got ${describe(kind)}`);
 
-  const listener = await listen(options.listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
+  const listener = await listen(listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
   const server = listener.server;
   try {
-    const own: Entry = { ranks, worldSize, host: options.advertiseHost ?? null, port: (server.address() as AddressInfo).port };
+    const own: Entry = { ranks, worldSize, host: advertiseHost ?? null, port: (server.address() as AddressInfo).port };
     const book = (await rendezvous(round, own, addressBook)) as Entry[];
     const owner = new Map<number, number>();
     book.forEach((e, p) => e.ranks.forEach((r) => owner.set(r, p)));

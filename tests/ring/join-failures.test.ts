@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { test } from 'node:test';
-import { DistributedError, joinRing } from '../../src/index.js';
+import { DistributedError, OptionError, joinRing } from '../../src/index.js';
 import { type DistributedContext, type Round, rendezvous } from '../../src/ring/distributed.js';
 import { encodeFrame } from '../../src/ring/frames.js';
 import { freePort } from './distributed-launch.js';
@@ -100,4 +100,21 @@ test('joinRing: when connecting to its neighbour fails, the connection that neig
   assert.equal(activeTimers(), timers, 'no timer left running');
   (await fake.introduced).destroy();
   fake.server.close();
+});
+
+test('joinRing refuses null for every option, like any other wrong value, before any network traffic', async () => {
+  const ctx: DistributedContext = { rank: 0, worldSize: 1, coordinator: '127.0.0.1:1', uniqueId };
+  for (const name of ['ranks', 'worldSize', 'timeoutMs', 'listenHost', 'advertiseHost']) {
+    await assert.rejects(
+      joinRing(ctx, ['cpu:0'], { [name]: null }),
+      (e: unknown) => e instanceof OptionError && e.message.startsWith(`${name}: expected`) && e.message.endsWith('got null'),
+      name,
+    );
+  }
+  for (const name of ['listenHost', 'advertiseHost']) {
+    await assert.rejects(joinRing(ctx, ['cpu:0'], { [name]: 7 }), (e: unknown) => e instanceof OptionError && /^\w+: expected a host name or address, got 7$/.test(e.message), name);
+  }
+  // Left out or undefined: the defaults.
+  using group = await joinRing(ctx, ['cpu:0'], { timeoutMs: undefined, listenHost: undefined, advertiseHost: undefined });
+  assert.deepEqual([...group.ranks], [0]);
 });
