@@ -5,7 +5,8 @@
  * process that initializes several ranks would otherwise wait on itself.
  */
 import { cudaRingRuntime } from '../backend/cuda/ring.js';
-import { cudaDevice } from '../backend/cuda/runtime.js';
+import { type CudaDevice, cudaDevice } from '../backend/cuda/runtime.js';
+import { releaseAfterError, thenRelease } from '../release.js';
 import type { DistributedContext } from './distributed.js';
 import { type JoinRingOptions, globalRanks } from './group.js';
 import { NcclTransport } from './nccl-transport.js';
@@ -21,21 +22,43 @@ export { globalRanks };
  */
 export function distributedCudaTransport(ctx: DistributedContext, devices: readonly string[], options: DistributedRingOptions = {}): NcclTransport {
   const { ranks, worldSize } = globalRanks(ctx, devices.length, options);
+  const comms = initRanks(ctx.uniqueId, devicesReady(devices), ranks, worldSize);
+  return new NcclTransport(devices, comms, cudaRingRuntime, ranks, worldSize);
+}
+
+/** One communicator per local GPU under its global rank, all in one NCCL group; none left behind on a failure. */
+function initRanks(uniqueId: Uint8Array, gpus: readonly CudaDevice[], ranks: readonly number[], worldSize: number): nccl.CommHandle[] {
   const comms: nccl.CommHandle[] = [];
   try {
     nccl.groupStart();
-    try {
-      devices.forEach((device, i) => {
-        // ncclCommInitRank binds the communicator to the current device.
-        cudaDevice(device).makeCurrent();
-        comms.push(nccl.commInitRank(ctx.uniqueId, worldSize, ranks[i]));
-      });
-    } finally {
-      nccl.groupEnd();
-    }
+    // The group must be closed even when a call inside it failed (after a failed NCCL call, NCCL drops the
+    // initializations it holds instead of starting them). A failing close then only warns: the first error names the cause.
+    thenRelease(
+      () =>
+        gpus.forEach((gpu, i) => {
+          // ncclCommInitRank binds the communicator to the current device.
+          gpu.makeCurrent();
+          comms.push(nccl.commInitRank(uniqueId, worldSize, ranks[i]));
+        }),
+      () => [nccl.groupEnd],
+    );
   } catch (error) {
-    for (const c of comms) nccl.commDestroy(c);
+    releaseAfterError(comms.map((c) => () => nccl.commDestroy(c)));
     throw error;
   }
-  return new NcclTransport(devices, comms, cudaRingRuntime, ranks, worldSize);
+  return comms;
+}
+
+/**
+ * Every device set up and made current once, before the NCCL group opens: a device failing there, inside the
+ * group, would leave the ranks initialized before it to start alone at ncclGroupEnd and wait for the whole ring
+ * (every other process too) on one that never comes. Making each current again inside the group cannot be avoided
+ * (ncclCommInitRank takes the device from it) but no longer sets anything up.
+ */
+function devicesReady(devices: readonly string[]): CudaDevice[] {
+  return devices.map((device) => {
+    const gpu = cudaDevice(device);
+    gpu.makeCurrent();
+    return gpu;
+  });
 }

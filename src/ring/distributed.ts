@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Socket, connect, createServer } from 'node:net';
 import { OptionError, describe } from '../errors.js';
-import { checkOptionKeys } from '../options.js';
+import { checkOptionKeys, optionOr } from '../options.js';
 import { DistributedError } from './errors.js';
 import { ncclUniqueId } from './nccl.js';
 
@@ -68,7 +68,8 @@ function checkOptions(o: DistributedOptions): { host: string; port: number; time
   if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) {
     throw new OptionError(`rank: expected an integer in 0..${o.worldSize - 1} (worldSize ${o.worldSize}), got ${describe(o.rank)}`);
   }
-  const timeoutMs = o.timeoutMs ?? 60_000;
+  // optionOr: left out (undefined) takes the default; null is refused below like any other wrong value.
+  const timeoutMs = optionOr(o.timeoutMs, 60_000);
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
     throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
   }

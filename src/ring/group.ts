@@ -8,7 +8,7 @@
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { parseDevice } from '../device.js';
 import { OptionError, describe } from '../errors.js';
-import { checkOptionKeys } from '../options.js';
+import { checkOptionKeys, optionOr } from '../options.js';
 import { type DistributedContext, type Joined, type Json, type Round, parseCoordinator, rendezvous } from './distributed.js';
 import { DistributedError } from './errors.js';
 import { type Frame, FrameReader, encodeFrame } from './frames.js';
@@ -39,15 +39,32 @@ export function globalRanks(
   localCount: number,
   options: Pick<JoinRingOptions, 'ranks' | 'worldSize'> = {},
 ): { ranks: number[]; worldSize: number } {
-  const worldSize = options.worldSize ?? ctx.worldSize * localCount;
-  const ranks = options.ranks ? [...options.ranks] : Array.from({ length: localCount }, (_, i) => ctx.rank * localCount + i);
+  // optionOr: left out (undefined) takes the default; null is refused by the checks below like any other wrong value.
+  const worldSize = optionOr(options.worldSize, ctx.worldSize * localCount);
+  const ranks = optionOr(options.ranks, Array.from({ length: localCount }, (_, i) => ctx.rank * localCount + i));
   if (!Number.isInteger(worldSize) || worldSize < localCount) {
     throw new OptionError(`worldSize: expected an integer >= ${localCount} (the local devices), got ${describe(worldSize)}`);
   }
-  if (ranks.length !== localCount || new Set(ranks).size !== ranks.length || ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= worldSize)) {
+  if (!Array.isArray(ranks) || ranks.length !== localCount || new Set(ranks).size !== ranks.length || ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= worldSize)) {
     throw new OptionError(`ranks: expected ${localCount} distinct integers in 0..${worldSize - 1}, one per local device, got ${describe(ranks)}`);
   }
-  return { ranks, worldSize };
+  return { ranks: [...ranks], worldSize };
+}
+
+/** A host option: undefined where left out, else a non-empty string (null is refused like any other wrong value). */
+function checkHost(name: string, host: unknown): string | undefined {
+  if (host === undefined) return undefined;
+  if (typeof host !== 'string' || host.length === 0) throw new OptionError(`${name}: expected a host name or address, got ${describe(host)}`);
+  return host;
+}
+
+/** joinRing's options, checked before any network traffic. */
+function checkJoinOptions(ctx: DistributedContext, localCount: number, options: JoinRingOptions) {
+  checkOptionKeys(options, JOIN_RING_OPTION_NAMES);
+  const { ranks, worldSize } = globalRanks(ctx, localCount, options);
+  const timeoutMs = optionOr(options.timeoutMs, 60_000);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  return { ranks, worldSize, timeoutMs, listenHost: checkHost('listenHost', options.listenHost), advertiseHost: checkHost('advertiseHost', options.advertiseHost) };
 }
 
 /** What one process declares in the ring round, and (with its address filled in) what the book lists. */
@@ -107,10 +124,7 @@ export class RingGroup {
  */
 export async function joinRing(ctx: DistributedContext, devices: readonly string[], options: JoinRingOptions = {}): Promise<RingGroup> {
   const names = checkDevices(devices);
-  checkOptionKeys(options, JOIN_RING_OPTION_NAMES);
-  const { ranks, worldSize } = globalRanks(ctx, names.length, options);
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new OptionError(`timeoutMs: expected a positive number, got ${describe(timeoutMs)}`);
+  const { ranks, worldSize, timeoutMs, listenHost, advertiseHost } = checkJoinOptions(ctx, names.length, options);
   const { host, port } = parseCoordinator(ctx.coordinator);
   const round: Round = { label: 'joinRing', name: 'ring', what: 'address book', host, port, rank: ctx.rank, worldSize: ctx.worldSize, timeoutMs };
   const kind = parseDevice(names[0]).kind;
@@ -124,10 +138,10 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
   }
   if (kind !== 'cpu') throw new OptionError(`devices: a ring across processes runs on cpu or cuda devices, got ${describe(kind)}`);
 
-  const listener = await listen(options.listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
+  const listener = await listen(listenHost ?? (isLoopback(host) ? host : '0.0.0.0'));
   const server = listener.server;
   try {
-    const own: Entry = { ranks, worldSize, host: options.advertiseHost ?? null, port: (server.address() as AddressInfo).port };
+    const own: Entry = { ranks, worldSize, host: advertiseHost ?? null, port: (server.address() as AddressInfo).port };
     const book = (await rendezvous(round, own, addressBook)) as Entry[];
     const owner = new Map<number, number>();
     book.forEach((e, p) => e.ranks.forEach((r) => owner.set(r, p)));
@@ -136,12 +150,7 @@ export async function joinRing(ctx: DistributedContext, devices: readonly string
     const sendTo = new Set(ranks.map((r) => ownerOf((r + 1) % worldSize)).filter((p) => p !== me));
     const receiveFrom = new Set(ranks.map((r) => ownerOf((r - 1 + worldSize) % worldSize)).filter((p) => p !== me));
     const group = Buffer.from(ctx.uniqueId.subarray(0, 16)).toString('hex');
-    const [outgoing, incoming] = await Promise.all([
-      connectAll(sendTo, book, me, group, timeoutMs),
-      acceptAll(listener, receiveFrom, group, timeoutMs, me),
-    ]).catch((error: unknown) => {
-      throw error instanceof DistributedError ? error : new DistributedError(`joinRing: ${(error as Error).message}`);
-    });
+    const { outgoing, incoming } = await connectNeighbours(listener, sendTo, receiveFrom, book, me, group, timeoutMs);
     const transport = new TcpRingTransport(names, { process: me, ranks, worldSize, ownerOf }, outgoing, incoming, timeoutMs);
     return new RingGroup(names, ranks, worldSize, me, ctx.worldSize, transport);
   } finally {
@@ -191,36 +200,92 @@ function listen(host: string): Promise<Listener> {
   });
 }
 
-/** Connects to each process in `targets` and introduces this one. */
-async function connectAll(targets: Set<number>, book: Entry[], me: number, group: string, timeoutMs: number): Promise<Map<number, Socket>> {
+/**
+ * The connections to the processes this one sends to and from those it receives from, made at once. When one side
+ * fails the other gives up at once too, and what it had already made is closed: a socket left open would keep
+ * this process alive and leave its peer waiting out its whole timeout.
+ */
+async function connectNeighbours(
+  listener: Listener,
+  sendTo: Set<number>,
+  receiveFrom: Set<number>,
+  book: Entry[],
+  me: number,
+  group: string,
+  timeoutMs: number,
+): Promise<{ outgoing: Map<number, Socket>; incoming: Map<number, Accepted> }> {
+  const failed = new AbortController();
+  const giveUpOnFailure = <T>(promise: Promise<T>) =>
+    promise.catch((error: unknown) => {
+      // The first failure is the cause; the other side then fails with it too.
+      if (!failed.signal.aborted) failed.abort(error);
+      throw error;
+    });
+  const [outgoing, incoming] = await Promise.allSettled([
+    giveUpOnFailure(connectAll(sendTo, book, me, group, timeoutMs, failed.signal)),
+    giveUpOnFailure(acceptAll(listener, receiveFrom, group, timeoutMs, me, failed.signal)),
+  ]);
+  if (outgoing.status === 'fulfilled' && incoming.status === 'fulfilled') return { outgoing: outgoing.value, incoming: incoming.value };
+  if (outgoing.status === 'fulfilled') for (const s of outgoing.value.values()) s.destroy();
+  if (incoming.status === 'fulfilled') for (const a of incoming.value.values()) a.socket.destroy();
+  const error: unknown = failed.signal.reason;
+  throw error instanceof DistributedError ? error : new DistributedError(`joinRing: ${(error as Error).message}`);
+}
+
+/** A promise that rejects with `signal`'s reason once it aborts, and what stops it listening. */
+function whenAborted(signal: AbortSignal): { aborted: Promise<never>; stop: () => void } {
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { aborted, stop: () => signal.removeEventListener('abort', onAbort) };
+}
+
+/** Connects to each process in `targets` and introduces this one; gives up when `signal` aborts. */
+async function connectAll(
+  targets: Set<number>,
+  book: Entry[],
+  me: number,
+  group: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Map<number, Socket>> {
   const sockets = new Map<number, Socket>();
+  const timers: NodeJS.Timeout[] = [];
+  const { aborted, stop } = whenAborted(signal);
   try {
-    await Promise.all(
-      [...targets].map(
-        (p) =>
-          new Promise<void>((resolve, reject) => {
-            const { host, port } = book[p];
-            const socket = connect({ host: host ?? '127.0.0.1', port });
-            sockets.set(p, socket);
-            socket.setNoDelay(true);
-            const timer = setTimeout(() => reject(new DistributedError(`joinRing: process ${me} could not connect to process ${p} at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
-            socket.on('error', (e: NodeJS.ErrnoException) => {
-              clearTimeout(timer);
-              reject(new DistributedError(`joinRing: process ${me} cannot connect to process ${p} at ${host}:${port}: ${e.code ?? e.message}`));
-            });
-            socket.once('connect', () => {
-              clearTimeout(timer);
-              socket.write(encodeFrame({ kind: 'hello', group, process: me }));
-              resolve();
-            });
-          }),
-      ),
-    );
+    await Promise.race([Promise.all([...targets].map((p) => connectTo(p, book[p], me, group, timeoutMs, sockets, timers))), aborted]);
   } catch (error) {
     for (const s of sockets.values()) s.destroy();
     throw error;
+  } finally {
+    // Every target's timer, not only the one that failed: a pending one would keep the process alive for timeoutMs.
+    for (const timer of timers) clearTimeout(timer);
+    stop();
   }
   return sockets;
+}
+
+/** Connects to process `p` at its entry and introduces this one, recording the socket and its timer. */
+function connectTo(p: number, entry: Entry, me: number, group: string, timeoutMs: number, sockets: Map<number, Socket>, timers: NodeJS.Timeout[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const { host, port } = entry;
+    const socket = connect({ host: host ?? '127.0.0.1', port });
+    sockets.set(p, socket);
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => reject(new DistributedError(`joinRing: process ${me} could not connect to process ${p} at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    timers.push(timer);
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new DistributedError(`joinRing: process ${me} cannot connect to process ${p} at ${host}:${port}: ${e.code ?? e.message}`));
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.write(encodeFrame({ kind: 'hello', group, process: me }));
+      resolve();
+    });
+  });
 }
 
 interface Accepted {
@@ -229,14 +294,22 @@ interface Accepted {
   pending: Frame[];
 }
 
-/** Accepts one introduced connection from each process in `sources`; others are refused. */
-function acceptAll({ server, early }: Listener, sources: Set<number>, group: string, timeoutMs: number, me: number): Promise<Map<number, Accepted>> {
+/** Accepts one introduced connection from each process in `sources`; others are refused. Gives up when `signal` aborts. */
+function acceptAll(
+  { server, early }: Listener,
+  sources: Set<number>,
+  group: string,
+  timeoutMs: number,
+  me: number,
+  signal: AbortSignal,
+): Promise<Map<number, Accepted>> {
   const accepted = new Map<number, Accepted>();
   if (sources.size === 0) return Promise.resolve(accepted);
   return new Promise((resolve, reject) => {
     const strays = new Set<Socket>();
-    const done = (error?: DistributedError) => {
+    const done = (error?: unknown) => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       server.off('connection', onConnection);
       for (const s of strays) s.destroy();
       for (const a of accepted.values()) a.socket.removeAllListeners('data');
@@ -251,6 +324,8 @@ function acceptAll({ server, early }: Listener, sources: Set<number>, group: str
       const missing = [...sources].filter((p) => !accepted.has(p));
       done(new DistributedError(`joinRing: process ${me} waited ${timeoutMs} ms; processes ${describe(missing)} never connected to it`));
     }, timeoutMs);
+    const onAbort = () => done(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
     const onConnection = (socket: Socket) => {
       strays.add(socket);
       socket.setNoDelay(true);

@@ -1,5 +1,5 @@
 import { bytesPerElement } from '../dtype.js';
-import { disposeOnThrow, releaseAfterError, releaseAll } from '../release.js';
+import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import * as nccl from './nccl.js';
 import type { Block, InFlight, RingTransport } from './transport.js';
@@ -21,6 +21,17 @@ export interface CudaRingRuntime {
    * transfer stream, waited on by the compute stream); a runtime without streams may just synchronize.
    */
   waitForTransfers(device: string): void;
+}
+
+/** One storage's send to the next rank and receive into its buffer from the previous one. */
+interface Transfer {
+  from: nccl.DevicePointer;
+  into: nccl.DevicePointer;
+  bytes: number;
+  next: number;
+  previous: number;
+  comm: nccl.CommHandle;
+  stream: nccl.StreamHandle;
 }
 
 /**
@@ -73,25 +84,43 @@ export class NcclTransport implements RingTransport {
     });
   }
 
-  /** Every local rank's send to the next rank and receive from the previous one, in one NCCL group. */
+  /**
+   * Every local rank's send to the next rank and receive from the previous one, in one NCCL group. Everything that
+   * can fail outside NCCL (a transfer stream made on first use, its ordering after the compute stream, a pointer of
+   * the wrong storage) happens before the group opens: closing a group after some ranks' calls launches those alone,
+   * and their peers wait on transfers that never come.
+   */
   #enqueue(blocks: readonly Block[], received: readonly Storage[][], comms: readonly nccl.CommHandle[]): void {
+    const transfers = blocks.flatMap((block, local) => this.#transfers(block, received[local], local, comms[local]));
     nccl.groupStart();
-    try {
-      blocks.forEach((block, local) => {
-        const rank = this.ranks[local];
-        const next = (rank + 1) % this.worldSize;
-        const previous = (rank - 1 + this.worldSize) % this.worldSize;
-        const stream = this.runtime.transferStream(this.devices[local]);
-        block.forEach((s, i) => {
-          const bytes = s.length * bytesPerElement(s.dtype);
-          nccl.send(this.runtime.pointerOf(s), bytes, next, comms[local], stream);
-          nccl.recv(this.runtime.pointerOf(received[local][i]), bytes, previous, comms[local], stream);
-        });
-      });
-    } finally {
-      // A group must be closed even when a call inside it failed.
-      nccl.groupEnd();
-    }
+    // The group must be closed even when a call inside it failed (NCCL then drops the calls it holds instead of
+    // launching them). A failing close after such a failure only warns: the call's own error names the cause.
+    thenRelease(
+      () => {
+        for (const t of transfers) {
+          nccl.send(t.from, t.bytes, t.next, t.comm, t.stream);
+          nccl.recv(t.into, t.bytes, t.previous, t.comm, t.stream);
+        }
+      },
+      () => [nccl.groupEnd],
+    );
+  }
+
+  /** The NCCL calls of local rank `local`'s block, with every pointer and its stream resolved. */
+  #transfers(block: Block, into: readonly Storage[], local: number, comm: nccl.CommHandle): Transfer[] {
+    const rank = this.ranks[local];
+    const next = (rank + 1) % this.worldSize;
+    const previous = (rank - 1 + this.worldSize) % this.worldSize;
+    const stream = this.runtime.transferStream(this.devices[local]);
+    return block.map((s, i) => ({
+      from: this.runtime.pointerOf(s),
+      into: this.runtime.pointerOf(into[i]),
+      bytes: s.length * bytesPerElement(s.dtype),
+      next,
+      previous,
+      comm,
+      stream,
+    }));
   }
 
   #live(): nccl.CommHandle[] {

@@ -17,3 +17,11 @@ test('explicit ranks and ring size (processes with different GPU counts) are che
   assert.throws(() => globalRanks({ rank: 0, worldSize: 2 }, 2, { ranks: [0], worldSize: 4 }), OptionError);
   assert.throws(() => globalRanks({ rank: 0, worldSize: 1 }, 3, { worldSize: 2 }), OptionError);
 });
+
+test('null ranks or worldSize is refused, not taken for the default', () => {
+  const ctx = { rank: 0, worldSize: 2 };
+  assert.throws(() => globalRanks(ctx, 2, { worldSize: null as never }), (e: unknown) => e instanceof OptionError && /^worldSize: .* got null$/.test(e.message));
+  assert.throws(() => globalRanks(ctx, 2, { ranks: null as never }), (e: unknown) => e instanceof OptionError && /^ranks: .* got null$/.test(e.message));
+  assert.throws(() => globalRanks(ctx, 2, { ranks: 7 as never }), (e: unknown) => e instanceof OptionError && /^ranks: .* got 7$/.test(e.message));
+  assert.deepEqual(globalRanks(ctx, 2, { ranks: undefined, worldSize: undefined }), { ranks: [0, 1], worldSize: 4 });
+});

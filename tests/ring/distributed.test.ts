@@ -100,6 +100,8 @@ test('bad options are OptionErrors naming the option', async () => {
   await assert.rejects(initDistributed({ ...ok, rank: 2 }), (e: unknown) => e instanceof OptionError && /^rank: expected an integer in 0\.\.1/.test(e.message));
   await assert.rejects(initDistributed({ ...ok, worldSize: 0 }), (e: unknown) => e instanceof OptionError && /^worldSize:/.test(e.message));
   await assert.rejects(initDistributed({ ...ok, uniqueId: new Uint8Array(0) }), (e: unknown) => e instanceof OptionError && /^uniqueId:/.test(e.message));
+  // null is a wrong value, not the default (which would wait 60 s).
+  await assert.rejects(initDistributed({ ...ok, timeoutMs: null as never }), (e: unknown) => e instanceof OptionError && /^timeoutMs: expected a positive number, got null$/.test(e.message));
   await assert.rejects(initDistributed({ ...ok, nccl: 'no' as never }), (e: unknown) => e instanceof OptionError && /^nccl: expected a boolean/.test(e.message));
   await assert.rejects(
     initDistributed({ ...ok, ncl: false } as never),

@@ -16,10 +16,20 @@ static int opCount = 0;
 static int depth = 0;
 static int liveComms = 0;
 static int destroyFailures = 0;
+static int groupEndFailures = 0;
+static int initRankCalls = 0;
+static int enqueued = 0;
 
-/* Test hooks, not NCCL API: communicators created and not yet destroyed; make the next n ncclCommDestroy fail. */
+/*
+ * Test hooks, not NCCL API: communicators created and not yet destroyed; make the next n ncclCommDestroy fail;
+ * make the next n outermost ncclGroupEnd fail (after matching what was queued, as a failed launch would);
+ * ncclCommInitRank calls so far; sends and receives queued so far.
+ */
 int fakeNcclLiveComms(void) { return liveComms; }
 void fakeNcclFailDestroys(int n) { destroyFailures = n; }
+void fakeNcclFailGroupEnds(int n) { groupEndFailures = n; }
+int fakeNcclInitRankCalls(void) { return initRankCalls; }
+int fakeNcclEnqueued(void) { return enqueued; }
 
 int ncclGetVersion(int *version) { *version = 22105; return 0; }
 
@@ -29,6 +39,7 @@ int ncclGetUniqueId(ncclUniqueId *id) {
 }
 
 int ncclCommInitRank(Comm **comm, int nranks, ncclUniqueId id, int rank) {
+  initRankCalls++;
   if (rank < 0 || rank >= nranks || id.internal[1] != 4) return 4; /* ncclInvalidArgument */
   *comm = malloc(sizeof(Comm));
   liveComms++;
@@ -60,6 +71,7 @@ int ncclCommDestroy(Comm *comm) {
 static int push(int isSend, void *buf, size_t count, int datatype, int peer, Comm *comm) {
   if (datatype != 1 || peer < 0 || peer >= comm->nranks || opCount == 4096) return 4;
   ops[opCount++] = (Op){ isSend, buf, count, comm->rank, peer };
+  enqueued++;
   return depth > 0 ? 0 : 5; /* outside a group this fake would deadlock: ncclInvalidUsage */
 }
 
@@ -93,6 +105,10 @@ int ncclGroupEnd(void) {
     if (!matched) result = 6; /* ncclRemoteError: nobody sent */
   }
   opCount = 0;
+  if (groupEndFailures > 0) {
+    groupEndFailures--;
+    return 3; /* ncclInternalError */
+  }
   return result;
 }
 

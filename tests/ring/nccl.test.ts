@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { afterEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { BackendUnavailableError, NcclError, gatherSequence, randn, shardSequence } from '../../src/index.js';
 import { backendFor } from '../../src/backend.js';
 import type { HostStorage, Storage } from '../../src/storage.js';
@@ -11,28 +10,10 @@ import { ringForward } from '../../src/ring/forward.js';
 import { hostRingOps } from '../../src/ring/host-ops.js';
 import * as nccl from '../../src/ring/nccl.js';
 import { type CudaRingRuntime, NcclTransport } from '../../src/ring/nccl-transport.js';
-import { setEnv } from '../support/env.js';
-import { buildFakeLibrary } from '../support/fake-library.js';
-import { cpuDevices, maxError } from './support.js';
+import { buildFakeNccl, fakeHooks, needsFake, useNcclLibrary } from './fake-nccl.js';
+import { cpuDevices, maxError, thrownWithWarnings } from './support.js';
 
-let restoreLibrary: (() => void) | undefined;
-/** Points the bindings at `path` for one test; afterEach puts the variable back and forgets the library loaded. */
-function useNcclLibrary(path: string): void {
-  restoreLibrary = setEnv({ FLASH_ATTN_NCCL_LIBRARY: path });
-  nccl.resetNcclForTests();
-}
-afterEach(() => {
-  restoreLibrary?.();
-  restoreLibrary = undefined;
-  nccl.resetNcclForTests();
-});
-
-const SOURCE = fileURLToPath(new URL('../../../tests/ring/fake-nccl.c', import.meta.url));
-
-/** Builds the fake NCCL with the system C compiler; undefined (test skipped) without one. */
-function buildFake(): string | undefined {
-  return buildFakeLibrary(SOURCE, 'libnccl.so.2');
-}
+const fake = buildFakeNccl();
 
 test('a missing libnccl.so.2 is a BackendUnavailableError', () => {
   useNcclLibrary('/nonexistent/libnccl.so.2');
@@ -40,9 +21,7 @@ test('a missing libnccl.so.2 is a BackendUnavailableError', () => {
   assert.throws(() => nccl.ncclVersion(), (e: unknown) => e instanceof BackendUnavailableError && /cannot load/.test(e.message));
 });
 
-const fake = buildFake();
-
-test('bindings against a fake NCCL: version, unique id, communicators, checked errors', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+test('bindings against a fake NCCL: version, unique id, communicators, checked errors', { skip: needsFake(fake) }, () => {
   useNcclLibrary(fake!);
   assert.equal(nccl.ncclVersion(), 22105);
   const id = nccl.ncclUniqueId();
@@ -61,7 +40,7 @@ test('bindings against a fake NCCL: version, unique id, communicators, checked e
   for (const c of comms) nccl.commDestroy(c);
 });
 
-test('ring forward over the NCCL transport (fake NCCL, host memory) equals the copy transport', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, async () => {
+test('ring forward over the NCCL transport (fake NCCL, host memory) equals the copy transport', { skip: needsFake(fake) }, async () => {
   useNcclLibrary(fake!);
   const require = createRequire(import.meta.url);
   const koffi = require('koffi') as { address(value: unknown): bigint };
@@ -98,17 +77,6 @@ test('ring forward over the NCCL transport (fake NCCL, host memory) equals the c
   assert.throws(() => transport.begin([]), /disposed/);
 });
 
-/** The fake's test hooks (fake-nccl.c): communicators not yet destroyed, and failing the next n destroys. */
-function fakeHooks(path: string): { liveComms(): number; failDestroys(n: number): void } {
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as { load(path: string): { func(signature: string): (...args: unknown[]) => unknown } };
-  // The same file as the bindings load: one copy of the library, so one set of counters.
-  const lib = koffi.load(path);
-  const live = lib.func('int fakeNcclLiveComms()') as () => number;
-  const fail = lib.func('void fakeNcclFailDestroys(int n)') as (n: number) => void;
-  return { liveComms: live, failDestroys: fail };
-}
-
 /** Storages that know whether they were disposed, from a host-memory CudaRingRuntime. */
 class Tracked extends Host {
   disposed = false;
@@ -117,7 +85,7 @@ class Tracked extends Host {
   }
 }
 
-test('dispose destroys every communicator even when one destroy fails, then reports that failure', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+test('dispose destroys every communicator even when one destroy fails, then reports that failure', { skip: needsFake(fake) }, () => {
   useNcclLibrary(fake!);
   const hooks = fakeHooks(fake!);
   const before = hooks.liveComms();
@@ -131,7 +99,7 @@ test('dispose destroys every communicator even when one destroy fails, then repo
   assert.throws(() => transport.begin([]), /disposed/);
 });
 
-test('begin failing inside the NCCL group orders the transfers, then releases its receive buffers', { skip: fake ? false : 'no C compiler to build the fake NCCL' }, () => {
+test('begin failing inside the NCCL group orders the transfers, then releases its receive buffers', { skip: needsFake(fake) }, () => {
   useNcclLibrary(fake!);
   const require = createRequire(import.meta.url);
   const koffi = require('koffi') as { address(value: unknown): bigint };
@@ -157,4 +125,87 @@ test('begin failing inside the NCCL group orders the transfers, then releases it
   assert.ok(allocated.every((s) => s.disposed), 'every receive buffer released');
   assert.deepEqual(waited, devices, 'each compute stream waits for its transfers before the buffers go');
   nccl.commDestroy(solo);
+});
+
+/** Where a host storage's elements are: the fake NCCL's "device pointer". */
+function hostPointer(s: Storage): nccl.DevicePointer {
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as { address(value: unknown): bigint };
+  return koffi.address((s as HostStorage).array) as nccl.DevicePointer;
+}
+
+/** A host-memory runtime whose receive buffers say whether they were released. */
+function trackingRuntime(overrides: Partial<CudaRingRuntime> = {}): { runtime: CudaRingRuntime; allocated: Tracked[] } {
+  const allocated: Tracked[] = [];
+  const runtime: CudaRingRuntime = {
+    pointerOf: hostPointer,
+    allocateLike: (s: Storage, device: string) => {
+      const copy = new Tracked(device, s.dtype, new Float32Array(s.length));
+      allocated.push(copy);
+      return copy;
+    },
+    transferStream: () => 0n as nccl.StreamHandle,
+    waitForTransfers: () => {},
+    ...overrides,
+  };
+  return { runtime, allocated };
+}
+
+const hostBlocks = (devices: readonly string[]) => devices.map((device) => [new Host(device, 'float32', new Float32Array(4))]);
+
+test('begin: a transfer stream or pointer that fails on a later rank fails before the NCCL group, so no rank sends alone', { skip: needsFake(fake) }, () => {
+  useNcclLibrary(fake!);
+  const hooks = fakeHooks(fake!);
+  const devices = cpuDevices(2);
+  const injected = new Error('injected: cuStreamCreate failed');
+  const failures: Record<string, Partial<CudaRingRuntime>> = {
+    transferStream: {
+      transferStream: (device: string) => {
+        if (device === devices[1]) throw injected;
+        return 0n as nccl.StreamHandle;
+      },
+    },
+    pointerOf: {
+      pointerOf: (s: Storage) => {
+        if (s instanceof Tracked && s.device === devices[1]) throw injected;
+        return hostPointer(s);
+      },
+    },
+  };
+  for (const [failing, overrides] of Object.entries(failures)) {
+    const { runtime, allocated } = trackingRuntime(overrides);
+    const transport = new NcclTransport(devices, nccl.commInitAll([0, 1]), runtime);
+    const enqueued = hooks.enqueued();
+    // Had rank 0's calls gone into the group first, its close would report rank 0's receive that no one sends.
+    assert.throws(() => transport.begin(hostBlocks(devices)), (e: unknown) => e === injected, failing);
+    assert.equal(hooks.enqueued(), enqueued, `${failing}: nothing enqueued`);
+    assert.ok(allocated.length === 2 && allocated.every((s) => s.disposed), `${failing}: every receive buffer released`);
+    transport.dispose();
+  }
+});
+
+test('begin: a failing group close after a failed call warns instead of replacing that call\'s error', { skip: needsFake(fake) }, async () => {
+  useNcclLibrary(fake!);
+  const hooks = fakeHooks(fake!);
+  const { runtime } = trackingRuntime();
+  const devices = cpuDevices(2);
+  // A one-rank communicator cannot reach rank 1 of a two-rank ring: the first ncclSend fails.
+  const [solo] = nccl.commInitAll([0]);
+  const transport = new NcclTransport(devices, [solo, solo], runtime);
+  hooks.failGroupEnds(1);
+  const { error, warnings } = await thrownWithWarnings(() => transport.begin(hostBlocks(devices)));
+  assert.ok(error instanceof NcclError && /ncclSend failed/.test(error.message), `the send's error, got ${String(error)}`);
+  assert.ok(warnings.some((m) => /ncclGroupEnd failed/.test(m)), `the close's failure warned (${warnings.join('; ')})`);
+  nccl.commDestroy(solo);
+});
+
+test('begin: a group close that fails after every call succeeded is the error', { skip: needsFake(fake) }, () => {
+  useNcclLibrary(fake!);
+  const hooks = fakeHooks(fake!);
+  const { runtime, allocated } = trackingRuntime();
+  const devices = cpuDevices(2);
+  using transport = new NcclTransport(devices, nccl.commInitAll([0, 1]), runtime);
+  hooks.failGroupEnds(1);
+  assert.throws(() => transport.begin(hostBlocks(devices)), (e: unknown) => e instanceof NcclError && /ncclGroupEnd failed: ncclInternalError/.test(e.message));
+  assert.ok(allocated.every((s) => s.disposed), 'every receive buffer released');
 });

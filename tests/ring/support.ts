@@ -62,3 +62,25 @@ export const RING_BOUND = {
   dv: { F: 3, perDevice: 8e-3 },
 } as const;
 export type RingOutput = keyof typeof RING_BOUND;
+
+/**
+ * What `run` throws, and the warnings emitted meanwhile (they arrive on a later tick): for failures whose cleanup
+ * fails too, which must warn instead of replacing the error.
+ */
+export async function thrownWithWarnings(run: () => void): Promise<{ error: unknown; warnings: string[] }> {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  let error: unknown;
+  try {
+    try {
+      run();
+    } catch (e) {
+      error = e;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return { error, warnings };
+}
