@@ -3,21 +3,18 @@
 // ops that remember what they made and fail at a chosen call check it on CPU ranks, for every call that fails.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AttentionProblem } from '../../src/backend.js';
 import { backendFor } from '../../src/backend.js';
-import { encodeArray } from '../../src/dtype.js';
 import '../../src/index.js';
 import { ringBackward } from '../../src/ring/backward.js';
 import { SegmentCuts } from '../../src/ring/calls.js';
 import { CopyTransport } from '../../src/ring/copy-transport.js';
 import { ringForward } from '../../src/ring/forward.js';
 import { hostRingOps } from '../../src/ring/host-ops.js';
-import { type SequenceLayout, segmentsOf } from '../../src/ring/layout.js';
+import { segmentsOf } from '../../src/ring/layout.js';
 import type { RingDeviceOps } from '../../src/ring/ops.js';
 import type { RingPlan } from '../../src/ring/schedule.js';
 import { HostStorage, type Storage } from '../../src/storage.js';
-import { normalSamples } from '../../src/tensor.js';
-import { cpuDevices } from './support.js';
+import { FAILURE_RINGS, type FailureRing, cpuDevices, failureShards } from './support.js';
 
 class Made extends HostStorage {
   disposed = false;
@@ -48,31 +45,7 @@ function failingOps(op: Failing, failAt: number): { ops: RingDeviceOps; leaked()
   return { ops, leaked: () => made.filter((s) => !s.disposed).length };
 }
 
-interface Ring {
-  w: number;
-  layout: SequenceLayout;
-  problem: AttentionProblem;
-}
-
-// Zigzag causal (query segments cut, partial results merged into fills); and lq = 2 lk causal, where rank 0 sees
-// no key at step 0, so its travelling dK and dV start as fills.
-const RINGS: Ring[] = [
-  { w: 3, layout: 'zigzag', problem: problem(48, 48) },
-  { w: 2, layout: 'contiguous', problem: problem(32, 16) },
-];
-
-function problem(lq: number, lk: number): AttentionProblem {
-  return {
-    n: 1, lq, lk, h: 2, hk: 1, d: 8, dtype: 'float32', device: 'cpu:0', softmaxScale: 0.35, outDtype: 'float32',
-    deterministic: false, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq,
-  };
-}
-
-function shards(ring: Ring, rows: number, heads: number, seed: number): Storage[] {
-  return cpuDevices(ring.w).map((device, r) => new HostStorage(device, 'float32', encodeArray(normalSamples((rows / ring.w) * heads * 8, seed * 10 + r), 'float32')));
-}
-
-function planOf(ring: Ring, ops: RingDeviceOps): RingPlan {
+function planOf(ring: FailureRing, ops: RingDeviceOps): RingPlan {
   const devices = cpuDevices(ring.w);
   const copy = (s: Storage, device: string) => new HostStorage(device, s.dtype, (s as HostStorage).array.slice());
   return { problem: ring.problem, layout: ring.layout, devices, backend: backendFor('cpu'), ops, transport: new CopyTransport(devices, copy) };
@@ -101,9 +74,9 @@ test('SegmentCuts: a slice failing on the second storage releases the first', ()
 });
 
 test('ring forward and backward: a slice, fill or cast failing at any call leaves nothing they made', () => {
-  for (const ring of RINGS) {
+  for (const ring of FAILURE_RINGS) {
     const { problem: g } = ring;
-    const [q, k, v, dout] = [shards(ring, g.lq, g.h, 1), shards(ring, g.lk, g.hk, 2), shards(ring, g.lk, g.hk, 3), shards(ring, g.lq, g.h, 4)];
+    const [q, k, v, dout] = [failureShards(ring, g.lq, g.h, 1), failureShards(ring, g.lk, g.hk, 2), failureShards(ring, g.lk, g.hk, 3), failureShards(ring, g.lq, g.h, 4)];
     const fwd = ringForward(planOf(ring, hostRingOps), q, k, v);
     const label = `${ring.layout} W=${ring.w} lq=${g.lq} lk=${g.lk}`;
     for (const op of ['slice', 'filled', 'cast'] as const) {

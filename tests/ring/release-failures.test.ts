@@ -5,20 +5,17 @@
 // releases and can fail them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AttentionProblem, Backend } from '../../src/backend.js';
+import type { Backend } from '../../src/backend.js';
 import { backendFor } from '../../src/backend.js';
-import { encodeArray } from '../../src/dtype.js';
 import '../../src/index.js';
 import { ringBackward, ringBackwardAsync } from '../../src/ring/backward.js';
 import { ringForward, ringForwardAsync } from '../../src/ring/forward.js';
 import { hostRingOps } from '../../src/ring/host-ops.js';
-import type { SequenceLayout } from '../../src/ring/layout.js';
 import type { RingDeviceOps } from '../../src/ring/ops.js';
 import type { RingPlan } from '../../src/ring/schedule.js';
 import type { Block, InFlight, RingTransport } from '../../src/ring/transport.js';
 import { HostStorage, type Storage } from '../../src/storage.js';
-import { normalSamples } from '../../src/tensor.js';
-import { cpuDevices } from './support.js';
+import { FAILURE_RINGS, type FailureRing, cpuDevices, failureShards } from './support.js';
 
 interface Injected {
   /** The backend's forward or backward call that fails (1-based), if any. */
@@ -73,7 +70,7 @@ class LateCopyTransport implements RingTransport {
 }
 
 /** A plan over CPU ranks whose backend, ops and transport make only Made storages, and `made` lists them all. */
-function harness(ring: Ring, injected: Injected): { plan: RingPlan; made: Made[] } {
+function harness(ring: FailureRing, injected: Injected): { plan: RingPlan; made: Made[] } {
   const made: Made[] = [];
   let broken = false;
   const fail = (error: Error): never => {
@@ -112,35 +109,12 @@ function trackAll<T extends object>(result: T, track: (s: Storage) => Storage): 
   return Object.fromEntries(Object.entries(result).map(([name, s]) => [name, track(s as Storage)])) as T;
 }
 
-interface Ring {
-  w: number;
-  layout: SequenceLayout;
-  problem: AttentionProblem;
-}
-
-// Zigzag causal (cuts, merges into fills) and lq = 2 lk causal (travelling gradients that start as fills).
-const RINGS: Ring[] = [
-  { w: 3, layout: 'zigzag', problem: problem(48, 48) },
-  { w: 2, layout: 'contiguous', problem: problem(32, 16) },
-];
-
-function problem(lq: number, lk: number): AttentionProblem {
-  return {
-    n: 1, lq, lk, h: 2, hk: 1, d: 8, dtype: 'float32', device: 'cpu:0', softmaxScale: 0.35, outDtype: 'float32',
-    deterministic: false, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq,
-  };
-}
-
-function shards(ring: Ring, rows: number, heads: number, seed: number): Storage[] {
-  return cpuDevices(ring.w).map((device, r) => new HostStorage(device, 'float32', encodeArray(normalSamples((rows / ring.w) * heads * 8, seed * 10 + r), 'float32')));
-}
-
 type Run = (plan: RingPlan) => unknown;
 
 /** Each ring's forward and backward, run by the synchronous and the asynchronous driver. */
-function runsOf(ring: Ring): [string, Run][] {
+function runsOf(ring: FailureRing): [string, Run][] {
   const { problem: g } = ring;
-  const [q, k, v, dout] = [shards(ring, g.lq, g.h, 1), shards(ring, g.lk, g.hk, 2), shards(ring, g.lk, g.hk, 3), shards(ring, g.lq, g.h, 4)];
+  const [q, k, v, dout] = [failureShards(ring, g.lq, g.h, 1), failureShards(ring, g.lk, g.hk, 2), failureShards(ring, g.lk, g.hk, 3), failureShards(ring, g.lq, g.h, 4)];
   const fwd = ringForward(harness(ring, { releasesFail: 'never' }).plan, q, k, v);
   const x = { dout, q, k, v, out: fwd.out, lse: fwd.lse };
   const label = `${ring.layout} W=${ring.w}`;
@@ -153,7 +127,7 @@ function runsOf(ring: Ring): [string, Run][] {
 }
 
 /** Runs `run` on a fresh harness; returns what it threw (undefined when it got through) and what it made. */
-async function attempt(ring: Ring, run: Run, injected: Injected): Promise<{ error: unknown; made: Made[] }> {
+async function attempt(ring: FailureRing, run: Run, injected: Injected): Promise<{ error: unknown; made: Made[] }> {
   const { plan, made } = harness(ring, injected);
   const silence = () => undefined;
   // The failing releases are reported as warnings; they are expected here.
@@ -172,7 +146,7 @@ async function attempt(ring: Ring, run: Run, injected: Injected): Promise<{ erro
 const unreleased = (made: Made[]) => made.filter((s) => s.releases === 0).length;
 
 test('a call failing at any point, every release failing after it: the call\'s error is reported, and every storage made was released', async () => {
-  for (const ring of RINGS) {
+  for (const ring of FAILURE_RINGS) {
     for (const [label, run] of runsOf(ring)) {
       for (let failCall = 1; ; failCall++) {
         const { error, made } = await attempt(ring, run, { failCall, releasesFail: 'afterFailure' });
@@ -188,7 +162,7 @@ test('a call failing at any point, every release failing after it: the call\'s e
 });
 
 test('a transfer failing at any point, every release failing after it: the transfer\'s error is reported, and every storage made was released', async () => {
-  for (const ring of RINGS) {
+  for (const ring of FAILURE_RINGS) {
     for (const [label, run] of runsOf(ring)) {
       for (let failFinish = 1; ; failFinish++) {
         const { error, made } = await attempt(ring, run, { failFinish, releasesFail: 'afterFailure' });
@@ -204,7 +178,7 @@ test('a transfer failing at any point, every release failing after it: the trans
 });
 
 test('a clean run whose releases fail: the release error is thrown and the results are released with the rest', async () => {
-  for (const ring of RINGS) {
+  for (const ring of FAILURE_RINGS) {
     for (const [label, run] of runsOf(ring)) {
       const { error, made } = await attempt(ring, run, { releasesFail: 'always' });
       assert.match(String(error), /injected release failure/, label);
@@ -214,7 +188,7 @@ test('a clean run whose releases fail: the release error is thrown and the resul
 });
 
 test('a clean run whose releases succeed releases everything but its results', async () => {
-  for (const ring of RINGS) {
+  for (const ring of FAILURE_RINGS) {
     for (const [label, run] of runsOf(ring)) {
       const { plan, made } = harness(ring, { releasesFail: 'never' });
       const result = (await run(plan)) as Record<string, Storage[]>;

@@ -1,5 +1,9 @@
-import type { Dtype } from '../../src/dtype.js';
+import type { AttentionProblem } from '../../src/backend.js';
+import { type Dtype, encodeArray } from '../../src/dtype.js';
 import { type Tensor, randn } from '../../src/index.js';
+import type { SequenceLayout } from '../../src/ring/layout.js';
+import { HostStorage, type Storage } from '../../src/storage.js';
+import { normalSamples } from '../../src/tensor.js';
 import type { Shape } from '../support/problem.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 
@@ -83,4 +87,30 @@ export async function thrownWithWarnings(run: () => void): Promise<{ error: unkn
     process.off('warning', onWarning);
   }
   return { error, warnings };
+}
+
+/** A small causal ring for the failure tests: every backend call, transfer or release can be made to fail in turn. */
+export interface FailureRing {
+  w: number;
+  layout: SequenceLayout;
+  problem: AttentionProblem;
+}
+
+function failureProblem(lq: number, lk: number): AttentionProblem {
+  return {
+    n: 1, lq, lk, h: 2, hk: 1, d: 8, dtype: 'float32', device: 'cpu:0', softmaxScale: 0.35, outDtype: 'float32',
+    deterministic: false, windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq,
+  };
+}
+
+// Zigzag causal (query segments cut, partial results merged into fills); and lq = 2 lk causal, where rank 0 sees
+// no key at step 0, so its travelling dK and dV start as fills.
+export const FAILURE_RINGS: readonly FailureRing[] = [
+  { w: 3, layout: 'zigzag', problem: failureProblem(48, 48) },
+  { w: 2, layout: 'contiguous', problem: failureProblem(32, 16) },
+];
+
+/** One float32 host shard per rank of `rows` rows of `heads` heads of 8 columns, seeded. */
+export function failureShards(ring: FailureRing, rows: number, heads: number, seed: number): Storage[] {
+  return cpuDevices(ring.w).map((device, r) => new HostStorage(device, 'float32', encodeArray(normalSamples((rows / ring.w) * heads * 8, seed * 10 + r), 'float32')));
 }
