@@ -1,6 +1,6 @@
 import { backendFor, backendOfDevice } from './backend.js';
 import { canonicalDevice, parseDevice } from './device.js';
-import { type Dtype, type HostArray, decodeArray, encodeArray, isDtype } from './dtype.js';
+import { type Dtype, type HostArray, bytesPerElement, decodeArray, encodeArray, isDtype } from './dtype.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, SizeLimitError, describe } from './errors.js';
 import { checkOptionKeys, optionOr } from './options.js';
 import type { Storage } from './storage.js';
@@ -45,6 +45,12 @@ export class Tensor {
     const isAddress = typeof pointer === 'bigint' ? pointer >= 0n : Number.isSafeInteger(pointer) && pointer >= 0;
     if (!isAddress || (BigInt(pointer) === 0n && elementCount(dims) > 0)) {
       throw new ShapeError(`pointer: expected a non-null device address (bigint), got ${describe(pointer)}`);
+    }
+    // The kernels load whole elements: a misaligned one would be a misaligned-address fault, which breaks the
+    // context for every later call, not an error of this one.
+    const misalignment = BigInt(pointer) % BigInt(bytesPerElement(type));
+    if (misalignment !== 0n) {
+      throw new ShapeError(`pointer: expected an address aligned to ${type}'s ${bytesPerElement(type)} bytes, got 0x${BigInt(pointer).toString(16)} (${misalignment} past)`);
     }
     return new Tensor(backend.wrap(BigInt(pointer), type, elementCount(dims), target), dims);
   }

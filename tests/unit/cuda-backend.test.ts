@@ -111,6 +111,32 @@ test('forward: the smallest compiled head dim >= d, grid (ceil(lq/tileRows), h, 
   assert.equal(fake.memory.usedBytes, 0, 'all device memory back in the pool');
 });
 
+test('a window wider than the sequences reaches the kernels as unbounded (-1): any legal width runs, with the same mask', async () => {
+  const fake = newFake();
+  const [lq, lk, h, d] = [33, 20, 2, 16];
+  const q = randn([1, lq, h, d], { seed: 1, dtype: 'float16', device: 'cuda' });
+  const k = randn([1, lk, h, d], { seed: 2, dtype: 'float16', device: 'cuda' });
+  const v = randn([1, lk, h, d], { seed: 3, dtype: 'float16', device: 'cuda' });
+  const [qf, kf, vf] = await Promise.all([q, k, v].map((t) => t.toFloat32Array()));
+  for (const [windowSize, sent] of [
+    [[2 ** 31, 0], [-1, 0]],
+    [[Number.MAX_SAFE_INTEGER, -1], [-1, -1]],
+    [[3, 2 ** 40], [3, -1]],
+    [[lq - 1 + lk - lq, lk - 1 - (lk - lq)], [-1, -1]],
+    [[lq - 2 + lk - lq, lk - 2 - (lk - lq)], [lq - 2 + lk - lq, lk - 2 - (lk - lq)]],
+  ] as [[number, number], [number, number]][]) {
+    fake.launches.length = 0;
+    const { out, lse } = flashMhaFwd(q, k, v, { windowSize });
+    const p = decodeParams(new DataView(fake.launches[0].params.buffer));
+    assert.deepEqual([p.window_left, p.window_right], sent, `windowSize ${windowSize}`);
+    const mask: Mask = { n: 1, lq, lk, h, hk: h, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: windowSize[0], windowRight: windowSize[1], diagonalOffset: lk - lq };
+    assert.deepEqual(await out.data(), encodeArray(referenceForward(mask, qf, kf, vf).o, 'float16'), `windowSize ${windowSize}`);
+    out.dispose();
+    lse.dispose();
+  }
+  for (const t of [q, k, v]) t.dispose();
+});
+
 test('the shared-memory limit of the device picks the tiling that fits; >48 KB opts in', () => {
   for (const [limit, expected] of [
     [227 * 1024, 'flash_fwd_float16_d128_s163840'],
@@ -258,6 +284,8 @@ test('fromDevicePointer wraps foreign memory: readable, usable, never freed by d
   assert.deepEqual(fake.freedForeign, []);
   assert.throws(() => Tensor.fromDevicePointer(0n, [2], 'float16', 'cuda'), /pointer: expected a non-null device address/);
   assert.throws(() => Tensor.fromDevicePointer(foreign, [2], 'float16', 'cpu'), /fromDevicePointer needs a 'cuda' device/);
+  assert.throws(() => Tensor.fromDevicePointer(foreign + 1n, [2], 'float16', 'cuda'), /^ShapeError: pointer: expected an address aligned to float16's 2 bytes, got 0x[0-9a-f]+ \(1 past\)$/);
+  assert.throws(() => Tensor.fromDevicePointer(foreign + 2n, [1], 'float32', 'cuda'), /aligned to float32's 4 bytes/);
   fake.memory.free(foreign);
 });
 

@@ -122,6 +122,17 @@ test('the smallest compiled Hopper head dim >= d serves d (96 -> 128, 200 -> 256
   assert.equal(chooseForward({ ...BASE, pointers: { q: BASE.pointers.q, k: BASE.pointers.k, v: BASE.pointers.v } }).arch, 'sm_90a');
 });
 
+test("past the persistent kernel's 32-bit tile numbers (on GH100's 144 multiprocessors at most) the sm_80 forward runs, whose grid holds it", () => {
+  const persistent = KERNELS.map((k) => (k.arch === 'sm_90a' ? { ...k, persistent: true as const } : k));
+  const oneTileEach = (n: number, h: number): ForwardPathInputs => ({ ...BASE, kernels: persistent, problem: { ...BASE.problem, n, lq: 1, lk: 1, h, hk: 1 } });
+  const big = chooseForward(oneTileEach(46341, 46341));
+  assert.equal(big.arch === 'sm_80' ? big.reason : 'sm_90a', 'flash_fwd90_bfloat16_d128 numbers its tiles with 32-bit integers, and this problem has 2147488281');
+  const sm80 = persistent.find((k) => k.arch === 'sm_80' && k.dtype === 'bfloat16' && k.headDim === 128) as KernelEntry;
+  assert.deepEqual(launchGrid(sm80, oneTileEach(46341, 46341).problem, 132), [1, 46341, 46341]);
+  assert.equal(chooseForward(oneTileEach(2 ** 31 - 144, 1)).arch, 'sm_90a', 'the last claim of 144 blocks is 2^31 - 1');
+  assert.equal(chooseForward(oneTileEach(2 ** 31 - 143, 1)).arch, 'sm_80');
+});
+
 test('each condition flipped alone falls back to the sm_80 forward, saying why', () => {
   const sm90Only = KERNELS.filter((k) => k.arch === 'sm_90a');
   const cases: [string, ForwardPathInputs, RegExp][] = [

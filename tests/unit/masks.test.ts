@@ -5,7 +5,9 @@
  * o[i][j] = 1/count_i exactly where key j is allowed), and the reference's isAllowed is checked too.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import type { AttentionProblem } from '../../src/backend.js';
+import { kernelProblem } from '../../src/backend/cuda/kernel-problem.js';
 import { flashMhaBwd, flashMhaFwd, tensor } from '../../src/index.js';
 import { isAllowed } from '../../src/params.js';
 import { referenceForward } from '../support/reference.js';
@@ -114,4 +116,32 @@ describe('mask semantics', () => {
       }
     }
   });
+});
+
+test("the CUDA backend's kernel problem: a window side made unbounded only where every pair already met it", () => {
+  let checked = 0;
+  const sides = [-1, 0, 1, 2, 3, 5, 8, 13, 2 ** 31, Number.MAX_SAFE_INTEGER];
+  for (let lq = 0; lq <= 6; lq++) {
+    for (let lk = 0; lk <= 6; lk++) {
+      // Ring calls give any diagonal offset, not only lk - lq.
+      for (const diagonalOffset of [lk - lq, -7, -3, 0, 4, 9]) {
+        for (const windowLeft of sides) {
+          for (const windowRight of sides) {
+            const p = { windowLeft, windowRight, diagonalOffset, lq, lk } as AttentionProblem;
+            const kp = kernelProblem(p);
+            assert.ok(kp.windowLeft === -1 || kp.windowLeft === windowLeft, 'left kept or unbounded');
+            assert.ok(kp.windowRight === -1 || kp.windowRight === windowRight, 'right kept or unbounded');
+            assert.ok(kp.windowLeft < 2 ** 31 && kp.windowRight < 2 ** 31 || lq + lk > 2 ** 31, 'fits 32 bits');
+            for (let i = 0; i < lq; i++) {
+              for (let j = 0; j < lk; j++) {
+                assert.equal(isAllowed(kp, i, j), isAllowed(p, i, j), `lq ${lq} lk ${lk} off ${diagonalOffset} window (${windowLeft}, ${windowRight}) i ${i} j ${j}`);
+                checked++;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  assert.ok(checked > 100000, `${checked} pairs`);
 });

@@ -7,7 +7,7 @@
  */
 import type { AttentionProblem } from '../../backend.js';
 import { OptionError, describe } from '../../errors.js';
-import type { KernelEntry } from './table.js';
+import { type KernelEntry, gridTiles, persistentTilesFit } from './table.js';
 import { TMA_ADDRESS_ALIGNMENT, type TensorMapGeometry, type TmaElementBytes, attentionTensorMap, tensorMapViolation } from './tma.js';
 
 /** `FLASH_ATTN_KERNELS`: 'auto' (unset) picks per call; 'sm80' runs the sm_80 family everywhere. */
@@ -25,6 +25,8 @@ export function kernelFamily(setting: string | undefined = process.env.FLASH_ATT
 const HOPPER: readonly [number, number] = [9, 0];
 /** Rows of d must start on 16 bytes for TMA: d a multiple of 8 16-bit elements. */
 const D_MULTIPLE = 8;
+/** Multiprocessors of the largest compute capability 9.0 die (GH100: 144), which bound a persistent grid there. */
+const HOPPER_MAX_MULTIPROCESSORS = 144;
 
 /**
  * A tensor the kernel reaches through a map: [n, lq, h, d] or [n, lk, hk, d]; the manifest field of its box's rows;
@@ -85,6 +87,12 @@ export function chooseHopperKernel<M extends string, S extends string>(spec: Hop
   const unstorable = misaligned(spec.stored, spec.storeAlignment);
   if (unstorable !== undefined) return fallback(`${unstorable} is not ${spec.storeAlignment}-byte aligned`);
   if (p.lq === 0 || p.lk === 0) return fallback('lq or lk is 0');
+  // The sm_80 grid numbers its blocks per head and batch entry, so a problem past the persistent kernel's 32-bit tile
+  // numbers may still run there.
+  const tiles = gridTiles(entry, p);
+  if (entry.persistent === true && !persistentTilesFit(tiles, Math.min(tiles, HOPPER_MAX_MULTIPROCESSORS))) {
+    return fallback(`${entry.symbol} numbers its tiles with 32-bit integers, and this problem has ${tiles}`);
+  }
   if (entry.smemBytes > inputs.sharedMemoryLimit) {
     return fallback(`${entry.symbol} needs ${entry.smemBytes} bytes of shared memory per block, and this device allows ${inputs.sharedMemoryLimit}`);
   }

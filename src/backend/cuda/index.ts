@@ -2,6 +2,7 @@ import type { Backend } from '../../backend.js';
 import type { Dtype, HostArray } from '../../dtype.js';
 import { cudaBackward, cudaForward } from './attention.js';
 import type { CUdeviceptr } from './driver.js';
+import { kernelProblem } from './kernel-problem.js';
 import { cudaPlan } from './plan.js';
 import { cudaDevice, cudaRuntime } from './runtime.js';
 import { CudaStorage } from './storage.js';
@@ -14,9 +15,9 @@ export const cudaBackend: Backend = {
   deviceCount: () => cudaRuntime().deviceCount(),
   supportsDtype: (dtype: Dtype) => dtype === 'float16' || dtype === 'bfloat16',
   upload: (data: HostArray, dtype: Dtype, device: string) => CudaStorage.upload(cudaDevice(device), data, dtype),
-  forward: cudaForward,
-  backward: cudaBackward,
-  plan: cudaPlan,
+  forward: (p, q, k, v) => cudaForward(kernelProblem(p), q, k, v),
+  backward: (p, dout, q, k, v, out, lse) => cudaBackward(kernelProblem(p), dout, q, k, v, out, lse),
+  plan: (p, q, k, v) => cudaPlan(kernelProblem(p), q, k, v),
   wrap: (pointer: bigint, dtype: Dtype, length: number, device: string) =>
     CudaStorage.wrap(cudaDevice(device), pointer as CUdeviceptr, dtype, length),
 };

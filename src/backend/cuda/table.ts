@@ -245,6 +245,18 @@ const MAX_GRID_YZ = 65535;
 /** CUDA's limit on gridDim.x, and on the tiles a persistent kernel numbers (32-bit). */
 const MAX_GRID_X = 2 ** 31 - 1;
 
+/** The tiles of a kernel's grid: ceil(rows / tileRows) * heads * n, rows and heads as the entry says. */
+export function gridTiles(entry: KernelEntry, p: Pick<AttentionProblem, 'n' | 'lq' | 'lk' | 'h' | 'hk'>): number {
+  const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
+  const heads = entry.gridHeads === 'h' ? p.h : p.hk;
+  return Math.ceil(rows / entry.tileRows) * heads * p.n;
+}
+
+/** Whether a persistent kernel's 32-bit tile numbers reach every tile: each block's last claim is tiles + grid - 1. */
+export function persistentTilesFit(tiles: number, grid: number): boolean {
+  return tiles + grid - 1 <= MAX_GRID_X;
+}
+
 /**
  * (ceil(rows / tileRows), heads, n) with rows and heads as the entry says; for a persistent kernel
  * (min(that many tiles, multiprocessors), 1, 1); for one with multiprocessorsPerBlock
@@ -257,7 +269,7 @@ export function launchGrid(
 ): [number, number, number] {
   const rows = entry.gridRows === 'lq' ? p.lq : p.lk;
   const heads = entry.gridHeads === 'h' ? p.h : p.hk;
-  const tiles = Math.ceil(rows / entry.tileRows) * heads * p.n;
+  const tiles = gridTiles(entry, p);
   if (entry.multiprocessorsPerBlock !== undefined) {
     // The blocks stride over the tiles with a 64-bit index (kernels/sm80/rows.cuh bwd_pre_side_kernel).
     return [Math.max(1, Math.min(tiles, Math.ceil(multiprocessorCount / entry.multiprocessorsPerBlock))), 1, 1];
@@ -265,7 +277,7 @@ export function launchGrid(
   if (entry.persistent === true) {
     const grid = Math.max(1, Math.min(tiles, multiprocessorCount));
     // Each block's last claim, the one that finds no tile left, is numbered up to tiles + grid - 1.
-    if (tiles + grid - 1 > MAX_GRID_X) {
+    if (!persistentTilesFit(tiles, grid)) {
       throw new SizeLimitError(`q: ${entry.symbol} numbers its tiles of ${entry.tileRows} rows with 32-bit integers, at most ${MAX_GRID_X + 1 - grid} on ${grid} blocks; n * ${entry.gridHeads} * ceil(${entry.gridRows} / ${entry.tileRows}) = ${tiles}`);
     }
     return [grid, 1, 1];
