@@ -210,6 +210,12 @@ test('sidePreEntry: a call with rows that see no key gets bwd_pre_side only wher
     assert.equal(sidePreEntry(build, call(100, 300), path, {}), side, `every row has a key (bwd_dq waits: ${waits})`);
     assert.equal(sidePreEntry(build, call(300, 100), path, {}), waits ? side : undefined, `causal lq > lk (bwd_dq waits: ${waits})`);
   }
+  // d = 96 runs the d = 128 Hopper bwd but the bwd_dq compiled for 96, if the build has one: that one must wait.
+  const d96 = { ...call(300, 100), d: 96 };
+  const dq96 = (waits: boolean): KernelEntry => ({ ...dq(waits), symbol: 'flash_bwd_dq_bf16_d96', headDim: 96 });
+  assert.equal(sidePreEntry([...kernels, side, dq(true), dq96(false)], d96, path, {}), undefined, "d = 96's own bwd_dq does not wait");
+  assert.equal(sidePreEntry([...kernels, side, dq(false), dq96(true)], d96, path, {}), side, "d = 96's own bwd_dq waits");
+  assert.equal(sidePreEntry([...kernels, side, dq(true), { ...dq(false), symbol: 'flash_bwd_dq_bf16_d128_s99', smemBytes: 99 }], call(300, 100), path, {}), undefined, 'one variant that does not wait');
 });
 
 test('pacedSideBlocks: a side marked pacedBlocks beside a persistent Hopper bwd launched to overlap it, under a right window with lq and lk up to PACE_MAX_KEYS, on a device with room for both', () => {

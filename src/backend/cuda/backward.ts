@@ -81,9 +81,20 @@ export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProble
   if (main.waitsForReadyRows !== true || main.countsDqItems !== true) return undefined;
   if (p.d % 4 !== 0 || [pointers.dout, pointers.o].some((address) => address !== undefined && address % 8n !== 0n)) return undefined;
   const ofMain = (k: KernelEntry) => k.dtype === main.dtype && k.headDim === main.headDim;
-  const dqWaits = kernels.some((k) => k.phase === 'bwd_dq' && ofMain(k) && k.waitsForReadyRows === true);
-  if (!dqWaits && !everyRowHasKeys(p)) return undefined;
+  if (!launchedBwdDqWaits(kernels, p) && !everyRowHasKeys(p)) return undefined;
   return kernels.find((k) => k.phase === 'bwd_pre_side' && ofMain(k));
+}
+
+/**
+ * Whether the bwd_dq that will run for `p` waits for the ready flags: the sm_80 bwd_dq is chosen by the call's own d
+ * (the smallest compiled head dim >= d, as selectKernel does), which need not be the Hopper kernel's (d = 96 runs the
+ * d = 128 Hopper bwd), so every shared-memory variant of that head dim must wait.
+ */
+function launchedBwdDqWaits(kernels: readonly KernelEntry[], p: Pick<AttentionProblem, 'dtype' | 'd'>): boolean {
+  const dq = kernels.filter((k) => k.phase === 'bwd_dq' && k.dtype === p.dtype && k.headDim >= p.d);
+  if (dq.length === 0) return false;
+  const headDim = Math.min(...dq.map((k) => k.headDim));
+  return dq.filter((k) => k.headDim === headDim).every((k) => k.waitsForReadyRows === true);
 }
 
 /**
