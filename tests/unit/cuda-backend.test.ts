@@ -261,6 +261,14 @@ test('cuInit failure (no device) is BackendUnavailableError with the driver name
   assert.throws(() => randn([2], { dtype: 'float16', device: 'cuda' }), /cuInit failed with CUDA_ERROR_NO_DEVICE/);
 });
 
+test('a GPU older than compute capability 8.0 is refused when first used, naming what the kernels need', () => {
+  newFake({ computeCapability: [7, 0] });
+  assert.throws(
+    () => randn([2], { dtype: 'float16', device: 'cuda' }),
+    (e: unknown) => e instanceof BackendUnavailableError && /^cuda:0 \(Fake GPU 0\) is compute capability 7\.0; flash-attn's kernels need 8\.0 or newer/.test(e.message),
+  );
+});
+
 test('a missing manifest says how to build the kernels', () => {
   newFake();
   withEnv({ FLASH_ATTN_KERNEL_DIR: join(kernelDir, 'nowhere') }, () => {

@@ -122,6 +122,9 @@ export class CudaRuntime {
   }
 }
 
+/** The oldest GPUs the kernels are compiled for: sm_80 (Ampere). */
+const MIN_COMPUTE_CAPABILITY_MAJOR = 8;
+
 /** One GPU: its primary context, its stream, its memory pool and what the kernels need to know of it. */
 export class CudaDevice {
   readonly name: string;
@@ -174,6 +177,17 @@ export class CudaDevice {
   #describeAndPool(ordinal: number) {
     const driver = this.runtime.driver;
     const name = this.#readName();
+    const computeCapability = [
+      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+    ] as const;
+    // The kernels are built for sm_80 and newer (plus their PTX): an older card would fail at its first module load
+    // with CUDA_ERROR_NO_BINARY_FOR_GPU, which says nothing of what is needed.
+    if (computeCapability[0] < MIN_COMPUTE_CAPABILITY_MAJOR) {
+      throw new BackendUnavailableError(
+        `cuda:${ordinal} (${name}) is compute capability ${computeCapability.join('.')}; flash-attn's kernels need ${MIN_COMPUTE_CAPABILITY_MAJOR}.0 or newer (Ampere, Ada, Hopper); the 'cpu' backend is available`,
+      );
+    }
     if (this.attribute(CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED) !== 1) {
       throw new BackendUnavailableError(
         `cuda:${ordinal} (${name}) does not support stream-ordered memory pools (cuMemAllocAsync), which flash-attn needs; the 'cpu' backend is available`,
@@ -185,10 +199,7 @@ export class CudaDevice {
     this.check(driver.cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]), 'cuMemPoolSetAttribute');
     return {
       name,
-      computeCapability: [
-        this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
-        this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
-      ] as const,
+      computeCapability,
       multiprocessorCount: this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
       sharedMemoryPerBlockOptin: this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
       pool,
