@@ -16,7 +16,7 @@ import { TILE_COUNTERS_PER_RING, TILE_COUNTER_RING_BYTES } from '../../src/backe
 import { attentionTensorMap } from '../../src/backend/cuda/tma.js';
 import { forgetManifestForTesting } from '../../src/backend/cuda/table.js';
 import { encodeArray } from '../../src/dtype.js';
-import { type AttentionOptions, CudaError, OptionError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
+import { type AttentionOptions, CudaError, OptionError, SizeLimitError, Tensor, explain, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { stderrOf } from '../support/stderr.js';
@@ -427,6 +427,28 @@ test('explain names what the calls launch, without launching or allocating; FLAS
   assert.equal(fake.launches.length, 0);
   assert.equal(fake.memory.usedBytes, used);
   disposeAll(q, k, v, odd.q, odd.k, odd.v, empty.q, empty.k, empty.v);
+});
+
+test('explain refuses what the launches refuse: at n > 65535 the persistent Hopper forward runs, the backward\'s grids cannot', () => {
+  const fake = newFake();
+  const { q, k, v } = inputs(65536, 1, 1, 1, 1, 64, 'bfloat16');
+  const caught = (run: () => unknown): unknown => {
+    try {
+      run();
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+  const explained = caught(() => explain(q, k, v));
+  assert.ok(explained instanceof SizeLimitError, String(explained));
+  assert.match(explained.message, /at most 65535 each; got 1 heads and n = 65536$/);
+  assert.equal(fake.launches.length, 0);
+  const { out, lse } = flashMhaFwd(q, k, v);
+  assert.deepEqual(fake.launches.map((l) => l.symbol), ['flash_fwd90_bf16_d64']);
+  const launched = caught(() => flashMhaBwd(out, q, k, v, out, lse));
+  assert.equal(String(launched), String(explained));
+  disposeAll(q, k, v, out, lse);
 });
 
 test('explain with room for the Hopper forward but not the Hopper backward names both families and says why', () => {

@@ -11,7 +11,7 @@ import { forwardPath } from './forward.js';
 import type { ForwardPath } from './forward-path.js';
 import { sm80Entry } from './modules.js';
 import { cudaDevice } from './runtime.js';
-import { kernelLabel } from './table.js';
+import { kernelLabel, launchGrid } from './table.js';
 
 export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
   if (p.lq === 0 || p.lk === 0) {
@@ -23,9 +23,14 @@ export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage
   const pointers = { q: cudaStorage(q, 'q').pointer, k: cudaStorage(k, 'k').pointer, v: cudaStorage(v, 'v').pointer };
   const forward = forwardPath(device, p, pointers);
   const backward = backwardPath(device, p, pointers);
+  const forwardEntry = forward.arch === 'sm_90a' ? forward.entry : sm80Entry(device, 'fwd', p);
+  const backwardKernels = backwardEntries(device, p, backward);
+  // The launches' own limits (gridDim.y and .z, 32-bit tile numbers): a call they refuse is refused here too, with
+  // the same SizeLimitError, rather than explained.
+  for (const entry of [forwardEntry, ...backwardKernels]) launchGrid(entry, p, device.multiprocessorCount);
   return {
-    forward: [kernelLabel(forward.arch === 'sm_90a' ? forward.entry : sm80Entry(device, 'fwd', p))],
-    backward: backwardEntries(device, p, backward).map(kernelLabel),
+    forward: [kernelLabel(forwardEntry)],
+    backward: backwardKernels.map(kernelLabel),
     reason: planReason(forward, backward),
   };
 }
