@@ -3,6 +3,7 @@
  * use (forward.ts, backward.ts), without launching or allocating anything.
  */
 import type { AttentionProblem, KernelPlan } from '../../backend.js';
+import { SizeLimitError } from '../../errors.js';
 import type { Storage } from '../../storage.js';
 import { cudaStorage } from './attention.js';
 import { backwardEntries, backwardPath } from './backward.js';
@@ -11,7 +12,7 @@ import { forwardPath } from './forward.js';
 import type { ForwardPath } from './forward-path.js';
 import { sm80Entry } from './modules.js';
 import { cudaDevice } from './runtime.js';
-import { kernelLabel, launchGrid } from './table.js';
+import { type KernelEntry, kernelLabel, launchGrid } from './table.js';
 
 export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
   if (p.lq === 0 || p.lk === 0) {
@@ -25,14 +26,27 @@ export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage
   const backward = backwardPath(device, p, pointers);
   const forwardEntry = forward.arch === 'sm_90a' ? forward.entry : sm80Entry(device, 'fwd', p);
   const backwardKernels = backwardEntries(device, p, backward);
-  // The launches' own limits (gridDim.y and .z, 32-bit tile numbers): a call they refuse is refused here too, with
-  // the same SizeLimitError, rather than explained.
-  for (const entry of [forwardEntry, ...backwardKernels]) launchGrid(entry, p, device.multiprocessorCount);
+  // The launches' own limits (gridDim.y and .z, 32-bit tile numbers): a forward they refuse is refused here too,
+  // with the same SizeLimitError; a backward they refuse (its kernels have a grid per batch entry where the Hopper
+  // forward has none) is named as refused, since flashMha itself would run.
+  launchGrid(forwardEntry, p, device.multiprocessorCount);
+  const refusal = backwardRefusal(backwardKernels, p, device.multiprocessorCount);
   return {
     forward: [kernelLabel(forwardEntry)],
-    backward: backwardKernels.map(kernelLabel),
-    reason: planReason(forward, backward),
+    backward: refusal === undefined ? backwardKernels.map(kernelLabel) : [],
+    reason: refusal === undefined ? planReason(forward, backward) : `${planReason(forward, backward)}; the backward would be refused: ${refusal}`,
   };
+}
+
+/** The SizeLimitError's message with which the backward's launches would refuse this call, if they would. */
+function backwardRefusal(entries: readonly KernelEntry[], p: AttentionProblem, multiprocessorCount: number): string | undefined {
+  try {
+    for (const entry of entries) launchGrid(entry, p, multiprocessorCount);
+  } catch (error) {
+    if (error instanceof SizeLimitError) return error.message;
+    throw error;
+  }
+  return undefined;
 }
 
 /**
