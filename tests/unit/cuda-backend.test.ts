@@ -111,6 +111,22 @@ test('forward: the smallest compiled head dim >= d, grid (ceil(lq/tileRows), h, 
   assert.equal(fake.memory.usedBytes, 0, 'all device memory back in the pool');
 });
 
+test('n > 65535 on the sm_80 forward: launches of at most 65535 entries (gridDim.z), each on its entries; o and lse as the reference', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, d] = [65535 + 2, 2, 3, 1, 8];
+  const q = randn([n, lq, h, d], { seed: 1, dtype: 'float16', device: 'cuda' });
+  const k = randn([n, lk, h, d], { seed: 2, dtype: 'float16', device: 'cuda' });
+  const v = randn([n, lk, h, d], { seed: 3, dtype: 'float16', device: 'cuda' });
+  const { out, lse } = flashMhaFwd(q, k, v);
+  assert.deepEqual(fake.launches.map((l) => l.grid), [[1, 1, 65535], [1, 1, 2]]);
+  const mask: Mask = { n, lq, lk, h, hk: h, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq };
+  const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
+  assert.deepEqual(await out.data(), encodeArray(ref.o, 'float16'));
+  assert.deepEqual(await lse.toFloat32Array(), Float32Array.from(ref.lse));
+  for (const t of [q, k, v, out, lse]) t.dispose();
+  assert.equal(fake.memory.usedBytes, 0, 'the views free nothing, the outputs everything');
+});
+
 test('a window wider than the sequences reaches the kernels as unbounded (-1): any legal width runs, with the same mask', async () => {
   const fake = newFake();
   const [lq, lk, h, d] = [33, 20, 2, 16];

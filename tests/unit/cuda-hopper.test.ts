@@ -429,9 +429,9 @@ test('explain names what the calls launch, without launching or allocating; FLAS
   disposeAll(q, k, v, odd.q, odd.k, odd.v, empty.q, empty.k, empty.v);
 });
 
-test('explain says what the launches refuse: at n > 65535 the persistent Hopper forward runs, the backward\'s grids cannot hold it', () => {
+test('explain says what the launches refuse: at h > 65535 the persistent Hopper forward runs, the backward\'s row passes cannot', () => {
   const fake = newFake();
-  const { q, k, v } = inputs(65536, 1, 1, 1, 1, 64, 'bfloat16');
+  const { q, k, v } = inputs(1, 1, 1, 65536, 1, 64, 'bfloat16');
   const plan = explain(q, k, v);
   assert.deepEqual(plan.forward, ['flash_fwd90_bf16_d64 (sm_90a)']);
   assert.deepEqual(plan.backward, []);
@@ -440,7 +440,7 @@ test('explain says what the launches refuse: at n > 65535 the persistent Hopper 
   assert.deepEqual(fake.launches.map((l) => l.symbol), ['flash_fwd90_bf16_d64']);
   assert.throws(
     () => flashMhaBwd(out, q, k, v, out, lse),
-    (e: unknown) => e instanceof SizeLimitError && /at most 65535 each; got 1 heads and n = 65536$/.test(e.message) && plan.reason.endsWith(`; the backward would be refused: ${e.message}`),
+    (e: unknown) => e instanceof SizeLimitError && /at most 65535 each; got 65536 heads and n = 1$/.test(e.message) && plan.reason.endsWith(`; the backward would be refused: ${e.message}`),
   );
   disposeAll(q, k, v, out, lse);
 });
@@ -499,6 +499,31 @@ async function assertGradients(call: ReturnType<typeof backwardCall>, mask: Mask
   }
   return ref;
 }
+
+test('n > 65535 runs as launches of at most 65535 batch entries, each over its entries of every tensor; results as the reference', async () => {
+  const fake = newFake();
+  const [n, lq, lk, h, hk, d] = [65535 + 3, 3, 2, 1, 1, 8];
+  // Causal with lq > lk: the first query of each entry sees no key.
+  const call = backwardCall(fake, [n, lq, lk, h, hk, d], 'bfloat16', { isCausal: true });
+  const forwards = fake.launches.slice(0, call.before.launches).filter((l) => l.symbol.startsWith('flash_fwd'));
+  assert.deepEqual(forwards.map((l) => decodeParams(new DataView(l.params.buffer), FWD90_ARGS_OFFSETS.p).n), [65535, 3]);
+  const [first, second] = forwards.map((l) => decodeParams(new DataView(l.params.buffer), FWD90_ARGS_OFFSETS.p));
+  assert.equal(second.o - first.o, BigInt(65535 * lq * h * d * 2), "the second launch's o starts past the first's entries");
+  assert.equal(second.lse - first.lse, BigInt(65535 * h * lq * 4));
+  assert.deepEqual(call.launches.map((l) => l.symbol), [
+    'flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64',
+    'flash_bwd_pre_bf16_d64', 'flash_bwd90_bf16_d64', 'flash_bwd_dq_bf16_d64',
+  ]);
+  assert.deepEqual(call.launches.map((l) => l.grid[2]).filter((_, i) => i % 3 === 0), [65535, 3], "bwd_pre's gridDim.z: the entries of its launch");
+  const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: -1, windowRight: 0, diagonalOffset: lk - lq };
+  const [qf, kf, vf] = await Promise.all([call.t.q, call.t.k, call.t.v].map((t) => t.toFloat32Array()));
+  const ref = referenceForward(mask, qf, kf, vf);
+  assert.deepEqual(await call.out.data(), encodeArray(ref.o, 'bfloat16'), 'o');
+  assert.deepEqual(await call.lse.toFloat32Array(), Float32Array.from(ref.lse), 'lse');
+  await assertGradients(call, mask, 'bfloat16', ['dq', 'dk', 'dv'], true);
+  assert.match(explain(call.t.q, call.t.k, call.t.v, { isCausal: true }).reason, /; n = 65538 runs as 2 launches of each kernel, of at most 65535 batch entries$/);
+  call.dispose();
+});
 
 test('cc 9.0: the backward launches bwd_pre, the sm_90a bwd with BwdArgs (maps of q, k, v, dout, dq_accum), bwd_dq; gradients as the reference', async () => {
   const fake = newFake();

@@ -7,6 +7,7 @@ import { SizeLimitError } from '../../errors.js';
 import type { Storage } from '../../storage.js';
 import { cudaStorage } from './attention.js';
 import { backwardEntries, backwardPath } from './backward.js';
+import { MAX_BATCH_PER_LAUNCH, batchChunks, chunkProblem } from './batch-chunks.js';
 import type { BackwardPath } from './backward-path.js';
 import { forwardPath } from './forward.js';
 import type { ForwardPath } from './forward-path.js';
@@ -14,11 +15,14 @@ import { sm80Entry } from './modules.js';
 import { cudaDevice } from './runtime.js';
 import { type KernelEntry, kernelLabel, launchGrid } from './table.js';
 
-export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
-  if (p.lq === 0 || p.lk === 0) {
+export function cudaPlan(call: AttentionProblem, q: Storage, k: Storage, v: Storage): KernelPlan {
+  if (call.lq === 0 || call.lk === 0) {
     return { forward: [], backward: [], reason: 'lq or lk is 0: the outputs are filled without a kernel' };
   }
-  const device = cudaDevice(p.device);
+  const device = cudaDevice(call.device);
+  // A batch beyond one launch runs in chunks (batch-chunks.ts); the first, the largest, stands for them all.
+  const chunks = batchChunks(call.n);
+  const p = chunkProblem(call, chunks[0]);
   // Outputs are allocated by the calls themselves, from the pool (256-byte aligned), and explain() has no dout:
   // only the inputs' addresses can decide.
   const pointers = { q: cudaStorage(q, 'q').pointer, k: cudaStorage(k, 'k').pointer, v: cudaStorage(v, 'v').pointer };
@@ -26,15 +30,16 @@ export function cudaPlan(p: AttentionProblem, q: Storage, k: Storage, v: Storage
   const backward = backwardPath(device, p, pointers);
   const forwardEntry = forward.arch === 'sm_90a' ? forward.entry : sm80Entry(device, 'fwd', p);
   const backwardKernels = backwardEntries(device, p, backward);
-  // The launches' own limits (gridDim.y and .z, 32-bit tile numbers): a forward they refuse is refused here too,
-  // with the same SizeLimitError; a backward they refuse (its kernels have a grid per batch entry where the Hopper
-  // forward has none) is named as refused, since flashMha itself would run.
+  // The launches' own limits (gridDim.y at 65535 heads, 32-bit tile numbers): a forward they refuse is refused here
+  // too, with the same SizeLimitError; a backward they refuse (its row passes have a block row per head, where the
+  // persistent Hopper forward has none) is named as refused, since flashMha itself would run.
   launchGrid(forwardEntry, p, device.multiprocessorCount);
   const refusal = backwardRefusal(backwardKernels, p, device.multiprocessorCount);
+  const chunked = chunks.length > 1 ? `; n = ${call.n} runs as ${chunks.length} launches of each kernel, of at most ${MAX_BATCH_PER_LAUNCH} batch entries` : '';
   return {
     forward: [kernelLabel(forwardEntry)],
     backward: refusal === undefined ? backwardKernels.map(kernelLabel) : [],
-    reason: refusal === undefined ? planReason(forward, backward) : `${planReason(forward, backward)}; the backward would be refused: ${refusal}`,
+    reason: `${planReason(forward, backward)}${chunked}${refusal === undefined ? '' : `; the backward would be refused: ${refusal}`}`,
   };
 }
 

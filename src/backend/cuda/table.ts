@@ -240,7 +240,7 @@ export function kernelLabel(entry: Pick<KernelEntry, 'symbol' | 'arch'>): string
 }
 
 /** CUDA's limit on gridDim.y and gridDim.z. */
-const MAX_GRID_YZ = 65535;
+export const MAX_GRID_YZ = 65535;
 
 /** CUDA's limit on gridDim.x, and on the tiles a persistent kernel numbers (32-bit). */
 const MAX_GRID_X = 2 ** 31 - 1;
