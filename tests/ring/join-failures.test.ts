@@ -86,7 +86,9 @@ function coordinatorThatConnectsFirst(port: number, deadPort: number): Promise<{
 
 test('joinRing: when connecting to its neighbour fails, the connection that neighbour made to it is closed', async () => {
   const port = await freePort();
-  const deadPort = await freePort();
+  // A port nothing in the suite listens on (a free one, released again, could be taken by a listener of a test file
+  // running beside this one before the connect, which would then not be refused).
+  const deadPort = 1;
   const fake = await coordinatorThatConnectsFirst(port, deadPort);
   const timers = activeTimers();
   const ctx: DistributedContext = { rank: 1, worldSize: 2, coordinator: `127.0.0.1:${port}`, uniqueId };

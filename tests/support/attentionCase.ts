@@ -32,7 +32,9 @@ const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** A shell line that reruns exactly one test of a compiled test file. */
 export function singleTestLine(testName: string, file: string): string {
-  return `node --test --test-name-pattern='${regexEscape(testName)}' ${file}`;
+  // Single-quoted for the shell: a quote in the name (default's) closes the quotes, is written escaped, reopens them.
+  const quoted = regexEscape(testName).replaceAll("'", "'\\''");
+  return `node --test --test-name-pattern='${quoted}' ${file}`;
 }
 
 /** A shell line that reruns exactly one test of a compiled test file on one device. */

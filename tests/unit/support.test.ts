@@ -6,9 +6,10 @@
  * once it settles.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, beforeEach, describe, it } from 'node:test';
 import { DTYPES } from '../../src/dtype.js';
-import { caseName, reproLine } from '../support/attentionCase.js';
+import { caseName, reproLine, singleTestLine } from '../support/attentionCase.js';
 import { devices } from '../../src/index.js';
 import { dtypesFor, gpuAbsence, testDevices } from '../support/devices.js';
 import { setEnv, withEnv, withEnvAsync } from '../support/env.js';
@@ -57,6 +58,11 @@ describe('tolerance rule', () => {
     assert.equal(line, "FLASH_ATTN_TEST_DEVICES=cuda:0 node --test --test-name-pattern='float16 n1 lq2 lk3 h2\\/1 d8 \\{ windowSize: \\[1, -1\\] \\} seed 5' dist/tests/backend/x.test.js");
     const pattern = new RegExp(name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
     assert.ok(pattern.test(name));
+    // A quote in a test name survives the shell: the line's argument is the escaped name, whole.
+    const quotedName = "dq as accurate as the default's: {\"d\":64}";
+    const quotedLine = singleTestLine(quotedName, 'f.js');
+    const argument = execFileSync('sh', ['-c', `printf %s ${quotedLine.slice('node --test '.length, -' f.js'.length)}`], { encoding: 'utf8' });
+    assert.ok(new RegExp(argument.slice('--test-name-pattern='.length)).test(quotedName), argument);
   });
 });
 
