@@ -86,12 +86,12 @@ export function sidePreEntry(kernels: readonly KernelEntry[], p: AttentionProble
 }
 
 /**
- * Whether the bwd_dq that will run for `p` waits for the ready flags: the sm_80 bwd_dq is chosen by the call's own d
- * (the smallest compiled head dim >= d, as selectKernel does), which need not be the Hopper kernel's (d = 96 runs the
- * d = 128 Hopper bwd), so every shared-memory variant of that head dim must wait.
+ * Whether the bwd_dq that will run for `p` waits for the ready flags. That is an sm_80 kernel (sm80Entry picks it)
+ * chosen by the call's own d, the smallest compiled head dim >= d as selectKernel does, which need not be the
+ * Hopper kernel's (d = 96 runs the d = 128 Hopper bwd); every shared-memory variant of that head dim must wait.
  */
 function launchedBwdDqWaits(kernels: readonly KernelEntry[], p: Pick<AttentionProblem, 'dtype' | 'd'>): boolean {
-  const dq = kernels.filter((k) => k.phase === 'bwd_dq' && k.dtype === p.dtype && k.headDim >= p.d);
+  const dq = kernels.filter((k) => k.phase === 'bwd_dq' && k.arch === 'sm_80' && k.dtype === p.dtype && k.headDim >= p.d);
   if (dq.length === 0) return false;
   const headDim = Math.min(...dq.map((k) => k.headDim));
   return dq.filter((k) => k.headDim === headDim).every((k) => k.waitsForReadyRows === true);
