@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { type AttentionOptions, flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward, referenceForward } from '../support/reference.js';
 import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
-import { deterministicKernelsMissing, disposeAll, skipReason } from './gpu.js';
+import { deterministicKernelsMissing, disposeAll, outputValues, skipReason } from './gpu.js';
 
 interface Call {
   shape: [n: number, lq: number, lk: number, h: number, hk: number, d: number];
@@ -36,13 +36,7 @@ for (const [name, c] of Object.entries(CALLS)) {
       const options = { ...c.options, deterministic };
       const { out, lse } = flashMhaFwd(q, k, v, options);
       const g = flashMhaBwd(dout, q, k, v, out, lse, options);
-      const got = {
-        o: await out.toFloat32Array(),
-        lse: await lse.toFloat32Array(),
-        dq: await g.dq.toFloat32Array(),
-        dk: await g.dk.toFloat32Array(),
-        dv: await g.dv.toFloat32Array(),
-      };
+      const got = await outputValues({ out, lse }, g);
       const [qf, kf, vf, df] = await Promise.all([q, k, v, dout].map((x) => x.toFloat32Array()));
       const mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / Math.sqrt(d), windowLeft: c.window[0], windowRight: c.window[1], diagonalOffset: lk - lq };
       const exact = { ...referenceForward(mask, qf, kf, vf), ...referenceBackward(mask, qf, kf, vf, df) };

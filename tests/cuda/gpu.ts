@@ -53,6 +53,12 @@ export function bitsEqual(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
+/** A forward's and a backward's five outputs as floats, named as the tolerance checks name them (waits for the GPU). */
+export async function outputValues(forward: { out: Tensor; lse: Tensor }, g: { dq: Tensor; dk: Tensor; dv: Tensor }) {
+  const [o, lse, dq, dk, dv] = await Promise.all([forward.out, forward.lse, g.dq, g.dk, g.dv].map((t) => t.toFloat32Array()));
+  return { o, lse, dq, dk, dv };
+}
+
 export function disposeAll(...tensors: Tensor[]): void {
   for (const t of tensors) t.dispose();
 }

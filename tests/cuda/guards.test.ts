@@ -7,7 +7,7 @@ import { setGuardBytesForTesting } from '../../src/backend/cuda/storage.js';
 import { flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward, referenceForward } from '../support/reference.js';
 import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
-import { disposeAll, skipReason, storageOf } from './gpu.js';
+import { disposeAll, outputValues, skipReason, storageOf } from './gpu.js';
 
 const GUARD_BYTES = 4096;
 
@@ -37,13 +37,7 @@ for (const dtype of ['float16', 'bfloat16'] as const) {
         const opts = { isCausal: c.isCausal, windowSize: c.windowSize };
         const { out, lse } = flashMhaFwd(q, k, v, opts);
         const g = flashMhaBwd(dout, q, k, v, out, lse, opts);
-        const got = {
-          o: await out.toFloat32Array(),
-          lse: await lse.toFloat32Array(),
-          dq: await g.dq.toFloat32Array(),
-          dk: await g.dk.toFloat32Array(),
-          dv: await g.dv.toFloat32Array(),
-        };
+        const got = await outputValues({ out, lse }, g);
         for (const [key, values] of Object.entries(got)) {
           assert.ok(!values.some(Number.isNaN), `${key}: NaN left (an element was not written)`);
         }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { flashMhaBwd, flashMhaFwd, randn } from '../../src/index.js';
 import { referenceBackward, referenceForward } from '../support/reference.js';
 import { naiveLowPrecision, reproOf, toleranceFailures } from './accuracy.js';
-import { disposeAll, skipReason } from './gpu.js';
+import { disposeAll, outputValues, skipReason } from './gpu.js';
 
 for (const d of [64, 128]) {
   for (const isCausal of [false, true]) {
@@ -18,13 +18,7 @@ for (const d of [64, 128]) {
       const dout = randn([n, lq, h, d], { seed: seed + 3, dtype: 'float16', device: 'cuda' });
       const { out, lse } = flashMhaFwd(q, k, v, { isCausal });
       const g = flashMhaBwd(dout, q, k, v, out, lse, { isCausal });
-      const got = {
-        o: await out.toFloat32Array(),
-        lse: await lse.toFloat32Array(),
-        dq: await g.dq.toFloat32Array(),
-        dk: await g.dk.toFloat32Array(),
-        dv: await g.dv.toFloat32Array(),
-      };
+      const got = await outputValues({ out, lse }, g);
       for (const [key, values] of Object.entries(got)) assert.ok(values.every(Number.isFinite), `${key}: not finite`);
       const [qf, kf, vf, df] = [await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array(), await dout.toFloat32Array()];
       const mask = { n, lq, lk, h, hk, d, softmaxScale: 1 / Math.sqrt(d), windowLeft: -1, windowRight: isCausal ? 0 : -1, diagonalOffset: lk - lq };
