@@ -8,6 +8,11 @@ export interface Releasable {
   dispose(): void;
 }
 
+/** The releases of `resources` for releaseAll and its kin: each one's dispose(), an absent one (undefined) skipped. */
+export function disposals(resources: Iterable<Releasable | undefined>): (() => void)[] {
+  return [...resources].map((resource) => () => resource?.dispose());
+}
+
 /**
  * Runs every release, even after one throws, then throws the first error: the later ones usually repeat it
  * (a broken context fails every call), and the first names the cause.
@@ -51,7 +56,7 @@ export function disposeOnThrow<T>(build: (keep: <R extends Releasable>(resource:
       return resource;
     });
   } catch (error) {
-    releaseAfterError(kept.reverse().map((resource) => () => resource.dispose()));
+    releaseAfterError(disposals(kept.reverse()));
     throw error;
   }
 }

@@ -1,6 +1,6 @@
-import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
+import { disposals, disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
-import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
+import { type RingSteps, abandon, receivedBlocks, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
@@ -70,7 +70,6 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
   const dqAcc: (Storage | undefined)[] = devices.map(() => undefined);
   // A travelling block is its home rank's whole K and V shards.
   let kv: Storage[][] = devices.map((_, r) => [x.k[r], x.v[r]]);
-  const copied = (rank: number) => (s: Storage) => s !== x.k[rank] && s !== x.v[rank];
   // The block's dK and dV, float32, travelling with it. A step's contributions gather in `fresh` first; the
   // gradients arriving from the previous rank are added only after the step's compute has been enqueued, so
   // their transfer overlaps it.
@@ -95,14 +94,8 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     );
   };
   let kvInFlight: ReturnType<typeof transport.begin> | undefined;
-  const disposers = (blocks: readonly (readonly (Storage | undefined)[])[]) => blocks.flat().map((s) => () => s?.dispose());
-  const receivedKv = (blocks: readonly Storage[][]) => blocks.flatMap((block, r) => block.filter(copied(r)).map((s) => () => s.dispose()));
   // Everything the loop holds: accumulators, gradients travelling or gathering, received K/V blocks and the cuts.
-  const held = () => [
-    ...disposers([dqAcc, ...(grads ?? []), ...fresh, ...sent]),
-    ...receivedKv(kv),
-    ...qCuts.map((cuts) => () => cuts.dispose()),
-  ];
+  const held = () => disposals([...[dqAcc, ...(grads ?? []), ...fresh, ...sent].flat(), ...receivedBlocks(kv, x.k, x.v), ...qCuts]);
 
   try {
     for (let step = 0; step < w; step++) {
@@ -130,7 +123,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
                     addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
                     addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
                   },
-                  () => left.map((s) => () => s.dispose()),
+                  () => disposals(left),
                 );
               });
             }
@@ -147,7 +140,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         grads = arrived;
         const done = sent;
         sent = [];
-        releaseAll(disposers(done));
+        releaseAll(disposals(done.flat()));
         grads.forEach((block, r) =>
           block.forEach((s, i) => {
             const part = fresh[r][i];
@@ -156,7 +149,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         );
         const added = fresh;
         fresh = [];
-        releaseAll(disposers(added));
+        releaseAll(disposals(added.flat()));
       } else {
         // The first step's contributions become the travelling gradients themselves.
         // Only the fills are new here: on a failure `fresh` still holds the parts, and the catch releases them.
@@ -172,7 +165,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
         // Likewise the arrived K/V before the previous blocks go.
         const previous = kv;
         kv = next;
-        releaseAll(receivedKv(previous));
+        releaseAll(disposals(receivedBlocks(previous, x.k, x.v)));
       }
       // Sent after the adds (the transfer stream waits for the compute stream); the last send brings them home.
       gradsInFlight = transport.begin(grads);
@@ -184,7 +177,7 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
     grads = yield homeward;
     const done = sent;
     sent = [];
-    releaseAll(disposers(done));
+    releaseAll(disposals(done.flat()));
 
     const dq = devices.map((_, r) => (dqAcc[r] ??= ops.filled(g.n * qLocal * g.h * g.d, 0, devices[r])));
     const home = grads;

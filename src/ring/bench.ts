@@ -4,7 +4,7 @@ import { type Dtype, encodeArray } from '../dtype.js';
 import { flashMhaBwd, flashMhaFwd } from '../attention.js';
 import { synchronize, timeOnDevice } from '../backend/cuda/timing.js';
 import { parseDevice } from '../device.js';
-import { type Releasable, disposeOnThrow, releaseAll, thenRelease, thenReleaseAsync } from '../release.js';
+import { type Releasable, disposals, disposeOnThrow, releaseAll, thenRelease, thenReleaseAsync } from '../release.js';
 import { type Tensor, normalSamples, tensor } from '../tensor.js';
 import type { SequenceLayout } from './layout.js';
 import { ringFlashMhaBwd, ringFlashMhaFwd } from './attention.js';
@@ -176,7 +176,7 @@ export async function benchRing(options: RingBenchOptions): Promise<RingBenchRes
       });
       return measure(options, { ...inputs, sq, sk, sv, sdout }, keep);
     },
-    () => [...made].reverse().map((t) => () => t.dispose()),
+    () => disposals([...made].reverse()),
   );
 
   const forwardFlops = (4 * n * h * length * length * d) / (isCausal ? 2 : 1);
@@ -242,12 +242,12 @@ async function measure(options: RingBenchOptions, x: BenchTensors, keep: Keep): 
         idle();
         return { seconds: Number(process.hrtime.bigint() - start) / 1e9, enqueueSeconds: Number(enqueued - start) / 1e9 };
       },
-      () => outputs.map((o) => () => o.dispose()),
+      () => disposals(outputs),
     );
   };
   const timeSingle = async () => {
     if (!onCuda) return time(singleRun).seconds;
-    const [ms] = await timeOnDevice(devices[0], () => releaseAll(singleRun().map((o) => () => o.dispose())), 1);
+    const [ms] = await timeOnDevice(devices[0], () => releaseAll(disposals(singleRun())), 1);
     return ms / 1e3;
   };
   const warmup = options.warmup ?? (onCuda ? 5 : 1);

@@ -8,7 +8,7 @@
  * several segments only when they are the whole shard or block, which is one storage as it is.
  */
 import type { AttentionProblem } from '../backend.js';
-import { disposeOnThrow, releaseAll } from '../release.js';
+import { disposals, disposeOnThrow, releaseAll } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type Segment, isPairMasked, pairProblem } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
@@ -133,6 +133,6 @@ export class SegmentCuts {
   dispose(): void {
     const cuts = [...this.#cuts.values()].flat();
     this.#cuts.clear();
-    releaseAll(cuts.map((s) => () => s.dispose()));
+    releaseAll(disposals(cuts));
   }
 }

@@ -14,7 +14,7 @@ import { cudaDevice } from '../backend/cuda/runtime.js';
 import { CudaStorage } from '../backend/cuda/storage.js';
 import { parseDevice } from '../device.js';
 import { OptionError, describe } from '../errors.js';
-import { releaseAfterError } from '../release.js';
+import { disposals, releaseAfterError } from '../release.js';
 import type { Storage } from '../storage.js';
 import { copyWhole, cudaStorageOf, orderAcross } from './cuda-copy.js';
 import { NcclTransport } from './nccl-transport.js';
@@ -52,7 +52,7 @@ export class LocalCudaTransport implements RingTransport {
       // each compute stream waits for its transfers first. A release failing too does not hide this error.
       releaseAfterError([
         ...this.devices.map((device) => () => cudaRingRuntime.waitForTransfers(device)),
-        ...received.flat().map((s) => () => s.dispose()),
+        ...disposals(received.flat()),
       ]);
       throw error;
     }

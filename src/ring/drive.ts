@@ -5,7 +5,7 @@
  * transports whose blocks arrive over sockets from other processes (awaited, so the event loop keeps
  * serving the sockets while this process waits).
  */
-import { releaseAfterError } from '../release.js';
+import { disposals, releaseAfterError } from '../release.js';
 import type { Storage } from '../storage.js';
 import { DistributedError } from './errors.js';
 
@@ -67,6 +67,11 @@ export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
   return state.value;
 }
 
+/** The storages of travelling blocks that a loop received: all but each rank's own K and V shards (the caller's). */
+export function receivedBlocks(blocks: readonly (readonly Storage[])[], k: readonly Storage[], v: readonly Storage[]): Storage[] {
+  return blocks.flatMap((block, rank) => block.filter((s) => s !== k[rank] && s !== v[rank]));
+}
+
 /**
  * After a failure, for a transfer the loop began and never took: orders the streams after it (a synchronous
  * transport's finish), so that freeing the blocks it reads waits for it, and releases what it brought (when
@@ -75,7 +80,7 @@ export async function runAsync<T>(steps: RingSteps<T>): Promise<T> {
 export function abandon(transfer: StepTransfer | undefined): void {
   if (!transfer) return;
   // The loop's own error is the one reported: a block that cannot be released only warns, and the rest still go.
-  const release = (blocks: Storage[][]) => releaseAfterError(blocks.flat().map((s) => () => s.dispose()));
+  const release = (blocks: Storage[][]) => releaseAfterError(disposals(blocks.flat()));
   let arrived: ReturnType<StepTransfer['finish']>;
   try {
     arrived = transfer.finish();

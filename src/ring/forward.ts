@@ -1,6 +1,6 @@
-import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
+import { disposals, disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
-import { type RingSteps, abandon, runAsync, runSync } from './drive.js';
+import { type RingSteps, abandon, receivedBlocks, runAsync, runSync } from './drive.js';
 import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
 import { isPairMasked } from './layout.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
@@ -53,7 +53,6 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   const qCuts = devices.map((device, r) => new SegmentCuts(ops, [q[r]], [{ shape: qShape, axis: 1 }], qSegs[r], device));
   // A travelling block is its home rank's whole K and V shards.
   let blocks: Storage[][] = devices.map((_, r) => [k[r], v[r]]);
-  const copied = (rank: number) => (s: Storage) => s !== k[rank] && s !== v[rank];
 
   // Each rank's running (out, lse) over its whole shard, float32: the first partial that covers the whole
   // shard is taken as it is (no fill, no merge); anything else merges into its rows.
@@ -65,9 +64,8 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
       lse: keep(ops.filled(g.n * g.h * qLocal, -Infinity, devices[r])),
     }));
 
-  const received = (of: readonly Storage[][]) => of.flatMap((block, r) => block.filter(copied(r)).map((s) => () => s.dispose()));
   // What the loop holds besides the running results: the blocks it received (not the rank's own shards) and the cuts.
-  const held = () => [...received(blocks), ...qCuts.map((cuts) => () => cuts.dispose())];
+  const held = () => disposals([...receivedBlocks(blocks, k, v), ...qCuts]);
   let inFlight: ReturnType<typeof transport.begin> | undefined;
   try {
     for (let step = 0; step < w; step++) {
@@ -95,7 +93,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
                     const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
                     ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
                   },
-                  () => [() => part.out.dispose(), () => part.lse.dispose()],
+                  () => disposals([part.out, part.lse]),
                 );
               });
             }
@@ -110,7 +108,7 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
         // The arrived blocks are held before the previous ones go: a release that fails then cannot lose them.
         const previous = blocks;
         blocks = next;
-        releaseAll(received(previous));
+        releaseAll(disposals(receivedBlocks(previous, k, v)));
       }
     }
     const done = devices.map((_, r) => (acc[r] ??= filled(r)));
@@ -118,14 +116,14 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     // with it, and the catch below the running results.
     return disposeOnThrow((keep) => {
       const out = done.map((a) => keep(ops.cast(a.out, g.dtype)));
-      releaseAll([...done.map((a) => () => a.out.dispose()), ...held()]);
+      releaseAll([...disposals(done.map((a) => a.out)), ...held()]);
       return { out, lse: done.map((a) => a.lse) };
     });
   } catch (error) {
     // A transfer still open must finish (in stream order) before the blocks it reads are freed. Releases that fail
     // now only warn: the error in flight names the cause.
     abandon(inFlight);
-    releaseAfterError([...acc.flatMap((a) => (a ? [() => a.out.dispose(), () => a.lse.dispose()] : [])), ...held()]);
+    releaseAfterError([...disposals(acc.flatMap((a) => (a ? [a.out, a.lse] : []))), ...held()]);
     throw error;
   }
 }

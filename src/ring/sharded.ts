@@ -2,7 +2,7 @@ import { backendOfDevice } from '../backend.js';
 import { parseDevice } from '../device.js';
 import { DeviceError, DisposedError, DtypeError, OptionError, ShapeError, describe } from '../errors.js';
 import { checkOptionKeys, optionOr } from '../options.js';
-import { disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
+import { disposals, disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { Tensor, checkDevice, checkShape, checkTensor } from '../tensor.js';
 import { hostRingOps } from './host-ops.js';
@@ -73,7 +73,7 @@ export class ShardedTensor {
 
   /** Disposes every shard, even after one fails to (then throws that first error): one failure leaks no other shard. */
   dispose(): void {
-    releaseAll(this.shards.map((s) => () => s.dispose()));
+    releaseAll(disposals(this.shards));
   }
 
   [Symbol.dispose](): void {
@@ -157,7 +157,7 @@ export function shardSequence(t: Tensor, devices: readonly string[], options: Sh
       const shapes = segments.map((s) => t.shape.map((x, i) => (i === axis ? s.length : x)));
       const shard = parts.length === 1
         ? parts[0]
-        : thenRelease(() => ops.concat(parts, shapes, axis, stagingDevice), () => parts.map((p) => () => p.dispose()));
+        : thenRelease(() => ops.concat(parts, shapes, axis, stagingDevice), () => disposals(parts));
       return keepShard(new Tensor(sourceKind === targetKind ? shard : uploadHost(shard, device), shardShape));
     }),
   );
@@ -265,7 +265,7 @@ function* allGatherSteps(s: ShardedTensor): RingSteps<Tensor> {
   const ranks = group.ranks;
   const byRank = new Map<number, Storage>(ranks.map((r, i) => [r, s.shards[i].storage('s')]));
   const received: Storage[] = [];
-  const releaseReceived = () => received.map((r) => () => r.dispose());
+  const releaseReceived = () => disposals(received);
   let blocks: Storage[][] = s.shards.map((t) => [t.storage('s')]);
   let joined: Tensor;
   try {
@@ -284,7 +284,7 @@ function* allGatherSteps(s: ShardedTensor): RingSteps<Tensor> {
   try {
     releaseAll(releaseReceived());
   } catch (error) {
-    releaseAfterError([() => joined.dispose()]);
+    releaseAfterError(disposals([joined]));
     throw error;
   }
   return joined;
@@ -299,7 +299,7 @@ function joinShards(s: ShardedTensor, shardOf: (rank: number) => Storage): Tenso
   const shardShape = s.shards[0].shape;
   const pieces: { start: number; part: Storage; owned: boolean; shape: number[] }[] = [];
   // The cut pieces are this function's own, joined or not.
-  const release = () => pieces.filter((p) => p.owned).map((p) => () => p.part.dispose());
+  const release = () => disposals(pieces.filter((p) => p.owned).map((p) => p.part));
   return thenRelease(() => {
     for (let rank = 0; rank < w; rank++) {
       const shard = shardOf(rank);

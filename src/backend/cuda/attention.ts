@@ -125,7 +125,8 @@ export function cudaBackward(
       lse: p.h * p.lq,
     };
     for (const chunk of batchChunks(p.n)) {
-      const views = Object.fromEntries(Object.entries(all).map(([name, s]) => [name, batchView(s, chunk, perEntry[name as keyof BackwardStorages])]));
+      // One chunk (every call up to 65535 entries) takes the storages as they are, without building views.
+      const views = chunk.n === p.n ? all : Object.fromEntries(Object.entries(all).map(([name, s]) => [name, batchView(s, chunk, perEntry[name as keyof BackwardStorages])]));
       backwardInto(device, chunkProblem(p, chunk), views as BackwardStorages);
     }
     return { dq, dk, dv };

@@ -4,7 +4,7 @@
  * device; device memory comes from the device's default memory pool in stream order.
  */
 import { BackendUnavailableError, DeviceError, FlashAttentionError, OptionError, describe } from '../../errors.js';
-import { releaseAfterError, releaseAll, thenRelease, thenReleaseAsync } from '../../release.js';
+import { disposals, releaseAfterError, releaseAll, thenRelease, thenReleaseAsync } from '../../release.js';
 import {
   CUDA_ERROR_NOT_READY,
   CUDA_SUCCESS,
@@ -118,7 +118,7 @@ export class CudaRuntime {
   dispose(): void {
     const devices = [...this.#devices.values()];
     this.#devices.clear();
-    releaseAll(devices.map((device) => () => device.dispose()));
+    releaseAll(disposals(devices));
   }
 }
 
