@@ -60,6 +60,11 @@ export interface Backend {
   readonly kind: DeviceKind;
   /** Number of devices of this kind on this machine; throws BackendUnavailableError when there is none. */
   deviceCount(): number;
+  /**
+   * Why device `ordinal` of this kind cannot be used (a GPU older than the kernels), or undefined where it can;
+   * devices() leaves such a device out. Absent: every device can be used.
+   */
+  deviceRefusal?(ordinal: number): string | undefined;
   /** Largest element count of one tensor the backend can address. */
   readonly maxElements: number;
   supportsDtype(dtype: Dtype): boolean;

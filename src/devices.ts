@@ -1,9 +1,25 @@
 import { registeredBackends } from './backend.js';
 import { DeviceError, FlashAttentionError } from './errors.js';
 
+/** A device of this machine that flash-attn cannot use, and why. */
+export interface UnusableDevice {
+  name: string;
+  reason: string;
+}
+
 /** Every device this process can use, like `['cpu:0', ..., 'cpu:7', 'cuda:0']`. */
 export function devices(): string[] {
-  const names: string[] = [];
+  return listDevices().usable;
+}
+
+/** The devices of this machine that devices() leaves out (a GPU older than the kernels), each with the reason. */
+export function unusableDevices(): UnusableDevice[] {
+  return listDevices().unusable;
+}
+
+function listDevices(): { usable: string[]; unusable: UnusableDevice[] } {
+  const usable: string[] = [];
+  const unusable: UnusableDevice[] = [];
   for (const backend of registeredBackends()) {
     let count = 0;
     try {
@@ -11,9 +27,25 @@ export function devices(): string[] {
     } catch (error) {
       // A backend whose driver is missing simply has no devices here; a misconfigured one (DeviceError, e.g. a bad
       // FLASH_ATTN_CPU_DEVICES) is the caller's to see, not a silently shorter list.
-      if (!(error instanceof FlashAttentionError) || error instanceof DeviceError) throw error;
+      if (!isUnavailable(error)) throw error;
     }
-    for (let i = 0; i < count; i++) names.push(`${backend.kind}:${i}`);
+    for (let i = 0; i < count; i++) {
+      const name = `${backend.kind}:${i}`;
+      let reason: string | undefined;
+      try {
+        reason = backend.deviceRefusal?.(i);
+      } catch (error) {
+        // A device the driver cannot even describe cannot be used either.
+        if (!isUnavailable(error)) throw error;
+        reason = (error as Error).message;
+      }
+      if (reason === undefined) usable.push(name);
+      else unusable.push({ name, reason });
+    }
   }
-  return names;
+  return { usable, unusable };
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof FlashAttentionError && !(error instanceof DeviceError);
 }

@@ -1,4 +1,5 @@
 import { canonicalDevice } from '../device.js';
+import { devices } from '../devices.js';
 import { DeviceError, FlashAttentionError } from '../errors.js';
 
 /** A comma-separated list of integers >= min from a command-line flag, or the fallback when absent. */
@@ -42,4 +43,9 @@ export function deviceFlag(raw: string): string {
     if (error instanceof DeviceError) throw new FlashAttentionError('ERR_USAGE', error.message);
     throw error;
   }
+}
+
+/** --device's default: the first GPU that devices() lists (one flash-attn can use), else cpu:0. */
+export function defaultDevice(): string {
+  return devices().find((name) => name.startsWith('cuda:')) ?? 'cpu:0';
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { devices } from '../index.js';
+import { unusableDevices } from '../devices.js';
 import { isDtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
-import { deviceFlag } from './args.js';
+import { defaultDevice, deviceFlag } from './args.js';
 import { benchCommand } from './bench-command.js';
 import { ringBenchCommand } from './ring-bench-command.js';
 import { demo } from './demo.js';
@@ -15,7 +16,7 @@ const USAGE = `flash-attn: FlashAttention for TypeScript
   flash-attn devices                list the devices this process can use
 
 bench options:
-  --device D         cpu, cpu:N, cuda, cuda:N (default: cuda:0 when present, else cpu:0)
+  --device D         cpu, cpu:N, cuda, cuda:N (default: the first GPU devices lists, else cpu:0)
   --dtype T          float32 | float16 | bfloat16 (default: bfloat16 on cuda, float32 on cpu)
   --d 64,128         head dims            --l 512,2048    sequence lengths (lq = lk)
   --n N --h H        batch and heads; on cuda each one not given is the standard grid's (n = 16384/l,
@@ -41,10 +42,6 @@ function refuseUnused(flags: Record<string, unknown>, mode: string): void {
   if (given.length > 0) throw new FlashAttentionError('ERR_USAGE', `${given.map((name) => `--${name}`).join(', ')}: not used by bench ${mode}`);
 }
 
-function bestDevice(): string {
-  return devices().includes('cuda:0') ? 'cuda:0' : 'cpu:0';
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -56,11 +53,12 @@ async function main(argv: string[]): Promise<number> {
     if (values.dtype !== undefined && !isDtype(values.dtype)) {
       throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${values.dtype}'`);
     }
-    return (await demo(deviceFlag(values.device ?? bestDevice()), console.log, values.dtype)) ? 0 : 1;
+    return (await demo(deviceFlag(values.device ?? defaultDevice()), console.log, values.dtype)) ? 0 : 1;
   }
   if (command === 'devices') {
     parseArgs({ args: rest, options: {} });  // it takes no options: a stray one is refused, not ignored
     console.log(devices().join('\n'));
+    for (const { name, reason } of unusableDevices()) console.error(`flash-attn: ${name} left out: ${reason}`);
     return 0;
   }
   if (command === 'bench') {
@@ -85,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
         layout: { type: 'string' },
       },
     });
-    const device = deviceFlag(values.device ?? bestDevice());
+    const device = deviceFlag(values.device ?? defaultDevice());
     const dtype = values.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32');
     if (!isDtype(dtype)) throw new FlashAttentionError('ERR_USAGE', `--dtype: expected float32, float16 or bfloat16, got '${dtype}'`);
     refuseUnused(values.ring ? { n: values.n, save: values.save, 'no-peers': values['no-peers'] || undefined, 'sustain-ms': values['sustain-ms'] } : { world: values.world, layout: values.layout }, values.ring ? 'with --ring' : 'without --ring');

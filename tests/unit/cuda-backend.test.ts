@@ -19,6 +19,8 @@ import {
   randn,
   tensor,
 } from '../../src/index.js';
+import { defaultDevice } from '../../src/cli/args.js';
+import { unusableDevices } from '../../src/devices.js';
 import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { FakeDriver } from './cuda-fake-driver.js';
@@ -283,6 +285,30 @@ test('a GPU older than compute capability 8.0 is refused when first used, naming
     () => randn([2], { dtype: 'float16', device: 'cuda' }),
     (e: unknown) => e instanceof BackendUnavailableError && /^cuda:0 \(Fake GPU 0\) is compute capability 7\.0; flash-attn's kernels need 8\.0 or newer/.test(e.message),
   );
+});
+
+test('devices() leaves out a GPU older than the kernels, without setting it up; the CLI defaults to the next GPU', () => {
+  const fake = newFake({ devices: 3, computeCapabilities: { 0: [7, 5], 2: [8, 6] } });
+  assert.deepEqual(devices().filter((name) => name.startsWith('cuda')), ['cuda:1', 'cuda:2']);
+  const left = unusableDevices();
+  assert.deepEqual(left.map((d) => d.name), ['cuda:0']);
+  assert.match(left[0].reason, /^cuda:0 \(Fake GPU 0\) is compute capability 7\.5; flash-attn's kernels need 8\.0 or newer/);
+  assert.equal(fake.contextsRetained, 0, 'listing the devices retains no context');
+  assert.equal(defaultDevice(), 'cuda:1');
+  // Named on purpose, the old GPU is still refused with the same reason.
+  assert.throws(() => randn([2], { dtype: 'float16', device: 'cuda:0' }), (e: unknown) => e instanceof BackendUnavailableError && e.message === left[0].reason);
+  const x = randn([2], { dtype: 'float16', device: 'cuda:2' });
+  x.dispose();
+});
+
+test('devices() leaves out a GPU the driver cannot describe, and names the failing call', () => {
+  const fake = newFake({ devices: 2 });
+  fake.failures.set('cuDeviceGetAttribute', 999);
+  assert.ok(!devices().some((name) => name.startsWith('cuda')));
+  const left = unusableDevices();
+  assert.deepEqual(left.map((d) => d.name), ['cuda:0', 'cuda:1']);
+  assert.ok(left.every((d) => /cuDeviceGetAttribute/.test(d.reason)), left.map((d) => d.reason).join('; '));
+  assert.equal(defaultDevice(), 'cpu:0');
 });
 
 test('a missing manifest says how to build the kernels', () => {

@@ -74,6 +74,8 @@ export interface FakeOptions {
   sharedMemoryPerBlockOptin?: number;
   /** Default 9.0, an H100. */
   computeCapability?: readonly [number, number];
+  /** Per ordinal, where a device's differs from computeCapability. */
+  computeCapabilities?: Readonly<Record<number, readonly [number, number]>>;
   kernels?: Record<string, FakeKernel>;
   /** Default true; false: a driver without cuLaunchKernelEx (before CUDA 12.0). */
   launchKernelEx?: boolean;
@@ -125,6 +127,7 @@ export class FakeDriver implements CudaDriver {
   readonly #devices: number;
   readonly #smem: number;
   readonly #computeCapability: readonly [number, number];
+  readonly #computeCapabilities: Readonly<Record<number, readonly [number, number]>>;
   readonly #slot = { address: 0x5000_0040n, bytes: new Uint8Array(FAKE_MAP_BYTES) };
   readonly #kernels: Record<string, FakeKernel>;
   readonly #functions = new Map<bigint, string>();
@@ -137,6 +140,7 @@ export class FakeDriver implements CudaDriver {
     this.#devices = options.devices ?? 1;
     this.#smem = options.sharedMemoryPerBlockOptin ?? 227 * 1024;
     this.#computeCapability = options.computeCapability ?? [9, 0];
+    this.#computeCapabilities = options.computeCapabilities ?? {};
     this.#kernels = options.kernels ?? {};
     if (options.launchKernelEx !== false) {
       this.cuLaunchKernelEx = (config, fn, kernelParams) => {
@@ -198,8 +202,8 @@ export class FakeDriver implements CudaDriver {
     name.set(text.subarray(0, length));
     return this.#call('cuDeviceGetName');
   }
-  cuDeviceGetAttribute(value: Out<number>, attribute: number): CUresult {
-    const [major, minor] = this.#computeCapability;
+  cuDeviceGetAttribute(value: Out<number>, attribute: number, device: number): CUresult {
+    const [major, minor] = this.#computeCapabilities[device] ?? this.#computeCapability;
     const values: Record<number, number> = { 16: 132, 75: major, 76: minor, 97: this.#smem, 115: 1 };
     value[0] = values[attribute] ?? 0;
     return this.#call('cuDeviceGetAttribute');

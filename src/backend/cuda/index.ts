@@ -13,6 +13,7 @@ export const cudaBackend: Backend = {
   // The kernels compute offsets in 64 bits; the limit is what a JS number counts exactly.
   maxElements: Number.MAX_SAFE_INTEGER,
   deviceCount: () => cudaRuntime().deviceCount(),
+  deviceRefusal: (ordinal: number) => cudaRuntime().refusal(ordinal),
   supportsDtype: (dtype: Dtype) => dtype === 'float16' || dtype === 'bfloat16',
   upload: (data: HostArray, dtype: Dtype, device: string) => CudaStorage.upload(cudaDevice(device), data, dtype),
   forward: (p, q, k, v) => cudaForward(kernelProblem(p), q, k, v),

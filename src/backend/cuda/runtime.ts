@@ -8,10 +8,7 @@ import { disposals, releaseAfterError, releaseAll, thenRelease, thenReleaseAsync
 import {
   CUDA_ERROR_NOT_READY,
   CUDA_SUCCESS,
-  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
   CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-  CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
   CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
   CU_EVENT_DISABLE_TIMING,
   CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
@@ -39,6 +36,7 @@ import {
   loadDriver,
 } from './driver.js';
 import { CudaError } from './errors.js';
+import { deviceRefusal, readDeviceFacts } from './requirements.js';
 import { TensorMapCache } from './tensor-map-cache.js';
 import type { TensorMapGeometry } from './tma.js';
 
@@ -87,6 +85,17 @@ export class CudaRuntime {
     return this.#count;
   }
 
+  /**
+   * Why device `ordinal` (one of deviceCount()) cannot run flash-attn, or undefined where it can; asked of the device
+   * without setting it up (no context), so that devices() can leave it out. A failing driver call throws its CudaError.
+   */
+  refusal(ordinal: number): string | undefined {
+    if (this.#devices.has(ordinal)) return undefined;
+    const handle: [number] = [0];
+    this.check(this.driver.cuDeviceGet(handle, ordinal), 'cuDeviceGet');
+    return deviceRefusal(ordinal, readDeviceFacts(this.driver, handle[0] as CUdevice, (result, call) => this.check(result, call)));
+  }
+
   /** The device with this ordinal, set up on first use. */
   device(ordinal: number): CudaDevice {
     let device = this.#devices.get(ordinal);
@@ -121,9 +130,6 @@ export class CudaRuntime {
     releaseAll(disposals(devices));
   }
 }
-
-/** The oldest GPUs the kernels are compiled for: sm_80 (Ampere). */
-const MIN_COMPUTE_CAPABILITY_MAJOR = 8;
 
 /** One GPU: its primary context, its stream, its memory pool and what the kernels need to know of it. */
 export class CudaDevice {
@@ -176,30 +182,16 @@ export class CudaDevice {
 
   #describeAndPool(ordinal: number) {
     const driver = this.runtime.driver;
-    const name = this.#readName();
-    const computeCapability = [
-      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
-      this.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
-    ] as const;
-    // The kernels are built for sm_80 and newer (plus their PTX): an older card would fail at its first module load
-    // with CUDA_ERROR_NO_BINARY_FOR_GPU, which says nothing of what is needed.
-    if (computeCapability[0] < MIN_COMPUTE_CAPABILITY_MAJOR) {
-      throw new BackendUnavailableError(
-        `cuda:${ordinal} (${name}) is compute capability ${computeCapability.join('.')}; flash-attn's kernels need ${MIN_COMPUTE_CAPABILITY_MAJOR}.0 or newer (Ampere, Ada, Hopper); the 'cpu' backend is available`,
-      );
-    }
-    if (this.attribute(CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED) !== 1) {
-      throw new BackendUnavailableError(
-        `cuda:${ordinal} (${name}) does not support stream-ordered memory pools (cuMemAllocAsync), which flash-attn needs; the 'cpu' backend is available`,
-      );
-    }
+    const facts = readDeviceFacts(driver, this.#handle, (result, call) => this.check(result, call));
+    const refusal = deviceRefusal(ordinal, facts);
+    if (refusal !== undefined) throw new BackendUnavailableError(refusal);
     const poolOut: [Raw64] = [0];
     this.check(driver.cuDeviceGetDefaultMemPool(poolOut, this.#handle), 'cuDeviceGetDefaultMemPool');
     const pool = asHandle<CUmemoryPool>(poolOut[0]);
     this.check(driver.cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]), 'cuMemPoolSetAttribute');
     return {
-      name,
-      computeCapability,
+      name: facts.name,
+      computeCapability: facts.computeCapability,
       multiprocessorCount: this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
       sharedMemoryPerBlockOptin: this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
       pool,
@@ -241,13 +233,6 @@ export class CudaDevice {
     const value: [number] = [0];
     this.check(this.runtime.driver.cuDeviceGetAttribute(value, attribute, this.#handle), 'cuDeviceGetAttribute');
     return value[0];
-  }
-
-  #readName(): string {
-    const buffer = new Uint8Array(256);
-    this.check(this.runtime.driver.cuDeviceGetName(buffer, buffer.length, this.#handle), 'cuDeviceGetName');
-    const end = buffer.indexOf(0);
-    return new TextDecoder().decode(buffer.subarray(0, end < 0 ? buffer.length : end));
   }
 
   // --- memory (stream-ordered on this device's stream) ---
