@@ -2,25 +2,16 @@
 // first_claim(group) is the claim number of the group's first item, which a paced bwd_pre_side (kernels/sm80/rows.cuh)
 // waits for. Were first_claim late, the side would hold back a head the main kernel already waits on, until its stall
 // guard gave up pacing.
-import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-
-const HEADER_DIR = fileURLToPath(new URL('../../../kernels/common/', import.meta.url));
+import { checkHostCases } from '../support/host-compile.js';
 
 // Reads cases "n hk key_blocks grid window_right" and prints, per case, "ok" or the first disagreement.
 const DRIVER = `
 #include <algorithm>
 #include <cstdio>
 #include <vector>
-using std::min;
-#define __device__
-#define __forceinline__ inline
+#include "cuda-host-shim.h"
 #include "bwd_order.cuh"
 int main() {
   FlashParams p = {};
@@ -53,31 +44,14 @@ int main() {
 type OrderCase = [n: number, hk: number, keyBlocks: number, grid: number, windowRight: number];
 
 test('BwdOrder: claimed(t) is a permutation of the items, and first_claim(g) is when group g is first claimed', (t) => {
-  if (spawnSync('g++', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    t.skip('g++ not found: the host compiler is needed to run bwd_order.cuh');
-    return;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'flash-bwd-order-'));
-  try {
-    const source = join(dir, 'order.cpp');
-    const binary = join(dir, 'order');
-    writeFileSync(source, DRIVER);
-    execFileSync('g++', ['-std=c++17', '-I', HEADER_DIR, '-o', binary, source], { stdio: 'pipe' });
-    // Both sides of every branch: no right window (in order), long heads (key_blocks >= CHUNKED_BELOW = 128), heads
-    // in one chunk or several (KEY_CHUNK = 16), with a tail (key_blocks <= TAILED_UPTO = 8) of every head or some.
-    const fixed: OrderCase[] = [[2, 3, 4, 132, 0], [1, 40, 4, 120, 0], [3, 7, 20, 100, 0], [2, 5, 130, 132, 0],
-      [2, 5, 4, 132, -1], [1, 1, 1, 1, 0], [4, 9, 8, 120, 0], [4, 9, 9, 120, 0], [32, 16, 4, 108, 0]];
-    const random = fc.sample(
-      fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 140 }),
-        fc.integer({ min: 1, max: 140 }), fc.constantFrom(-1, 0, 3)),
-      { seed: 38, numRuns: 300 },
-    );
-    const cases = [...fixed, ...random];
-    const output = execFileSync(binary, { input: cases.map((c) => c.join(' ')).join('\n'), encoding: 'utf8' });
-    const lines = output.trim().split('\n');
-    assert.equal(lines.length, cases.length);
-    lines.forEach((line, i) => assert.equal(line, 'ok', `n, hk, key_blocks, grid, window_right = ${cases[i].join(', ')}`));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // Both sides of every branch: no right window (in order), long heads (key_blocks >= CHUNKED_BELOW = 128), heads
+  // in one chunk or several (KEY_CHUNK = 16), with a tail (key_blocks <= TAILED_UPTO = 8) of every head or some.
+  const fixed: OrderCase[] = [[2, 3, 4, 132, 0], [1, 40, 4, 120, 0], [3, 7, 20, 100, 0], [2, 5, 130, 132, 0],
+    [2, 5, 4, 132, -1], [1, 1, 1, 1, 0], [4, 9, 8, 120, 0], [4, 9, 9, 120, 0], [32, 16, 4, 108, 0]];
+  const random = fc.sample(
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 140 }),
+      fc.integer({ min: 1, max: 140 }), fc.constantFrom(-1, 0, 3)),
+    { seed: 38, numRuns: 300 },
+  );
+  checkHostCases(t, DRIVER, [...fixed, ...random], 'n, hk, key_blocks, grid, window_right');
 });
