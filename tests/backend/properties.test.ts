@@ -2,7 +2,7 @@
  * Seeded fast-check properties of attention on every test device and dtype: rows of P sum to 1 (through
  * a constant column of v and through lse), o lies in the convex hull of the allowed v rows, grouped-query
  * attention equals multi-head attention with repeated k/v, and causal row i ignores every key after its
- * diagonal. Shapes cross the CPU tile size (64) so partial and masked tiles are exercised.
+ * diagonal, in the forward and in the backward. Shapes cross the CPU tile size (64) so partial and masked tiles are exercised.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -60,6 +60,45 @@ async function forward(device: string, c: Case, qh: HostValues, kh: HostValues, 
   out.dispose();
   lse.dispose();
   return result;
+}
+
+/** The gradients of one call, in the deterministic mode (dq bit for bit too on a GPU). */
+async function gradients(device: string, c: Case, qh: HostValues, kh: HostValues, vh: HostValues, douth: HostValues) {
+  const options = { ...c.options, deterministic: true };
+  using q = upload(qh, device);
+  using k = upload(kh, device);
+  using v = upload(vh, device);
+  using dout = upload(douth, device);
+  const { out, lse } = flashMhaFwd(q, k, v, options);
+  const g = flashMhaBwd(dout, q, k, v, out, lse, options);
+  const result = { dq: await g.dq.toFloat32Array(), dk: await g.dk.toFloat32Array(), dv: await g.dv.toFloat32Array() };
+  for (const t of [out, lse, g.dq, g.dk, g.dv]) t.dispose();
+  return result;
+}
+
+/** `t` ([n, rows, heads, d]) with its rows from..to - 1 of every batch entry replaced by other samples. */
+function changedRows(t: HostValues, c: Case, from: number, to: number, seed: number): HostValues {
+  const [, rows, heads] = t.shape;
+  const noise = randomValues(t.shape, c.dtype, seed, 3).values;
+  const values = Float32Array.from(t.values);
+  for (let b = 0; b < c.n; b++) {
+    for (let r = from; r < to; r++) {
+      for (let e = rowOf(b, r, 0, rows, heads, c.d); e < rowOf(b, r + 1, 0, rows, heads, c.d); e++) values[e] = noise[e];
+    }
+  }
+  return hostValues(values, t.shape, c.dtype);
+}
+
+/** Asserts rows from..to - 1 of every batch entry of `a` and `b` ([n, rows, heads, d]) equal bit for bit. */
+function sameRows(name: string, a: Float32Array, b: Float32Array, c: Case, shape: readonly number[], from: number, to: number) {
+  const [, rows, heads] = shape;
+  for (let bi = 0; bi < c.n; bi++) {
+    for (let r = from; r < to; r++) {
+      for (let e = rowOf(bi, r, 0, rows, heads, c.d); e < rowOf(bi, r + 1, 0, rows, heads, c.d); e++) {
+        assert.ok(Object.is(a[e], b[e]), `${name} b${bi} row${r} element ${e} changed: ${a[e]} -> ${b[e]}`);
+      }
+    }
+  }
 }
 
 for (const device of testDevices()) {
@@ -213,14 +252,7 @@ for (const device of testDevices()) {
           const kh = randomValues(kvShape(c), c.dtype, s.k);
           const vh = randomValues(kvShape(c), c.dtype, s.v);
           const after = i + c.lk - c.lq; // last key row i may see
-          const changed = (t: HostValues, seed: number) => {
-            const noise = randomValues(t.shape, c.dtype, seed, 3).values;
-            const values = Float32Array.from(t.values);
-            for (let b = 0; b < c.n; b++)
-              for (let j = Math.max(0, after + 1); j < c.lk; j++)
-                for (let e = rowOf(b, j, 0, c.lk, c.hk, c.d); e < rowOf(b, j + 1, 0, c.lk, c.hk, c.d); e++) values[e] = noise[e];
-            return hostValues(values, t.shape, c.dtype);
-          };
+          const changed = (t: HostValues, seed: number) => changedRows(t, c, Math.max(0, after + 1), c.lk, seed);
           const base = await forward(device, c, qh, kh, vh);
           const other = await forward(device, c, qh, changed(kh, s.k + 99), changed(vh, s.v + 99));
           for (let b = 0; b < c.n; b++) {
@@ -237,6 +269,31 @@ for (const device of testDevices()) {
           }
         }),
         { seed: SEED + 3, numRuns: RUNS },
+      );
+    });
+
+    it('the causal backward keeps to the diagonal: keys after row i change no dq of rows <= i, rows <= i no dk, dv of those keys', async () => {
+      await fc.assert(
+        fc.asyncProperty(caseArbitrary(dtypes, 150), fc.nat(), async (c0, rowPick) => {
+          const left = c0.options.windowSize?.[0] ?? -1;
+          const c: Case = { ...c0, options: { isCausal: true, windowSize: [left, -1] } };
+          const i = rowPick % c.lq;
+          const s = inputSeeds(c.seed);
+          const qh = randomValues(qShape(c), c.dtype, s.q);
+          const kh = randomValues(kvShape(c), c.dtype, s.k);
+          const vh = randomValues(kvShape(c), c.dtype, s.v);
+          const douth = randomValues(qShape(c), c.dtype, s.dout);
+          const firstUnseen = Math.max(0, i + c.lk - c.lq + 1); // the first key row i may not see
+          const base = await gradients(device, c, qh, kh, vh, douth);
+          const keysChanged = await gradients(device, c, qh, changedRows(kh, c, firstUnseen, c.lk, s.k + 99),
+            changedRows(vh, c, firstUnseen, c.lk, s.v + 99), douth);
+          sameRows('dq', base.dq, keysChanged.dq, c, qShape(c), 0, i + 1);
+          const rowsChanged = await gradients(device, c, changedRows(qh, c, 0, i + 1, s.q + 99), kh, vh,
+            changedRows(douth, c, 0, i + 1, s.dout + 99));
+          sameRows('dk', base.dk, rowsChanged.dk, c, kvShape(c), firstUnseen, c.lk);
+          sameRows('dv', base.dv, rowsChanged.dv, c, kvShape(c), firstUnseen, c.lk);
+        }),
+        { seed: SEED + 4, numRuns: RUNS },
       );
     });
   });
