@@ -48,7 +48,7 @@ export interface BackwardResult {
 
 /** Which kernels a call would launch, named as FLASH_ATTN_LOG names them; explain() reports it. */
 export interface KernelPlan {
-  /** In launch order; empty where nothing is launched (lq = 0 or lk = 0). */
+  /** In launch order; empty where nothing is launched (on CUDA: lq = 0 or lk = 0). */
   forward: string[];
   backward: string[];
   /** Why the forward and the backward run what they do (on CUDA: the Hopper kernels, or why not). */

@@ -39,9 +39,9 @@ function rowProbabilities(p: Mask, q: ArrayLike<number>, k: ArrayLike<number>, b
   if (max === -Infinity) return { probs, lse: -Infinity };
   let sum = 0;
   for (let j = 0; j < lk; j++) sum += s[j] === -Infinity ? 0 : Math.exp(s[j] - max);
-  const lse = max + Math.log(sum);
-  for (let j = 0; j < lk; j++) probs[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - lse);
-  return { probs, lse };
+  // exp(s - max) / sum, not exp(s - lse): where |lse| is large, lse = max + log(sum) keeps few bits of log(sum).
+  for (let j = 0; j < lk; j++) probs[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - max) / sum;
+  return { probs, lse: max + Math.log(sum) };
 }
 
 export function referenceForward(p: Mask, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>): Reference {

@@ -29,13 +29,19 @@ export function cpuBackward(
   const LSE = valuesOf(lses);
   const group = h / hk;
 
-  // D_i = rowsum(dO_i ∘ O_i), the softmax-gradient correction term.
+  // D_i = rowsum(dO_i ∘ O_i), the softmax-gradient correction term; and the lse P is rebuilt from.
   const D = new Float64Array(n * h * lq);
+  // P_ij = exp((s_ij - shift_i) - logSum_i), the row's lse split in two (rowSoftmax).
+  const shifts = new Float64Array(n * h * lq);
+  const logSums = new Float64Array(n * h * lq);
+  const scores = new Float64Array(lk);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < lq; i++) {
       for (let head = 0; head < h; head++) {
         const off = rowOffset(b, i, head, lq, h, d);
-        D[(b * h + head) * lq + i] = dot(dO, off, O, off, d);
+        const at = (b * h + head) * lq + i;
+        D[at] = dot(dO, off, O, off, d);
+        [shifts[at], logSums[at]] = rowSoftmax(p, Q, off, K, b, Math.floor(head / group), i, LSE[at], scores);
       }
     }
   }
@@ -68,16 +74,17 @@ export function cpuBackward(
             // P = exp(softmaxScale * Q_i K_j^T - lse_i); masked pairs and empty rows give 0.
             for (let r = 0; r < rows; r++) {
               const i = i0 + r;
-              const rowLse = LSE[(b * h + head) * lq + i];
+              const shift = shifts[(b * h + head) * lq + i];
+              const logSum = logSums[(b * h + head) * lq + i];
               const qOff = rowOffset(b, i, head, lq, h, d);
               for (let c = 0; c < cols; c++) {
                 const j = j0 + c;
-                if (rowLse === -Infinity || (masked && (j < rowLo[r] || j > rowHi[r]))) {
+                if (shift === -Infinity || (masked && (j < rowLo[r] || j > rowHi[r]))) {
                   P[r * Bc + c] = 0;
                   continue;
                 }
                 const kOff = rowOffset(b, j, kvHead, lk, hk, d);
-                P[r * Bc + c] = Math.exp(softmaxScale * dot(Q, qOff, K, kOff, d) - rowLse);
+                P[r * Bc + c] = Math.exp(softmaxScale * dot(Q, qOff, K, kOff, d) - shift - logSum);
               }
             }
 
@@ -125,4 +132,31 @@ export function cpuBackward(
     dk: storeRounded(dK, p.outDtype, p.device),
     dv: storeRounded(dV, p.outDtype, p.device),
   };
+}
+
+/**
+ * The lse that row i's P is rebuilt from, as [shift, logSum] with lse = shift + logSum. The saved lse is float32:
+ * past |lse| ~ 256 its rounding alone puts a relative error of 1e-5 into every P, and past float32's range it is
+ * infinite while the row is not. Where the saved lse is this call's own (the float64 log-sum-exp of the row's scores,
+ * recomputed here, rounds to it), the row's max score and the log of its sum of exp(s - max) are used: kept apart,
+ * s - max keeps every bit that max + log(sum) would lose. Otherwise the saved lse is used as given: a ring step passes
+ * the whole sequence's lse, over keys that other steps hold. A row that sees no key here gets -Infinity (P = 0).
+ */
+function rowSoftmax(
+  p: AttentionProblem, Q: Float32Array, qOff: number, K: Float32Array, b: number, kvHead: number, i: number,
+  saved: number, scores: Float64Array,
+): [shift: number, logSum: number] {
+  const [lo, hi] = keyRange(p, i);
+  const first = Math.max(0, lo);
+  const last = Math.min(p.lk - 1, hi);
+  if (first > last) return [-Infinity, 0];
+  let max = -Infinity;
+  for (let j = first; j <= last; j++) {
+    scores[j] = p.softmaxScale * dot(Q, qOff, K, rowOffset(b, j, kvHead, p.lk, p.hk, p.d), p.d);
+    max = Math.max(max, scores[j]);
+  }
+  let sum = 0;
+  for (let j = first; j <= last; j++) sum += Math.exp(scores[j] - max);
+  const logSum = Math.log(sum);
+  return Math.fround(max + logSum) === saved ? [max, logSum] : [saved, 0];
 }
