@@ -122,6 +122,15 @@ function checkPullbackLive(lse: Tensor | ShardedTensor, read: Record<'q' | 'k' |
 }
 
 /**
+ * The options as the forward just read them (it validated them first), so that the pullback differentiates that
+ * call, as jax.vjp's closure does, whatever becomes of the caller's object (or its windowSize array) meanwhile.
+ */
+function snapshot(options: AttentionOptions): AttentionOptions {
+  const { windowSize } = options;
+  return { ...options, ...(windowSize === undefined ? {} : { windowSize: [windowSize[0], windowSize[1]] as const }) };
+}
+
+/**
  * Like `jax.vjp(flash_mha, q, k, v)`: returns the output and a function from dout to [dq, dk, dv].
  * The pullback owns the saved lse and uses q, k, v and out (still owned by the caller: keep them alive
  * until the pullback has run); dispose it when done.
@@ -136,9 +145,10 @@ export function flashMhaVjp(
 ): [Tensor, VjpFunction] | [ShardedTensor, ShardedVjpFunction] {
   if (anySharded(q, k, v)) {
     const { out, lse } = ringFlashMhaFwd(q, k, v, options);
+    const forwardOptions = snapshot(options);
     const pullback = ((dout: ShardedTensor): [ShardedTensor, ShardedTensor, ShardedTensor] => {
       checkPullbackLive(lse, { q, k, v, out });
-      const { dq, dk, dv } = ringFlashMhaBwd(dout, q, k, v, out, lse, options);
+      const { dq, dk, dv } = ringFlashMhaBwd(dout, q, k, v, out, lse, forwardOptions);
       return [dq, dk, dv];
     }) as ShardedVjpFunction;
     pullback.dispose = () => lse.dispose();
@@ -147,9 +157,10 @@ export function flashMhaVjp(
   }
   const [tq, tk, tv] = [q as Tensor, k as Tensor, v as Tensor];
   const { out, lse } = localForward(tq, tk, tv, options);
+  const forwardOptions = snapshot(options);
   const pullback = ((dout: Tensor): [Tensor, Tensor, Tensor] => {
     checkPullbackLive(lse, { q: tq, k: tk, v: tv, out });
-    const { dq, dk, dv } = localBackward(dout, tq, tk, tv, out, lse, options);
+    const { dq, dk, dv } = localBackward(dout, tq, tk, tv, out, lse, forwardOptions);
     return [dq, dk, dv];
   }) as VjpFunction;
   pullback.dispose = () => lse.dispose();

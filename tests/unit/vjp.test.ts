@@ -29,6 +29,24 @@ describe('flashMhaVjp', () => {
     });
   }
 
+  it('the pullback differentiates the call that was made, whatever becomes of the options object after it', async () => {
+    const windowSize: [number, number] = [5, 2];
+    const options = { windowSize, softmaxScale: 0.3, isCausal: false };
+    const q = randn([1, 40, 2, 8], { seed: 1 });
+    const k = randn([1, 40, 2, 8], { seed: 2 });
+    const dout = randn([1, 40, 2, 8], { seed: 4 });
+    const fwd = flashMhaFwd(q, k, k, options);
+    const want = flashMhaBwd(dout, q, k, k, fwd.out, fwd.lse, options);
+    const [, pullback] = flashMhaVjp(q, k, k, options);
+    options.softmaxScale = 3;
+    options.isCausal = true;
+    windowSize[0] = 0;
+    const [dq, dk, dv] = pullback(dout);
+    assert.deepEqual(await dq.data(), await want.dq.data());
+    assert.deepEqual(await dk.data(), await want.dk.data());
+    assert.deepEqual(await dv.data(), await want.dv.data());
+  });
+
   it('works with `using` on the pullback', () => {
     const q = randn([1, 3, 1, 4], { seed: 1 });
     let kept: (() => unknown) | undefined;
