@@ -27,6 +27,9 @@ export class Tensor {
     this.dtype = storage.dtype;
     this.device = storage.device;
     this.#storage = storage;
+    // `readonly` binds TypeScript only: a caller's `t.shape = ...` would make every check read a shape the storage
+    // does not have. Frozen, such a write throws (the storage, a private field, is not affected).
+    Object.freeze(this);
   }
 
   /**
@@ -42,10 +45,11 @@ export class Tensor {
     if (!backend.wrap) {
       throw new DeviceError(`device: ${describe(target)} has no device pointers; fromDevicePointer needs a 'cuda' device`);
     }
-    const isAddress = typeof pointer === 'bigint' ? pointer >= 0n : Number.isSafeInteger(pointer) && pointer >= 0;
+    const isAddress = typeof pointer === 'bigint' ? pointer >= 0n && pointer < 2n ** 64n : Number.isSafeInteger(pointer) && pointer >= 0;
     if (!isAddress || (BigInt(pointer) === 0n && elementCount(dims) > 0)) {
-      throw new ShapeError(`pointer: expected a non-null device address (bigint), got ${describe(pointer)}`);
+      throw new ShapeError(`pointer: expected a non-null 64-bit device address (a bigint or a safe integer), got ${describe(pointer)}`);
     }
+    checkCapacity(dims, target);
     // The kernels load whole elements: a misaligned one would be a misaligned-address fault, which breaks the
     // context for every later call, not an error of this one.
     const misalignment = BigInt(pointer) % BigInt(bytesPerElement(type));
@@ -100,14 +104,15 @@ export class Tensor {
 }
 
 export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+  // A zero first: the product of the other dimensions may be Infinity, and Infinity * 0 is NaN.
+  return shape.includes(0) ? 0 : shape.reduce((a, b) => a * b, 1);
 }
 
-/** Checks a `shape` argument: an array of non-negative integers. */
+/** Checks a `shape` argument: an array of non-negative safe integers (beyond 2^53 - 1 a count is not exact). */
 export function checkShape(shape: unknown): number[] {
   // Spread first: every() skips the holes of a sparse array ([2, , 4]), which would pass as a dimension `undefined`.
-  if (!Array.isArray(shape) || ![...shape].every((s) => Number.isInteger(s) && s >= 0)) {
-    throw new ShapeError(`shape: expected an array of non-negative integers, got ${describe(shape)}`);
+  if (!Array.isArray(shape) || ![...shape].every((s) => Number.isSafeInteger(s) && s >= 0)) {
+    throw new ShapeError(`shape: expected an array of non-negative integers up to 2^53 - 1, got ${describe(shape)}`);
   }
   return shape;
 }

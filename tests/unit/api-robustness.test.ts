@@ -74,7 +74,7 @@ const devices2 = ['cpu:0', 'cpu:1'];
 const cpuCount = devices().filter((name) => name.startsWith('cpu')).length;
 
 describe('shapes with holes', () => {
-  const message = 'shape: expected an array of non-negative integers, got [2, , 4]';
+  const message = 'shape: expected an array of non-negative integers up to 2^53 - 1, got [2, , 4]';
 
   it('tensor, zeros, randn and fromDevicePointer refuse a sparse shape instead of making a dimension undefined', () => {
     expectError(() => tensor([1, 2, 3, 4, 5, 6, 7, 8], holed), ShapeError, message);
@@ -85,11 +85,11 @@ describe('shapes with holes', () => {
 
   it('fromLocalShards checks the global shape before the axis and the shards it sizes', () => {
     const shards = () => shardSequence(zeros([1, 8, 2, 4]), devices2).shards;
-    expectError(() => fromLocalShards(shards(), [1, , 2, 4] as number[]), ShapeError, 'shape: expected an array of non-negative integers, got [1, , 2, 4]');
-    expectError(() => fromLocalShards(shards(), [1, 8, -2, 4]), ShapeError, 'shape: expected an array of non-negative integers, got [1, 8, -2, 4]');
-    expectError(() => fromLocalShards(shards(), [NaN, 8, 2, 4]), ShapeError, 'shape: expected an array of non-negative integers, got [NaN, 8, 2, 4]');
+    expectError(() => fromLocalShards(shards(), [1, , 2, 4] as number[]), ShapeError, 'shape: expected an array of non-negative integers up to 2^53 - 1, got [1, , 2, 4]');
+    expectError(() => fromLocalShards(shards(), [1, 8, -2, 4]), ShapeError, 'shape: expected an array of non-negative integers up to 2^53 - 1, got [1, 8, -2, 4]');
+    expectError(() => fromLocalShards(shards(), [NaN, 8, 2, 4]), ShapeError, 'shape: expected an array of non-negative integers up to 2^53 - 1, got [NaN, 8, 2, 4]');
     // Was "axis: expected an integer in 0..0 (an axis of shape), got 1": the wrong argument named.
-    expectError(() => fromLocalShards(shards(), undefined as unknown as number[]), ShapeError, 'shape: expected an array of non-negative integers, got undefined');
+    expectError(() => fromLocalShards(shards(), undefined as unknown as number[]), ShapeError, 'shape: expected an array of non-negative integers up to 2^53 - 1, got undefined');
   });
 
   it('a hole in shards or devices is named by its index', () => {
@@ -208,7 +208,7 @@ describe('float16 / bfloat16 conversions', () => {
 describe('messages', () => {
   it('a bigint is shown as one (1n), not as the number it looks like', () => {
     expectError(() => tensor([1n] as unknown as number[], [1]), ShapeError, 'data: expected numbers, got 1n at index 0');
-    expectError(() => zeros([2n] as unknown as number[]), ShapeError, 'shape: expected an array of non-negative integers, got [2n]');
+    expectError(() => zeros([2n] as unknown as number[]), ShapeError, 'shape: expected an array of non-negative integers up to 2^53 - 1, got [2n]');
   });
 
   it('fromLocalShards quotes dtypes like every other dtype message', () => {

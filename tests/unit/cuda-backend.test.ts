@@ -332,7 +332,9 @@ test('fromDevicePointer wraps foreign memory: readable, usable, never freed by d
   t.dispose();
   assert.equal(fake.memory.liveAllocations, 1);
   assert.deepEqual(fake.freedForeign, []);
-  assert.throws(() => Tensor.fromDevicePointer(0n, [2], 'float16', 'cuda'), /pointer: expected a non-null device address/);
+  assert.throws(() => Tensor.fromDevicePointer(0n, [2], 'float16', 'cuda'), /pointer: expected a non-null 64-bit device address/);
+  assert.throws(() => Tensor.fromDevicePointer(2n ** 64n, [2], 'float16', 'cuda'), /pointer: expected a non-null 64-bit device address/);
+  assert.throws(() => Tensor.fromDevicePointer(foreign, [2 ** 40, 2 ** 40], 'float16', 'cuda'), /^SizeLimitError: shape: \[1099511627776, 1099511627776\] holds/);
   assert.throws(() => Tensor.fromDevicePointer(foreign, [2], 'float16', 'cpu'), /fromDevicePointer needs a 'cuda' device/);
   assert.throws(() => Tensor.fromDevicePointer(foreign + 1n, [2], 'float16', 'cuda'), /^ShapeError: pointer: expected an address aligned to float16's 2 bytes, got 0x[0-9a-f]+ \(1 past\)$/);
   assert.throws(() => Tensor.fromDevicePointer(foreign + 2n, [1], 'float32', 'cuda'), /aligned to float32's 4 bytes/);

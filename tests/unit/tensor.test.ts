@@ -18,6 +18,24 @@ describe('Tensor', () => {
     assert.equal(String(h), "Tensor([2], float16, cpu:2)");
   });
 
+  it('cannot have its shape, dtype or device rewritten (every check would read them, the storage would not change)', () => {
+    const t = tensor([1, 2], [2]);
+    const writable = t as unknown as Record<string, unknown>;
+    assert.throws(() => { writable.shape = [4]; }, TypeError);
+    assert.throws(() => { writable.dtype = 'bfloat16'; }, TypeError);
+    assert.throws(() => { writable.device = 'cpu:1'; }, TypeError);
+    assert.deepEqual([t.shape, t.dtype, t.device], [[2], 'float32', 'cpu:0']);
+    t.dispose();
+    assert.equal(t.isDisposed, true, 'dispose still works on the frozen tensor');
+  });
+
+  it('counts a shape with a zero dimension as empty, however large the others; refuses dimensions past 2^53 - 1', () => {
+    const dims = [...Array(22).fill(2 ** 52), 0];  // the product of the others overflows to Infinity
+    const t = zeros(dims);
+    assert.equal(t.size, 0);
+    assert.throws(() => zeros([1e200, 1e200, 0]), /^ShapeError: shape: expected an array of non-negative integers up to 2\^53 - 1/);
+  });
+
   it('data() returns a copy, and tensor() copies its input', async () => {
     const input = Float32Array.of(1, 2);
     const t = tensor(input, [2]);

@@ -223,8 +223,8 @@ describe('validation of tensor creation', () => {
   });
 
   it('shape, dtype, device and data kinds', () => {
-    expectError(() => tensor([1], [-1]), ShapeError, 'ERR_SHAPE', /^shape: expected an array of non-negative integers, got \[-1\]$/);
-    expectError(() => tensor([1], [1.5]), ShapeError, 'ERR_SHAPE', /^shape: expected an array of non-negative integers, got \[1\.5\]$/);
+    expectError(() => tensor([1], [-1]), ShapeError, 'ERR_SHAPE', /^shape: expected an array of non-negative integers up to 2\^53 - 1, got \[-1\]$/);
+    expectError(() => tensor([1], [1.5]), ShapeError, 'ERR_SHAPE', /^shape: expected an array of non-negative integers up to 2\^53 - 1, got \[1\.5\]$/);
     expectError(() => tensor([1], [1], { dtype: 'float64' as Dtype }), DtypeError, 'ERR_DTYPE', /^dtype: expected 'float32', 'float16' or 'bfloat16', got 'float64'$/);
     expectError(() => tensor(new Uint16Array(1), [1], { dtype: 'float32' }), DtypeError, 'ERR_DTYPE', /^data: a Uint16Array holds float16 or bfloat16 bits, but dtype is 'float32'$/);
     expectError(() => tensor(new Float64Array(1) as unknown as Float32Array, [1]), ShapeError, 'ERR_SHAPE', /^data: expected a Float32Array, Uint16Array or number\[\], got Float64Array$/);
