@@ -55,6 +55,7 @@ export class ShardedTensor {
     this.devices = Object.freeze(shards.map((s) => s.device));
     this.layout = layout;
     this.axis = axis;
+    Object.freeze(this);  // as a Tensor is: its fields are what every check reads
   }
 
   /** Ranks in the whole ring (all processes); shards.length when this process holds them all. */

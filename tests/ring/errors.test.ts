@@ -19,6 +19,15 @@ import { cpuDevices } from './support.js';
 const q = () => randn([1, 12, 2, 4], { seed: 1 });
 const kv = () => randn([1, 12, 1, 4], { seed: 2 });
 
+test('a ShardedTensor cannot have its shape, layout or devices rewritten', () => {
+  const t = shardSequence(q(), cpuDevices(2));
+  const writable = t as unknown as Record<string, unknown>;
+  for (const field of ['shape', 'dtype', 'layout', 'axis', 'devices', 'shards']) {
+    assert.throws(() => { writable[field] = undefined; }, TypeError, field);
+  }
+  t.dispose();
+});
+
 test('a length not divisible by the chunk count is a ShapeError naming the argument and the count', () => {
   assert.throws(() => shardSequence(q(), cpuDevices(5)), (e: unknown) => e instanceof ShapeError && /^t: .*divisible by 5.*contiguous.*got 12/.test(e.message));
   assert.throws(() => shardSequence(q(), cpuDevices(4), { layout: 'zigzag' }), (e: unknown) => e instanceof ShapeError && /divisible by 8.*zigzag.*got 12/.test(e.message));
