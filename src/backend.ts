@@ -67,6 +67,7 @@ export interface Backend {
   deviceRefusal?(ordinal: number): string | undefined;
   /** Largest element count of one tensor the backend can address. */
   readonly maxElements: number;
+  /** Whether attention runs in `dtype` here (q, k, v); a tensor of any dtype may live on every backend (lse is float32). */
   supportsDtype(dtype: Dtype): boolean;
   /** Puts host data (in the storage format of `dtype`, owned by the callee from now on) onto `device`. */
   upload(data: HostArray, dtype: Dtype, device: string): Storage;

@@ -147,11 +147,9 @@ function checkCapacity(dims: readonly number[], device: string): void {
 }
 
 function uploadChecked(raw: HostArray, shape: number[], dtype: Dtype, device: string): Tensor {
-  const backend = backendOfDevice(device);
-  if (!backend.supportsDtype(dtype)) {
-    throw new DtypeError(`dtype: the ${parseDevice(device).kind} backend does not support ${describe(dtype)}`);
-  }
-  return new Tensor(backend.upload(raw, dtype, device), shape);
+  // Any dtype may be stored on any backend, as to() and the float32 lse of every call already do; whether attention
+  // runs in it is the front door's question (params.ts).
+  return new Tensor(backendOfDevice(device).upload(raw, dtype, device), shape);
 }
 
 /**

@@ -79,9 +79,13 @@ test('upload, read back and move between devices keep the bits', async () => {
   }
 });
 
-test('float32 inputs are refused on cuda; the front door names the dtype', () => {
+test('float32 tensors live on cuda (an lse built by hand, as to() makes one), but attention refuses them as inputs', async () => {
   newFake();
-  assert.throws(() => tensor([1, 2], [2], { device: 'cuda', dtype: 'float32' }), /does not support 'float32'/);
+  const made = tensor([1, 2], [2], { device: 'cuda', dtype: 'float32' });
+  assert.deepEqual([made.dtype, made.device, [...(await made.toFloat32Array())]], ['float32', 'cuda:0', [1, 2]]);
+  const q = randn([1, 4, 1, 8], { dtype: 'float32', device: 'cuda' });
+  assert.throws(() => flashMhaFwd(q, q, q), /^DtypeError: q: the cuda backend does not support dtype 'float32'/);
+  for (const t of [made, q]) t.dispose();
 });
 
 test('forward: the smallest compiled head dim >= d, grid (ceil(lq/tileRows), h, n), params as the kernels read them', async () => {
