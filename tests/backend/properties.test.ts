@@ -62,6 +62,19 @@ async function forward(device: string, c: Case, qh: HostValues, kh: HostValues, 
   return result;
 }
 
+/**
+ * A causal case (keeping c0's left window) with its row i (rowPick mod lq), inputs, and the first key row i may not
+ * see: every key from there on lies after row i's diagonal.
+ */
+function causalCase(c0: Case, rowPick: number) {
+  const left = c0.options.windowSize?.[0] ?? -1;
+  const c: Case = { ...c0, options: { isCausal: true, windowSize: [left, -1] } };
+  const i = rowPick % c.lq;
+  const s = inputSeeds(c.seed);
+  const [qh, kh, vh] = [randomValues(qShape(c), c.dtype, s.q), randomValues(kvShape(c), c.dtype, s.k), randomValues(kvShape(c), c.dtype, s.v)];
+  return { c, i, s, qh, kh, vh, firstUnseen: Math.max(0, i + c.lk - c.lq + 1) };
+}
+
 /** The gradients of one call, in the deterministic mode (dq bit for bit too on a GPU). */
 async function gradients(device: string, c: Case, qh: HostValues, kh: HostValues, vh: HostValues, douth: HostValues) {
   const options = { ...c.options, deterministic: true };
@@ -244,15 +257,8 @@ for (const device of testDevices()) {
     it('causal row i ignores the keys after its diagonal (changing them leaves rows <= i bit for bit)', async () => {
       await fc.assert(
         fc.asyncProperty(caseArbitrary(dtypes, 150), fc.nat(), async (c0, rowPick) => {
-          const left = c0.options.windowSize?.[0] ?? -1;
-          const c: Case = { ...c0, options: { isCausal: true, windowSize: [left, -1] } };
-          const i = rowPick % c.lq;
-          const s = inputSeeds(c.seed);
-          const qh = randomValues(qShape(c), c.dtype, s.q);
-          const kh = randomValues(kvShape(c), c.dtype, s.k);
-          const vh = randomValues(kvShape(c), c.dtype, s.v);
-          const after = i + c.lk - c.lq; // last key row i may see
-          const changed = (t: HostValues, seed: number) => changedRows(t, c, Math.max(0, after + 1), c.lk, seed);
+          const { c, i, s, qh, kh, vh, firstUnseen } = causalCase(c0, rowPick);
+          const changed = (t: HostValues, seed: number) => changedRows(t, c, firstUnseen, c.lk, seed);
           const base = await forward(device, c, qh, kh, vh);
           const other = await forward(device, c, qh, changed(kh, s.k + 99), changed(vh, s.v + 99));
           for (let b = 0; b < c.n; b++) {
@@ -275,15 +281,8 @@ for (const device of testDevices()) {
     it('the causal backward keeps to the diagonal: keys after row i change no dq of rows <= i, rows <= i no dk, dv of those keys', async () => {
       await fc.assert(
         fc.asyncProperty(caseArbitrary(dtypes, 150), fc.nat(), async (c0, rowPick) => {
-          const left = c0.options.windowSize?.[0] ?? -1;
-          const c: Case = { ...c0, options: { isCausal: true, windowSize: [left, -1] } };
-          const i = rowPick % c.lq;
-          const s = inputSeeds(c.seed);
-          const qh = randomValues(qShape(c), c.dtype, s.q);
-          const kh = randomValues(kvShape(c), c.dtype, s.k);
-          const vh = randomValues(kvShape(c), c.dtype, s.v);
+          const { c, i, s, qh, kh, vh, firstUnseen } = causalCase(c0, rowPick);
           const douth = randomValues(qShape(c), c.dtype, s.dout);
-          const firstUnseen = Math.max(0, i + c.lk - c.lq + 1); // the first key row i may not see
           const base = await gradients(device, c, qh, kh, vh, douth);
           const keysChanged = await gradients(device, c, qh, changedRows(kh, c, firstUnseen, c.lk, s.k + 99),
             changedRows(vh, c, firstUnseen, c.lk, s.v + 99), douth);
