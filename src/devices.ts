@@ -12,7 +12,10 @@ export function devices(): string[] {
   return listDevices().usable;
 }
 
-/** The devices of this machine that devices() leaves out (a GPU older than the kernels), each with the reason. */
+/**
+ * What devices() leaves out, each with the reason: a device of this machine flash-attn cannot use (a GPU older than
+ * the kernels), or a whole backend, named by its kind, that cannot be loaded here (no CUDA driver).
+ */
 export function unusableDevices(): UnusableDevice[] {
   return listDevices().unusable;
 }
@@ -28,6 +31,7 @@ function listDevices(): { usable: string[]; unusable: UnusableDevice[] } {
       // A backend whose driver is missing simply has no devices here; a misconfigured one (DeviceError, e.g. a bad
       // FLASH_ATTN_CPU_DEVICES) is the caller's to see, not a silently shorter list.
       if (!isUnavailable(error)) throw error;
+      unusable.push({ name: backend.kind, reason: (error as Error).message });
     }
     for (let i = 0; i < count; i++) {
       const name = `${backend.kind}:${i}`;

@@ -49,3 +49,13 @@ export function deviceFlag(raw: string): string {
 export function defaultDevice(): string {
   return devices().find((name) => name.startsWith('cuda:')) ?? 'cpu:0';
 }
+
+/** The largest head dim flash-attn takes (semantics.md). */
+const MAX_HEAD_DIM = 256;
+
+/** --d's head dims, each in 1..256: a usage error names the flag, not the q the bench would build from it. */
+export function headDims(ds: number[]): number[] {
+  const wrong = ds.find((d) => d > MAX_HEAD_DIM);
+  if (wrong !== undefined) throw new FlashAttentionError('ERR_USAGE', `--d: head dims go up to ${MAX_HEAD_DIM}, got ${wrong}`);
+  return ds;
+}

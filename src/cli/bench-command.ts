@@ -1,15 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
-import { FlashAttentionError } from '../errors.js';
+import { FlashAttentionError, describe } from '../errors.js';
 import { checkDevice } from '../tensor.js';
 import { type BenchCase, type BenchRow, SPIN_UP_MS, benchGrid, gridCases } from './bench.js';
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
-import { causalModes, list, single } from './args.js';
+import { causalModes, headDims, list, single } from './args.js';
 
 export interface BenchArgs {
   device: string;
@@ -28,13 +30,33 @@ export interface BenchArgs {
 }
 
 
-/** The commit measured: FLASH_ATTN_COMMIT where the tree was copied without .git (a GPU host), else git's. */
+/** This package's folder (dist/src/cli/ is three below it). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * The commit measured: FLASH_ATTN_COMMIT where the tree was copied without .git (a GPU host), else the commit of this
+ * package's own clone. Asked of the package's folder, not of the working directory, and only where that folder is a
+ * clone's top: an installed package (node_modules/flash-attn) sits inside its user's repository, whose commit it is not.
+ */
 function commit(): string {
   if (process.env.FLASH_ATTN_COMMIT) return process.env.FLASH_ATTN_COMMIT;
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const [top, hash] = execFileSync('git', ['-C', PACKAGE_ROOT, 'rev-parse', '--show-toplevel', '--short', 'HEAD'], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim().split('\n');
+    return realpathSync(top) === realpathSync(PACKAGE_ROOT) ? hash : 'unknown';
   } catch {
     return 'unknown';
+  }
+}
+
+/** --save's file, checked before any work: a grid's results must not be lost to a path found wrong at the end. */
+function checkSavePath(file: string): void {
+  const path = resolve(file);
+  try {
+    accessSync(existsSync(path) ? path : dirname(path), constants.W_OK);
+  } catch (error) {
+    throw new FlashAttentionError('ERR_USAGE', `--save: cannot write ${describe(file)}: ${(error as Error).message}`);
   }
 }
 
@@ -75,10 +97,11 @@ function table(rows: BenchRow[], unit: number, unitName: string, peers?: PeerRes
 
 export async function benchCommand(args: BenchArgs): Promise<number> {
   const kind = parseDevice(args.device, '--device').kind;
+  if (args.save !== undefined) checkSavePath(args.save);
   // The backend's own error (no driver, no such device) before the peers' note or any work.
   checkDevice(args.device, '--device');
   const onGpu = kind === 'cuda';
-  const ds = list('d', args.d, onGpu ? [64, 128, 256] : [64]);
+  const ds = headDims(list('d', args.d, onGpu ? [64, 128, 256] : [64]));
   const ls = list('l', args.l, onGpu ? [512, 1024, 2048, 4096, 8192, 16384] : [512, 2048]);
   const causal = causalModes(args.causal);
   // On cuda a size not given is the standard grid's; the CPU backend, far slower, defaults to n = 1, h = 8.
@@ -125,7 +148,6 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     rows: rows.map((r, i) => ({ ...r, peers: peers?.cases[i] })),
   };
-  if (args.save) writeFileSync(args.save, `${JSON.stringify(report, null, 2)}\n`);
   if (args.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {
@@ -135,6 +157,15 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     if (peers) console.log(`peers in the same run: PyTorch ${peers.info.torch} SDPA flash (FlashAttention-2) and cuDNN ${peers.info.cudnn} on ${peers.info.device}; ratios > 1 mean flash-attn is faster`);
     console.log(table(rows, unit, unitName, peers));
     if (peers) console.log(['Against the goals (peer time / ours):', ...speedGoalLines(rows, peers)].join('\n'));
+  }
+  // After the table: a file that cannot be written after all (checked at the start) loses the file, not the results.
+  if (args.save !== undefined) {
+    try {
+      writeFileSync(args.save, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (error) {
+      console.error(`flash-attn: --save: ${(error as Error).message}`);
+      return 1;
+    }
   }
   return 0;
 }

@@ -21,7 +21,8 @@ bench options:
   --d 64,128         head dims            --l 512,2048    sequence lengths (lq = lk)
   --n N --h H        batch and heads; on cuda each one not given is the standard grid's (n = 16384/l,
                      h = 2048/d), on cpu n = 1 and h = 8
-  --causal both|yes|no                    --repeats R     timed repeats (median reported)
+  --causal both|yes|no                    --repeats R     timed repeats, median reported (default 30
+                                                          on cuda, 3 on cpu)
   --warmup W         untimed runs before timing (default 5 on cuda, 1 on cpu; on cuda the first case
                      goes on in rounds of W, and the first --ring job run by run, until they have run
                      for 0.5 s)
@@ -42,9 +43,12 @@ function refuseUnused(flags: Record<string, unknown>, mode: string): void {
   if (given.length > 0) throw new FlashAttentionError('ERR_USAGE', `${given.map((name) => `--${name}`).join(', ')}: not used by bench ${mode}`);
 }
 
+const COMMANDS = ['demo', 'bench', 'devices', 'help'];
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Help for a command there is; an unknown one is refused below, --help or not.
+  if ((command === undefined || COMMANDS.includes(command)) && (rest.includes('--help') || rest.includes('-h'))) {
     console.log(USAGE);
     return 0;
   }

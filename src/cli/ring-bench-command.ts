@@ -4,7 +4,7 @@ import { checkDevice } from '../tensor.js';
 import type { Dtype } from '../dtype.js';
 import { type RingBenchInputs, type RingBenchResult, benchInputs, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
-import { causalModes, choice, list, single } from './args.js';
+import { causalModes, choice, headDims, list, single } from './args.js';
 import { SPIN_UP_MS, standardHeads } from './bench.js';
 import { Progress } from './progress.js';
 
@@ -42,7 +42,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
   const onGpu = kind === 'cuda';
   const worlds = list('world', args.world, [1, 2, 4]);
   const perDevice = list('l', args.l, onGpu ? [8192] : [256]);
-  const d = single('d', args.d, onGpu ? 128 : 64);
+  const [d] = headDims([single('d', args.d, onGpu ? 128 : 64)]);
   const h = single('h', args.h, onGpu ? standardHeads(d) : 4);
   const layouts = choice<SequenceLayout[]>('layout', args.layout, { zigzag: ['zigzag'], contiguous: ['contiguous'], both: ['zigzag', 'contiguous'] }, 'zigzag');
   const causals = causalModes(args.causal);

@@ -1,10 +1,14 @@
 // The command line's answers to mistyped or help requests: the usage and exit status 2 (or 0 for help), no stack trace.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 function cli(...args: string[]) {
   return cliWith({}, ...args);
@@ -124,4 +128,42 @@ test('demo checks each sampled row once: 8 rows (2 heads x 4 positions) with the
   const run = cli('demo', '--device', 'cpu');
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout.match(/ of 8 sampled rows vs float64: .* passed/g)?.length, 3, run.stdout);
+});
+
+test('an unknown command is refused even with --help; --d beyond 256 is a usage error naming --d', () => {
+  const unknown = cli('frob', '--help');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown command 'frob'/);
+  for (const args of [['bench', '--device', 'cpu', '--d', '32,300'], ['bench', '--ring', '--device', 'cpu', '--d', '300']]) {
+    const run = cli(...args);
+    assert.equal(run.status, 2, args.join(' '));
+    assert.match(run.stderr, /^flash-attn: --d: head dims go up to 256, got 300/, args.join(' '));
+  }
+});
+
+test('bench --save: a path that cannot be written is refused before any work; the commit is the package\'s own', () => {
+  const tiny = ['bench', '--device', 'cpu', '--d', '8', '--l', '16', '--repeats', '1', '--warmup', '0', '--causal', 'no'];
+  const refused = cli(...tiny, '--save', join(tmpdir(), 'no-such-dir-flash-attn', 'x.json'));
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /^flash-attn: --save: cannot write '.*no-such-dir-flash-attn.*x\.json'/);
+  assert.equal(refused.stdout, '', 'nothing was timed');
+
+  const git = (cwd: string, ...args: string[]) => spawnSync('git', ['-C', cwd, ...args], { encoding: 'utf8' });
+  const ours = git(ROOT, 'rev-parse', '--short', 'HEAD');
+  if (ours.status !== 0) return;  // not a clone (a copied tree): the commit is 'unknown' or FLASH_ATTN_COMMIT's
+  // Run from inside another repository: its commit is not the one measured.
+  const elsewhere = mkdtempSync(join(tmpdir(), 'flash-attn-user-repo-'));
+  try {
+    git(elsewhere, 'init', '-q');
+    git(elsewhere, '-c', 'user.email=u@example.com', '-c', 'user.name=u', 'commit', '-q', '--allow-empty', '-m', 'user');
+    const file = join(elsewhere, 'bench.json');
+    const run = spawnSync(process.execPath, [MAIN, ...tiny, '--save', file], {
+      cwd: elsewhere, encoding: 'utf8', env: { ...process.env, FLASH_ATTN_COMMIT: '' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /\| +16 \|/, 'the table is printed');
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).commit, ours.stdout.trim());
+  } finally {
+    rmSync(elsewhere, { recursive: true, force: true });
+  }
 });

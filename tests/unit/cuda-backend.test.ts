@@ -273,6 +273,10 @@ test('no driver: asking for cuda throws BackendUnavailableError naming libcuda a
       (e: unknown) => e instanceof BackendUnavailableError && /libcuda/.test(e.message) && /'cpu'/.test(e.message),
     );
     assert.ok(!devices().some((name) => name.startsWith('cuda')));
+    // `flash-attn devices` prints this on stderr: a wrong driver path is named, not silent.
+    const left = unusableDevices();
+    assert.deepEqual(left.map((d) => d.name), ['cuda']);
+    assert.match(left[0].reason, /no-such-libcuda\.so\.1/);
   });
 });
 
