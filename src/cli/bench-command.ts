@@ -1,8 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, realpathSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
 import { FlashAttentionError, describe } from '../errors.js';
@@ -11,6 +8,7 @@ import { type BenchCase, type BenchRow, SPIN_UP_MS, benchGrid, gridCases } from 
 import { printedRatio, speedGoalLines } from './bench-goals.js';
 import { type PeerCase, type PeerResults, PeerSession, peersAvailable } from './peers.js';
 import { deviceTimer } from './device-timer.js';
+import { commit, machine } from './provenance.js';
 import { causalModes, headDims, list, single } from './args.js';
 
 export interface BenchArgs {
@@ -30,26 +28,6 @@ export interface BenchArgs {
 }
 
 
-/** This package's folder (dist/src/cli/ is three below it). */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/**
- * The commit measured: FLASH_ATTN_COMMIT where the tree was copied without .git (a GPU host), else the commit of this
- * package's own clone. Asked of the package's folder, not of the working directory, and only where that folder is a
- * clone's top: an installed package (node_modules/flash-attn) sits inside its user's repository, whose commit it is not.
- */
-function commit(): string {
-  if (process.env.FLASH_ATTN_COMMIT) return process.env.FLASH_ATTN_COMMIT;
-  try {
-    const [top, hash] = execFileSync('git', ['-C', PACKAGE_ROOT, 'rev-parse', '--show-toplevel', '--short', 'HEAD'], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim().split('\n');
-    return realpathSync(top) === realpathSync(PACKAGE_ROOT) ? hash : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** --save's file, checked before any work: a grid's results must not be lost to a path found wrong at the end. */
 function checkSavePath(file: string): void {
   const path = resolve(file);
@@ -58,16 +36,6 @@ function checkSavePath(file: string): void {
   } catch (error) {
     throw new FlashAttentionError('ERR_USAGE', `--save: cannot write ${describe(file)}: ${(error as Error).message}`);
   }
-}
-
-function machine(device: string, peerInfo?: PeerResults['info']): Record<string, string | number> {
-  const cpu = os.cpus();
-  return {
-    host: `${cpu[0]?.model ?? 'unknown cpu'} x${cpu.length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-    node: process.version,
-    device,
-    ...(peerInfo ? { gpu: peerInfo.device, torch: peerInfo.torch, cudnn: peerInfo.cudnn } : {}),
-  };
 }
 
 /** bench/peers.py started beside the benchmark, or undefined (with a note) where python3 has no CUDA PyTorch. */

@@ -5,6 +5,7 @@ import type { Dtype } from '../dtype.js';
 import { type RingBenchInputs, type RingBenchResult, benchInputs, benchRing } from '../ring/index.js';
 import type { SequenceLayout } from '../ring/layout.js';
 import { causalModes, choice, headDims, list, single } from './args.js';
+import { commit, machine } from './provenance.js';
 import { SPIN_UP_MS, standardHeads } from './bench.js';
 import { Progress } from './progress.js';
 
@@ -75,7 +76,7 @@ export async function ringBenchCommand(args: RingBenchArgs): Promise<number> {
     release();
   }
   if (args.json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), device: args.device, dtype: args.dtype, h, d, rows }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), commit: commit(), machine: machine(args.device), device: args.device, dtype: args.dtype, h, d, rows }, null, 2));
     return 0;
   }
   const [unit, unitName] = onGpu ? [1e12, 'TFLOP/s'] : [1e9, 'GFLOP/s'];

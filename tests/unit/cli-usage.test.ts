@@ -72,6 +72,8 @@ test('bench --ring runs on the W devices from --device on, refuses a device that
     return [...new Set((JSON.parse(run.stdout) as { rows: { devices: string[] }[] }).rows.map((r) => r.devices.join(' ')))];
   };
   assert.deepEqual(ringOn('cpu:5'), ['cpu:5 cpu:6'], 'distinct devices from the one named');
+  const report = JSON.parse(cliWith({ FLASH_ATTN_CPU_DEVICES: '', FLASH_ATTN_COMMIT: 'abc1234' }, ...tiny, '--device', 'cpu:0').stdout);
+  assert.deepEqual([report.commit, report.machine.device], ['abc1234', 'cpu:0'], 'a ring report records its commit and machine, as bench --save does');
   assert.deepEqual(ringOn('cpu:7'), ['cpu:7 cpu:7'], 'virtual ranks on it where fewer are left');
   const missing = cpu8(...tiny, '--device', 'cpu:99');
   assert.equal(missing.status, 1);
