@@ -31,6 +31,11 @@ export interface AttentionProblem {
    * runs). The forward is repeatable in either mode; a backend that always is may ignore the flag.
    */
   deterministic: boolean;
+  /**
+   * Backward only: the lse (and o) given cover keys beyond this call's, as in a ring step, whose lse is the whole
+   * row's. The CPU backward then takes the lse as given rather than refining it from this call's keys.
+   */
+  partialKeys?: boolean;
 }
 
 export interface ForwardResult {

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDevice } from '../device.js';
 import type { Dtype } from '../dtype.js';
@@ -30,11 +30,14 @@ export interface BenchArgs {
 
 /** --save's file, checked before any work: a grid's results must not be lost to a path found wrong at the end. */
 function checkSavePath(file: string): void {
+  const refuse = (why: string) => new FlashAttentionError('ERR_USAGE', `--save: cannot write ${describe(file)}: ${why}`);
+  if (file === '') throw refuse('no file named');
   const path = resolve(file);
   try {
+    if (existsSync(path) && statSync(path).isDirectory()) throw refuse('it is a directory');
     accessSync(existsSync(path) ? path : dirname(path), constants.W_OK);
   } catch (error) {
-    throw new FlashAttentionError('ERR_USAGE', `--save: cannot write ${describe(file)}: ${(error as Error).message}`);
+    throw error instanceof FlashAttentionError ? error : refuse((error as Error).message);
   }
 }
 

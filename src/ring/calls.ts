@@ -88,7 +88,7 @@ export function callProblem(g: AttentionProblem, qSegs: readonly Segment[], kSeg
   if (single && !call.full) return pairProblem(g, qSegs[call.q[0]], kSegs[call.k[0]], device);
   const lq = spanOf(qSegs, call.q).rows;
   const lk = spanOf(kSegs, call.k).rows;
-  return { ...g, lq, lk, device, windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq, outDtype: 'float32' };
+  return { ...g, lq, lk, device, windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq, outDtype: 'float32', partialKeys: true };
 }
 
 /** Whether a call covers every segment of a side (so that side's storage is the shard or block itself). */

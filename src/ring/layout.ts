@@ -62,5 +62,6 @@ export function pairProblem(global: AttentionProblem, q: Segment, k: Segment, de
     device,
     diagonalOffset: q.start - k.start + global.diagonalOffset,
     outDtype: 'float32',
+    partialKeys: true,
   };
 }

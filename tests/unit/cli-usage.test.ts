@@ -149,6 +149,12 @@ test('bench --save: a path that cannot be written is refused before any work; th
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /^flash-attn: --save: cannot write '.*no-such-dir-flash-attn.*x\.json'/);
   assert.equal(refused.stdout, '', 'nothing was timed');
+  for (const [file, why] of [[tmpdir(), 'it is a directory'], ['', 'no file named']]) {
+    const run = cli(...tiny, '--save', file);
+    assert.equal(run.status, 2, file);
+    assert.match(run.stderr, new RegExp(`^flash-attn: --save: cannot write '.*': ${why}`), file);
+    assert.equal(run.stdout, '', file);
+  }
 
   const git = (cwd: string, ...args: string[]) => spawnSync('git', ['-C', cwd, ...args], { encoding: 'utf8' });
   const ours = git(ROOT, 'rev-parse', '--short', 'HEAD');

@@ -305,8 +305,10 @@ test('devices() leaves out a GPU older than the kernels, without setting it up; 
   assert.equal(defaultDevice(), 'cuda:1');
   // Named on purpose, the old GPU is still refused with the same reason.
   assert.throws(() => randn([2], { dtype: 'float16', device: 'cuda:0' }), (e: unknown) => e instanceof BackendUnavailableError && e.message === left[0].reason);
+  assert.equal(fake.contextsRetained, 0, 'refused before retaining a context');
   const x = randn([2], { dtype: 'float16', device: 'cuda:2' });
   x.dispose();
+  assert.equal(fake.contextsRetained, 1);
 });
 
 test('devices() leaves out a GPU the driver cannot describe, and names the failing call', () => {

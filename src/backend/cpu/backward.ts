@@ -41,7 +41,7 @@ export function cpuBackward(
         const off = rowOffset(b, i, head, lq, h, d);
         const at = (b * h + head) * lq + i;
         D[at] = dot(dO, off, O, off, d);
-        [shifts[at], logSums[at]] = rowSoftmax(p, Q, off, K, b, Math.floor(head / group), i, LSE[at], scores);
+        [shifts[at], logSums[at]] = p.partialKeys ? [LSE[at], 0] : rowSoftmax(p, Q, off, K, b, Math.floor(head / group), i, LSE[at], scores);
       }
     }
   }
@@ -135,12 +135,12 @@ export function cpuBackward(
 }
 
 /**
- * The lse that row i's P is rebuilt from, as [shift, logSum] with lse = shift + logSum. The saved lse is float32:
- * past |lse| ~ 256 its rounding alone puts a relative error of 1e-5 into every P, and past float32's range it is
- * infinite while the row is not. Where the saved lse is this call's own (the float64 log-sum-exp of the row's scores,
- * recomputed here, rounds to it), the row's max score and the log of its sum of exp(s - max) are used: kept apart,
- * s - max keeps every bit that max + log(sum) would lose. Otherwise the saved lse is used as given: a ring step passes
- * the whole sequence's lse, over keys that other steps hold. A row that sees no key here gets -Infinity (P = 0).
+ * The lse that row i's P is rebuilt from, as [shift, logSum] with lse = shift + logSum, for a call over all of the row's
+ * keys. The saved lse is float32: past |lse| ~ 256 its rounding alone puts a relative error of 1e-5 into every P, and
+ * past float32's range it is infinite while the row is not. Where the saved lse is this call's own (the float64
+ * log-sum-exp of the row's scores, recomputed here, rounds to it), the row's max score and the log of its sum of
+ * exp(s - max) are used: kept apart, s - max keeps every bit that max + log(sum) would lose. Otherwise (an lse from
+ * elsewhere) the saved one is used as given. A row that sees no key gets -Infinity (P = 0).
  */
 function rowSoftmax(
   p: AttentionProblem, Q: Float32Array, qOff: number, K: Float32Array, b: number, kvHead: number, i: number,

@@ -156,6 +156,10 @@ export class CudaDevice {
     const handle: [number] = [0];
     this.check(driver.cuDeviceGet(handle, ordinal), 'cuDeviceGet');
     this.#handle = handle[0] as CUdevice;
+    // Refused before a context exists: the facts need none.
+    const facts = readDeviceFacts(driver, this.#handle, (result, call) => this.check(result, call));
+    const refusal = deviceRefusal(ordinal, facts);
+    if (refusal !== undefined) throw new BackendUnavailableError(refusal);
     const context: [Raw64] = [0];
     this.check(driver.cuDevicePrimaryCtxRetain(context, this.#handle), 'cuDevicePrimaryCtxRetain');
     this.#context = asHandle<CUcontext>(context[0]);
@@ -164,8 +168,8 @@ export class CudaDevice {
       this.makeCurrent();
       this.check(driver.cuStreamCreate(stream, CU_STREAM_DEFAULT), 'cuStreamCreate');
       this.#stream = asHandle<CUstream>(stream[0]);
-      ({ name: this.name, computeCapability: this.computeCapability, multiprocessorCount: this.multiprocessorCount,
-        sharedMemoryPerBlockOptin: this.sharedMemoryPerBlockOptin, pool: this.#pool } = this.#describeAndPool(ordinal));
+      ({ name: this.name, computeCapability: this.computeCapability } = facts);
+      ({ multiprocessorCount: this.multiprocessorCount, sharedMemoryPerBlockOptin: this.sharedMemoryPerBlockOptin, pool: this.#pool } = this.#poolAndLimits());
       this.#canOverlapLaunches = driver.cuLaunchKernelEx !== undefined && this.computeCapability[0] >= 9 &&
         overlapLaunchesAllowed(process.env.FLASH_ATTN_PDL);
     } catch (error) {
@@ -180,18 +184,14 @@ export class CudaDevice {
     }
   }
 
-  #describeAndPool(ordinal: number) {
+  /** The default memory pool, set to keep what it reserves, and the limits the kernels are chosen by. */
+  #poolAndLimits() {
     const driver = this.runtime.driver;
-    const facts = readDeviceFacts(driver, this.#handle, (result, call) => this.check(result, call));
-    const refusal = deviceRefusal(ordinal, facts);
-    if (refusal !== undefined) throw new BackendUnavailableError(refusal);
     const poolOut: [Raw64] = [0];
     this.check(driver.cuDeviceGetDefaultMemPool(poolOut, this.#handle), 'cuDeviceGetDefaultMemPool');
     const pool = asHandle<CUmemoryPool>(poolOut[0]);
     this.check(driver.cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, [KEEP_ALL_MEMORY]), 'cuMemPoolSetAttribute');
     return {
-      name: facts.name,
-      computeCapability: facts.computeCapability,
       multiprocessorCount: this.attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
       sharedMemoryPerBlockOptin: this.attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
       pool,
