@@ -9,18 +9,15 @@ export interface UnusableDevice {
 
 /** Every device this process can use, like `['cpu:0', ..., 'cpu:7', 'cuda:0']`. */
 export function devices(): string[] {
-  return listDevices().usable;
+  return deviceListing().usable;
 }
 
 /**
- * What devices() leaves out, each with the reason: a device of this machine flash-attn cannot use (a GPU older than
- * the kernels), or a whole backend, named by its kind, that cannot be loaded here (no CUDA driver).
+ * devices() (`usable`) and what it leaves out (`unusable`), each with the reason: a device of this machine flash-attn
+ * cannot use (a GPU older than the kernels), or a whole backend, named by its kind, that cannot be loaded here (no
+ * CUDA driver).
  */
-export function unusableDevices(): UnusableDevice[] {
-  return listDevices().unusable;
-}
-
-function listDevices(): { usable: string[]; unusable: UnusableDevice[] } {
+export function deviceListing(): { usable: string[]; unusable: UnusableDevice[] } {
   const usable: string[] = [];
   const unusable: UnusableDevice[] = [];
   for (const backend of registeredBackends()) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { devices } from '../index.js';
-import { unusableDevices } from '../devices.js';
+import '../index.js';  // the package's entry registers the backends
+import { deviceListing } from '../devices.js';
 import { isDtype } from '../dtype.js';
 import { FlashAttentionError } from '../errors.js';
 import { defaultDevice, deviceFlag } from './args.js';
@@ -61,8 +61,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'devices') {
     parseArgs({ args: rest, options: {} });  // it takes no options: a stray one is refused, not ignored
-    console.log(devices().join('\n'));
-    for (const { name, reason } of unusableDevices()) console.error(`flash-attn: ${name} left out: ${reason}`);
+    const { usable, unusable } = deviceListing();
+    console.log(usable.join('\n'));
+    for (const { name, reason } of unusable) console.error(`flash-attn: ${name} left out: ${reason}`);
     return 0;
   }
   if (command === 'bench') {

@@ -2,7 +2,8 @@
  * Which devices the backend suite runs on, and which dtypes each supports. The same suite runs unchanged
  * on every device: `FLASH_ATTN_TEST_DEVICES=cuda:0 npm test` checks a GPU against the same grid.
  */
-import { devices } from '../../src/index.js';
+import '../../src/index.js';  // the package's entry registers the backends
+import { deviceListing } from '../../src/devices.js';
 import type { Dtype } from '../../src/dtype.js';
 
 /**
@@ -20,8 +21,10 @@ export function testDevices(): string[] {
   if (raw !== undefined && raw.trim() !== '') {
     return raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
   }
-  const hasGpu = devices().includes('cuda:0');
-  gpuAbsence(!hasGpu && 'cuda:0 is not among the devices this process can use');
+  const { usable, unusable } = deviceListing();
+  const hasGpu = usable.includes('cuda:0');
+  const why = unusable.find((d) => d.name === 'cuda:0' || d.name === 'cuda')?.reason;
+  gpuAbsence(!hasGpu && `cuda:0 is not among the devices this process can use${why === undefined ? '' : ` (${why})`}`);
   return hasGpu ? ['cpu:0', 'cuda:0'] : ['cpu:0'];
 }
 

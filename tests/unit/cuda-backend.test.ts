@@ -20,7 +20,7 @@ import {
   tensor,
 } from '../../src/index.js';
 import { defaultDevice } from '../../src/cli/args.js';
-import { unusableDevices } from '../../src/devices.js';
+import { deviceListing } from '../../src/devices.js';
 import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { FakeDriver } from './cuda-fake-driver.js';
@@ -274,7 +274,7 @@ test('no driver: asking for cuda throws BackendUnavailableError naming libcuda a
     );
     assert.ok(!devices().some((name) => name.startsWith('cuda')));
     // `flash-attn devices` prints this on stderr: a wrong driver path is named, not silent.
-    const left = unusableDevices();
+    const left = deviceListing().unusable;
     assert.deepEqual(left.map((d) => d.name), ['cuda']);
     assert.match(left[0].reason, /no-such-libcuda\.so\.1/);
   });
@@ -298,7 +298,7 @@ test('a GPU older than compute capability 8.0 is refused when first used, naming
 test('devices() leaves out a GPU older than the kernels, without setting it up; the CLI defaults to the next GPU', () => {
   const fake = newFake({ devices: 3, computeCapabilities: { 0: [7, 5], 2: [8, 6] } });
   assert.deepEqual(devices().filter((name) => name.startsWith('cuda')), ['cuda:1', 'cuda:2']);
-  const left = unusableDevices();
+  const left = deviceListing().unusable;
   assert.deepEqual(left.map((d) => d.name), ['cuda:0']);
   assert.match(left[0].reason, /^cuda:0 \(Fake GPU 0\) is compute capability 7\.5; flash-attn's kernels need 8\.0 or newer/);
   assert.equal(fake.contextsRetained, 0, 'listing the devices retains no context');
@@ -315,7 +315,7 @@ test('devices() leaves out a GPU the driver cannot describe, and names the faili
   const fake = newFake({ devices: 2 });
   fake.failures.set('cuDeviceGetAttribute', 999);
   assert.ok(!devices().some((name) => name.startsWith('cuda')));
-  const left = unusableDevices();
+  const left = deviceListing().unusable;
   assert.deepEqual(left.map((d) => d.name), ['cuda:0', 'cuda:1']);
   assert.ok(left.every((d) => /cuDeviceGetAttribute/.test(d.reason)), left.map((d) => d.reason).join('; '));
   assert.equal(defaultDevice(), 'cpu:0');
