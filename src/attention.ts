@@ -1,5 +1,5 @@
 import { backendOfDevice } from './backend.js';
-import { DisposedError } from './errors.js';
+import { DisposedError, ShapeError } from './errors.js';
 import { type AttentionOptions, attentionProblem, checkBackwardInputs } from './params.js';
 import { Tensor } from './tensor.js';
 import { type ShardedForwardOutputs, type ShardedGradients, anySharded, ringFlashMhaBwd, ringFlashMhaFwd } from './ring/attention.js';
@@ -77,6 +77,11 @@ export function flashMhaBwd(
   options: AttentionOptions = {},
 ): Gradients | ShardedGradients {
   if (anySharded(q, k, v)) return ringFlashMhaBwd(dout, q, k, v, out, lse, options);
+  // q, k and v decide between the ring and one device: a sharded other argument is named as the odd one out.
+  const sharded = ([['dout', dout], ['out', out], ['lse', lse]] as const).find(([, t]) => anySharded(t));
+  if (sharded) {
+    throw new ShapeError(`${sharded[0]}: expected an unsharded Tensor like q (q, k and v are not sharded), got a ShardedTensor; gather it with gatherSequence, or shard q, k and v too`);
+  }
   return localBackward(dout as Tensor, q as Tensor, k as Tensor, v as Tensor, out as Tensor, lse as Tensor, options);
 }
 

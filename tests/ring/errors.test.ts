@@ -61,6 +61,18 @@ test('mixing sharded and unsharded inputs is an error naming the unsharded one',
   const [sq, sk, sv] = [q(), kv(), kv()].map((t) => shardSequence(t, devices));
   assert.throws(() => flashMhaFwd(sq, kv() as never, sv), (e: unknown) => e instanceof ShapeError && /^k: .*unsharded/.test(e.message));
   assert.throws(() => flashMhaFwd(q() as never, sk, sv), (e: unknown) => e instanceof ShapeError && /^q: .*unsharded/.test(e.message));
+  // The other way round in the backward: q, k, v on one device, a sharded dout, out or lse.
+  const [lq, lk, lv] = [q(), kv(), kv()];
+  const { out, lse } = flashMhaFwd(lq, lk, lv);
+  const sharded = { dout: shardSequence(q(), devices), out: shardSequence(out, devices), lse: shardSequence(lse, devices, { axis: 2 }) };
+  for (const name of ['dout', 'out', 'lse'] as const) {
+    const args = { dout: q(), out, lse, [name]: sharded[name] };
+    assert.throws(
+      () => flashMhaBwd(args.dout as never, lq, lk, lv, args.out as never, args.lse as never),
+      (e: unknown) => e instanceof ShapeError && new RegExp(`^${name}: expected an unsharded Tensor like q \\(q, k and v are not sharded\\), got a ShardedTensor`).test(e.message),
+      name,
+    );
+  }
 });
 
 test('different layouts or devices across q, k, v are errors naming the argument', () => {
