@@ -1,8 +1,7 @@
 import { disposals, disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, receivedBlocks, runAsync, runSync } from './drive.js';
-import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
-import { isPairMasked } from './layout.js';
+import { SegmentCuts, runStepCalls, spanOf } from './calls.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
 export interface RingBackwardShards {
@@ -56,7 +55,6 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
   const qLocal = g.lq / w;
   const kLocal = g.lk / w;
   const qShape = [g.n, qLocal, g.h, g.d];
-  const kShape = [g.n, kLocal, g.hk, g.d];
   const lseShape = [g.n, g.h, qLocal];
 
   const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
@@ -102,34 +100,23 @@ function* ringBackwardSteps(plan: RingPlan, x: RingBackwardInputs): RingSteps<Ri
       kvInFlight = step < w - 1 ? transport.begin(kv) : undefined;
       fresh = devices.map(() => [undefined, undefined]);
       for (let r = 0; r < devices.length; r++) {
-        const segs = keysOf(blockSource(ranks[r], step, w));
-        qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
-        const kvCuts = new SegmentCuts(ops, kv[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
-        thenRelease(
-          () => {
-            for (const call of pairCalls(g, qSegs[r], segs)) {
-              timed(stats, step, r, () => {
-                const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-                const [kc, vc] = kvCuts.of(call.k);
-                const [qc, doutc, outc, lsec] = qCuts[r].of(call.q);
-                const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
-                const qRows = spanOf(qSegs[r], call.q).offsetInShard;
-                const kRows = spanOf(segs, call.k).offsetInShard;
-                // addTo consumes its part even when it throws; the parts not reached are released after.
-                const left = [part.dq, part.dk, part.dv];
-                thenRelease(
-                  () => {
-                    addTo(dqAcc, r, left.shift()!, p.lq, qRows, qLocal, g.h, devices[r]);
-                    addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
-                    addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
-                  },
-                  () => disposals(left),
-                );
-              });
-            }
-          },
-          () => [() => kvCuts.dispose()],
-        );
+        const at = { step, r, qSegs: qSegs[r], kSegs: keysOf(blockSource(ranks[r], step, w)), kv: kv[r] };
+        runStepCalls(plan, kLocal, at, (call, p, kc, vc) => {
+          const [qc, doutc, outc, lsec] = qCuts[r].of(call.q);
+          const part = backend.backward(p, doutc, qc, kc, vc, outc, lsec);
+          const qRows = spanOf(qSegs[r], call.q).offsetInShard;
+          const kRows = spanOf(at.kSegs, call.k).offsetInShard;
+          // addTo consumes its part even when it throws; the parts not reached are released after.
+          const left = [part.dq, part.dk, part.dv];
+          thenRelease(
+            () => {
+              addTo(dqAcc, r, left.shift()!, p.lq, qRows, qLocal, g.h, devices[r]);
+              addTo(fresh[r], 0, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+              addTo(fresh[r], 1, left.shift()!, p.lk, kRows, kLocal, g.hk, devices[r]);
+            },
+            () => disposals(left),
+          );
+        });
       }
       // This step's block gradients: what arrived with the block plus this step's contributions.
       if (gradsInFlight) {

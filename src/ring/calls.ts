@@ -8,10 +8,11 @@
  * several segments only when they are the whole shard or block, which is one storage as it is.
  */
 import type { AttentionProblem } from '../backend.js';
-import { disposals, disposeOnThrow, releaseAll } from '../release.js';
+import { disposals, disposeOnThrow, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type Segment, isPairMasked, pairProblem } from './layout.js';
 import type { RingDeviceOps } from './ops.js';
+import { type RingPlan, countPair, timed } from './schedule.js';
 
 /** How a (query segment, key segment) pair stands under the mask. */
 export type Visibility = 'masked' | 'partial' | 'full';
@@ -135,4 +136,43 @@ export class SegmentCuts {
     this.#cuts.clear();
     releaseAll(disposals(cuts));
   }
+}
+
+/** What rank r (index r of this process's devices) holds at one step: its query segments and the visiting block. */
+export interface StepBlock {
+  step: number;
+  r: number;
+  qSegs: readonly Segment[];
+  /** The block's key segments (those of its home rank) and its K and V, each [n, kLocal, hk, d]. */
+  kSegs: readonly Segment[];
+  kv: readonly Storage[];
+}
+
+/**
+ * The calls rank r makes against the block it holds at a step, forward and backward alike: counts the block's pairs,
+ * cuts K and V along the key segments on first use (released after the step, also when a call fails), and times each
+ * call, handing `body` the call, the problem it poses and its K and V.
+ */
+export function runStepCalls(
+  plan: Pick<RingPlan, 'problem' | 'ops' | 'stats' | 'devices'>,
+  kLocal: number,
+  at: StepBlock,
+  body: (call: PairCall, p: AttentionProblem, k: Storage, v: Storage) => void,
+): void {
+  const { problem: g, ops, stats, devices } = plan;
+  const { step, r, qSegs, kSegs } = at;
+  qSegs.forEach((qs) => kSegs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
+  const kShape = [g.n, kLocal, g.hk, g.d];
+  const kvCuts = new SegmentCuts(ops, at.kv, [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], kSegs, devices[r]);
+  thenRelease(
+    () => {
+      for (const call of pairCalls(g, qSegs, kSegs)) {
+        timed(stats, step, r, () => {
+          const [k, v] = kvCuts.of(call.k);
+          body(call, callProblem(g, qSegs, kSegs, call, devices[r]), k, v);
+        });
+      }
+    },
+    () => [() => kvCuts.dispose()],
+  );
 }

@@ -8,7 +8,6 @@ import { CudaStorage } from '../backend/cuda/storage.js';
 import { type Dtype, bytesPerElement } from '../dtype.js';
 import { DtypeError, ShapeError, describe } from '../errors.js';
 import { disposeOnThrow, thenRelease } from '../release.js';
-import type { Storage } from '../storage.js';
 import { elementCount } from '../tensor.js';
 import { copyRows, copyToDevice, cudaStorageOf } from './cuda-copy.js';
 import { launchRingKernel } from './cuda-kernels.js';

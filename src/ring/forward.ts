@@ -1,8 +1,7 @@
 import { disposals, disposeOnThrow, releaseAfterError, releaseAll, thenRelease } from '../release.js';
 import type { Storage } from '../storage.js';
 import { type RingSteps, abandon, receivedBlocks, runAsync, runSync } from './drive.js';
-import { SegmentCuts, callProblem, pairCalls, spanOf } from './calls.js';
-import { isPairMasked } from './layout.js';
+import { SegmentCuts, runStepCalls, spanOf } from './calls.js';
 import { type RingPlan, blockSource, countPair, keySegments, querySegments, ringRanks, timed } from './schedule.js';
 
 export interface RingForwardShards {
@@ -44,7 +43,6 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
   const qLocal = g.lq / w;
   const kLocal = g.lk / w;
   const qShape = [g.n, qLocal, g.h, g.d];
-  const kShape = [g.n, kLocal, g.hk, g.d];
 
   const qSegs = devices.map((_, r) => querySegments(plan, ranks[r]));
   const kSegs = new Map<number, ReturnType<typeof keySegments>>();
@@ -71,35 +69,23 @@ function* ringForwardSteps(plan: RingPlan, q: readonly Storage[], k: readonly St
     for (let step = 0; step < w; step++) {
       inFlight = step < w - 1 ? transport.begin(blocks) : undefined;
       for (let r = 0; r < devices.length; r++) {
-        const segs = keysOf(blockSource(ranks[r], step, w));
-        qSegs[r].forEach((qs) => segs.forEach((ks) => countPair(stats, r, !isPairMasked(g, g.diagonalOffset, qs, ks))));
-        // Key segments of this block cut out on first use, released after the step.
-        const kvCuts = new SegmentCuts(ops, blocks[r], [{ shape: kShape, axis: 1 }, { shape: kShape, axis: 1 }], segs, devices[r]);
-        thenRelease(
-          () => {
-            for (const call of pairCalls(g, qSegs[r], segs)) {
-              timed(stats, step, r, () => {
-                const p = callProblem(g, qSegs[r], segs, call, devices[r]);
-                const [kc, vc] = kvCuts.of(call.k);
-                const part = backend.forward(p, qCuts[r].of(call.q)[0], kc, vc);
-                if (!acc[r] && p.lq === qLocal) {
-                  acc[r] = part;
-                  return;
-                }
-                // The partial goes once merged, or when the fill or the merge fails.
-                thenRelease(
-                  () => {
-                    const running = (acc[r] ??= filled(r));
-                    const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
-                    ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
-                  },
-                  () => disposals([part.out, part.lse]),
-                );
-              });
-            }
-          },
-          () => [() => kvCuts.dispose()],
-        );
+        const at = { step, r, qSegs: qSegs[r], kSegs: keysOf(blockSource(ranks[r], step, w)), kv: blocks[r] };
+        runStepCalls(plan, kLocal, at, (call, p, kc, vc) => {
+          const part = backend.forward(p, qCuts[r].of(call.q)[0], kc, vc);
+          if (!acc[r] && p.lq === qLocal) {
+            acc[r] = part;
+            return;
+          }
+          // The partial goes once merged, or when the fill or the merge fails.
+          thenRelease(
+            () => {
+              const running = (acc[r] ??= filled(r));
+              const rowOffset = spanOf(qSegs[r], call.q).offsetInShard;
+              ops.mergePartial(running.out, running.lse, part.out, part.lse, { n: g.n, l: p.lq, h: g.h, d: g.d, accRows: qLocal, rowOffset });
+            },
+            () => disposals([part.out, part.lse]),
+          );
+        });
       }
       if (inFlight) {
         const transfer = inFlight;

@@ -13,7 +13,7 @@ import { type DistributedContext, type Joined, type Json, type Round, parseCoord
 import { DistributedError } from './errors.js';
 import { type Frame, FrameReader, encodeFrame } from './frames.js';
 import { checkDevices } from './sharded.js';
-import { TcpRingTransport, closeGracefully } from './tcp-transport.js';
+import { TcpRingTransport } from './tcp-transport.js';
 import type { AnyRingTransport } from './transport.js';
 
 export interface JoinRingOptions {

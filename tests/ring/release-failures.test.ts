@@ -145,36 +145,32 @@ async function attempt(ring: FailureRing, run: Run, injected: Injected): Promise
 
 const unreleased = (made: Made[]) => made.filter((s) => s.releases === 0).length;
 
-test('a call failing at any point, every release failing after it: the call\'s error is reported, and every storage made was released', async () => {
+/**
+ * Fails the 1st, 2nd, ... call or transfer (`which`) of every run, with every release after it failing too, until a run
+ * gets through: each time the injected failure is the error reported, and every storage made had a release tried.
+ */
+async function failEachInTurn(which: 'failCall' | 'failFinish', injected: RegExp, atLeast: number, what: string): Promise<void> {
   for (const ring of FAILURE_RINGS) {
     for (const [label, run] of runsOf(ring)) {
-      for (let failCall = 1; ; failCall++) {
-        const { error, made } = await attempt(ring, run, { failCall, releasesFail: 'afterFailure' });
+      for (let nth = 1; ; nth++) {
+        const { error, made } = await attempt(ring, run, { [which]: nth, releasesFail: 'afterFailure' });
         if (error === undefined) {
-          assert.ok(failCall > 2, `${label}: several calls were made`);
+          assert.ok(nth > atLeast, `${label}: ${what}s were made`);
           break;
         }
-        assert.match(String(error), /injected call failure/, label);
-        assert.equal(unreleased(made), 0, `${label}: call ${failCall} failing left storages no release was tried on`);
+        assert.match(String(error), injected, label);
+        assert.equal(unreleased(made), 0, `${label}: ${what} ${nth} failing left storages no release was tried on`);
       }
     }
   }
+}
+
+test('a call failing at any point, every release failing after it: the call\'s error is reported, and every storage made was released', async () => {
+  await failEachInTurn('failCall', /injected call failure/, 2, 'call');
 });
 
 test('a transfer failing at any point, every release failing after it: the transfer\'s error is reported, and every storage made was released', async () => {
-  for (const ring of FAILURE_RINGS) {
-    for (const [label, run] of runsOf(ring)) {
-      for (let failFinish = 1; ; failFinish++) {
-        const { error, made } = await attempt(ring, run, { failFinish, releasesFail: 'afterFailure' });
-        if (error === undefined) {
-          assert.ok(failFinish > 1, `${label}: transfers were made`);
-          break;
-        }
-        assert.match(String(error), /injected transfer failure/, label);
-        assert.equal(unreleased(made), 0, `${label}: transfer ${failFinish} failing left storages no release was tried on`);
-      }
-    }
-  }
+  await failEachInTurn('failFinish', /injected transfer failure/, 1, 'transfer');
 });
 
 test('a clean run whose releases fail: the release error is thrown and the results are released with the rest', async () => {

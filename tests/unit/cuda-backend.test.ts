@@ -24,7 +24,7 @@ import { deviceListing } from '../../src/devices.js';
 import { setEnv, withEnv } from '../support/env.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
 import { FakeDriver } from './cuda-fake-driver.js';
-import { decodeParams } from './cuda-fake-kernels.js';
+import { assertReferenceForward, decodeParams } from './cuda-fake-kernels.js';
 import { useFakeBuild } from './cuda-fake-setup.js';
 
 // --- a fake kernel build: a manifest and empty fatbins, kernels emulated with the float64 reference ---
@@ -110,9 +110,7 @@ test('forward: the smallest compiled head dim >= d, grid (ceil(lq/tileRows), h, 
 
   // The kernels receive the scale as float32.
   const mask: Mask = { n, lq, lk, h, hk, d, softmaxScale: Math.fround(0.3), windowLeft: 9, windowRight: 0, diagonalOffset: lk - lq };
-  const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
-  assert.deepEqual(await out.data(), encodeArray(ref.o, 'bfloat16'));
-  assert.deepEqual(await lse.toFloat32Array(), Float32Array.from(ref.lse));
+  await assertReferenceForward(mask, { q, k, v }, out, lse);
   for (const t of [q, k, v, out, lse]) t.dispose();
   assert.equal(fake.memory.usedBytes, 0, 'all device memory back in the pool');
 });
@@ -126,9 +124,7 @@ test('n > 65535 on the sm_80 forward: launches of at most 65535 entries (gridDim
   const { out, lse } = flashMhaFwd(q, k, v);
   assert.deepEqual(fake.launches.map((l) => l.grid), [[1, 1, 65535], [1, 1, 2]]);
   const mask: Mask = { n, lq, lk, h, hk: h, d, softmaxScale: Math.fround(1 / Math.sqrt(d)), windowLeft: -1, windowRight: -1, diagonalOffset: lk - lq };
-  const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
-  assert.deepEqual(await out.data(), encodeArray(ref.o, 'float16'));
-  assert.deepEqual(await lse.toFloat32Array(), Float32Array.from(ref.lse));
+  await assertReferenceForward(mask, { q, k, v }, out, lse);
   for (const t of [q, k, v, out, lse]) t.dispose();
   assert.equal(fake.memory.usedBytes, 0, 'the views free nothing, the outputs everything');
 });

@@ -3,9 +3,11 @@
  * FlashParams bytes a launch received (at `paramsOffset`: 0 for the sm_80 kernels, FwdArgs' or BwdArgs' p for
  * the Hopper forward and backward) and read and write the fake device memory as the real kernels would.
  */
+import assert from 'node:assert/strict';
 import { FLASH_PARAMS_FIELDS, FLASH_PARAMS_OFFSETS, type FlashParamsField } from '../../src/backend/cuda/abi.js';
 import { type Dtype, decodeArray, encodeArray } from '../../src/dtype.js';
 import { type Mask, referenceBackward, referenceForward } from '../support/reference.js';
+import type { Tensor } from '../../src/tensor.js';
 import type { FakeKernel, FakeMemory } from './cuda-fake-driver.js';
 
 export type Phase = 'fwd' | 'bwd_pre' | 'bwd_pre_side' | 'bwd' | 'bwd_dq' | 'bwd_dq_det';
@@ -119,4 +121,15 @@ export function emulated(phase: Phase, dtype: Dtype, paramsOffset = 0, { compute
       writeTensor(memory, p.dq, referenceBackward(maskOf(p), q, k, v, dout).dq, outDtype);
     }
   };
+}
+
+/**
+ * Asserts that a forward's o (rounded once to its dtype) and, when given, lse are exactly the float64 reference's on
+ * the same inputs under `mask`, as the emulated kernels make them.
+ */
+export async function assertReferenceForward(mask: Mask, inputs: { q: Tensor; k: Tensor; v: Tensor }, out: Tensor, lse?: Tensor): Promise<void> {
+  const { q, k, v } = inputs;
+  const ref = referenceForward(mask, await q.toFloat32Array(), await k.toFloat32Array(), await v.toFloat32Array());
+  assert.deepEqual(await out.data(), encodeArray(ref.o, out.dtype));
+  if (lse) assert.deepEqual(await lse.toFloat32Array(), Float32Array.from(ref.lse));
 }
